@@ -1,0 +1,99 @@
+"""API entries -> rows of the report files.
+
+The API gives integers in minor units (øre, cents); the files show major units
+with exactly two decimals. The conversion is integer arithmetic only: a float
+cannot hold every balance of a large merchant exactly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+COLUMNS = (
+    "ledgerId",
+    "ledgerDate",
+    "time",
+    "entryType",
+    "pspReference",
+    "reference",
+    "recipientHandle",
+    "currency",
+    "amount",
+    "balanceBefore",
+    "balanceAfter",
+)
+TEXT_COLUMNS = frozenset(COLUMNS) - {"ledgerDate", "amount", "balanceBefore", "balanceAfter"}
+AMOUNT_COLUMNS = ("amount", "balanceBefore", "balanceAfter")
+
+
+class Row(NamedTuple):
+    """One entry as the files show it: text exactly as served, amounts in major units."""
+
+    ledgerId: str
+    ledgerDate: dt.date
+    time: str
+    entryType: str
+    pspReference: str
+    reference: str
+    recipientHandle: str
+    currency: str
+    amount: Decimal
+    balanceBefore: Decimal
+    balanceAfter: Decimal
+
+
+class EntryError(ValueError):
+    """An entry the API served that cannot be a row (a missing or mistyped field)."""
+
+
+def major_units(minor: int) -> Decimal:
+    """49900 -> Decimal('499.00'); exact for any integer."""
+    return Decimal(minor).scaleb(-2)
+
+
+def format_amount(value: Decimal) -> str:
+    """Decimal('499.00') -> '499.00', never scientific notation."""
+    return f"{value:.2f}"
+
+
+def to_row(entry: dict[str, Any], ledger_id: str) -> Row:
+    """Map one API entry to a row; unknown fields are ignored, unknown entry types kept."""
+    try:
+        ledger_date = dt.date.fromisoformat(_text(entry, "ledgerDate"))
+        amounts = [_integer(entry, name) for name in AMOUNT_COLUMNS]
+    except ValueError as exc:
+        raise EntryError(f"ledger {ledger_id}: {exc}") from None
+    return Row(
+        ledgerId=ledger_id,  # entries do not carry it reliably; the path does
+        ledgerDate=ledger_date,
+        time=_text(entry, "time"),
+        entryType=_text(entry, "entryType"),
+        pspReference=_text(entry, "pspReference"),
+        reference=_text(entry, "reference"),
+        recipientHandle=_text(entry, "recipientHandle"),
+        currency=_text(entry, "currency"),
+        amount=major_units(amounts[0]),
+        balanceBefore=major_units(amounts[1]),
+        balanceAfter=major_units(amounts[2]),
+    )
+
+
+def _text(entry: dict[str, Any], name: str) -> str:
+    value = entry.get(name)
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        # Identifiers must stay text; a number here would already have lost leading zeros.
+        raise EntryError(f"field {name!r} is a number ({value!r}), expected a string")
+    if not isinstance(value, str):
+        raise EntryError(f"field {name!r} is {type(value).__name__}, expected a string")
+    return value
+
+
+def _integer(entry: dict[str, Any], name: str) -> int:
+    value = entry.get(name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise EntryError(f"field {name!r} is {value!r}, expected an integer in minor units")
+    return value
