@@ -1,0 +1,122 @@
+"""The Report API: ledgers, ledger-date pages and their status codes.
+
+Paging is kept apart from HTTP (`follow_pages`) so it can be stepped without a
+network. Unknown fields pass through untouched; only what the exporter relies
+on is checked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from jobs.errors import ApiError, AuthError, NotAvailable, ProtocolError, TransientError
+from jobs.retry import Retrier, retry_after
+
+
+@dataclass(frozen=True)
+class DatePage:
+    items: list[dict[str, Any]]
+    has_more: bool
+    cursor: str | None
+    try_later: bool
+
+
+def follow_pages(fetch: Callable[[str | None], DatePage], what: str) -> Iterator[DatePage]:
+    """Yield pages while hasMore; an empty page with hasMore is legal, a repeated cursor is not."""
+    seen: set[str] = set()
+    cursor: str | None = None
+    while True:
+        page = fetch(cursor)
+        yield page
+        if not page.has_more:
+            return
+        if not page.cursor:
+            raise ProtocolError(f"{what}: hasMore without a cursor; the API broke its own paging, try again later")
+        if page.cursor in seen:
+            raise ProtocolError(f"{what}: the API repeated a cursor; stopped instead of looping, try again later")
+        seen.add(page.cursor)
+        cursor = page.cursor
+
+
+class ReportApi:
+    def __init__(self, client: httpx.Client, retrier: Retrier) -> None:
+        self.client = client
+        self.retrier = retrier
+
+    def ledgers(self) -> Iterator[dict[str, Any]]:
+        """Every ledger the keys can read, over all cursor pages."""
+
+        def fetch(cursor: str | None) -> DatePage:
+            body = self._get("/settlement/v1/ledgers", {"cursor": cursor} if cursor else {}, "listing ledgers")
+            items = body.get("items")
+            if not isinstance(items, list):
+                raise ProtocolError("listing ledgers: the answer has no item list; try again later")
+            next_cursor = body.get("cursor") or None
+            return DatePage(items, has_more=next_cursor is not None, cursor=next_cursor, try_later=False)
+
+        for page in follow_pages(fetch, "listing ledgers"):
+            for ledger in page.items:
+                if not isinstance(ledger, dict) or not isinstance(ledger.get("ledgerId"), str):
+                    raise ProtocolError(f"listing ledgers: a ledger without a text ledgerId: {str(ledger)[:80]}")
+                yield ledger
+
+    def date_pages(self, ledger_id: str, topic: str, date: dt.date) -> Iterator[DatePage]:
+        """The pages of one ledger date; raises NotAvailable on 404."""
+        path = f"/report/v2/ledgers/{ledger_id}/{topic}/dates/{date.isoformat()}"
+        what = f"ledger {ledger_id} {topic} {date}"
+
+        def fetch(cursor: str | None) -> DatePage:
+            body = self._get(path, {"cursor": cursor} if cursor else {}, what)
+            items, has_more, try_later = body.get("items"), body.get("hasMore", False), body.get("tryLater", False)
+            if not isinstance(items, list) or not isinstance(has_more, bool) or not isinstance(try_later, bool):
+                raise ProtocolError(f"{what}: items, hasMore or tryLater missing or mistyped; try again later")
+            return DatePage(items, has_more, body.get("cursor") or None, try_later)
+
+        return follow_pages(fetch, what)
+
+    def _get(self, path: str, params: dict[str, str], what: str) -> dict[str, Any]:
+        def attempt() -> dict[str, Any]:
+            return _body(self.client.get(path, params=params), what)
+
+        return self.retrier.call(attempt, what)
+
+
+def _body(response: httpx.Response, what: str) -> dict[str, Any]:
+    """Map a response to its JSON body or to the error that says what to do."""
+    status = response.status_code
+    if status == 200:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise ProtocolError(f"{what}: the answer is not a JSON object; try again later")
+        return body
+    if status == 429 or status >= 500:
+        raise TransientError(f"HTTP {status}{_detail(response)}", retry_after(response))
+    if status == 401:
+        raise AuthError(f"{what}: the API refused a fresh token (401): check that the keys have Report API access")
+    if status == 403:
+        raise AuthError(f"{what}: the keys may not read this (403): ask the merchant to grant access in the portal")
+    if status == 404:
+        raise NotAvailable(f"{what}: not available or no access (404){_detail(response)}")
+    raise ApiError(f"{what}: the API refused the request ({status}){_detail(response)}")
+
+
+def _detail(response: httpx.Response) -> str:
+    """The API's own words, from problem+json, Azure's {code,message} or Vipps' errorMessage."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    for key in ("detail", "title", "message", "errorMessage"):
+        if isinstance(body.get(key), str) and body[key]:
+            return ": " + " ".join(body[key].split())[:200]
+    return ""

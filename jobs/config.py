@@ -1,0 +1,207 @@
+"""Settings: the only reader of config.toml, .env and the environment.
+
+Precedence, highest first: environment, .env (beside the config file), config.toml,
+defaults. Secrets are read from the first two only; config.toml is committed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+from jobs import __version__
+from jobs.errors import ConfigError
+
+DEFAULT_CONFIG = Path("config.toml")
+KEY_TYPES = ("accounting", "merchant")
+TOPICS = ("funds", "fees")
+FORMATS = ("csv", "xlsx")
+TOKEN_PATHS = {"accounting": "/miami/v1/token", "merchant": "/accesstoken/get"}
+SECRET_NAMES = re.compile(r"secret|password|subscription_key|client_id", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    key_type: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    subscription_key: str = field(default="", repr=False)
+    msn: str = ""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    max_seconds: float = 300.0
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    base_url: str
+    token_url: str
+    timeout: float
+    credentials: Credentials | None  # None until a command needs them: see require_credentials
+    system_headers: Mapping[str, str]
+    timezone: ZoneInfo
+    out: Path
+    topics: tuple[str, ...]
+    formats: tuple[str, ...]
+    file_mode: int
+    retry: RetryPolicy
+    missing: tuple[str, ...] = ()  # names of unset credential variables
+
+    def require_credentials(self) -> Credentials:
+        if self.credentials is None:
+            names = " and ".join(self.missing)
+            raise ConfigError(f"{names} not set: put them in .env (see .env.example) or the environment")
+        return self.credentials
+
+
+def load(config_path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings; config_path None means ./config.toml if it exists."""
+    explicit = config_path is not None
+    path = Path(config_path) if explicit else DEFAULT_CONFIG
+    toml = _read_toml(path, required=explicit)
+    env = {**_read_dotenv(path.parent / ".env"), **(os.environ if environ is None else environ)}
+    api, export, retry, system = (_table(toml, name) for name in ("api", "export", "retry", "system"))
+
+    key_type = env.get("VIPPS_KEY_TYPE") or api.get("key_type", "accounting")
+    if key_type not in KEY_TYPES:
+        raise ConfigError(f"VIPPS_KEY_TYPE is {key_type!r}: use 'accounting' or 'merchant'")
+    base_url = _base_url(env.get("VIPPS_BASE_URL") or api.get("base_url", "https://api.vipps.no"))
+    default_token_path = api.get("token_path", TOKEN_PATHS["accounting"])
+    token_path = TOKEN_PATHS["merchant"] if key_type == "merchant" else default_token_path
+    token_path = env.get("VIPPS_TOKEN_PATH") or token_path
+    if not token_path.startswith("/"):
+        raise ConfigError(f"token path {token_path!r} must start with '/': fix [api] token_path")
+    credentials, missing = _credentials(key_type, env)
+    return Settings(
+        base_url=base_url,
+        token_url=base_url + token_path,
+        timeout=_number(api, "timeout_seconds", 30.0),
+        credentials=credentials,
+        missing=missing,
+        system_headers=_system_headers(system),
+        timezone=_zone(export.get("timezone", "Europe/Oslo")),
+        out=Path(export.get("out", "reports")),
+        topics=_choices(export, "topics", TOPICS),
+        formats=_choices(export, "formats", FORMATS),
+        file_mode=_file_mode(export.get("file_mode", "0600")),
+        retry=RetryPolicy(
+            max_attempts=int(_number(retry, "max_attempts", 6)),
+            max_seconds=_number(retry, "max_seconds", 300.0),
+            base_delay=_number(retry, "base_delay_seconds", 0.5),
+            max_delay=_number(retry, "max_delay_seconds", 30.0),
+        ),
+    )
+
+
+def _read_toml(path: Path, required: bool) -> dict:
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        if required:
+            raise ConfigError(f"config file {path} not found: check --config") from None
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    for table in data.values():
+        for key in table if isinstance(table, dict) else ():
+            if SECRET_NAMES.search(key):
+                raise ConfigError(f"{path} holds {key!r}: credentials belong in .env or the environment, not config.toml")
+    return data
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    try:
+        return {k: v for k, v in dotenv_values(path).items() if v is not None}
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _table(toml: dict, name: str) -> dict:
+    table = toml.get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{name}] in config.toml must be a table")
+    return table
+
+
+def _credentials(key_type: str, env: Mapping[str, str]) -> tuple[Credentials | None, tuple[str, ...]]:
+    names = ["VIPPS_CLIENT_ID", "VIPPS_CLIENT_SECRET"]
+    if key_type == "merchant":
+        names.append("VIPPS_SUBSCRIPTION_KEY")
+    missing = tuple(name for name in names if not env.get(name))
+    if missing:
+        return None, missing
+    return (
+        Credentials(
+            key_type=key_type,
+            client_id=env["VIPPS_CLIENT_ID"],
+            client_secret=env["VIPPS_CLIENT_SECRET"],
+            subscription_key=env.get("VIPPS_SUBSCRIPTION_KEY", "") if key_type == "merchant" else "",
+            msn=env.get("VIPPS_MSN", "") if key_type == "merchant" else "",
+        ),
+        (),
+    )
+
+
+def _base_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"VIPPS_BASE_URL {url!r} is not an http(s) URL: use e.g. https://api.vipps.no")
+    return url.rstrip("/")
+
+
+def _system_headers(system: dict) -> dict[str, str]:
+    headers = {
+        "Vipps-System-Name": system.get("name", "report-export"),
+        "Vipps-System-Version": system.get("version", __version__),
+        "Vipps-System-Plugin-Name": "report-export",
+        "Vipps-System-Plugin-Version": __version__,
+    }
+    for name, value in headers.items():
+        if not isinstance(value, str) or not 0 < len(value) <= 30 or not value.isascii():
+            raise ConfigError(f"{name} must be 1-30 ASCII characters: fix [system] in config.toml")
+    return headers
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"unknown time zone {name!r}: fix [export] timezone (e.g. Europe/Oslo)") from None
+
+
+def _choices(table: dict, key: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    values = table.get(key, list(allowed))
+    if not isinstance(values, list) or not values or any(v not in allowed for v in values):
+        raise ConfigError(f"[export] {key} must be a list of {', '.join(allowed)}")
+    return tuple(dict.fromkeys(values))
+
+
+def _number(table: dict, key: str, default: float) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"{key} in config.toml must be a positive number")
+    return float(value)
+
+
+def _file_mode(text: str) -> int:
+    try:
+        mode = int(str(text), 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o777 or not mode & 0o600 == 0o600:
+        raise ConfigError(f"[export] file_mode {text!r} must be octal like \"0600\" and owner read-write")
+    return mode

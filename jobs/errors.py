@@ -1,0 +1,61 @@
+"""Known failures, grouped by what the person running the tool should do.
+
+    ReportExportError          exit 1: base, never raised itself
+    ├── UsageError             exit 2: the command line is wrong
+    ├── ConfigError            exit 3: config.toml, .env or the environment is wrong
+    ├── AuthError              exit 4: the keys were refused
+    ├── ApiError               exit 5: the API could not be used as needed
+    │   ├── TransientError         retried; only escapes as ApiError
+    │   ├── NotAvailable           404: date not available or no access
+    │   └── ProtocolError          the API answered something we cannot trust
+    └── OutputError            exit 6: a report file could not be written
+
+Every message is one line that names the problem and the fix, and holds no secret.
+Exit codes are documented in README.md; tests pin them.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_INCOMPLETE = 8  # files for every closed date were written, but some dates were open or unavailable
+EXIT_INTERNAL = 70  # a bug: EX_SOFTWARE from sysexits.h
+
+
+class ReportExportError(Exception):
+    exit_code = 1
+
+
+class UsageError(ReportExportError):
+    exit_code = 2
+
+
+class ConfigError(ReportExportError):
+    exit_code = 3
+
+
+class AuthError(ReportExportError):
+    exit_code = 4
+
+
+class ApiError(ReportExportError):
+    exit_code = 5
+
+
+class TransientError(ApiError):
+    """A 429, a 5xx or a dropped connection: worth another try after a pause."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class NotAvailable(ApiError):
+    """404: the API does not say whether the date is not ready or the keys lack access."""
+
+
+class ProtocolError(ApiError):
+    pass
+
+
+class OutputError(ReportExportError):
+    exit_code = 6
