@@ -1,0 +1,470 @@
+"""Report files are written for real and read back with csv, pandas and openpyxl."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+import stat
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from jobs.entries import AMOUNT_COLUMNS, COLUMNS, TEXT_COLUMNS, Row, major_units
+from jobs.writers import FORMATS, open_report, remove_stale_temp_files
+
+# Strings that spreadsheets, CSV readers or XML like to change.
+AWKWARD = [
+    '=HYPERLINK("http://x","y")',
+    "=",
+    "+4712345678",
+    "-42",
+    "@SUM(A1)",
+    "00123",
+    "1E5",
+    "TRUE",
+    "#N/A",
+    "a,b",
+    'say "hi"',
+    "line\nbreak",
+    "tab\there",
+    "  spaced  ",
+    "\n",
+    "æøå ÆØÅ 😀",
+    "",
+]
+# What XML 1.0 cannot carry as is, and what the writer stores instead (ECMA-376 _xHHHH_).
+ESCAPED = {
+    "bell\x07": "bell_x0007_",
+    "\x00nul": "_x0000_nul",
+    "cr\r": "cr_x000D_",
+    "crlf\r\nline": "crlf_x000D_\nline",
+    "\x1f\x0b\x0c": "_x001F__x000B__x000C_",
+    "_x0041_": "_x005F_x0041_",
+    "_x00_ and _xZZZZ_": "_x00_ and _xZZZZ_",
+}
+AMOUNTS = [
+    (major_units(49900), "499.00"),
+    (major_units(-5), "-0.05"),
+    (major_units(3_000_000_000_000), "30000000000.00"),
+    (major_units(0), "0.00"),
+    (major_units(-123_456_789_012), "-1234567890.12"),
+]
+
+
+def make_row(text: str = "x", number: int = 0, amount: Decimal = Decimal("499.00")) -> Row:
+    return Row(
+        ledgerId="00123",
+        ledgerDate=dt.date(2024, 1, 2) + dt.timedelta(days=number),
+        time="2024-01-02T10:00:00.123Z",
+        entryType="capture",
+        pspReference=f"{number:010d}",
+        reference=text,
+        recipientHandle="",
+        currency="NOK",
+        amount=amount,
+        balanceBefore=Decimal("-0.05"),
+        balanceAfter=Decimal("30000000000.00"),
+    )
+
+
+def awkward_rows() -> list[Row]:
+    """Every awkward string in every text column, and every awkward amount."""
+    rows = []
+    for number, text in enumerate(AWKWARD):
+        amount = AMOUNTS[number % len(AMOUNTS)][0]
+        values = make_row(text, number, amount)._asdict()
+        values.update({name: text for name in TEXT_COLUMNS})
+        rows.append(Row(**values))
+    return rows
+
+
+def csv_fields(row: Row) -> list[str]:
+    return [
+        row.ledgerDate.isoformat() if name == "ledgerDate"
+        else f"{getattr(row, name):.2f}" if name in AMOUNT_COLUMNS
+        else getattr(row, name)
+        for name in COLUMNS
+    ]
+
+
+def write(fmt: str, path: Path, *pages: list[Row], **options: int) -> int:
+    with open_report(fmt, path, **options) as report:
+        for page in pages:
+            report.write(page)
+        return report.commit()
+
+
+def failing_rows(good: int) -> Iterator[Row]:
+    for number in range(good):
+        yield make_row(number=number)
+    raise RuntimeError("API page failed")
+
+
+def sheet_xml(path: Path) -> dict[str, str]:
+    with zipfile.ZipFile(path) as archive:
+        return {
+            name: archive.read(name).decode()
+            for name in archive.namelist()
+            if name.startswith("xl/worksheets/")
+        }
+
+
+def decode_xstring(text: str) -> str:
+    """ECMA-376 ST_Xstring decoding, as Excel does (openpyxl does not)."""
+    return re.sub(r"_x([0-9A-Fa-f]{4})_", lambda match: chr(int(match.group(1), 16)), text)
+
+
+# CSV
+
+
+def test_csv_round_trips_through_csv_reader(tmp_path: Path) -> None:
+    path = tmp_path / "entries.csv"
+    rows = awkward_rows()
+
+    assert write("csv", path, rows[:5], rows[5:]) == len(rows)
+
+    with path.open(encoding="utf-8", newline="") as file:
+        read = list(csv.reader(file))
+    assert read == [list(COLUMNS), *map(csv_fields, rows)]
+
+
+def test_csv_round_trips_through_pandas(tmp_path: Path) -> None:
+    path = tmp_path / "entries.csv"
+    rows = awkward_rows()
+    write("csv", path, rows)
+
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+
+    assert list(frame.columns) == list(COLUMNS)
+    assert frame.to_numpy().tolist() == [csv_fields(row) for row in rows]
+
+
+def test_csv_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "entries.csv"
+    write("csv", path, [make_row("a,b"), make_row('say "hi"\r\n', amount=major_units(-5))])
+
+    assert path.read_bytes() == (
+        b"ledgerId,ledgerDate,time,entryType,pspReference,reference,recipientHandle,"
+        b"currency,amount,balanceBefore,balanceAfter\r\n"
+        b'00123,2024-01-02,2024-01-02T10:00:00.123Z,capture,0000000000,"a,b",,NOK,'
+        b"499.00,-0.05,30000000000.00\r\n"
+        b'00123,2024-01-02,2024-01-02T10:00:00.123Z,capture,0000000000,"say ""hi""\r\n",,NOK,'
+        b"-0.05,-0.05,30000000000.00\r\n"
+    )
+
+
+def test_csv_amounts_have_two_decimals(tmp_path: Path) -> None:
+    path = tmp_path / "entries.csv"
+    write("csv", path, [make_row(amount=amount) for amount, _ in AMOUNTS])
+
+    with path.open(encoding="utf-8", newline="") as file:
+        read = list(csv.DictReader(file))
+    assert [line["amount"] for line in read] == [text for _, text in AMOUNTS]
+
+
+def test_csv_is_byte_identical_on_rewrite(tmp_path: Path) -> None:
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    write("csv", first, awkward_rows())
+    write("csv", second, awkward_rows())
+
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_csv_without_rows_is_the_header_only(tmp_path: Path) -> None:
+    path = tmp_path / "entries.csv"
+
+    assert write("csv", path) == 0
+    assert path.read_bytes() == ",".join(COLUMNS).encode() + b"\r\n"
+
+
+# XLSX
+
+
+def test_xlsx_layout(tmp_path: Path) -> None:
+    path = tmp_path / "entries.xlsx"
+    write("xlsx", path, [make_row(), make_row()])
+
+    book = openpyxl.load_workbook(path)
+    try:
+        assert book.sheetnames == ["entries"]
+        sheet = book["entries"]
+        assert [cell.value for cell in sheet[1]] == list(COLUMNS)
+        assert all(cell.font.b for cell in sheet[1])
+        assert sheet.freeze_panes == "A2"
+        assert sheet.auto_filter.ref == "A1:K3"
+        assert sheet.column_dimensions["F"].width == 30
+        assert book.properties.created == book.properties.modified == dt.datetime(1980, 1, 1)
+    finally:
+        book.close()
+
+
+def test_xlsx_dates_and_amounts(tmp_path: Path) -> None:
+    path = tmp_path / "entries.xlsx"
+    write("xlsx", path, [make_row(amount=amount) for amount, _ in AMOUNTS])
+
+    book = openpyxl.load_workbook(path, read_only=True)
+    try:
+        data = list(book["entries"].iter_rows(min_row=2))
+        for cells, (amount, _) in zip(data, AMOUNTS, strict=True):
+            date = cells[COLUMNS.index("ledgerDate")]
+            assert date.is_date
+            assert date.value == dt.datetime(2024, 1, 2)
+            assert date.number_format == "yyyy-mm-dd"
+            for name, expected in zip(AMOUNT_COLUMNS, (amount, Decimal("-0.05"), Decimal("30000000000.00"))):
+                cell = cells[COLUMNS.index(name)]
+                assert cell.data_type == "n"
+                assert cell.number_format == "0.00"
+                assert Decimal(str(cell.value)).quantize(Decimal("0.01")) == expected
+    finally:
+        book.close()
+    xml = sheet_xml(path)["xl/worksheets/sheet1.xml"]
+    for _, text in AMOUNTS:
+        assert f"<v>{text}</v>" in xml
+
+
+def test_xlsx_text_stays_text(tmp_path: Path) -> None:
+    path = tmp_path / "entries.xlsx"
+    rows = awkward_rows()
+    write("xlsx", path, rows)
+
+    book = openpyxl.load_workbook(path)
+    try:
+        data = list(book["entries"].iter_rows(min_row=2))
+        assert len(data) == len(rows)
+        for cells, row in zip(data, rows):
+            for name in TEXT_COLUMNS:
+                cell = cells[COLUMNS.index(name)]
+                if getattr(row, name) == "":
+                    assert cell.value is None  # empty text is no cell at all
+                else:
+                    assert (cell.value, cell.data_type) == (getattr(row, name), "s")
+    finally:
+        book.close()
+    assert not any("<f>" in xml or "<f " in xml for xml in sheet_xml(path).values())
+
+
+def test_xlsx_text_through_pandas(tmp_path: Path) -> None:
+    path = tmp_path / "entries.xlsx"
+    rows = awkward_rows()
+    write("xlsx", path, rows)
+
+    frame = pd.read_excel(path, dtype=str, keep_default_na=False)
+
+    assert list(frame.columns) == list(COLUMNS)
+    for name in sorted(TEXT_COLUMNS):
+        assert frame[name].tolist() == [getattr(row, name) for row in rows]
+
+
+def test_xlsx_escapes_what_xml_cannot_hold(tmp_path: Path) -> None:
+    path = tmp_path / "entries.xlsx"
+    write("xlsx", path, [make_row(text) for text in ESCAPED])
+
+    book = openpyxl.load_workbook(path)
+    try:
+        cells = [row[COLUMNS.index("reference")] for row in book["entries"].iter_rows(min_row=2)]
+    finally:
+        book.close()
+    assert [cell.data_type for cell in cells] == ["s"] * len(ESCAPED)
+    # openpyxl shows the stored escape; Excel decodes it back to the original.
+    assert [cell.value for cell in cells] == list(ESCAPED.values())
+    assert [decode_xstring(cell.value) for cell in cells] == list(ESCAPED)
+
+
+def test_xlsx_splits_sheets_at_the_row_limit(tmp_path: Path) -> None:
+    path = tmp_path / "entries.xlsx"
+    rows = [make_row(number=number) for number in range(10)]
+
+    assert write("xlsx", path, rows[:3], rows[3:], sheet_row_limit=5) == 10
+
+    book = openpyxl.load_workbook(path)
+    try:
+        assert book.sheetnames == ["entries", "entries (2)", "entries (3)"]
+        references = []
+        for sheet, size in zip(book.worksheets, (4, 4, 2)):
+            assert [cell.value for cell in sheet[1]] == list(COLUMNS)
+            assert sheet.max_row == size + 1
+            assert sheet.freeze_panes == "A2"
+            assert sheet.auto_filter.ref == f"A1:K{size + 1}"
+            references += [cells[4].value for cells in sheet.iter_rows(min_row=2)]
+    finally:
+        book.close()
+    assert references == [row.pspReference for row in rows]
+
+
+def test_xlsx_full_sheet_does_not_start_an_empty_one(tmp_path: Path) -> None:
+    path = tmp_path / "entries.xlsx"
+    write("xlsx", path, [make_row()] * 4, sheet_row_limit=5)
+
+    book = openpyxl.load_workbook(path, read_only=True)
+    try:
+        assert book.sheetnames == ["entries"]
+    finally:
+        book.close()
+
+
+@pytest.mark.parametrize("limit", [1, 1_048_577])
+def test_xlsx_refuses_an_impossible_row_limit(tmp_path: Path, limit: int) -> None:
+    with pytest.raises(ValueError, match="sheet_row_limit"):
+        open_report("xlsx", tmp_path / "entries.xlsx", sheet_row_limit=limit)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_xlsx_without_rows_is_the_header_only(tmp_path: Path) -> None:
+    path = tmp_path / "entries.xlsx"
+
+    assert write("xlsx", path) == 0
+
+    book = openpyxl.load_workbook(path)
+    try:
+        assert [[cell.value for cell in row] for row in book["entries"].iter_rows()] == [list(COLUMNS)]
+    finally:
+        book.close()
+
+
+def test_xlsx_content_is_identical_on_rewrite(tmp_path: Path) -> None:
+    first, second = tmp_path / "first.xlsx", tmp_path / "second.xlsx"
+    write("xlsx", first, awkward_rows())
+    write("xlsx", second, awkward_rows())
+
+    with zipfile.ZipFile(first) as one, zipfile.ZipFile(second) as other:
+        assert one.namelist() == other.namelist()
+        for name in one.namelist():
+            assert one.read(name) == other.read(name), name
+
+
+# Atomicity and files
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_failure_mid_write_leaves_nothing(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / f"entries.{fmt}"
+
+    with pytest.raises(RuntimeError, match="API page failed"):
+        with open_report(fmt, path) as report:
+            report.write([make_row()])
+            report.write(failing_rows(3))
+            report.commit()
+
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_leaving_without_commit_leaves_nothing(tmp_path: Path, fmt: str) -> None:
+    with open_report(fmt, tmp_path / f"entries.{fmt}") as report:
+        report.write([make_row()])
+
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_failed_replacement_keeps_the_old_file(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / f"entries.{fmt}"
+    path.write_bytes(b"previous report")
+
+    with pytest.raises(RuntimeError):
+        write(fmt, path, failing_rows(5))
+
+    assert path.read_bytes() == b"previous report"
+    assert list(tmp_path.iterdir()) == [path]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_commit_replaces_the_old_file(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / f"entries.{fmt}"
+    path.write_bytes(b"previous report")
+
+    write(fmt, path, [make_row()])
+
+    assert path.read_bytes().startswith(b"ledgerId," if fmt == "csv" else b"PK")
+    assert list(tmp_path.iterdir()) == [path]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_temp_file_is_hidden_private_and_beside_the_report(tmp_path: Path, fmt: str) -> None:
+    folder = tmp_path / "a" / "b"
+    path = folder / f"entries.{fmt}"
+
+    with open_report(fmt, path) as report:
+        report.write([make_row()])
+        [temp] = folder.iterdir()
+        assert re.fullmatch(rf"\.entries\.{fmt}\.[a-z0-9_]{{8}}\.tmp", temp.name)
+        assert stat.S_IMODE(temp.stat().st_mode) == 0o600
+        assert not path.exists()
+        report.commit()
+
+    assert [stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "a", folder)] == [0o700, 0o700]
+    assert list(folder.iterdir()) == [path]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("mode", [0o600, 0o640])
+def test_file_mode(tmp_path: Path, fmt: str, mode: int) -> None:
+    path = tmp_path / f"entries.{fmt}"
+    options = {} if mode == 0o600 else {"mode": mode}  # 0o600 is the default
+
+    write(fmt, path, [make_row()], **options)
+
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_abort_is_idempotent_and_harmless_after_commit(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / f"entries.{fmt}"
+    report = open_report(fmt, path)
+    report.write([make_row(), make_row()])
+
+    assert report.rows == 2
+    assert report.commit() == 2
+    report.abort()
+    report.abort()
+
+    assert path.exists()
+    with pytest.raises(RuntimeError, match="already committed"):
+        report.commit()
+
+
+def test_xlsx_abort_removes_openpyxl_temp_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    system_temp = tmp_path / "system-temp"
+    system_temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_temp))
+    reports = tmp_path / "reports"
+
+    with open_report("xlsx", reports / "entries.xlsx", sheet_row_limit=2) as report:
+        report.write([make_row()] * 3)  # three sheets, three openpyxl temp files
+        assert len(list(system_temp.iterdir())) == 3
+
+    assert list(system_temp.iterdir()) == []
+    assert list(reports.iterdir()) == []
+
+
+def test_unknown_format(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown report format 'json'"):
+        open_report("json", tmp_path / "entries.json")
+
+
+def test_remove_stale_temp_files(tmp_path: Path) -> None:
+    nested = tmp_path / "ledger" / "2024"
+    abandoned = open_report("csv", nested / "entries.csv")  # as if killed before abort()
+    abandoned.write([make_row()])
+    (tmp_path / ".entries.xlsx.abc_1234.tmp").write_text("left by a killed run")
+    keep = [
+        tmp_path / "entries.csv",
+        tmp_path / "notes.tmp",
+        tmp_path / ".entries.csv.short.tmp",
+        tmp_path / ".entries.csv.abcdefgh.tmp.bak",
+    ]
+    for path in keep:
+        path.write_text("not ours")
+
+    assert remove_stale_temp_files(tmp_path) == 2
+
+    remaining = sorted(path for path in tmp_path.rglob("*") if path.is_file())
+    assert remaining == sorted(keep)
+    abandoned.abort()  # the temp file is already gone; abort still succeeds
