@@ -1,0 +1,33 @@
+"""A local stand-in for the Vipps MobilePay Report API, which has no test environment.
+
+It speaks the real protocol over HTTP on 127.0.0.1, awkward parts included:
+both token flows, bearer checks and expiry, ledger paging, date pages with
+hasMore/cursor/tryLater, the never-ending feed, GDPR opt-in fields, and
+injectable faults. The exporter never imports it; the demo and the
+integration tests do.
+
+    modules      what they hold
+    ledgers.py   the five ledgers and the traps each one carries
+    data.py      deterministic entries per (ledger, date)
+    faults.py    fault specs (grammar in its docstring) and their counters
+    tokens.py    token endpoints, credentials, bearer checks
+    routes.py    Report API endpoints and cursors
+    messages.py  request/reply values and error bodies
+    server.py    the Sandbox: HTTP server, dispatch, request log
+"""
+
+from .faults import Fault, parse_fault
+from .ledgers import LEDGERS
+from .messages import RequestRecord
+from .server import Sandbox
+from .tokens import ACCOUNTING_CLIENT, MERCHANT_CLIENT
+
+__all__ = [
+    "ACCOUNTING_CLIENT",
+    "LEDGERS",
+    "MERCHANT_CLIENT",
+    "Fault",
+    "RequestRecord",
+    "Sandbox",
+    "parse_fault",
+]

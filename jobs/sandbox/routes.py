@@ -1,0 +1,168 @@
+"""The Report API endpoints: ledger list, ledger-date pages and the feed.
+
+Cursors are urlsafe base64 of a small JSON object holding a position, never
+server-side state: the same cursor always gives the same page (a client may
+retry after a fault), and a feed cursor stays valid when the sandbox's today
+moves on, because a position is (date, index) and dates only ever grow.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import itertools
+import json
+import re
+from dataclasses import dataclass
+
+from . import data
+from .ledgers import BY_ID, LEDGERS, MERCHANT_HANDLE
+from .messages import Reply, Request, problem
+from .tokens import MERCHANT
+
+LEDGER_PAGE = 2  # small on purpose, so clients meet ledger paging with five ledgers
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_nonce = itertools.count(1)  # makes empty-page cursors new strings for the same position
+
+
+@dataclass(frozen=True)
+class View:
+    """What one request may see and how it is served."""
+
+    kind: str  # key type of the token
+    today: dt.date
+    page_size: int
+    fault: str | None = None  # "empty-page" or "repeat-cursor", decided before auth
+
+
+def visible(kind: str) -> list[str]:
+    return [l.id for l in LEDGERS if kind != MERCHANT or MERCHANT_HANDLE in l.handles]
+
+
+def ledgers(req: Request, view: View) -> Reply:
+    try:
+        pos = _decode(req.query["cursor"], "ledgers") if req.query.get("cursor") else None
+    except ValueError:
+        return _bad(req, "Invalid cursor")
+    handle = pos["h"] if pos else req.query.get("settlesForRecipientHandles")
+    offset = pos["o"] if pos else 0
+    ids = [i for i in visible(view.kind) if handle is None or handle in BY_ID[i].handles]
+    size = min(view.page_size, LEDGER_PAGE)
+    items = [BY_ID[i].public() for i in ids[offset : offset + size]]
+    more = offset + size < len(ids)
+    cursor = _encode({"k": "ledgers", "o": offset + size, "h": handle}) if more else ""
+    return Reply(200, {"items": items, "cursor": cursor})
+
+
+def date_page(req: Request, view: View, ledger_id: str, topic: str, date_text: str) -> Reply:
+    if (err := _check(req, view, ledger_id, topic)) is not None:
+        return err
+    try:
+        if not _DATE.fullmatch(date_text):
+            raise ValueError(date_text)
+        date = dt.date.fromisoformat(date_text)
+    except ValueError:
+        return _bad(req, f"ledgerDate must be YYYY-MM-DD, got {date_text!r}")
+    if date > view.today:
+        return problem(404, "Not Found", "report for this date not available yet", req.path)
+    cursor = req.query.get("cursor")
+    try:
+        offset = _decode(cursor, "date", ledger_id, topic, date_text)["o"] if cursor else 0
+    except ValueError:
+        return _bad(req, "Invalid cursor")
+    open_ = date == view.today
+    here = {"k": "date", "l": ledger_id, "t": topic, "d": date_text}
+    if view.fault == "empty-page":
+        fresh = _encode({**here, "o": offset, "n": next(_nonce)})
+        return Reply(200, {"items": [], "hasMore": True, "cursor": fresh, "tryLater": open_})
+    items = data.entries(ledger_id, topic, date, partial=open_, gdpr=_gdpr(req))
+    page = items[offset : offset + view.page_size]
+    more = offset + view.page_size < len(items)
+    body: dict = {"items": page, "hasMore": more}
+    if view.fault == "repeat-cursor":
+        body.update(hasMore=True, cursor=cursor)
+    elif more:
+        body["cursor"] = _encode({**here, "o": offset + view.page_size})
+    body["tryLater"] = open_
+    return Reply(200, body)
+
+
+def feed_page(req: Request, view: View, ledger_id: str, topic: str) -> Reply:
+    if (err := _check(req, view, ledger_id, topic)) is not None:
+        return err
+    cursor = req.query.get("cursor")
+    try:
+        pos = _decode(cursor, "feed", ledger_id, topic) if cursor else None
+        date = dt.date.fromisoformat(pos["d"]) if pos else BY_ID[ledger_id].first_date
+    except (ValueError, TypeError):
+        return _bad(req, "Invalid cursor")
+    index = pos["o"] if pos else 0
+    here = {"k": "feed", "l": ledger_id, "t": topic}
+    if view.fault == "empty-page":
+        fresh = _encode({**here, "d": date.isoformat(), "o": index, "n": next(_nonce)})
+        return Reply(200, {"items": [], "cursor": fresh, "tryLater": False})
+    items: list[dict] = []
+    at_end = False
+    gdpr = _gdpr(req)
+    while len(items) < view.page_size:
+        if date > view.today:
+            at_end = True
+            break
+        available = data.entries(ledger_id, topic, date, partial=date == view.today, gdpr=gdpr)
+        taken = available[index : index + view.page_size - len(items)]
+        items += taken
+        index += len(taken)
+        if index < len(available):
+            continue
+        if date == view.today:  # the open date may still grow: stay on it
+            at_end = True
+            break
+        date, index = date + dt.timedelta(days=1), 0
+    if view.fault == "repeat-cursor":
+        return Reply(200, {"items": items, "cursor": cursor, "tryLater": False})
+    if not items:  # the end of the feed hands back the very same cursor
+        next_cursor = cursor or _encode({**here, "d": date.isoformat(), "o": index})
+    else:
+        next_cursor = _encode({**here, "d": date.isoformat(), "o": index})
+    return Reply(200, {"items": items, "cursor": next_cursor, "tryLater": at_end})
+
+
+def _check(req: Request, view: View, ledger_id: str, topic: str) -> Reply | None:
+    if topic not in data.TOPICS:
+        return _bad(req, f"topic must be funds or fees, got {topic!r}")
+    if ledger_id not in visible(view.kind):
+        # Unknown and not-granted look the same: existence is not revealed.
+        return problem(404, "Not Found", "No such ledgerId", req.path)
+    return None
+
+
+def _gdpr(req: Request) -> bool:
+    return req.query.get("includeGDPRSensitiveData", "").lower() == "true"
+
+
+def _bad(req: Request, detail: str) -> Reply:
+    return problem(400, "Bad Request", detail, req.path)
+
+
+def _encode(position: dict) -> str:
+    raw = json.dumps(position, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(cursor: str, kind: str, *scope: str) -> dict:
+    """The position in a cursor; ValueError unless it was made for this very endpoint."""
+    try:
+        padded = (cursor + "=" * (-len(cursor) % 4)).replace("-", "+").replace("_", "/")
+        raw = base64.b64decode(padded, validate=True)
+        pos = json.loads(raw)
+    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError("not a cursor") from exc
+    if not isinstance(pos, dict) or pos.get("k") != kind:
+        raise ValueError("not a cursor for this endpoint")
+    if [pos.get(k) for k in ("l", "t", "d")[: len(scope)]] != list(scope):
+        raise ValueError("cursor belongs to another ledger, topic or date")
+    offset = pos.get("o")
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise ValueError("bad offset")
+    return pos

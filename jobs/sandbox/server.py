@@ -1,0 +1,194 @@
+"""The sandbox: a local HTTP server speaking the Report API, its token flows and its faults."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+import time
+from typing import Callable, Iterable
+
+from . import data, routes, tokens
+from .faults import Fault, FaultBook
+from .httpd import Handler, Server
+from .ledgers import LEDGERS
+from .messages import Reply, Request, RequestRecord, invalid_client, problem, unauthorized
+
+_ROUTES = (
+    ("oauth", re.compile(r"/(?:miami|authentication)/v1/token")),
+    ("merchant", re.compile(r"/accesstoken/get")),
+    ("ledgers", re.compile(r"/settlement/v1/ledgers")),
+    ("date", re.compile(r"/report/v2/ledgers/([^/]+)/([^/]+)/dates/([^/]+)")),
+    ("feed", re.compile(r"/report/v2/ledgers/([^/]+)/([^/]+)/feed")),
+)
+
+
+def oslo_today() -> dt.date:
+    return dt.datetime.now(data.OSLO).date()
+
+
+class Sandbox:
+    """A Report API stand-in on 127.0.0.1; see the package docstring for the protocol."""
+
+    def __init__(
+        self,
+        today: dt.date | None = None,
+        token_ttl: int | None = None,
+        latency_ms: int = 0,
+        page_size: int = 50,
+        faults: Iterable[Fault | str] = (),
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        quiet: bool = True,
+    ) -> None:
+        self.today = today or oslo_today()
+        self.token_ttl = 900 if token_ttl is None else token_ttl
+        # Merchant tokens live 24 h in production, unless a test asks for one lifetime.
+        self.merchant_token_ttl = 86400 if token_ttl is None else token_ttl
+        self.latency_ms = latency_ms
+        self.page_size = page_size
+        self.faults = FaultBook([])
+        for fault in faults:
+            self.faults.add(fault)
+        self.sleep = sleep
+        self.quiet = quiet
+        self.requests: list[RequestRecord] = []
+        self._tokens = tokens.TokenStore(clock)
+        self._address = (host, port)
+        self._lock = threading.Lock()
+        self._server: Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------
+
+    def start(self) -> Sandbox:
+        server = self._bind()
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
+                                        name="sandbox", daemon=True)  # fmt: skip
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until stop() or KeyboardInterrupt; then close."""
+        server = self._server or self._bind()
+        try:
+            server.serve_forever(poll_interval=0.2)
+        finally:
+            self._close()
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        if self._thread is not None:
+            self._server.shutdown()  # only valid while serve_forever runs
+            self._thread.join()
+            self._thread = None
+        self._close()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the sandbox is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # -- for tests -------------------------------------------------------
+
+    @property
+    def tokens_issued(self) -> list[str]:
+        return self._tokens.issued
+
+    def expire_tokens(self) -> None:
+        self._tokens.expire_all()
+
+    def add_fault(self, fault: Fault | str) -> Fault:
+        return self.faults.add(fault)
+
+    def ledgers(self) -> list[dict]:
+        return [ledger.public() for ledger in LEDGERS]
+
+    def entries(self, ledger_id: str, topic: str, date: dt.date | str, *, gdpr: bool = False) -> list[dict]:
+        """The entries the date serves once closed (for today and later: what it will serve)."""
+        date = dt.date.fromisoformat(date) if isinstance(date, str) else date
+        return data.entries(ledger_id, topic, date, partial=False, gdpr=gdpr)
+
+    # -- request handling ------------------------------------------------
+
+    def handle(self, req: Request) -> Reply:
+        name, args = next(((n, m.groups()) for n, p in _ROUTES if (m := p.fullmatch(req.path))),
+                          (None, ()))  # fmt: skip
+        page = name in ("date", "feed")
+        fault = self.faults.pick(req.path, known=name is not None, page=page,
+                                 has_cursor=bool(req.query.get("cursor")))  # fmt: skip
+        if self.latency_ms:
+            self.sleep(self.latency_ms / 1000)
+        if fault is not None and (reply := self._fault_reply(fault, name, req)) is not None:
+            return reply
+        if name is None:
+            return problem(404, "Not Found", "No such resource", req.path)
+        expected = "POST" if name in ("oauth", "merchant") else "GET"
+        if req.method != expected:
+            return problem(405, "Method Not Allowed", f"use {expected}", req.path)
+        if name == "oauth":
+            return tokens.oauth_token(req, self._tokens, self.token_ttl)
+        if name == "merchant":
+            return tokens.merchant_token(req, self._tokens, self.merchant_token_ttl)
+        kind, denied = tokens.authorize(req, self._tokens)
+        if denied is not None:
+            return denied
+        page_fault = fault.kind if fault is not None else None
+        view = routes.View(kind=kind or "", today=self.today, page_size=self.page_size, fault=page_fault)
+        if name == "ledgers":
+            return routes.ledgers(req, view)
+        if name == "date":
+            return routes.date_page(req, view, *args)
+        return routes.feed_page(req, view, *args)
+
+    def _fault_reply(self, fault: Fault, route: str | None, req: Request) -> Reply | None:
+        """The reply a fault forces, or None when the request goes on (slow, page faults)."""
+        if fault.kind == "429":
+            message = f"Rate limit is exceeded. Try again in {fault.retry_after} seconds."
+            body = {"statusCode": 429, "message": message}
+            return Reply(429, body, headers=(("Retry-After", str(fault.retry_after)),))
+        if fault.kind == "500":
+            return Reply(500, {"errorCode": 10001, "errorMessage": "Internal error (injected)",
+                               "contextId": "00000000-0000-4000-8000-000000000500"})  # fmt: skip
+        if fault.kind == "503":
+            return problem(503, "Service Unavailable", "Injected fault", req.path)
+        if fault.kind == "drop":
+            return Reply(0, drop=True)
+        if fault.kind == "401":
+            if route in ("oauth", "merchant"):
+                return invalid_client(401, "Injected fault")
+            return unauthorized()
+        if fault.kind == "slow":
+            self.sleep(fault.ms / 1000)
+        return None
+
+    def record(self, req: Request, status: int) -> None:
+        record = RequestRecord(req.method, req.path, req.query, req.headers, status, req.bearer)
+        with self._lock:
+            self.requests.append(record)
+
+    # -- sockets ---------------------------------------------------------
+
+    def _bind(self) -> Server:
+        if self._server is not None:
+            raise RuntimeError("the sandbox is already started")
+        self._server = Server(self._address, Handler)
+        self._server.sandbox = self
+        return self._server
+
+    def _close(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.close_connections()
+            server.server_close()  # joins the handler threads

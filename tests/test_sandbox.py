@@ -1,0 +1,531 @@
+"""The Report API sandbox over real HTTP on 127.0.0.1, with a fake clock and sleep."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from jobs.sandbox import ACCOUNTING_CLIENT, MERCHANT_CLIENT, Fault, Sandbox, parse_fault
+from jobs.sandbox import demo
+from jobs.sandbox.__main__ import main as sandbox_main
+from jobs.sandbox.data import AWKWARD_REFERENCES
+
+TODAY = dt.date(2026, 11, 20)
+WEEK = [TODAY - dt.timedelta(days=d) for d in range(7, 0, -1)]
+MAIN, RESERVE, MERCHANT, DANISH, EURO = "302321", "0302399", "412345", "5551234", "7778881"
+DATES = "/report/v2/ledgers/{}/{}/dates/{}"
+FEED = "/report/v2/ledgers/{}/{}/feed"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def make(clock):
+    started: list[Sandbox] = []
+
+    def make(**kwargs) -> Sandbox:
+        kwargs = {"today": TODAY, "clock": clock, "sleep": clock.sleep, **kwargs}
+        started.append(Sandbox(**kwargs).start())
+        return started[-1]
+
+    yield make
+    for sb in started:
+        sb.stop()
+
+
+@pytest.fixture
+def sb(make) -> Sandbox:
+    return make()
+
+
+@pytest.fixture
+def client(sb):
+    with httpx.Client(base_url=sb.base_url, timeout=5) as c:
+        yield c
+
+
+def token(c: httpx.Client, path: str = "/miami/v1/token") -> str:
+    r = c.post(path, auth=ACCOUNTING_CLIENT, data={"grant_type": "client_credentials"})
+    assert r.status_code == 200, r.text
+    return r.json()["access_token"]
+
+
+def merchant_token(c: httpx.Client) -> str:
+    cid, secret, key, msn = MERCHANT_CLIENT
+    headers = {"client_id": cid, "client_secret": secret, "Ocp-Apim-Subscription-Key": key,
+               "Merchant-Serial-Number": msn}  # fmt: skip
+    r = c.post("/accesstoken/get", headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()["access_token"]
+
+
+def get(c: httpx.Client, path: str, tok: str, headers: dict | None = None, **params) -> httpx.Response:
+    return c.get(path, params=params, headers={"Authorization": f"Bearer {tok}", **(headers or {})})
+
+
+def all_pages(c: httpx.Client, tok: str, ledger: str, topic: str, date: dt.date, **params) -> list[dict]:
+    items, cursor, seen = [], None, set()
+    while True:
+        paging = {"cursor": cursor} if cursor else {}
+        body = get(c, DATES.format(ledger, topic, date), tok, **params, **paging).json()
+        items += body["items"]
+        assert ("cursor" in body) == body["hasMore"]
+        if not body["hasMore"]:
+            return items
+        cursor = body["cursor"]
+        assert cursor not in seen
+        seen.add(cursor)
+
+
+# -- tokens ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/miami/v1/token", "/authentication/v1/token"])
+def test_accounting_token(sb, client, path):
+    r = client.post(path, auth=ACCOUNTING_CLIENT, data={"grant_type": "client_credentials"})
+    body = r.json()
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/json")
+    assert body["token_type"] == "Bearer" and body["expires_in"] == 900
+    assert sb.tokens_issued == [body["access_token"]]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status"),
+    [
+        ({"headers": {"Ocp-Apim-Subscription-Key": "k"}, "data": {"grant_type": "client_credentials"}}, 400),
+        ({"data": {}}, 400),
+        ({"data": {"grant_type": "password"}}, 400),
+        ({"data": {"grant_type": "client_credentials"}, "auth": ("sandbox-client", "wrong")}, 401),
+        ({"data": {"grant_type": "client_credentials"}, "auth": MERCHANT_CLIENT[:2]}, 401),
+        ({"data": {"grant_type": "client_credentials"}, "auth": None}, 401),
+    ],
+)
+def test_accounting_token_refused(client, kwargs, status):
+    kwargs = {"auth": ACCOUNTING_CLIENT, **kwargs}
+    r = client.post("/miami/v1/token", **{k: v for k, v in kwargs.items() if v is not None})
+    assert r.status_code == status
+    assert r.json()["error"] == "invalid_client"
+
+
+def test_merchant_token(sb, client):
+    cid, secret, key, _ = MERCHANT_CLIENT
+    r = client.post("/accesstoken/get", headers={"client_id": cid, "client_secret": secret,
+                                                 "Ocp-Apim-Subscription-Key": key})  # fmt: skip
+    body = r.json()
+    assert r.status_code == 200 and body["token_type"] == "Bearer"
+    assert body["expires_in"] == "86400" and int(body["expires_on"]) > int(body["not_before"])
+    assert body["access_token"] in sb.tokens_issued
+    wrong = [
+        {"client_id": ACCOUNTING_CLIENT[0], "client_secret": ACCOUNTING_CLIENT[1],
+         "Ocp-Apim-Subscription-Key": key},
+        {"client_id": cid, "client_secret": secret},
+        {"client_id": cid, "client_secret": "nope", "Ocp-Apim-Subscription-Key": key},
+    ]
+    for headers in wrong:
+        assert client.post("/accesstoken/get", headers=headers).status_code == 401
+
+
+def test_explicit_ttl_applies_to_merchant_tokens(make):
+    sb = make(token_ttl=60)
+    with httpx.Client(base_url=sb.base_url) as c:
+        cid, secret, key, _ = MERCHANT_CLIENT
+        r = c.post("/accesstoken/get", headers={"client_id": cid, "client_secret": secret,
+                                                "Ocp-Apim-Subscription-Key": key})  # fmt: skip
+        assert r.json()["expires_in"] == "60"
+
+
+@pytest.mark.parametrize("auth", [None, "{tok}", "bearer {tok}", "Basic {tok}", "Bearer nope"])
+def test_bearer_required(client, auth):
+    tok = token(client)
+    headers = {} if auth is None else {"Authorization": auth.format(tok=tok)}
+    r = client.get("/settlement/v1/ledgers", headers=headers)
+    assert r.status_code == 401
+    assert r.headers["content-type"].startswith("application/json")
+    assert r.json() == {"code": "Unauthorized", "message": "Please check your API keys"}
+
+
+def test_token_expiry_on_injected_clock(sb, client, clock):
+    tok = token(client)
+    clock.now += 899
+    assert get(client, "/settlement/v1/ledgers", tok).status_code == 200
+    clock.now += 1
+    assert get(client, "/settlement/v1/ledgers", tok).status_code == 401
+    fresh = token(client)
+    assert get(client, "/settlement/v1/ledgers", fresh).status_code == 200
+    sb.expire_tokens()
+    assert get(client, "/settlement/v1/ledgers", fresh).status_code == 401
+
+
+def test_merchant_sees_only_its_ledger(sb, client):
+    tok, key = merchant_token(client), {"Ocp-Apim-Subscription-Key": MERCHANT_CLIENT[2]}
+    assert get(client, "/settlement/v1/ledgers", tok).status_code == 401  # key missing
+    body = get(client, "/settlement/v1/ledgers", tok, key).json()
+    assert [l["ledgerId"] for l in body["items"]] == [MERCHANT] and not body["cursor"]
+    assert body["items"][0]["settlesForRecipientHandles"] == ["api:123456"]
+    assert get(client, DATES.format(MERCHANT, "funds", WEEK[0]), tok, key).status_code == 200
+    r = get(client, DATES.format(MAIN, "funds", WEEK[0]), tok, key)
+    assert r.status_code == 404 and r.json()["detail"] == "No such ledgerId"
+
+
+def test_requests_record_subscription_key_without_rejecting(sb, client):
+    tok = token(client)
+    assert get(client, "/settlement/v1/ledgers", tok, {"Ocp-Apim-Subscription-Key": "x"}).status_code == 200
+    last = sb.requests[-1]
+    assert (last.method, last.path, last.status, last.token) == ("GET", "/settlement/v1/ledgers", 200, tok)
+    assert last.headers["ocp-apim-subscription-key"] == "x"
+    assert sb.requests[0].path == "/miami/v1/token" and sb.requests[0].token is None
+
+
+# -- ledgers and dates ---------------------------------------------------------
+
+
+def test_ledger_paging_and_filter(sb, client):
+    tok, items, cursor, pages = token(client), [], None, 0
+    while True:
+        body = get(client, "/settlement/v1/ledgers", tok, **({"cursor": cursor} if cursor else {})).json()
+        items, cursor, pages = items + body["items"], body.get("cursor"), pages + 1
+        if not cursor:
+            break
+    assert pages > 1 and items == sb.ledgers()
+    assert {l["currency"] for l in items} == {"NOK", "DKK", "EUR"}
+    body = get(client, "/settlement/v1/ledgers", tok, settlesForRecipientHandles="NO:57860").json()
+    assert [l["ledgerId"] for l in body["items"]] == [MAIN]
+    assert len(body["items"][0]["salesUnits"]) == 2
+
+
+@pytest.mark.parametrize("ledger", [MAIN, RESERVE, MERCHANT, DANISH, EURO])
+@pytest.mark.parametrize("topic", ["funds", "fees"])
+def test_date_pages_reassemble_entries(make, ledger, topic):
+    sb = make(page_size=7)
+    with httpx.Client(base_url=sb.base_url) as c:
+        tok = token(c)
+        for date in WEEK[-2:]:
+            assert all_pages(c, tok, ledger, topic, date) == sb.entries(ledger, topic, date)
+
+
+def test_cursor_is_reusable(make):
+    sb = make(page_size=5)
+    with httpx.Client(base_url=sb.base_url) as c:
+        tok = token(c)
+        cursor = get(c, DATES.format(MAIN, "funds", WEEK[0]), tok).json()["cursor"]
+        first = get(c, DATES.format(MAIN, "funds", WEEK[0]), tok, cursor=cursor).content
+        assert get(c, DATES.format(MAIN, "funds", WEEK[0]), tok, cursor=cursor).content == first
+        r = get(c, DATES.format(MAIN, "funds", WEEK[1]), tok, cursor=cursor)  # another date's cursor
+        assert r.status_code == 400
+
+
+def test_closed_dates_without_activity(client):
+    tok = token(client)
+    sunday = next(d for d in WEEK if d.weekday() == 6)
+    for ledger, date in [(RESERVE, sunday), (MERCHANT, dt.date(2026, 5, 31)), (MAIN, dt.date(2020, 1, 1))]:
+        body = get(client, DATES.format(ledger, "funds", date), tok).json()
+        assert body == {"items": [], "hasMore": False, "tryLater": False}
+
+
+def test_today_is_partial_and_try_later(sb, client):
+    tok = token(client)
+    body = get(client, DATES.format(MAIN, "funds", TODAY), tok).json()
+    full = sb.entries(MAIN, "funds", TODAY)
+    assert body["tryLater"] is True and body["hasMore"] is False
+    assert 0 < len(body["items"]) < len(full) and body["items"] == full[: len(body["items"])]
+
+
+def test_errors_are_problem_json(client):
+    tok = token(client)
+    cases = [
+        (DATES.format(MAIN, "funds", TODAY + dt.timedelta(days=1)), 404,
+         "report for this date not available yet"),
+        (DATES.format("999999", "funds", WEEK[0]), 404, "No such ledgerId"),
+        (DATES.format("302321.0", "funds", WEEK[0]), 404, "No such ledgerId"),
+        (DATES.format(MAIN, "payouts", WEEK[0]), 400, None),
+        (DATES.format(MAIN, "funds", "2026-13-01"), 400, None),
+        (DATES.format(MAIN, "funds", "20261119"), 400, None),
+        ("/report/v1/ledgertransactions", 404, None),
+    ]
+    for path, status, detail in cases:
+        r = get(client, path, tok)
+        assert r.status_code == status, path
+        assert r.headers["content-type"].startswith("application/problem+json")
+        body = r.json()
+        assert body["status"] == status and {"type", "title", "instance"} <= body.keys()
+        assert detail is None or body["detail"] == detail
+    for cursor in ("bm9wZQ", "%%%", "e30", "not base64!"):  # "nope", junk, "{}", junk
+        assert get(client, FEED.format(MAIN, "fees"), tok, cursor=cursor).status_code == 400
+        assert get(client, DATES.format(MAIN, "funds", WEEK[0]), tok, cursor=cursor).status_code == 400
+    assert client.post("/settlement/v1/ledgers").status_code == 405
+
+
+# -- data facts -------------------------------------------------------------------
+
+
+def test_balances_chain_across_dates(sb):
+    for ledger in [l["ledgerId"] for l in sb.ledgers()]:
+        for topic in ("funds", "fees"):
+            previous = None
+            for date in WEEK:
+                for e in sb.entries(ledger, topic, date):
+                    assert e["balanceAfter"] == e["balanceBefore"] + e["amount"]
+                    assert previous is None or e["balanceBefore"] == previous
+                    assert e["ledgerDate"] == date.isoformat()
+                    previous = e["balanceAfter"]
+    big = [e["balanceAfter"] for d in WEEK for e in sb.entries(RESERVE, "funds", d)]
+    assert min(big) > 2**31
+
+
+def test_week_has_every_trap(sb):
+    ledgers = (MAIN, RESERVE, MERCHANT, DANISH, EURO)
+    week = {(l, t): [e for d in WEEK for e in sb.entries(l, t, d)] for l in ledgers for t in ("funds", "fees")}
+    main = week[MAIN, "funds"]
+    assert set(AWKWARD_REFERENCES) <= {e["reference"] for e in main}
+    assert {0, -1, 1} <= {e["amount"] for e in main}
+    assert {e["entryType"] for e in main} == {
+        "capture", "refund", "fees-retained", "payout-scheduled", "correction", "payout-aborted", "top-up",
+        "retained-disputed-capture", "returned-disputed-capture", "instant-payout-fee"}  # fmt: skip
+    assert {e["entryType"] for e in week[DANISH, "funds"]} >= {"capture", "scheduled-for-payout"}
+    assert "payout-scheduled" not in {e["entryType"] for e in week[DANISH, "funds"]}
+    everything = [e for entries in week.values() for e in entries]
+    assert any("settlementBatch" in e for e in everything)
+    assert any(e["entryType"] == "instant-payout-fee" for e in everything)
+    for date in WEEK:
+        funds = sb.entries(MAIN, "funds", date)
+        payout, retained = funds[-1], funds[-2]
+        assert payout["entryType"] == "payout-scheduled" and payout["recipientHandle"] is None
+        assert payout["balanceAfter"] == 0 and re.fullmatch(r"302321-\d+", payout["pspReference"])
+        assert re.fullmatch(r"Vipps utbet\. \d+ Vippsnr \d+", payout["reference"])
+        assert retained["entryType"] == "fees-retained" and retained["reference"] == ""
+        # Oslo is UTC+1 in late November: local midnight after the date is 23:00 UTC on it.
+        assert payout["time"].startswith(f"{date.isoformat()}T23:00:00.")
+        times = [e["time"] for e in funds]
+        assert times == sorted(times) and len(set(times)) == len(times)
+        assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", t) for t in times)
+        fees = sb.entries(MAIN, "fees", date)
+        captures = {e["pspReference"] for e in funds if e["entryType"] == "capture"}
+        assert {e["pspReference"] for e in fees if e["entryType"] == "capture-fee"} == captures
+        assert fees[-1]["amount"] == -retained["amount"] and fees[-1]["balanceAfter"] == 0
+
+
+def test_gdpr_fields_only_on_request(client):
+    tok, date = token(client), WEEK[0]
+    plain = get(client, DATES.format(MAIN, "funds", date), tok).json()["items"]
+    assert not any("name" in e for e in plain)
+    rich = get(client, DATES.format(MAIN, "funds", date), tok, includeGDPRSensitiveData="true")
+    rich = rich.json()["items"]
+    captures = [e for e in rich if e["entryType"] == "capture"]
+    assert captures and all(re.fullmatch(r"xxxx \d{4}", e["maskedPhoneNo"]) and "name" in e and "message" in e
+                            for e in captures)  # fmt: skip
+    assert "name" not in rich[-1]  # the payout
+    api_unit = get(client, DATES.format(MERCHANT, "funds", date), tok, includeGDPRSensitiveData="true").json()
+    assert not any("name" in e for e in api_unit["items"])
+
+
+def test_same_inputs_same_bytes(make):
+    bodies = []
+    for _ in range(2):
+        sb = make(page_size=10)
+        with httpx.Client(base_url=sb.base_url) as c:
+            tok = token(c)
+            paths = [DATES.format(MAIN, "funds", WEEK[2]), DATES.format(EURO, "fees", WEEK[3]),
+                     FEED.format(RESERVE, "funds"), "/settlement/v1/ledgers"]  # fmt: skip
+            bodies.append([get(c, p, tok).content for p in paths])
+    assert bodies[0] == bodies[1]
+
+
+# -- feed ---------------------------------------------------------------------------
+
+
+def walk_feed(c: httpx.Client, tok: str, ledger: str, cursor: str | None) -> tuple[list[dict], str]:
+    """Items up to the end of the feed and the cursor it ends on."""
+    items = []
+    while True:
+        body = get(c, FEED.format(ledger, "funds"), tok, **({"cursor": cursor} if cursor else {})).json()
+        assert "hasMore" not in body and body["cursor"]
+        items += body["items"]
+        if body["tryLater"] and not body["items"]:
+            assert body["cursor"] == cursor
+            return items, cursor
+        cursor = body["cursor"]
+
+
+def test_feed_walks_to_the_end_and_continues(make):
+    start = dt.date(2026, 6, 1)  # the merchant ledger's first data date
+    sb = make(today=start + dt.timedelta(days=9), page_size=40)
+    with httpx.Client(base_url=sb.base_url) as c:
+        tok = token(c)
+        items, cursor = walk_feed(c, tok, MERCHANT, None)
+        closed = [e for i in range(9) for e in sb.entries(MERCHANT, "funds", start + dt.timedelta(days=i))]
+        today = get(c, DATES.format(MERCHANT, "funds", sb.today), tok).json()["items"]
+        assert items == closed + today and today
+        again = get(c, FEED.format(MERCHANT, "funds"), tok, cursor=cursor).json()
+        assert again == {"items": [], "cursor": cursor, "tryLater": True}
+
+        sb.today += dt.timedelta(days=2)
+        more, _ = walk_feed(c, tok, MERCHANT, cursor)
+        newest = get(c, DATES.format(MERCHANT, "funds", sb.today), tok).json()["items"]
+        later = [e for i in range(9, 11) for e in sb.entries(MERCHANT, "funds", start + dt.timedelta(days=i))]
+        assert items + more == closed + later + newest
+
+
+# -- faults -------------------------------------------------------------------------
+
+
+def test_429_on_nth_matching_request(make):
+    sb = make(faults=[parse_fault("429:path=/dates/,nth=2,retry-after=3")])
+    with httpx.Client(base_url=sb.base_url) as c:
+        tok = token(c)
+        statuses = [get(c, DATES.format(MAIN, "funds", d), tok) for d in WEEK[:3]]
+        assert [r.status_code for r in statuses] == [200, 429, 200]
+        assert statuses[1].headers["retry-after"] == "3"
+
+
+@pytest.mark.parametrize(("spec", "statuses"), [
+    ("500:path=/ledgers,count=2", [500, 500, 200, 200]),
+    ("503:nth=2,count=0", [200, 503, 503, 503]),
+    ("503:path=/settlement/", [503, 200, 200, 200]),
+])  # fmt: skip
+def test_server_errors_and_counts(make, spec, statuses):
+    sb = make()
+    with httpx.Client(base_url=sb.base_url) as c:
+        tok = token(c)
+        sb.add_fault(spec)
+        assert [get(c, "/settlement/v1/ledgers", tok).status_code for _ in statuses] == statuses
+
+
+def test_faults_come_before_auth_and_skip_unknown_paths(make):
+    sb = make(faults=["503"])
+    with httpx.Client(base_url=sb.base_url) as c:
+        assert c.get("/nowhere").status_code == 404  # not a known path: not counted
+        assert c.get("/settlement/v1/ledgers").status_code == 503  # no token, still the fault
+        assert c.get("/settlement/v1/ledgers").status_code == 401
+
+
+def test_drop_closes_without_answer(make):
+    sb = make(faults=["drop:path=/feed"])
+    with httpx.Client(base_url=sb.base_url) as c:
+        tok = token(c)
+        with pytest.raises(httpx.TransportError):
+            get(c, FEED.format(MAIN, "funds"), tok)
+        assert sb.requests[-1].status == 0
+        assert get(c, FEED.format(MAIN, "funds"), tok).status_code == 200
+
+
+def test_slow_and_latency_use_injected_sleep(make, clock):
+    sb = make(latency_ms=250, faults=["slow:ms=1500,path=/ledgers"])
+    with httpx.Client(base_url=sb.base_url) as c:
+        tok = token(c)
+        assert get(c, "/settlement/v1/ledgers", tok).status_code == 200
+    assert clock.slept == [0.25, 0.25, 1.5]
+
+
+def test_401_fault_once(make):
+    sb = make(faults=["401:path=/dates/"])
+    with httpx.Client(base_url=sb.base_url) as c:
+        tok = token(c)
+        r = get(c, DATES.format(MAIN, "fees", WEEK[0]), tok)
+        assert r.status_code == 401 and r.json()["code"] == "Unauthorized"
+        assert get(c, DATES.format(MAIN, "fees", WEEK[0]), tok).status_code == 200
+
+
+def test_empty_page_leads_to_same_position(make):
+    sb = make(page_size=10, faults=["empty-page:nth=2,path=/dates/", "empty-page:path=/feed"])
+    with httpx.Client(base_url=sb.base_url) as c:
+        tok = token(c)
+        assert all_pages(c, tok, MAIN, "funds", WEEK[0]) == sb.entries(MAIN, "funds", WEEK[0])
+        feed = get(c, FEED.format(MAIN, "funds"), tok).json()
+        assert feed["items"] == [] and feed["tryLater"] is False
+        follow = get(c, FEED.format(MAIN, "funds"), tok, cursor=feed["cursor"]).json()
+        assert follow == get(c, FEED.format(MAIN, "funds"), tok).json()
+        assert any(r.status == 200 and r.query.get("cursor") for r in sb.requests)
+
+
+def test_repeat_cursor_returns_request_cursor(make):
+    sb = make(page_size=5, faults=["repeat-cursor:path=/dates/"])
+    with httpx.Client(base_url=sb.base_url) as c:
+        tok = token(c)
+        first = get(c, DATES.format(MAIN, "funds", WEEK[0]), tok).json()  # no cursor: not matched
+        second = get(c, DATES.format(MAIN, "funds", WEEK[0]), tok, cursor=first["cursor"]).json()
+        assert second["cursor"] == first["cursor"] and second["hasMore"] is True
+        third = get(c, DATES.format(MAIN, "funds", WEEK[0]), tok, cursor=first["cursor"]).json()
+        assert third["cursor"] != first["cursor"]
+
+
+def test_parse_fault_defaults_and_keys():
+    assert parse_fault("drop") == Fault("drop")
+    fault = parse_fault("429:path=/dates/,nth=2,count=0,retry-after=7")
+    assert (fault.kind, fault.path, fault.nth, fault.count, fault.retry_after) == ("429", "/dates/", 2, 0, 7)
+    assert parse_fault("slow:ms=10").ms == 10 and parse_fault("slow").ms == 2000
+
+
+@pytest.mark.parametrize("spec", ["", "teapot", "429:nth=0", "429:nth=x", "500:retry-after=1", "slow:ms=-1",
+                                  "429:path", "429:nth=1,nth=2", "drop:path=", "500:bogus=1"])  # fmt: skip
+def test_parse_fault_rejects(spec):
+    with pytest.raises(ValueError) as info:
+        parse_fault(spec)
+    assert "\n" not in str(info.value) and "fault" in str(info.value)
+
+
+# -- command line and demo ----------------------------------------------------------------
+
+
+def test_cli_bad_fault(capsys):
+    assert sandbox_main(["--fault", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown kind" in err
+
+
+def test_cli_serves_until_interrupted():
+    proc = subprocess.Popen([sys.executable, "-m", "jobs.sandbox", "--port", "0", "--today", "2026-11-20"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        first = proc.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+", first).group(0)
+        with httpx.Client(base_url=url) as c:
+            assert c.post("/miami/v1/token", auth=ACCOUNTING_CLIENT,
+                          data={"grant_type": "client_credentials"}).status_code == 200  # fmt: skip
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+        out, err = proc.stdout.read(), proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert proc.returncode == 0 and "Traceback" not in err
+    assert f"VIPPS_BASE_URL={url} VIPPS_CLIENT_ID=sandbox-client" in first + out
+
+
+def test_demo_command_and_environment(tmp_path):
+    assert demo.exporter_command(TODAY)[1:] == [
+        "-m", "jobs", "run", "--from", "2026-11-13", "--to", "2026-11-19", "--out", "reports"]  # fmt: skip
+    env = demo.exporter_env("http://127.0.0.1:1", {"PATH": "/bin"})
+    assert env == {
+        "PATH": "/bin", "VIPPS_BASE_URL": "http://127.0.0.1:1", "VIPPS_CLIENT_ID": "sandbox-client",
+        "VIPPS_CLIENT_SECRET": "sandbox-secret", "VIPPS_KEY_TYPE": "accounting"}  # fmt: skip
+    (tmp_path / MAIN).mkdir()
+    (tmp_path / MAIN / "a.csv").write_text("x")
+    (tmp_path / f"{RESERVE}_fees.csv").write_text("x")
+    assert demo.files_per_ledger(tmp_path, [MAIN, RESERVE]) == {MAIN: 1, RESERVE: 1}
