@@ -10,11 +10,16 @@ XLSX is for people in Excel, which sets limits of its own:
 - Text is always a string cell, never a number or a formula. An empty text
   field is no cell at all (Excel shows the same thing; pandas reads ""). Excel
   keeps at most 32,767 characters of a cell (openpyxl cuts the rest).
-- Characters XML 1.0 cannot carry (controls other than tab and LF; CR, which
-  XML parsers turn into LF; U+FFFE, U+FFFF, lone surrogates) are stored with the
-  ECMA-376 escape ``_xHHHH_``, and a literal ``_xHHHH_`` in the data has its
-  underscore escaped as ``_x005F_``, as Excel itself does. Excel shows the
-  original text; openpyxl and pandas do not decode the escape and show it as is.
+- Characters XML 1.0 cannot hold (controls other than tab, LF and CR; U+FFFE,
+  U+FFFF, lone surrogates) become U+FFFD. Their escape ``_xHHHH_`` would be
+  decoded by Excel but shown as is by openpyxl, pandas and others; a
+  replacement character reads the same everywhere, and the CSV keeps the
+  original. CR is kept: lxml writes it as ``&#13;``, which every reader gets
+  back; openpyxl's fallback writer (no lxml) leaves it raw, and XML parsers
+  then read it as LF.
+- Excel decodes a literal ``_xHHHH_`` in text (``_x0041_`` would show "A"), so
+  its underscore is escaped as ``_x005F_``, as Excel itself saves it. openpyxl
+  and pandas show that escape as is.
 - Amounts are number cells holding the exact decimal text, format ``0.00``:
   without a thousands separator what Excel shows (and copies) is the plain
   number, in the user's locale (``499,00`` in Nordic Excel).
@@ -51,7 +56,8 @@ _TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 _DATE = COLUMNS.index("ledgerDate")
 _AMOUNTS = tuple(COLUMNS.index(name) for name in AMOUNT_COLUMNS)
 _TEXT = tuple(index for index, name in enumerate(COLUMNS) if name in TEXT_COLUMNS)
-_XML_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff]|_(?=x[0-9A-Fa-f]{4}_)")
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_LOOKS_ESCAPED = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")
 _WIDTHS = {"time": 30, "reference": 30, "pspReference": 24, "entryType": 22, "recipientHandle": 18}
 _FIXED_TIME = dt.datetime(1980, 1, 1)  # so properties do not change between re-runs
 
@@ -166,7 +172,7 @@ class _XlsxReport(ReportFile):
             cells[_DATE].value = row[_DATE]
             for index in _TEXT:
                 if row[index]:
-                    cells[index].value = _escape(row[index])
+                    cells[index].value = _cell_text(row[index])
                     # openpyxl makes "=..." a formula and "#N/A" an error; text stays text.
                     cells[index].data_type = "s"
                 else:
@@ -220,8 +226,9 @@ class _XlsxReport(ReportFile):
                 sheet._writer.cleanup()
 
 
-def _escape(text: str) -> str:
-    return _XML_UNSAFE.sub(lambda match: f"_x{ord(match.group()):04X}_", text)
+def _cell_text(text: str) -> str:
+    """The text as an Excel cell can hold it (see the module docstring)."""
+    return _LOOKS_ESCAPED.sub("_x005F_", _NOT_XML.sub("\ufffd", text))
 
 
 def _make_folders(folder: Path) -> None:

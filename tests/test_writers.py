@@ -39,16 +39,20 @@ AWKWARD = [
     "æøå ÆØÅ 😀",
     "",
 ]
-# What XML 1.0 cannot carry as is, and what the writer stores instead (ECMA-376 _xHHHH_).
-ESCAPED = {
-    "bell\x07": "bell_x0007_",
-    "\x00nul": "_x0000_nul",
-    "cr\r": "cr_x000D_",
-    "crlf\r\nline": "crlf_x000D_\nline",
-    "\x1f\x0b\x0c": "_x001F__x000B__x000C_",
-    "_x0041_": "_x005F_x0041_",
-    "_x00_ and _xZZZZ_": "_x00_ and _xZZZZ_",
+# What XML 1.0 cannot hold, and what openpyxl reads back from the XLSX instead.
+NOT_XML = {
+    "bell\x07": "bell\ufffd",
+    "\x00nul": "\ufffdnul",
+    "\x1f\x0b\x0c": "\ufffd\ufffd\ufffd",
+    "\ufffe\uffff": "\ufffd\ufffd",
+    "lone \ud800": "lone \ufffd",
+    "_x0041_": "_x005F_x0041_",  # Excel would decode "_x0041_" as "A"
+    "_x00_ and _xZZZZ_": "_x00_ and _xZZZZ_",  # not an escape: left alone
 }
+# Only lxml writes CR as "&#13;"; raw, an XML parser reads it as LF.
+CR = {"cr\r": "cr\r", "crlf\r\nline": "crlf\r\nline", "\r": "\r"}
+if not openpyxl.LXML:
+    CR = {text: text.replace("\r\n", "\n").replace("\r", "\n") for text in CR}
 AMOUNTS = [
     (major_units(49900), "499.00"),
     (major_units(-5), "-0.05"),
@@ -262,19 +266,28 @@ def test_xlsx_text_through_pandas(tmp_path: Path) -> None:
         assert frame[name].tolist() == [getattr(row, name) for row in rows]
 
 
-def test_xlsx_escapes_what_xml_cannot_hold(tmp_path: Path) -> None:
+def test_xlsx_replaces_what_xml_cannot_hold(tmp_path: Path) -> None:
     path = tmp_path / "entries.xlsx"
-    write("xlsx", path, [make_row(text) for text in ESCAPED])
+    expected = NOT_XML | CR
+    write("xlsx", path, [make_row(text) for text in expected])
 
     book = openpyxl.load_workbook(path)
     try:
         cells = [row[COLUMNS.index("reference")] for row in book["entries"].iter_rows(min_row=2)]
     finally:
         book.close()
-    assert [cell.data_type for cell in cells] == ["s"] * len(ESCAPED)
-    # openpyxl shows the stored escape; Excel decodes it back to the original.
-    assert [cell.value for cell in cells] == list(ESCAPED.values())
-    assert [decode_xstring(cell.value) for cell in cells] == list(ESCAPED)
+    assert [(cell.value, cell.data_type) for cell in cells] == [(text, "s") for text in expected.values()]
+    assert decode_xstring(NOT_XML["_x0041_"]) == "_x0041_"  # what Excel shows
+
+
+def test_csv_keeps_what_xml_cannot_hold(tmp_path: Path) -> None:
+    path = tmp_path / "entries.csv"
+    texts = [text for text in NOT_XML | CR if "\ud800" not in text]  # UTF-8 cannot hold a lone surrogate
+    write("csv", path, [make_row(text) for text in texts])
+
+    with path.open(encoding="utf-8", newline="") as file:
+        read = list(csv.DictReader(file))
+    assert [line["reference"] for line in read] == texts
 
 
 def test_xlsx_splits_sheets_at_the_row_limit(tmp_path: Path) -> None:
