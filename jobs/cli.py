@@ -120,7 +120,7 @@ def setup_logging(verbose: bool, quiet: bool) -> None:
 def date_range(args: argparse.Namespace, today: dt.date) -> tuple[dt.date, dt.date]:
     yesterday = today - dt.timedelta(days=1)
     first = args.first or args.last or yesterday
-    last = args.last or (yesterday if args.first else first)
+    last = args.last or (max(first, yesterday) if args.first else first)
     if first > last:
         raise UsageError(f"--from {first} is after --to {last}: swap them")
     if last > today:
@@ -162,10 +162,11 @@ def cmd_run(args: argparse.Namespace, settings: config.Settings, runtime: Runtim
         result = export.export(api, units, settings, formats, out)
         rows = sum(n for _, n in result.written)
         print(
-            f"report-export: {len(readable)} ledgers, {first}..{last}: {len(result.written)} ledger dates written "
-            f"({rows} rows, {len(result.files)} files under {out}), {len(result.open)} open, "
-            f"{len(result.unavailable)} unavailable, {auth.tokens_fetched} tokens, "
-            f"{api.retrier.retries} retries, {runtime.clock() - started:.1f} s"
+            f"report-export: {plural(len(readable), 'ledger')}, {first}..{last}: "
+            f"{plural(len(result.written), 'ledger date')} written ({plural(rows, 'row')}, "
+            f"{plural(len(result.files), 'file')} under {out}), {len(result.open)} open, "
+            f"{len(result.unavailable)} unavailable, {plural(auth.tokens_fetched, 'token')}, "
+            f"{plural(api.retrier.retries, 'retry', 'retries')}, {runtime.clock() - started:.1f} s"
         )
     for unit in result.open:
         print(f"  open: {unit} (tryLater: not closed yet, run again later)")
@@ -174,6 +175,10 @@ def cmd_run(args: argparse.Namespace, settings: config.Settings, runtime: Runtim
     if refused:
         return ApiError.exit_code
     return EXIT_OK if result.complete else EXIT_INCOMPLETE
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 def cmd_ledgers(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:

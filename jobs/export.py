@@ -123,6 +123,8 @@ def export_unit(
             counts = [report.commit() for report in reports]
     except EntryError as exc:
         raise ProtocolError(f"{unit}: {exc}") from None
+    except UnicodeEncodeError:  # a lone surrogate from a JSON escape cannot be UTF-8
+        raise ProtocolError(f"{unit}: the API sent text that is not valid Unicode; no file written") from None
     except OSError as exc:
         raise OutputError(f"cannot write {unit} under {out}: {exc.strerror or exc}; check --out and free space") from None
     result.files.extend(paths)

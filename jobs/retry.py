@@ -52,7 +52,8 @@ class Retrier:
             if attempt == self.policy.max_attempts or self.clock() + delay > deadline:
                 break
             self.retries += 1
-            log.warning("%s: %s; retry %d in %.1f s", what, problem, attempt, delay)
+            # INFO, not WARNING: a retry that succeeds needs no attention; the summary counts them.
+            log.info("%s: %s; retry %d in %.1f s", what, problem, attempt, delay)
             self.sleep(delay)
         raise ApiError(
             f"{what}: {problem}, gave up after {attempt} attempts: "

@@ -37,14 +37,8 @@ def exporter_env(base_url: str, environ: dict[str, str] | None = None) -> dict[s
 
 
 def files_per_ledger(out: Path, ledger_ids: list[str]) -> Counter[str]:
-    """Files under out/ counted by the first ledger id that appears in their path."""
-    counts: Counter[str] = Counter()
-    for path in out.rglob("*"):
-        if path.is_file():
-            parts = path.relative_to(out).as_posix()
-            owner = next((i for i in ledger_ids if i in parts.split("/") or i in path.name), "other")
-            counts[owner] += 1
-    return counts
+    """Report files under out/<ledgerId>/, counted per ledger."""
+    return Counter({i: sum(p.is_file() for p in (out / i).rglob("*")) for i in ledger_ids if (out / i).is_dir()})
 
 
 def main() -> int:

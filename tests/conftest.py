@@ -1,0 +1,97 @@
+"""Fixtures: a sandbox on loopback, the CLI driven in-process, a shared fake clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass
+
+import pytest
+
+from jobs import cli
+from jobs.sandbox import ACCOUNTING_CLIENT, Sandbox
+
+TODAY = dt.date(2026, 11, 20)  # the sandbox's and the exporter's "today" unless a test moves them
+
+
+class FakeTime:
+    """One clock for the sandbox (token expiry, latency) and the exporter (refresh, retries)."""
+
+    def __init__(self) -> None:
+        self.now = 10_000.0
+        self.slept: list[float] = []
+        self._lock = threading.Lock()
+
+    def clock(self) -> float:
+        with self._lock:
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.slept.append(seconds)
+            self.now += seconds
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+def make_sandbox(fake_time):
+    started = []
+
+    def make(**options) -> Sandbox:
+        options = {"today": TODAY, "page_size": 7, "clock": fake_time.clock, "sleep": fake_time.sleep, **options}
+        sandbox = Sandbox(**options).start()
+        started.append(sandbox)
+        return sandbox
+
+    yield make
+    for sandbox in started:
+        sandbox.stop()
+
+
+@pytest.fixture
+def sandbox(make_sandbox) -> Sandbox:
+    return make_sandbox()
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """An empty working folder: no config.toml, no .env, no credentials from the caller's shell."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("VIPPS_CLIENT_ID", "VIPPS_CLIENT_SECRET", "VIPPS_KEY_TYPE", "VIPPS_SUBSCRIPTION_KEY",
+                 "VIPPS_MSN", "VIPPS_BASE_URL", "VIPPS_TOKEN_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def use_sandbox(workdir, monkeypatch):
+    """Point the exporter at a sandbox with the accounting keys."""
+
+    def use(sandbox: Sandbox, client=ACCOUNTING_CLIENT) -> None:
+        monkeypatch.setenv("VIPPS_BASE_URL", sandbox.base_url)
+        monkeypatch.setenv("VIPPS_CLIENT_ID", client[0])
+        monkeypatch.setenv("VIPPS_CLIENT_SECRET", client[1])
+
+    return use
+
+
+@pytest.fixture
+def run_cli(capsys, fake_time):
+    def run(*argv: str, today: dt.date = TODAY) -> Result:
+        runtime = cli.Runtime(clock=fake_time.clock, sleep=fake_time.sleep, today=today)
+        code = cli.main(list(argv), runtime)
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
