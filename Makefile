@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test clean
+.PHONY: demo test lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,3 +22,9 @@ test: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV)
+
+# Not part of `make test`: style is checked by people, not by CI.
+lint: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet 'ruff>=0.14,<0.15'
+	$(BIN)/ruff check jobs tests
+	$(BIN)/ruff format --check jobs tests

@@ -102,9 +102,9 @@ def reported_errors() -> Iterator[Outcome]:
         print("report-export: interrupted; finished files are complete, nothing partial was left", file=sys.stderr)
         outcome.code = 130
     except Exception as exc:  # a bug: say so in one line, keep the traceback for --verbose
-        log.debug("internal error", exc_info=True)
-        print(f"report-export: internal error: {type(exc).__name__}: {exc} (a bug: rerun with -v for details and report it)",
-              file=sys.stderr)
+        log.info("internal error", exc_info=True)
+        name = type(exc).__name__
+        print(f"report-export: internal error: {name}: {exc} (a bug: rerun with -v and report it)", file=sys.stderr)
         outcome.code = EXIT_INTERNAL
 
 
@@ -170,7 +170,7 @@ def cmd_run(args: argparse.Namespace, settings: config.Settings, runtime: Runtim
         )
     for unit in result.open:
         print(f"  open: {unit} (tryLater: not closed yet, run again later)")
-    for unit, why in result.unavailable:
+    for _, why in result.unavailable:
         print(f"  unavailable: {why}")
     if refused:
         return ApiError.exit_code
@@ -193,7 +193,7 @@ def cmd_ledgers(args: argparse.Namespace, settings: config.Settings, runtime: Ru
     table = [columns] + [tuple(str(row[c]) for c in columns) for row in ledgers]
     widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
     for line in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
     return EXIT_OK
 
 

@@ -119,7 +119,9 @@ def _read_toml(path: Path, required: bool) -> dict:
     for table in data.values():
         for key in table if isinstance(table, dict) else ():
             if SECRET_NAMES.search(key):
-                raise ConfigError(f"{path} holds {key!r}: credentials belong in .env or the environment, not config.toml")
+                raise ConfigError(
+                    f"{path} holds {key!r}: credentials belong in .env or the environment, not config.toml"
+                )
     return data
 
 
@@ -203,5 +205,5 @@ def _file_mode(text: str) -> int:
     except ValueError:
         mode = -1
     if not 0 <= mode <= 0o777 or not mode & 0o600 == 0o600:
-        raise ConfigError(f"[export] file_mode {text!r} must be octal like \"0600\" and owner read-write")
+        raise ConfigError(f'[export] file_mode {text!r} must be octal like "0600" and owner read-write')
     return mode

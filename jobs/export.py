@@ -113,7 +113,9 @@ def export_unit(
     paths = [report_path(out, unit, fmt) for fmt in formats]
     try:
         with ExitStack() as stack:
-            reports = [stack.enter_context(open_report(fmt, path, mode=mode)) for fmt, path in zip(formats, paths)]
+            reports = [
+                stack.enter_context(open_report(fmt, path, mode=mode)) for fmt, path in zip(formats, paths, strict=True)
+            ]
             for page in api.date_pages(unit.ledger_id, unit.topic, unit.date):
                 if page.try_later:
                     return None  # open: the writers abort on the way out
@@ -126,7 +128,9 @@ def export_unit(
     except UnicodeEncodeError:  # a lone surrogate from a JSON escape cannot be UTF-8
         raise ProtocolError(f"{unit}: the API sent text that is not valid Unicode; no file written") from None
     except OSError as exc:
-        raise OutputError(f"cannot write {unit} under {out}: {exc.strerror or exc}; check --out and free space") from None
+        raise OutputError(
+            f"cannot write {unit} under {out}: {exc.strerror or exc}; check --out and free space"
+        ) from None
     result.files.extend(paths)
     return counts[0] if counts else 0
 
@@ -139,4 +143,3 @@ def plan(ledger_ids: Iterable[str], topics: Iterable[str], days: Iterable[dt.dat
     """Ledger by ledger, date by date, so a ledger's files are complete early in a long run."""
     topics, days = tuple(topics), tuple(days)
     return [Unit(ledger, topic, day) for ledger in ledger_ids for day in days for topic in topics]
-

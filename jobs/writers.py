@@ -62,9 +62,7 @@ _WIDTHS = {"time": 30, "reference": 30, "pspReference": 24, "entryType": 22, "re
 _FIXED_TIME = dt.datetime(1980, 1, 1)  # so properties do not change between re-runs
 
 
-def open_report(
-    fmt: str, path: Path, *, mode: int = 0o600, sheet_row_limit: int = EXCEL_ROW_LIMIT
-) -> ReportFile:
+def open_report(fmt: str, path: Path, *, mode: int = 0o600, sheet_row_limit: int = EXCEL_ROW_LIMIT) -> ReportFile:
     """Start a report at `path` (created only on commit) in format `fmt`."""
     if fmt == "csv":
         return _CsvReport(path, mode)

@@ -68,8 +68,15 @@ class Result:
 def workdir(tmp_path, monkeypatch):
     """An empty working folder: no config.toml, no .env, no credentials from the caller's shell."""
     monkeypatch.chdir(tmp_path)
-    for name in ("VIPPS_CLIENT_ID", "VIPPS_CLIENT_SECRET", "VIPPS_KEY_TYPE", "VIPPS_SUBSCRIPTION_KEY",
-                 "VIPPS_MSN", "VIPPS_BASE_URL", "VIPPS_TOKEN_PATH"):
+    for name in (
+        "VIPPS_CLIENT_ID",
+        "VIPPS_CLIENT_SECRET",
+        "VIPPS_KEY_TYPE",
+        "VIPPS_SUBSCRIPTION_KEY",
+        "VIPPS_MSN",
+        "VIPPS_BASE_URL",
+        "VIPPS_TOKEN_PATH",
+    ):
         monkeypatch.delenv(name, raising=False)
     return tmp_path
 

@@ -9,8 +9,19 @@ from pathlib import Path
 
 import openpyxl
 
-HEADER = ["ledgerId", "ledgerDate", "time", "entryType", "pspReference", "reference", "recipientHandle",
-          "currency", "amount", "balanceBefore", "balanceAfter"]
+HEADER = [
+    "ledgerId",
+    "ledgerDate",
+    "time",
+    "entryType",
+    "pspReference",
+    "reference",
+    "recipientHandle",
+    "currency",
+    "amount",
+    "balanceBefore",
+    "balanceAfter",
+]
 
 
 def major(minor: int) -> str:
@@ -20,9 +31,19 @@ def major(minor: int) -> str:
 
 def csv_rows(entries: list[dict], ledger_id: str) -> list[list[str]]:
     return [
-        [ledger_id, e["ledgerDate"], e["time"], e["entryType"], e["pspReference"], e["reference"],
-         e["recipientHandle"] or "", e["currency"], major(e["amount"]), major(e["balanceBefore"]),
-         major(e["balanceAfter"])]
+        [
+            ledger_id,
+            e["ledgerDate"],
+            e["time"],
+            e["entryType"],
+            e["pspReference"],
+            e["reference"],
+            e["recipientHandle"] or "",
+            e["currency"],
+            major(e["amount"]),
+            major(e["balanceBefore"]),
+            major(e["balanceAfter"]),
+        ]
         for e in entries
     ]
 
@@ -45,8 +66,8 @@ def check_xlsx(path: Path, entries: list[dict], ledger_id: str) -> None:
         assert [c.value for c in rows[0]] == HEADER
         assert ws.freeze_panes == "A2"
         assert len(rows) - 1 == len(entries)
-        for row, e in zip(rows[1:], entries):
-            cells = dict(zip(HEADER, row))
+        for row, e in zip(rows[1:], entries, strict=True):
+            cells = dict(zip(HEADER, row, strict=True))
             served = {**e, "ledgerId": ledger_id, "recipientHandle": e["recipientHandle"] or ""}
             for name in ("ledgerId", "time", "entryType", "pspReference", "reference", "recipientHandle", "currency"):
                 if served[name] == "":  # openpyxl cannot write an empty string cell: no value at all

@@ -137,7 +137,9 @@ def test_a_busy_token_endpoint_is_transient(status):
     assert caught.value.retry_after == 3.0
 
 
-@pytest.mark.parametrize("body", [{"access_token": "x"}, {"access_token": "x", "expires_in": "soon"}, {"expires_in": 900}])
+@pytest.mark.parametrize(
+    "body", [{"access_token": "x"}, {"access_token": "x", "expires_in": "soon"}, {"expires_in": 900}]
+)
 def test_a_token_answer_without_usable_token_or_lifetime_is_an_auth_error(body):
     auth = TokenAuth(ACCOUNTING, TOKEN_URL, timeout=5, clock=Clock())
     flow, _ = start(auth)

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from conftest import TODAY
+
 from jobs.sandbox import ACCOUNTING_CLIENT
 
 
@@ -19,8 +20,8 @@ def test_ledgers_lists_every_readable_ledger_with_the_account_masked(sandbox, us
     assert result.code == 0, result.err
     listed = json.loads(result.out)
     served = sandbox.ledgers()
-    assert [l["ledgerId"] for l in listed] == [l["ledgerId"] for l in served]
-    for row, ledger in zip(listed, served):
+    assert [ledger["ledgerId"] for ledger in listed] == [ledger["ledgerId"] for ledger in served]
+    for row, ledger in zip(listed, served, strict=True):
         account = ledger["payoutBankAccount"]["id"]
         assert account not in result.out
         assert row["payoutAccount"].endswith(account[-4:])
@@ -44,13 +45,23 @@ def test_check_says_ok_in_one_line(sandbox, use_sandbox, run_cli):
 def test_console_script_and_module_run_a_real_export(sandbox, workdir):
     script = shutil.which("report-export", path=str(Path(sys.executable).parent))
     assert script, "the console script is installed with the project"
-    env = {**os.environ, "VIPPS_BASE_URL": sandbox.base_url, "VIPPS_CLIENT_ID": ACCOUNTING_CLIENT[0],
-           "VIPPS_CLIENT_SECRET": ACCOUNTING_CLIENT[1]}
+    env = {
+        **os.environ,
+        "VIPPS_BASE_URL": sandbox.base_url,
+        "VIPPS_CLIENT_ID": ACCOUNTING_CLIENT[0],
+        "VIPPS_CLIENT_SECRET": ACCOUNTING_CLIENT[1],
+    }
     day = (TODAY.replace(day=TODAY.day - 1)).isoformat()
     ledger = sandbox.ledgers()[0]["ledgerId"]
     for command in ([script], [sys.executable, "-m", "jobs"]):
-        done = subprocess.run([*command, "run", "--from", day, "--to", day, "--ledger", ledger, "--format", "csv"],
-                              env=env, cwd=workdir, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [*command, "run", "--from", day, "--to", day, "--ledger", ledger, "--format", "csv"],
+            env=env,
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stderr
         assert "Traceback" not in done.stderr
     assert list((workdir / "reports" / ledger / "funds").glob("*.csv"))

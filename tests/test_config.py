@@ -28,7 +28,10 @@ def test_defaults_without_any_file(tmp_path, monkeypatch):
     assert str(s.timezone) == "Europe/Oslo"
     assert s.file_mode == 0o600
     assert set(s.system_headers) == {
-        "Vipps-System-Name", "Vipps-System-Version", "Vipps-System-Plugin-Name", "Vipps-System-Plugin-Version"
+        "Vipps-System-Name",
+        "Vipps-System-Version",
+        "Vipps-System-Plugin-Name",
+        "Vipps-System-Plugin-Version",
     }
 
 
@@ -79,7 +82,7 @@ def test_missing_credentials_are_named_and_the_secret_is_never_in_a_repr(tmp_pat
         ('[export]\ntimezone = "Mars/Olympus"\n', "unknown time zone"),
         ('[export]\ntopics = ["funds", "sales"]\n', "topics must be a list"),
         ('[export]\nfile_mode = "0044"\n', "file_mode"),
-        ('[retry]\nmax_attempts = 0\n', "max_attempts"),
+        ("[retry]\nmax_attempts = 0\n", "max_attempts"),
         ('[system]\nname = "a name that is far longer than thirty characters"\n', "1-30 ASCII"),
         ("[api\n", "cannot read config file"),
     ],

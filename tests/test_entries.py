@@ -8,16 +8,32 @@ import pytest
 from jobs.entries import EntryError, format_amount, major_units, to_row
 
 ENTRY = {
-    "pspReference": "0012345", "time": "2026-11-20T07:19:26.528092Z", "ledgerDate": "2026-11-20",
-    "entryType": "some-new-type", "reference": "=1+1", "currency": "NOK", "amount": 49900,
-    "balanceBefore": 2**31, "balanceAfter": 2**31 + 49900, "recipientHandle": None, "brandNewField": [1, 2],
+    "pspReference": "0012345",
+    "time": "2026-11-20T07:19:26.528092Z",
+    "ledgerDate": "2026-11-20",
+    "entryType": "some-new-type",
+    "reference": "=1+1",
+    "currency": "NOK",
+    "amount": 49900,
+    "balanceBefore": 2**31,
+    "balanceAfter": 2**31 + 49900,
+    "recipientHandle": None,
+    "brandNewField": [1, 2],
 }
 
 
 @pytest.mark.parametrize(
     "minor, text",
-    [(49900, "499.00"), (-5, "-0.05"), (0, "0.00"), (-1, "-0.01"), (1, "0.01"), (-100, "-1.00"),
-     (2**63 - 1, "92233720368547758.07"), (-(2**53) - 1, "-90071992547409.93")],
+    [
+        (49900, "499.00"),
+        (-5, "-0.05"),
+        (0, "0.00"),
+        (-1, "-0.01"),
+        (1, "0.01"),
+        (-100, "-1.00"),
+        (2**63 - 1, "92233720368547758.07"),
+        (-(2**53) - 1, "-90071992547409.93"),
+    ],
 )
 def test_amounts_are_exact_major_units_with_two_decimals(minor, text):
     assert format_amount(major_units(minor)) == text
@@ -34,8 +50,15 @@ def test_a_row_keeps_text_as_served_and_ignores_unknown_fields():
 
 
 @pytest.mark.parametrize(
-    "change", [{"amount": 499.0}, {"amount": "49900"}, {"amount": True}, {"ledgerDate": "20.11.2026"},
-               {"pspReference": 12345}, {"balanceAfter": None}],
+    "change",
+    [
+        {"amount": 499.0},
+        {"amount": "49900"},
+        {"amount": True},
+        {"ledgerDate": "20.11.2026"},
+        {"pspReference": 12345},
+        {"balanceAfter": None},
+    ],
 )
 def test_mistyped_fields_are_refused_rather_than_guessed(change):
     with pytest.raises(EntryError):

@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import TODAY
+
 from jobs.sandbox import ACCOUNTING_CLIENT
 
 SECRET = ACCOUNTING_CLIENT[1]
@@ -77,10 +77,15 @@ def test_a_ledger_the_keys_cannot_read_exits_5_before_any_file(sandbox, use_sand
 
 
 def test_the_real_process_prints_no_traceback_and_exits_with_the_code(sandbox, workdir):
-    env = {**os.environ, "VIPPS_BASE_URL": sandbox.base_url, "VIPPS_CLIENT_ID": ACCOUNTING_CLIENT[0],
-           "VIPPS_CLIENT_SECRET": "not-the-secret"}
-    done = subprocess.run([sys.executable, "-m", "jobs", "check"], env=env, capture_output=True, text=True,
-                          cwd=workdir, timeout=60)
+    env = {
+        **os.environ,
+        "VIPPS_BASE_URL": sandbox.base_url,
+        "VIPPS_CLIENT_ID": ACCOUNTING_CLIENT[0],
+        "VIPPS_CLIENT_SECRET": "not-the-secret",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs", "check"], env=env, capture_output=True, text=True, cwd=workdir, timeout=60
+    )
     assert done.returncode == 4
     assert done.stderr.startswith("report-export: error: the token endpoint refused the keys (invalid_client)")
     assert "Traceback" not in done.stderr and "not-the-secret" not in done.stderr + done.stdout

@@ -18,7 +18,7 @@ def run_days(run_cli, *extra):
 
 def assert_complete(sandbox, out, topics=("funds", "fees")):
     """Every file there is, for every ledger, topic and day, with exactly the served rows."""
-    for ledger in (l["ledgerId"] for l in sandbox.ledgers()):
+    for ledger in (entry["ledgerId"] for entry in sandbox.ledgers()):
         for topic in topics:
             for day in DAYS:
                 rows = read_csv(report(out, ledger, topic, day, "csv"))
@@ -30,7 +30,8 @@ def no_temporary_files(folder):
 
 
 def test_a_run_outlasting_several_short_tokens_refreshes_ahead_and_loses_no_page(
-        make_sandbox, use_sandbox, run_cli, workdir, fake_time):
+    make_sandbox, use_sandbox, run_cli, workdir, fake_time
+):
     sandbox = make_sandbox(token_ttl=2, latency_ms=150)  # every request costs 0.15 s of the shared fake clock
     use_sandbox(sandbox)
     result = run_days(run_cli)
@@ -72,8 +73,9 @@ def test_429_is_retried_no_sooner_than_retry_after(make_sandbox, use_sandbox, ru
 
 
 def test_server_errors_and_dropped_connections_are_retried(make_sandbox, use_sandbox, run_cli, workdir):
-    sandbox = make_sandbox(faults=["500:path=/dates/,nth=2", "503:path=/ledgers,nth=1", "drop:path=/dates/,nth=9",
-                                   "503:path=/token,nth=1"])
+    sandbox = make_sandbox(
+        faults=["500:path=/dates/,nth=2", "503:path=/ledgers,nth=1", "drop:path=/dates/,nth=9", "503:path=/token,nth=1"]
+    )
     use_sandbox(sandbox)
     result = run_days(run_cli)
     assert result.code == 0, result.err

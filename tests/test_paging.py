@@ -18,23 +18,27 @@ def scripted(pages):
 
 
 def test_follows_cursors_until_has_more_is_false_and_allows_empty_pages():
-    fetch, asked = scripted([
-        DatePage([{"n": 1}], True, "c1", False),
-        DatePage([], True, "c2", False),  # legal: an empty page that says there is more
-        DatePage([{"n": 2}], False, None, False),
-    ])
+    fetch, asked = scripted(
+        [
+            DatePage([{"n": 1}], True, "c1", False),
+            DatePage([], True, "c2", False),  # legal: an empty page that says there is more
+            DatePage([{"n": 2}], False, None, False),
+        ]
+    )
     items = [item for page in follow_pages(fetch, "t") for item in page.items]
     assert items == [{"n": 1}, {"n": 2}]
     assert asked == [None, "c1", "c2"]
 
 
 def test_a_repeated_cursor_is_an_error_not_a_loop():
-    fetch, asked = scripted([
-        DatePage([{"n": 1}], True, "c1", False),
-        DatePage([{"n": 2}], True, "c2", False),
-        DatePage([{"n": 3}], True, "c1", False),
-        DatePage([], False, None, False),
-    ])
+    fetch, asked = scripted(
+        [
+            DatePage([{"n": 1}], True, "c1", False),
+            DatePage([{"n": 2}], True, "c2", False),
+            DatePage([{"n": 3}], True, "c1", False),
+            DatePage([], False, None, False),
+        ]
+    )
     with pytest.raises(ProtocolError, match="repeated a cursor"):
         list(follow_pages(fetch, "t"))
     assert asked == [None, "c1", "c2"]

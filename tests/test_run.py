@@ -7,9 +7,8 @@ import os
 import stat
 
 import pandas as pd
-
-from expected import check_xlsx, csv_rows, read_csv, report, HEADER
 from conftest import TODAY
+from expected import HEADER, check_xlsx, csv_rows, read_csv, report
 
 D1, D2, D3 = (TODAY - dt.timedelta(days=n) for n in (3, 2, 1))
 AWKWARD = ['=HYPERLINK("http://x","y")', "+4712345678", "-42", "@SUM(A1)", "line\nbreak", "tab\there", "æøå ÆØÅ"]
@@ -47,7 +46,9 @@ def test_pandas_reads_identifiers_and_awkward_text_back_unchanged(sandbox, use_s
         entries = sandbox.entries(ledger, "funds", day)
         frame = pd.read_csv(report(workdir / "reports", ledger, "funds", day, "csv"), dtype=str, keep_default_na=False)
         assert frame.values.tolist() == csv_rows(entries, ledger)
-        sheet = pd.read_excel(report(workdir / "reports", ledger, "funds", day, "xlsx"), dtype=str, keep_default_na=False)
+        sheet = pd.read_excel(
+            report(workdir / "reports", ledger, "funds", day, "xlsx"), dtype=str, keep_default_na=False
+        )
         assert sheet["reference"].tolist() == [e["reference"] for e in entries]
         assert sheet["pspReference"].tolist() == [e["pspReference"] for e in entries]
 
@@ -83,12 +84,18 @@ def test_rerun_replaces_files_with_identical_csv_and_leaves_no_temporary_file(sa
 
 def test_a_closed_date_without_entries_gets_header_only_files(sandbox, use_sandbox, run_cli, workdir):
     use_sandbox(sandbox)
-    quiet = [(lid, day) for lid in ledger_ids(sandbox) for day in (TODAY - dt.timedelta(days=n) for n in range(1, 15))
-             if not sandbox.entries(lid, "funds", day)]
+    quiet = [
+        (lid, day)
+        for lid in ledger_ids(sandbox)
+        for day in (TODAY - dt.timedelta(days=n) for n in range(1, 15))
+        if not sandbox.entries(lid, "funds", day)
+    ]
     assert quiet, "the sandbox should have a closed date without activity"
     ledger, day = quiet[0]
-    assert run_cli("run", "--from", day.isoformat(), "--to", day.isoformat(), "--ledger", ledger,
-                   "--topic", "funds").code == 0
+    assert (
+        run_cli("run", "--from", day.isoformat(), "--to", day.isoformat(), "--ledger", ledger, "--topic", "funds").code
+        == 0
+    )
     assert read_csv(report(workdir / "reports", ledger, "funds", day, "csv")) == [HEADER]
     check_xlsx(report(workdir / "reports", ledger, "funds", day, "xlsx"), [], ledger)
 
@@ -101,7 +108,9 @@ def test_open_and_unavailable_dates_get_no_file_and_are_named(make_sandbox, use_
     assert result.code == 8
     out = workdir / "reports"
     assert report(out, ledger, "funds", D1, "csv").exists()
-    assert not report(out, ledger, "funds", D2, "csv").exists() and not report(out, ledger, "funds", D2, "xlsx").exists()
+    assert (
+        not report(out, ledger, "funds", D2, "csv").exists() and not report(out, ledger, "funds", D2, "xlsx").exists()
+    )
     assert not report(out, ledger, "funds", D3, "csv").exists()
     assert f"open: ledger {ledger} funds {D2}" in result.out
     assert f"unavailable: ledger {ledger} funds {D3}" in result.out
@@ -111,8 +120,9 @@ def test_open_and_unavailable_dates_get_no_file_and_are_named(make_sandbox, use_
 def test_topic_format_ledger_and_out_narrow_the_run(sandbox, use_sandbox, run_cli, workdir):
     use_sandbox(sandbox)
     ledger = ledger_ids(sandbox)[-1]
-    result = run_cli("run", "--to", D3.isoformat(), "--ledger", ledger, "--topic", "fees", "--format", "csv",
-                     "--out", "elsewhere")
+    result = run_cli(
+        "run", "--to", D3.isoformat(), "--ledger", ledger, "--topic", "fees", "--format", "csv", "--out", "elsewhere"
+    )
     assert result.code == 0, result.err
     files = sorted(p.relative_to(workdir) for p in workdir.rglob("*") if p.is_file())
     assert [str(p) for p in files] == [f"elsewhere/{ledger}/fees/{ledger}_fees_{D3}.csv"]
@@ -126,7 +136,8 @@ def test_default_date_is_yesterday(sandbox, use_sandbox, run_cli, workdir):
 
 
 def test_accounting_calls_never_carry_a_subscription_key_and_always_the_system_headers(
-        sandbox, use_sandbox, run_cli, workdir):
+    sandbox, use_sandbox, run_cli, workdir
+):
     use_sandbox(sandbox)
     assert run_cli("run", "--to", D3.isoformat()).code == 0
     assert sandbox.requests
@@ -149,7 +160,9 @@ def test_merchant_keys_read_their_own_ledger(sandbox, use_sandbox, run_cli, work
     result = run_cli("run", "--to", D3.isoformat(), "--format", "csv")
     assert result.code == 0, result.err
     folders = {p.name for p in (workdir / "reports").iterdir()}
-    merchant_ledgers = [l["ledgerId"] for l in sandbox.ledgers() if f"api:{msn}" in l["settlesForRecipientHandles"]]
+    merchant_ledgers = [
+        ledger["ledgerId"] for ledger in sandbox.ledgers() if f"api:{msn}" in ledger["settlesForRecipientHandles"]
+    ]
     assert folders == set(merchant_ledgers) and len(folders) == 1
     token_calls = [r for r in sandbox.requests if r.path == "/accesstoken/get"]
     assert len(token_calls) == 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import signal
 import subprocess
@@ -13,7 +12,6 @@ import httpx
 import pytest
 
 from jobs.sandbox import ACCOUNTING_CLIENT, MERCHANT_CLIENT, Fault, Sandbox, parse_fault
-from jobs.sandbox import demo
 from jobs.sandbox.__main__ import main as sandbox_main
 from jobs.sandbox.data import AWKWARD_REFERENCES
 
@@ -140,8 +138,7 @@ def test_merchant_token(sb, client):
     assert body["expires_in"] == "86400" and int(body["expires_on"]) > int(body["not_before"])
     assert body["access_token"] in sb.tokens_issued
     wrong = [
-        {"client_id": ACCOUNTING_CLIENT[0], "client_secret": ACCOUNTING_CLIENT[1],
-         "Ocp-Apim-Subscription-Key": key},
+        {"client_id": ACCOUNTING_CLIENT[0], "client_secret": ACCOUNTING_CLIENT[1], "Ocp-Apim-Subscription-Key": key},
         {"client_id": cid, "client_secret": secret},
         {"client_id": cid, "client_secret": "nope", "Ocp-Apim-Subscription-Key": key},
     ]
@@ -184,7 +181,7 @@ def test_merchant_sees_only_its_ledger(sb, client):
     tok, key = merchant_token(client), {"Ocp-Apim-Subscription-Key": MERCHANT_CLIENT[2]}
     assert get(client, "/settlement/v1/ledgers", tok).status_code == 401  # key missing
     body = get(client, "/settlement/v1/ledgers", tok, key).json()
-    assert [l["ledgerId"] for l in body["items"]] == [MERCHANT] and not body["cursor"]
+    assert [ledger["ledgerId"] for ledger in body["items"]] == [MERCHANT] and not body["cursor"]
     assert body["items"][0]["settlesForRecipientHandles"] == ["api:123456"]
     assert get(client, DATES.format(MERCHANT, "funds", WEEK[0]), tok, key).status_code == 200
     r = get(client, DATES.format(MAIN, "funds", WEEK[0]), tok, key)
@@ -211,9 +208,9 @@ def test_ledger_paging_and_filter(sb, client):
         if not cursor:
             break
     assert pages > 1 and items == sb.ledgers()
-    assert {l["currency"] for l in items} == {"NOK", "DKK", "EUR"}
+    assert {ledger["currency"] for ledger in items} == {"NOK", "DKK", "EUR"}
     body = get(client, "/settlement/v1/ledgers", tok, settlesForRecipientHandles="NO:57860").json()
-    assert [l["ledgerId"] for l in body["items"]] == [MAIN]
+    assert [ledger["ledgerId"] for ledger in body["items"]] == [MAIN]
     assert len(body["items"][0]["salesUnits"]) == 2
 
 
@@ -257,8 +254,7 @@ def test_today_is_partial_and_try_later(sb, client):
 def test_errors_are_problem_json(client):
     tok = token(client)
     cases = [
-        (DATES.format(MAIN, "funds", TODAY + dt.timedelta(days=1)), 404,
-         "report for this date not available yet"),
+        (DATES.format(MAIN, "funds", TODAY + dt.timedelta(days=1)), 404, "report for this date not available yet"),
         (DATES.format("999999", "funds", WEEK[0]), 404, "No such ledgerId"),
         (DATES.format("302321.0", "funds", WEEK[0]), 404, "No such ledgerId"),
         (DATES.format(MAIN, "payouts", WEEK[0]), 400, None),
@@ -283,7 +279,7 @@ def test_errors_are_problem_json(client):
 
 
 def test_balances_chain_across_dates(sb):
-    for ledger in [l["ledgerId"] for l in sb.ledgers()]:
+    for ledger in [entry["ledgerId"] for entry in sb.ledgers()]:
         for topic in ("funds", "fees"):
             previous = None
             for date in WEEK:
@@ -298,7 +294,7 @@ def test_balances_chain_across_dates(sb):
 
 def test_week_has_every_trap(sb):
     ledgers = (MAIN, RESERVE, MERCHANT, DANISH, EURO)
-    week = {(l, t): [e for d in WEEK for e in sb.entries(l, t, d)] for l in ledgers for t in ("funds", "fees")}
+    week = {(lid, t): [e for d in WEEK for e in sb.entries(lid, t, d)] for lid in ledgers for t in ("funds", "fees")}
     main = week[MAIN, "funds"]
     assert set(AWKWARD_REFERENCES) <= {e["reference"] for e in main}
     assert {0, -1, 1} <= {e["amount"] for e in main}
@@ -518,14 +514,14 @@ def test_cli_serves_until_interrupted():
     assert f"VIPPS_BASE_URL={url} VIPPS_CLIENT_ID=sandbox-client" in first + out
 
 
-def test_demo_command_and_environment(tmp_path):
-    assert demo.exporter_command(TODAY)[1:] == [
-        "-m", "jobs", "run", "--from", "2026-11-13", "--to", "2026-11-19", "--out", "reports"]  # fmt: skip
-    env = demo.exporter_env("http://127.0.0.1:1", {"PATH": "/bin"})
-    assert env == {
-        "PATH": "/bin", "VIPPS_BASE_URL": "http://127.0.0.1:1", "VIPPS_CLIENT_ID": "sandbox-client",
-        "VIPPS_CLIENT_SECRET": "sandbox-secret", "VIPPS_KEY_TYPE": "accounting"}  # fmt: skip
-    (tmp_path / MAIN).mkdir()
-    (tmp_path / MAIN / "a.csv").write_text("x")
-    (tmp_path / f"{RESERVE}_fees.csv").write_text("x")
-    assert demo.files_per_ledger(tmp_path, [MAIN, RESERVE]) == {MAIN: 1, RESERVE: 1}
+def test_demo_exports_last_week_from_a_sandbox_and_says_where(tmp_path):
+    """`make demo` end to end: a real sandbox, the exporter as a real process, files on disk."""
+    done = subprocess.run([sys.executable, "-m", "jobs.sandbox.demo"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "reports"
+    assert f"Reports are in {out}" in done.stdout
+    for ledger in (MAIN, RESERVE, MERCHANT, DANISH, EURO):
+        files = sorted(p.name for p in (out / ledger).rglob("*") if p.is_file())
+        assert len(files) == 7 * 2 * 2, ledger  # seven closed days, two topics, two formats
+        assert f"  {ledger}: 28 files" in done.stdout

@@ -91,8 +91,10 @@ def awkward_rows() -> list[Row]:
 
 def csv_fields(row: Row) -> list[str]:
     return [
-        row.ledgerDate.isoformat() if name == "ledgerDate"
-        else f"{getattr(row, name):.2f}" if name in AMOUNT_COLUMNS
+        row.ledgerDate.isoformat()
+        if name == "ledgerDate"
+        else f"{getattr(row, name):.2f}"
+        if name in AMOUNT_COLUMNS
         else getattr(row, name)
         for name in COLUMNS
     ]
@@ -113,11 +115,7 @@ def failing_rows(good: int) -> Iterator[Row]:
 
 def sheet_xml(path: Path) -> dict[str, str]:
     with zipfile.ZipFile(path) as archive:
-        return {
-            name: archive.read(name).decode()
-            for name in archive.namelist()
-            if name.startswith("xl/worksheets/")
-        }
+        return {name: archive.read(name).decode() for name in archive.namelist() if name.startswith("xl/worksheets/")}
 
 
 def decode_xstring(text: str) -> str:
@@ -221,7 +219,9 @@ def test_xlsx_dates_and_amounts(tmp_path: Path) -> None:
             assert date.is_date
             assert date.value == dt.datetime(2024, 1, 2)
             assert date.number_format == "yyyy-mm-dd"
-            for name, expected in zip(AMOUNT_COLUMNS, (amount, Decimal("-0.05"), Decimal("30000000000.00"))):
+            for name, expected in zip(
+                AMOUNT_COLUMNS, (amount, Decimal("-0.05"), Decimal("30000000000.00")), strict=True
+            ):
                 cell = cells[COLUMNS.index(name)]
                 assert cell.data_type == "n"
                 assert cell.number_format == "0.00"
@@ -242,7 +242,7 @@ def test_xlsx_text_stays_text(tmp_path: Path) -> None:
     try:
         data = list(book["entries"].iter_rows(min_row=2))
         assert len(data) == len(rows)
-        for cells, row in zip(data, rows):
+        for cells, row in zip(data, rows, strict=True):
             for name in TEXT_COLUMNS:
                 cell = cells[COLUMNS.index(name)]
                 if getattr(row, name) == "":
@@ -300,7 +300,7 @@ def test_xlsx_splits_sheets_at_the_row_limit(tmp_path: Path) -> None:
     try:
         assert book.sheetnames == ["entries", "entries (2)", "entries (3)"]
         references = []
-        for sheet, size in zip(book.worksheets, (4, 4, 2)):
+        for sheet, size in zip(book.worksheets, (4, 4, 2), strict=True):
             assert [cell.value for cell in sheet[1]] == list(COLUMNS)
             assert sheet.max_row == size + 1
             assert sheet.freeze_panes == "A2"
@@ -359,11 +359,10 @@ def test_xlsx_content_is_identical_on_rewrite(tmp_path: Path) -> None:
 def test_failure_mid_write_leaves_nothing(tmp_path: Path, fmt: str) -> None:
     path = tmp_path / f"entries.{fmt}"
 
-    with pytest.raises(RuntimeError, match="API page failed"):
-        with open_report(fmt, path) as report:
-            report.write([make_row()])
-            report.write(failing_rows(3))
-            report.commit()
+    with pytest.raises(RuntimeError, match="API page failed"), open_report(fmt, path) as report:
+        report.write([make_row()])
+        report.write(failing_rows(3))
+        report.commit()
 
     assert list(tmp_path.iterdir()) == []
 

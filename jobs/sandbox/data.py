@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from .ledgers import BY_ID, Ledger
 
 OSLO = ZoneInfo("Europe/Oslo")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 TOPICS = ("funds", "fees")
 
 # Captures cycle through these, so a spreadsheet or CSV writer meets each of them.
@@ -28,7 +28,7 @@ AWKWARD_REFERENCES = (
     '"quoted" text', "line\nbreak", "tab\there", "carriage\rreturn", "æøå ÆØÅ",
     "emoji 🧾💸", "00123", "12345678901234567890", "  spaces  ", "order-1234",
 )  # fmt: skip
-NAMES = ("Kari Nordmann", "Ola Æsøy-Ås", "Søren Ærø", "Matti Meikäläinen", "Jo \"JJ\" Li")
+NAMES = ("Kari Nordmann", "Ola Æsøy-Ås", "Søren Ærø", "Matti Meikäläinen", 'Jo "JJ" Li')
 MESSAGES = ("Takk for maten!", "Kaffe ☕", "Tak, hej", "", "Kiitos; lounas, 2 kpl")
 GDPR_TYPES = {"capture", "refund", "retained-disputed-capture", "returned-disputed-capture"}
 
@@ -196,7 +196,7 @@ def _settle(ledger: Ledger, date: dt.date, events: list[_Event], times: list[str
         return balance + amount
 
     balance, fee_balance = ledger.opening, 0
-    for event, time in zip(events, times):
+    for event, time in zip(events, times, strict=True):
         balance = add(funds, balance, event.psp, time, event.type, event.reference,
                       event.amount, event.handle, event.gdpr)  # fmt: skip
         if event.fee:

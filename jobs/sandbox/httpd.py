@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
 import threading
@@ -37,10 +38,8 @@ class Server(ThreadingHTTPServer):
     def close_connections(self) -> None:
         with self._open_lock:
             for sock in self._open:
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def handle_error(self, request, client_address):  # type: ignore[no-untyped-def]
         if not isinstance(sys.exc_info()[1], ConnectionError):  # a client hanging up is normal

@@ -37,7 +37,7 @@ class View:
 
 
 def visible(kind: str) -> list[str]:
-    return [l.id for l in LEDGERS if kind != MERCHANT or MERCHANT_HANDLE in l.handles]
+    return [ledger.id for ledger in LEDGERS if kind != MERCHANT or MERCHANT_HANDLE in ledger.handles]
 
 
 def ledgers(req: Request, view: View) -> Reply:

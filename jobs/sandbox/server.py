@@ -6,7 +6,7 @@ import datetime as dt
 import re
 import threading
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from . import data, routes, tokens
 from .faults import Fault, FaultBook

@@ -8,7 +8,7 @@ import secrets
 import threading
 import time
 import urllib.parse
-from typing import Callable
+from collections.abc import Callable
 
 from .messages import Reply, Request, invalid_client, unauthorized
 
