@@ -25,6 +25,6 @@ clean:
 
 # Not part of `make test`: style is checked by people, not by CI.
 lint: $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet 'ruff>=0.14,<0.15'
+	$(BIN)/python -m pip install --quiet 'ruff>=0.17,<0.18'
 	$(BIN)/ruff check jobs tests
 	$(BIN)/ruff format --check jobs tests
