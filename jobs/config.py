@@ -6,6 +6,7 @@ defaults. Secrets are read from the first two only; config.toml is committed.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import tomllib
@@ -46,6 +47,13 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    cron: str = "23 * * * *"  # hourly at a minute away from :00-:10, as the API docs ask
+    timezone: ZoneInfo = ZoneInfo("Europe/Oslo")
+    misfire_grace_seconds: int = 1800
+
+
+@dataclass(frozen=True)
 class Settings:
     base_url: str
     token_url: str
@@ -58,6 +66,11 @@ class Settings:
     formats: tuple[str, ...]
     file_mode: int
     retry: RetryPolicy
+    state_path: Path = Path("state/report-export.sqlite3")
+    start_date: dt.date | None = None  # first date of a newly seen ledger; None: yesterday
+    give_up_after_days: int = 62
+    feed_start: str = "beginning"
+    schedule: Schedule = Schedule()
     missing: tuple[str, ...] = ()  # names of unset credential variables
 
     def require_credentials(self) -> Credentials:
@@ -73,7 +86,9 @@ def load(config_path: Path | None = None, environ: Mapping[str, str] | None = No
     path = Path(config_path) if explicit else DEFAULT_CONFIG
     toml = _read_toml(path, required=explicit)
     env = {**_read_dotenv(path.parent / ".env"), **(os.environ if environ is None else environ)}
-    api, export, retry, system = (_table(toml, name) for name in ("api", "export", "retry", "system"))
+    api, export, retry, system, state, feed, schedule = (
+        _table(toml, name) for name in ("api", "export", "retry", "system", "state", "feed", "schedule")
+    )
 
     key_type = env.get("VIPPS_KEY_TYPE") or api.get("key_type", "accounting")
     if key_type not in KEY_TYPES:
@@ -102,6 +117,15 @@ def load(config_path: Path | None = None, environ: Mapping[str, str] | None = No
             max_seconds=_number(retry, "max_seconds", 300.0),
             base_delay=_number(retry, "base_delay_seconds", 0.5),
             max_delay=_number(retry, "max_delay_seconds", 30.0),
+        ),
+        state_path=Path(state.get("path", "state/report-export.sqlite3")),
+        start_date=_start_date(state.get("start_date", "yesterday")),
+        give_up_after_days=int(_number(state, "give_up_after_days", 62)),
+        feed_start=_one_of(feed, "start", ("beginning", "now")),
+        schedule=Schedule(
+            cron=str(schedule.get("cron", Schedule.cron)),
+            timezone=_zone(schedule.get("timezone", export.get("timezone", "Europe/Oslo"))),
+            misfire_grace_seconds=int(_number(schedule, "misfire_grace_seconds", 1800)),
         ),
     )
 
@@ -190,6 +214,24 @@ def _choices(table: dict, key: str, allowed: tuple[str, ...]) -> tuple[str, ...]
     if not isinstance(values, list) or not values or any(v not in allowed for v in values):
         raise ConfigError(f"[export] {key} must be a list of {', '.join(allowed)}")
     return tuple(dict.fromkeys(values))
+
+
+def _start_date(value: object) -> dt.date | None:
+    if value == "yesterday":
+        return None
+    if isinstance(value, dt.date):  # TOML's own date literal
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(f'[state] start_date {value!r} must be "yesterday" or YYYY-MM-DD') from None
+
+
+def _one_of(table: dict, key: str, allowed: tuple[str, ...]) -> str:
+    value = table.get(key, allowed[0])
+    if value not in allowed:
+        raise ConfigError(f"{key} {value!r} in config.toml must be one of {', '.join(allowed)}")
+    return value
 
 
 def _number(table: dict, key: str, default: float) -> float:
