@@ -1,0 +1,158 @@
+"""The in-process schedule: one APScheduler 3.x BlockingScheduler running the catch-up.
+
+build_scheduler() only builds; run_scheduler() is the one place that starts it, installs
+SIGTERM/SIGINT handlers for its own lifetime and stops cleanly: the running export sees
+`stop`, finishes its current step, and the scheduler shuts down waiting for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_MISSED,
+    EVENT_SCHEDULER_STARTED,
+    JobExecutionEvent,
+    SchedulerEvent,
+)
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers import SchedulerNotRunningError
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from jobs.config import Schedule
+from jobs.errors import ConfigError
+
+JOB_ID = "catch-up"
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_LEAVING = 0  # written to the signal pipe by run_scheduler itself: no signal has that number
+
+log = logging.getLogger("jobs")
+
+
+def build_scheduler(schedule: Schedule, job: Callable[[], object], *, first_run_now: bool = False) -> BlockingScheduler:
+    """A scheduler, not started, that calls job() on schedule.cron in schedule.timezone."""
+    trigger = _trigger(schedule)
+    scheduler = BlockingScheduler(
+        timezone=schedule.timezone,
+        # One worker: a run that overlaps the next fire time is skipped, never run alongside.
+        executors={"default": ThreadPoolExecutor(1)},
+        job_defaults={
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": schedule.misfire_grace_seconds,
+        },
+    )
+    options = {"next_run_time": dt.datetime.now(schedule.timezone)} if first_run_now else {}
+    scheduler.add_job(
+        job,
+        trigger,
+        id=JOB_ID,
+        name=JOB_ID,
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=schedule.misfire_grace_seconds,
+        **options,
+    )
+    scheduler.add_listener(_log_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+    return scheduler
+
+
+def run_scheduler(
+    schedule: Schedule, job: Callable[[], object], stop: threading.Event, *, first_run_now: bool = False
+) -> int:
+    """Run until SIGTERM or SIGINT, then return 0 once the running job has returned.
+
+    Call from the main thread (Python only delivers signals there). `stop` is set on the
+    first signal; the job should poll it between units of work and return early.
+    """
+    scheduler = build_scheduler(schedule, job, first_run_now=first_run_now)
+    started = threading.Event()
+
+    def on_started(event: SchedulerEvent) -> None:
+        next_run = scheduler.get_job(JOB_ID).next_run_time
+        log.info(
+            "schedule started (cron %r, %s): next run at %s",
+            schedule.cron,
+            schedule.timezone,
+            f"{next_run:%Y-%m-%d %H:%M %Z}",
+        )
+        started.set()
+
+    scheduler.add_listener(on_started, EVENT_SCHEDULER_STARTED)
+
+    # The handler only writes to a pipe: a Python signal handler runs on the main thread
+    # between bytecodes, possibly while the scheduler's loop holds a lock that shutdown()
+    # needs, so the real work happens on a watcher thread.
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+
+    def on_signal(signum: int, frame: object) -> None:
+        with contextlib.suppress(OSError):  # pipe full: a stop is already on its way
+            os.write(write_fd, bytes([signum]))
+
+    def watch() -> None:
+        signum = os.read(read_fd, 1)[0]
+        if signum == _LEAVING:
+            return
+        stop.set()
+        log.info("%s received: stopping after the running export's current step", signal.Signals(signum).name)
+        started.wait()
+        try:
+            scheduler.remove_all_jobs()  # so no run is submitted to the closing executor
+            scheduler.shutdown(wait=True)
+        except SchedulerNotRunningError:  # start() failed: nothing to stop
+            pass
+
+    watcher = threading.Thread(target=watch, name="schedule-stop", daemon=True)
+    previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
+    try:
+        for signum in SIGNALS:
+            signal.signal(signum, on_signal)
+        watcher.start()
+        scheduler.start()  # returns after the watcher's shutdown(wait=True), i.e. after the job
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        started.set()
+        with contextlib.suppress(OSError):
+            os.write(write_fd, bytes([_LEAVING]))
+        watcher.join()
+        os.close(read_fd)
+        os.close(write_fd)
+    log.info("schedule stopped")
+    return 0
+
+
+def _trigger(schedule: Schedule) -> CronTrigger:
+    fields = schedule.cron.split()
+    # APScheduler 3.x counts weekdays from Monday=0, cron from Sunday=0: a number would
+    # silently run on the wrong day.
+    if len(fields) == 5 and any(c.isdigit() for c in fields[4]):
+        raise ConfigError(
+            f"[schedule] cron {schedule.cron!r}: write the day of week as names (mon-fri, sun), not numbers"
+        )
+    try:
+        return CronTrigger.from_crontab(schedule.cron, timezone=schedule.timezone)
+    except (ValueError, TypeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            f"[schedule] cron {schedule.cron!r} is not a crontab expression ({reason}): "
+            'use five fields like "23 * * * *"'
+        ) from None
+
+
+def _log_job_event(event: JobExecutionEvent) -> None:
+    if event.code == EVENT_JOB_MISSED:
+        log.warning("scheduled run at %s missed by more than the misfire grace time: skipped", event.scheduled_run_time)
+        return
+    exc = event.exception
+    message = str(exc).splitlines()[0] if str(exc) else ""
+    log.error("scheduled run at %s failed: %s: %s", event.scheduled_run_time, type(exc).__name__, message)
