@@ -43,6 +43,27 @@ def follow_pages(fetch: Callable[[str | None], DatePage], what: str) -> Iterator
         cursor = page.cursor
 
 
+@dataclass(frozen=True)
+class FeedPage:
+    items: list[dict[str, Any]]
+    cursor: str  # the position after these items; never empty
+    try_later: bool  # the end of the feed for now
+
+
+def follow_feed(fetch: Callable[[str | None], FeedPage], cursor: str | None, what: str) -> Iterator[FeedPage]:
+    """Yield feed pages until tryLater, the feed's only end mark; a cursor that does not move is an error."""
+    seen = {cursor}
+    while True:
+        page = fetch(cursor)
+        yield page
+        if page.try_later:
+            return
+        if page.cursor in seen:
+            raise ProtocolError(f"{what}: the API repeated a cursor; stopped instead of looping, try again later")
+        seen.add(page.cursor)
+        cursor = page.cursor
+
+
 class ReportApi:
     def __init__(self, client: httpx.Client, retrier: Retrier) -> None:
         self.client = client
@@ -78,6 +99,22 @@ class ReportApi:
             return DatePage(items, has_more, body.get("cursor") or None, try_later)
 
         return follow_pages(fetch, what)
+
+    def feed_pages(self, ledger_id: str, topic: str, cursor: str | None) -> Iterator[FeedPage]:
+        """The feed from `cursor` (None: the start of the ledger's history) to its current end."""
+        path = f"/report/v2/ledgers/{ledger_id}/{topic}/feed"
+        what = f"feed of ledger {ledger_id} {topic}"
+
+        def fetch(at: str | None) -> FeedPage:
+            body = self._get(path, {"cursor": at} if at else {}, what)
+            items, next_cursor, try_later = body.get("items"), body.get("cursor"), body.get("tryLater", False)
+            if not isinstance(items, list) or not isinstance(try_later, bool):
+                raise ProtocolError(f"{what}: items or tryLater missing or mistyped; try again later")
+            if not isinstance(next_cursor, str) or not next_cursor:
+                raise ProtocolError(f"{what}: a page without a cursor; the feed's cursor never empties")
+            return FeedPage(items, next_cursor, try_later)
+
+        return follow_feed(fetch, cursor, what)
 
     def _get(self, path: str, params: dict[str, str], what: str) -> dict[str, Any]:
         def attempt() -> dict[str, Any]:

@@ -6,26 +6,29 @@ import argparse
 import datetime as dt
 import json
 import logging
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobs import __version__, config
-from jobs.errors import EXIT_INCOMPLETE, EXIT_INTERNAL, EXIT_OK, ApiError, OutputError, ReportExportError, UsageError
+from jobs.errors import EXIT_INTERNAL, EXIT_OK, OutputError, ReportExportError, UsageError
 
 log = logging.getLogger("jobs")
 
 
 @dataclass(frozen=True)
 class Runtime:
-    """What tests replace: the clocks and the pause between retries."""
+    """What tests replace: the clocks, the pause between retries, the way to stop a run."""
 
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     today: dt.date | None = None  # None: today in the configured time zone
+    stop: threading.Event = field(default_factory=threading.Event)  # set by SIGTERM or the scheduler
 
 
 class Parser(argparse.ArgumentParser):
@@ -36,23 +39,33 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> Parser:
     common = Parser(add_help=False)
     common.add_argument("--config", type=Path, help="config file (default: ./config.toml)")
-    common.add_argument("-v", "--verbose", action="store_true", help="log every ledger date")
-    common.add_argument("-q", "--quiet", action="store_true", help="log errors only")
+    common.add_argument("-v", "--verbose", action="store_true", help="log every ledger date and retry")
+    common.add_argument("-q", "--quiet", action="store_true", help="print errors only (for cron)")
+    common.add_argument("--log-file", type=Path, metavar="PATH", help="also append the full log to this file")
+    stateful = Parser(add_help=False)
+    stateful.add_argument("--state", type=Path, metavar="PATH", help="state database (default: [state] path)")
+    stateful.add_argument("--wait", action="store_true", help="wait for a running export instead of exiting")
+    selection = Parser(add_help=False)
+    selection.add_argument("--ledger", action="append", metavar="ID", help="only this ledger (repeatable)")
+    selection.add_argument("--topic", action="append", choices=config.TOPICS, help="funds or fees (repeatable)")
+    selection.add_argument("--format", action="append", choices=config.FORMATS, help="csv or xlsx (repeatable)")
+    selection.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: reports)")
 
     # The shared options go on each command only: argparse lets a subcommand's
     # defaults overwrite the same options given before it.
     parser = Parser(prog="report-export", description="Export Vipps MobilePay settlement reports.")
     parser.add_argument("--version", action="version", version=f"report-export {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    run = commands.add_parser("run", parents=[common], help="export ledger dates to CSV and XLSX")
+    run = commands.add_parser(
+        "run", parents=[common, stateful, selection], help="export ledger dates (default: catch up through yesterday)"
+    )
     run.add_argument("--from", dest="first", type=iso_date, metavar="YYYY-MM-DD", help="first ledger date")
     run.add_argument("--to", dest="last", type=iso_date, metavar="YYYY-MM-DD", help="last ledger date")
-    run.add_argument("--ledger", action="append", metavar="ID", help="only this ledger (repeatable)")
-    run.add_argument("--topic", action="append", choices=config.TOPICS, help="funds or fees (repeatable)")
-    run.add_argument("--format", action="append", choices=config.FORMATS, help="csv or xlsx (repeatable)")
-    run.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: reports)")
-
+    commands.add_parser("feed", parents=[common, stateful, selection], help="follow the feeds from the stored cursor")
+    status = commands.add_parser("status", parents=[common, stateful], help="what is exported, open, and last runs")
+    status.add_argument("--json", action="store_true", help="print JSON for monitoring")
+    schedule = commands.add_parser("schedule", parents=[common, stateful], help="run the catch-up on [schedule] cron")
+    schedule.add_argument("--now", action="store_true", help="also run once right away")
     ledgers = commands.add_parser("ledgers", parents=[common], help="list the ledgers the keys can read")
     ledgers.add_argument("--json", action="store_true", help="print JSON instead of a table")
     commands.add_parser("check", parents=[common], help="check config, keys and one API call")
@@ -67,7 +80,7 @@ def iso_date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD") from None
 
 
-def main(argv: Sequence[str] | None = None, runtime: Runtime = Runtime()) -> int:
+def main(argv: Sequence[str] | None = None, runtime: Runtime | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["sandbox"]:
         from jobs.sandbox.__main__ import main as sandbox_main  # only this command loads the stand-in
@@ -77,11 +90,11 @@ def main(argv: Sequence[str] | None = None, runtime: Runtime = Runtime()) -> int
         args = build_parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    setup_logging(args.verbose, args.quiet)
-    commands = {"run": cmd_run, "ledgers": cmd_ledgers, "check": cmd_check}
+    runtime = runtime or Runtime()
     with reported_errors() as outcome:
+        setup_logging(args.verbose, args.quiet, args.log_file)
         settings = config.load(args.config)
-        outcome.code = commands[args.command](args, settings, runtime)
+        outcome.code = COMMANDS[args.command](args, settings, runtime)
     return outcome.code
 
 
@@ -96,31 +109,50 @@ def reported_errors() -> Iterator[Outcome]:
     try:
         yield outcome
     except ReportExportError as exc:
+        log.debug("error", exc_info=True)
         print(f"report-export: error: {exc}", file=sys.stderr)
         outcome.code = exc.exit_code
     except KeyboardInterrupt:
         print("report-export: interrupted; finished files are complete, nothing partial was left", file=sys.stderr)
         outcome.code = 130
-    except Exception as exc:  # a bug: say so in one line, keep the traceback for --verbose
-        log.info("internal error", exc_info=True)
+    except Exception as exc:  # a bug: say so in one line, keep the traceback for the log
+        log.debug("internal error", exc_info=True)
         name = type(exc).__name__
         print(f"report-export: internal error: {name}: {exc} (a bug: rerun with -v and report it)", file=sys.stderr)
         outcome.code = EXIT_INTERNAL
 
 
-def setup_logging(verbose: bool, quiet: bool) -> None:
-    level = logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
-    log.handlers[:] = [handler]
-    log.setLevel(level)
+def setup_logging(verbose: bool, quiet: bool, log_file: Path | None) -> None:
+    """stderr: errors only with --quiet, every detail with -v; else warnings, and on a terminal
+    a progress bar, elsewhere (cron, a log) a line per ledger and per retry."""
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+    console = logging.StreamHandler(sys.stderr)
+    default = logging.WARNING if sys.stderr.isatty() else logging.INFO
+    console.setLevel(logging.ERROR if quiet else logging.DEBUG if verbose else default)
+    handlers: list[logging.Handler] = [console]
+    if log_file is not None:
+        try:
+            file = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError as exc:
+            raise OutputError(f"cannot open --log-file {log_file}: {exc.strerror}") from None
+        file.setLevel(logging.DEBUG if verbose else logging.INFO)
+        handlers.append(file)
+    for handler in handlers:
+        handler.setFormatter(formatter)
+    for handler in log.handlers:
+        handler.close()
+    log.handlers[:] = handlers
+    log.setLevel(logging.DEBUG)
     log.propagate = False
 
 
-def date_range(args: argparse.Namespace, today: dt.date) -> tuple[dt.date, dt.date]:
+def date_range(args: argparse.Namespace, today: dt.date) -> tuple[dt.date | None, dt.date | None]:
+    """The period asked for; (None, None) means catch-up."""
+    if args.first is None and args.last is None:
+        return None, None
     yesterday = today - dt.timedelta(days=1)
-    first = args.first or args.last or yesterday
-    last = args.last or (max(first, yesterday) if args.first else first)
+    first = args.first or args.last
+    last = args.last or max(first, yesterday)
     if first > last:
         raise UsageError(f"--from {first} is after --to {last}: swap them")
     if last > today:
@@ -128,57 +160,139 @@ def date_range(args: argparse.Namespace, today: dt.date) -> tuple[dt.date, dt.da
     return first, last
 
 
-def cmd_run(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
+def cmd_run(args: argparse.Namespace, settings: config.Settings, runtime: Runtime, trigger: str = "cli") -> int:
     from jobs import export  # keeps `--help` and config errors fast
 
-    started = runtime.clock()
     today = runtime.today or dt.datetime.now(settings.timezone).date()
     first, last = date_range(args, today)
-    topics = tuple(dict.fromkeys(args.topic or settings.topics))
-    formats = tuple(dict.fromkeys(args.format or settings.formats))
-    out = args.out or settings.out
-    settings.require_credentials()  # before anything is created on disk
-    try:
-        out.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as exc:
-        raise OutputError(f"cannot create output folder {out}: {exc.strerror}; choose another --out") from None
-    with export.connect(settings, clock=runtime.clock, sleep=runtime.sleep) as (api, auth):
-        readable, refused = [], []
-        for ledger in api.ledgers():
-            try:
-                readable.append(export.check_identifier(ledger["ledgerId"]))
-            except ApiError as exc:
-                log.error("%s", exc)
-                refused.append(ledger["ledgerId"])
-        if args.ledger:
-            missing = [lid for lid in args.ledger if lid not in readable]
-            if missing:
-                raise ApiError(
-                    f"ledger {', '.join(missing)} is not readable with these keys ({len(readable)} are): "
-                    "check --ledger (see report-export ledgers), or ask the merchant to grant access"
-                )
-            readable = list(dict.fromkeys(args.ledger))
-        units = export.plan(readable, topics, export.dates(first, last))
-        result = export.export(api, units, settings, formats, out)
-        rows = sum(n for _, n in result.written)
-        print(
-            f"report-export: {plural(len(readable), 'ledger')}, {first}..{last}: "
-            f"{plural(len(result.written), 'ledger date')} written ({plural(rows, 'row')}, "
-            f"{plural(len(result.files), 'file')} under {out}), {len(result.open)} open, "
-            f"{len(result.unavailable)} unavailable, {plural(auth.tokens_fetched, 'token')}, "
-            f"{plural(api.retrier.retries, 'retry', 'retries')}, {runtime.clock() - started:.1f} s"
+    request = export.Request(first, last, *selection(args, settings))
+
+    def body(api, state, run_id):
+        result = export.run(api, state, run_id, settings, request, today, stop=runtime.stop,
+                            progress_bar=sys.stderr.isatty() and not args.quiet)  # fmt: skip
+        period = f"{first}..{last}" if first else "catch-up"
+        done = (
+            f"{period}: {plural(len(result.written), 'ledger date')} written "
+            f"({plural(sum(n for _, n in result.written), 'row')}, {plural(len(result.files), 'file')} "
+            f"under {request.out}), {len(result.open)} open, {len(result.unavailable)} unavailable"
         )
-    for unit in result.open:
-        print(f"  open: {unit} (tryLater: not closed yet, run again later)")
-    for _, why in result.unavailable:
-        print(f"  unavailable: {why}")
-    if refused:
-        return ApiError.exit_code
-    return EXIT_OK if result.complete else EXIT_INCOMPLETE
+        notes = [f"  open: {unit} (tryLater: not closed yet, a later run retries it)" for unit in result.open]
+        notes += [f"  unavailable: {why}" for _, why in result.unavailable]
+        return result, result.ledgers, done, notes
+
+    return stateful_run("run", trigger, args, settings, runtime, body)
+
+
+def cmd_feed(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
+    from jobs import export, feed
+
+    ledgers, topics, formats, out = selection(args, settings)
+
+    def body(api, state, run_id):
+        throwaway = export.Result()
+        readable = export.readable_ledgers(api, state, runtime.today or dt.date.today(), throwaway)
+        missing = [lid for lid in ledgers if lid not in readable]
+        if missing:
+            raise export.ApiError(f"ledger {', '.join(missing)} is not readable with these keys: check --ledger")
+        result = feed.follow(api, state, list(ledgers or readable), topics, formats, out,
+                             start=settings.feed_start, mode=settings.file_mode, stop=runtime.stop)  # fmt: skip
+        result.withdrawn, result.refused = throwaway.withdrawn, throwaway.refused
+        done = f"feed: {plural(result.entries, 'new entry', 'new entries')} in {plural(len(result.files), 'file')}"
+        return result, result.ledgers, f"{done} under {out}", [f"  unavailable: {why}" for why in result.unavailable]
+
+    return stateful_run("feed", "cli", args, settings, runtime, body)
+
+
+def selection(args: argparse.Namespace, settings: config.Settings):
+    return (
+        tuple(dict.fromkeys(args.ledger or ())),
+        tuple(dict.fromkeys(args.topic or settings.topics)),
+        tuple(dict.fromkeys(args.format or settings.formats)),
+        args.out or settings.out,
+    )
+
+
+def stateful_run(command, trigger, args, settings, runtime, body) -> int:
+    """Lock, state, one API client and a run row around `body`; the summary line after it."""
+    from jobs.export import connect
+    from jobs.lock import run_lock
+    from jobs.state import State
+
+    started = runtime.clock()
+    settings.require_credentials()  # before anything is created on disk
+    state_path = args.state or settings.state_path
+    with run_lock(Path(f"{state_path}.lock"), wait=args.wait), State(state_path) as state:
+        run_id = state.start_run(command, trigger)
+        try:
+            with connect(settings, clock=runtime.clock, sleep=runtime.sleep) as (api, auth):
+                result, ledgers, done, notes = body(api, state, run_id)
+        except BaseException as exc:
+            code = getattr(exc, "exit_code", 130 if isinstance(exc, KeyboardInterrupt) else EXIT_INTERNAL)
+            state.end_run(run_id, "failed" if code != 130 else "interrupted", code, {}, str(exc) or type(exc).__name__)
+            raise
+        counts = {**result.counts(), "tokens": auth.tokens_fetched, "retries": api.retrier.retries}
+        state.end_run(run_id, result.outcome, result.exit_code, counts)
+    summary = (
+        f"report-export {command}: {plural(ledgers, 'ledger')}, {done}, {plural(auth.tokens_fetched, 'token')}, "
+        f"{plural(api.retrier.retries, 'retry', 'retries')}, {runtime.clock() - started:.1f} s: {result.outcome}"
+    )
+    log.debug("%s", summary)
+    if not args.quiet:
+        print("\n".join([summary, *notes]))
+    elif log.handlers[1:]:
+        log.info("%s", summary)
+    return result.exit_code
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else many or one + 's'}"
+
+
+def cmd_status(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
+    from jobs.state import State
+
+    state_path = args.state or settings.state_path
+    if not Path(state_path).exists():
+        raise UsageError(f"no state at {state_path} yet: run report-export run first, or pass --state")
+    with State(state_path) as state:
+        ledgers, runs = state.overview(), state.recent_runs()
+    if args.json:
+        print(json.dumps({"ledgers": ledgers, "runs": runs}, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    for row in ledgers:
+        pending = ", ".join(
+            f"{p['date']} {p['status']} since {p['since']} ({p['tries']} tries)" for p in row["pending"]
+        )
+        feed = row["feed"]
+        print(
+            f"ledger {row['ledgerId']} {row['topic']}: last exported {row['lastExported'] or '-'}"
+            + (f"; pending: {pending}" if pending else "")
+            + (f"; given up: {', '.join(row['abandoned'])}" if row["abandoned"] else "")
+            + (f"; not readable since {row['withdrawnAt']}" if row["withdrawnAt"] else "")
+            + (f"; feed: {feed['entries']} entries in {feed['batches']} batches, {feed['updatedAt']}" if feed else "")
+        )
+    print("last runs:")
+    for run in runs:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(run["counts"].items()) if v)
+        error = f": {run['error']}" if run["error"] else ""
+        code = "" if run["exitCode"] is None else f" (exit {run['exitCode']})"
+        print(f"  #{run['id']} {run['command']} ({run['trigger']}) {run['startedAt']}: {run['outcome']}{code}{error}"
+              + (f" [{counts}]" if counts else ""))  # fmt: skip
+    return EXIT_OK
+
+
+def cmd_schedule(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
+    from jobs.schedule import run_scheduler
+
+    settings.require_credentials()
+    catch_up = argparse.Namespace(**{**vars(args), "first": None, "last": None, "ledger": None, "topic": None,
+                                     "format": None, "out": None, "wait": False})  # fmt: skip
+
+    def job() -> None:
+        with reported_errors():
+            cmd_run(catch_up, settings, runtime, trigger="schedule")
+
+    return run_scheduler(settings.schedule, job, runtime.stop, first_run_now=args.now)
 
 
 def cmd_ledgers(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
@@ -230,5 +344,14 @@ def cmd_check(args: argparse.Namespace, settings: config.Settings, runtime: Runt
     return EXIT_OK
 
 
+COMMANDS = {
+    "run": cmd_run, "feed": cmd_feed, "status": cmd_status, "schedule": cmd_schedule,
+    "ledgers": cmd_ledgers, "check": cmd_check,
+}  # fmt: skip
+
+
 def entrypoint() -> None:
-    sys.exit(main())
+    """The console script: SIGTERM stops a run between two ledger dates, like the scheduler does."""
+    runtime = Runtime()
+    signal.signal(signal.SIGTERM, lambda signum, frame: runtime.stop.set())
+    sys.exit(main(runtime=runtime))

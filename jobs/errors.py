@@ -8,7 +8,8 @@
     │   ├── TransientError         retried; only escapes as ApiError
     │   ├── NotAvailable           404: date not available or no access
     │   └── ProtocolError          the API answered something we cannot trust
-    └── OutputError            exit 6: a report file could not be written
+    ├── OutputError            exit 6: a report file could not be written
+    └── LockHeld               exit 7: another run holds the lock; try again later or --wait
 
 Every message is one line that names the problem and the fix, and holds no secret.
 Exit codes are documented in README.md; tests pin them.
@@ -17,7 +18,8 @@ Exit codes are documented in README.md; tests pin them.
 from __future__ import annotations
 
 EXIT_OK = 0
-EXIT_INCOMPLETE = 8  # files for every closed date were written, but some dates were open or unavailable
+EXIT_PENDING = 8  # files for every closed date were written, but some dates are still open or unavailable
+EXIT_NOTHING_TO_DO = 9  # every ledger date through yesterday was already exported
 EXIT_INTERNAL = 70  # a bug: EX_SOFTWARE from sysexits.h
 
 
@@ -59,3 +61,7 @@ class ProtocolError(ApiError):
 
 class OutputError(ReportExportError):
     exit_code = 6
+
+
+class LockHeld(ReportExportError):
+    exit_code = 7

@@ -1,16 +1,21 @@
-"""The one place that wires plan -> pages -> rows -> files.
+"""The one place that wires plan -> pages -> rows -> files -> state.
 
 A ledger date gets its files only when the API calls it closed; open (tryLater)
-and unavailable (404) dates are named in the result and leave no file behind.
+and unavailable (404) dates leave no file, are recorded as pending and retried
+by later runs until they close or grow too old. State is written only after the
+files it describes are durably in place.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import re
+import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,12 +26,23 @@ from jobs.api import ReportApi
 from jobs.auth import TokenAuth
 from jobs.config import Settings
 from jobs.entries import EntryError, to_row
-from jobs.errors import NotAvailable, OutputError, ProtocolError
+from jobs.errors import (
+    EXIT_NOTHING_TO_DO,
+    EXIT_OK,
+    EXIT_PENDING,
+    ApiError,
+    NotAvailable,
+    OutputError,
+    ProtocolError,
+)
+from jobs.progress import Progress
 from jobs.retry import Retrier
-from jobs.writers import open_report
+from jobs.state import State
+from jobs.writers import open_report, remove_stale_temp_files
 
 log = logging.getLogger(__name__)
 PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+EXIT_INTERRUPTED = 130
 
 
 @dataclass(frozen=True)
@@ -38,37 +54,69 @@ class Unit:
     def __str__(self) -> str:
         return f"ledger {self.ledger_id} {self.topic} {self.date}"
 
+    @property
+    def key(self) -> tuple[str, str, dt.date]:
+        return self.ledger_id, self.topic, self.date
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to export; first and last None mean catch-up."""
+
+    first: dt.date | None
+    last: dt.date | None
+    ledgers: tuple[str, ...]
+    topics: tuple[str, ...]
+    formats: tuple[str, ...]
+    out: Path
+
 
 @dataclass
 class Result:
+    ledgers: int = 0
+    planned: int = 0
     written: list[tuple[Unit, int]] = field(default_factory=list)  # (unit, rows)
     files: list[Path] = field(default_factory=list)
     open: list[Unit] = field(default_factory=list)
     unavailable: list[tuple[Unit, str]] = field(default_factory=list)
+    abandoned: list[Unit] = field(default_factory=list)
+    withdrawn: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    stopped: bool = False
 
     @property
-    def complete(self) -> bool:
-        return not self.open and not self.unavailable
+    def exit_code(self) -> int:
+        if self.stopped:
+            return EXIT_INTERRUPTED
+        if self.refused or self.abandoned or self.withdrawn:
+            return ApiError.exit_code
+        if self.open or self.unavailable:
+            return EXIT_PENDING
+        return EXIT_OK if self.planned else EXIT_NOTHING_TO_DO
+
+    @property
+    def outcome(self) -> str:
+        names = {0: "ok", EXIT_PENDING: "pending", EXIT_NOTHING_TO_DO: "nothing to do", EXIT_INTERRUPTED: "stopped"}
+        return names.get(self.exit_code, "failed")
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "ledgers": self.ledgers, "dates": self.planned, "written": len(self.written),
+            "rows": sum(rows for _, rows in self.written), "files": len(self.files), "open": len(self.open),
+            "unavailable": len(self.unavailable), "abandoned": len(self.abandoned), "withdrawn": len(self.withdrawn),
+        }  # fmt: skip
 
 
 @contextmanager
 def connect(
-    settings: Settings,
-    *,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
+    settings: Settings, *, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
 ) -> Iterator[tuple[ReportApi, TokenAuth]]:
     """An API client with one token for the whole run."""
     credentials = settings.require_credentials()
-    auth = TokenAuth(
-        credentials, settings.token_url, timeout=settings.timeout, headers=dict(settings.system_headers), clock=clock
-    )
+    headers = dict(settings.system_headers)
+    auth = TokenAuth(credentials, settings.token_url, timeout=settings.timeout, headers=headers, clock=clock)
     with httpx.Client(
-        base_url=settings.base_url,
-        auth=auth,
-        headers=dict(settings.system_headers),
-        timeout=settings.timeout,
-        follow_redirects=False,
+        base_url=settings.base_url, auth=auth, headers=headers, timeout=settings.timeout, follow_redirects=False
     ) as client:
         yield ReportApi(client, Retrier(settings.retry, clock=clock, sleep=sleep)), auth
 
@@ -88,41 +136,147 @@ def report_path(out: Path, unit: Unit, fmt: str) -> Path:
     return path
 
 
-def export(api: ReportApi, units: Iterable[Unit], settings: Settings, formats: tuple[str, ...], out: Path) -> Result:
-    result = Result()
-    for unit in units:
+def dates(first: dt.date, last: dt.date) -> list[dt.date]:
+    return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def plan(ledger_ids: list[str], topics: tuple[str, ...], days: list[dt.date]) -> list[Unit]:
+    """Ledger by ledger, date by date, so a ledger's files are complete early in a long run."""
+    return [Unit(ledger, topic, day) for ledger in ledger_ids for day in days for topic in topics]
+
+
+def readable_ledgers(api: ReportApi, state: State, start: dt.date, result: Result) -> list[str]:
+    """The ledgers the keys can read now; new and withdrawn ones are reported."""
+    readable = []
+    for ledger in api.ledgers():
         try:
-            rows = export_unit(api, unit, formats, out, settings.file_mode, result)
-        except NotAvailable as exc:
-            log.warning("unavailable: %s", exc)
-            result.unavailable.append((unit, str(exc)))
-            continue
-        if rows is None:
-            log.warning("open: %s is not closed yet (tryLater); no file written, run again later", unit)
-            result.open.append(unit)
-        else:
-            log.info("written: %s, %d rows", unit, rows)
-            result.written.append((unit, rows))
+            readable.append(check_identifier(ledger["ledgerId"]))
+        except ApiError as exc:
+            log.error("%s", exc)
+            result.refused.append(ledger["ledgerId"])
+    new, withdrawn, returned = state.see_ledgers(readable, start)
+    for ledger_id in new:
+        log.info("ledger %s is new: exporting from %s", ledger_id, state.start_date(ledger_id))
+    for ledger_id in returned:
+        log.warning("ledger %s is readable again: catching up", ledger_id)
+    for ledger_id in withdrawn:
+        log.error("ledger %s is no longer readable with these keys: ask the merchant whether access was withdrawn; "
+                  "its files so far are kept", ledger_id)  # fmt: skip
+    result.withdrawn = withdrawn
+    return readable
+
+
+def catch_up(
+    state: State, ledger_ids: list[str], request: Request, today: dt.date, give_up: int, result: Result
+) -> list[Unit]:
+    """Every date from each ledger's start through yesterday not yet exported, pending ones included."""
+    yesterday = today - dt.timedelta(days=1)
+    units = []
+    for ledger_id in ledger_ids:
+        for topic in request.topics:
+            statuses = state.statuses(ledger_id, topic)
+            wanted = set(dates(state.start_date(ledger_id), yesterday)) | {
+                day for day, status in statuses.items() if status in ("open", "unavailable")
+            }
+            for day in sorted(wanted):
+                unit, status = Unit(ledger_id, topic, day), statuses.get(day)
+                if status in ("exported", "abandoned"):
+                    continue
+                if status is not None and (today - day).days > give_up:
+                    why = f"still {status} after {give_up} days ([state] give_up_after_days)"
+                    state.abandon(unit.key, why)
+                    log.error("gave up on %s: %s; export it by hand with run --from %s --to %s", unit, why, day, day)
+                    result.abandoned.append(unit)
+                    continue
+                units.append(unit)
+    order = {topic: n for n, topic in enumerate(request.topics)}
+    return sorted(units, key=lambda u: (ledger_ids.index(u.ledger_id), u.date, order[u.topic]))
+
+
+def run(
+    api: ReportApi, state: State, run_id: int, settings: Settings, request: Request, today: dt.date,
+    *, stop: threading.Event, progress_bar: bool,
+) -> Result:  # fmt: skip
+    result = Result()
+    if removed := remove_stale_temp_files(request.out):
+        log.info("removed %d temporary files an interrupted run left under %s", removed, request.out)
+    start = settings.start_date or today - dt.timedelta(days=1)
+    readable = readable_ledgers(api, state, start, result)
+    selected = readable
+    if request.ledgers:
+        missing = [lid for lid in request.ledgers if lid not in readable]
+        if missing:
+            raise ApiError(
+                f"ledger {', '.join(missing)} is not readable with these keys ({len(readable)} are): "
+                "check --ledger (see report-export ledgers), or ask the merchant to grant access"
+            )
+        selected = list(dict.fromkeys(request.ledgers))
+    result.ledgers = len(selected)
+    if request.first is None:
+        units = catch_up(state, selected, request, today, settings.give_up_after_days, result)
+    else:
+        units = plan(selected, request.topics, dates(request.first, request.last))
+    result.planned = len(units)
+    progress = Progress(len(units), bar=progress_bar)
+    try:
+        for unit in units:
+            if stop.is_set():
+                result.stopped = True
+                log.warning("stopped on request before %s; the next run goes on from there", unit)
+                break
+            rows = export_unit(api, state, run_id, unit, request, settings.file_mode, result)
+            progress.unit_done(unit.ledger_id, rows)
+    finally:
+        progress.close()
     return result
 
 
 def export_unit(
-    api: ReportApi, unit: Unit, formats: tuple[str, ...], out: Path, mode: int, result: Result
+    api: ReportApi, state: State, run_id: int, unit: Unit, request: Request, mode: int, result: Result
 ) -> int | None:
-    """Write the files of one closed ledger date; None (and no file) when it is open."""
+    """One ledger date: files and an 'exported' row, or a 'pending' row and no file."""
+    try:
+        written = write_files(api, unit, request.formats, request.out, mode)
+    except NotAvailable as exc:
+        log.warning("unavailable: %s", exc)
+        state.record_pending(unit.key, "unavailable", str(exc), run_id)
+        result.unavailable.append((unit, str(exc)))
+        return None
+    if written is None:
+        log.warning("open: %s is not closed yet (tryLater); no file written, a later run retries it", unit)
+        state.record_pending(unit.key, "open", "tryLater", run_id)
+        result.open.append(unit)
+        return None
+    rows, sums, paths = written
+    files = [{"path": str(path), "sha256": sha256(path)} for path in paths]
+    state.record_exported(unit.key, rows, sums, files, run_id)
+    log.debug("written: %s, %d rows", unit, rows)
+    result.written.append((unit, rows))
+    result.files.extend(paths)
+    return rows
+
+
+def write_files(
+    api: ReportApi, unit: Unit, formats: tuple[str, ...], out: Path, mode: int
+) -> tuple[int, dict[str, int], list[Path]] | None:
+    """Stream a closed date's pages into its files; None (and no file) when it is open."""
     paths = [report_path(out, unit, fmt) for fmt in formats]
+    sums: Counter[str] = Counter()
+    rows = 0
     try:
         with ExitStack() as stack:
-            reports = [
-                stack.enter_context(open_report(fmt, path, mode=mode)) for fmt, path in zip(formats, paths, strict=True)
-            ]
+            reports = [stack.enter_context(open_report(f, p, mode=mode)) for f, p in zip(formats, paths, strict=True)]
             for page in api.date_pages(unit.ledger_id, unit.topic, unit.date):
                 if page.try_later:
                     return None  # open: the writers abort on the way out
-                rows = [to_row(entry, unit.ledger_id) for entry in page.items]
+                batch = [to_row(entry, unit.ledger_id) for entry in page.items]
+                for entry in page.items:
+                    sums[entry["entryType"]] += entry["amount"]
                 for report in reports:
-                    report.write(rows)
-            counts = [report.commit() for report in reports]
+                    report.write(batch)
+                rows += len(batch)
+            for report in reports:
+                report.commit()
     except EntryError as exc:
         raise ProtocolError(f"{unit}: {exc}") from None
     except UnicodeEncodeError:  # a lone surrogate from a JSON escape cannot be UTF-8
@@ -131,15 +285,9 @@ def export_unit(
         raise OutputError(
             f"cannot write {unit} under {out}: {exc.strerror or exc}; check --out and free space"
         ) from None
-    result.files.extend(paths)
-    return counts[0] if counts else 0
+    return rows, dict(sums), paths
 
 
-def dates(first: dt.date, last: dt.date) -> list[dt.date]:
-    return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
-
-
-def plan(ledger_ids: Iterable[str], topics: Iterable[str], days: Iterable[dt.date]) -> list[Unit]:
-    """Ledger by ledger, date by date, so a ledger's files are complete early in a long run."""
-    topics, days = tuple(topics), tuple(days)
-    return [Unit(ledger, topic, day) for ledger in ledger_ids for day in days for topic in topics]
+def sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()

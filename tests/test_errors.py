@@ -15,11 +15,13 @@ SECRET = ACCOUNTING_CLIENT[1]
 
 
 def assert_one_line(result, code, *words):
+    """The error is the last line; what comes before is the log of work done (INFO lines, not on a terminal)."""
     assert result.code == code, (result.code, result.err)
-    lines = result.err.strip().splitlines()
-    assert len(lines) == 1, result.err
+    *log_lines, error = result.err.strip().splitlines()
+    assert error.startswith(("report-export: error: ", "report-export run: error: ", "report-export: error")), error
+    assert all(" INFO " in line for line in log_lines), result.err
     for word in words:
-        assert word in lines[0]
+        assert word in error
     assert "Traceback" not in result.err
     assert SECRET not in result.err + result.out
 

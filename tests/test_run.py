@@ -124,8 +124,9 @@ def test_topic_format_ledger_and_out_narrow_the_run(sandbox, use_sandbox, run_cl
         "run", "--to", D3.isoformat(), "--ledger", ledger, "--topic", "fees", "--format", "csv", "--out", "elsewhere"
     )
     assert result.code == 0, result.err
-    files = sorted(p.relative_to(workdir) for p in workdir.rglob("*") if p.is_file())
+    files = sorted(p.relative_to(workdir) for p in (workdir / "elsewhere").rglob("*") if p.is_file())
     assert [str(p) for p in files] == [f"elsewhere/{ledger}/fees/{ledger}_fees_{D3}.csv"]
+    assert not (workdir / "reports").exists()
 
 
 def test_default_date_is_yesterday(sandbox, use_sandbox, run_cli, workdir):

@@ -1,0 +1,275 @@
+"""What has been done, in SQLite: exported dates, open dates, feed positions, runs.
+
+A row is written only after the files it describes are on disk for good (the
+writers fsync and rename before we are called), so a run killed at any moment
+leaves a state that under-reports, never over-reports: the next run redoes at
+most the one date that was in flight, replacing its files atomically.
+
+The schema version is SQLite's user_version; `_MIGRATIONS[n]` brings version n
+to n+1, so a later release adds a step instead of rewriting this file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from jobs.errors import ConfigError
+
+_MIGRATIONS = [
+    """
+    CREATE TABLE ledgers (
+        ledger_id TEXT PRIMARY KEY,
+        start_date TEXT NOT NULL,      -- first ledger date catch-up exports
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        withdrawn_at TEXT              -- set while the keys cannot read it
+    );
+    CREATE TABLE dates (
+        ledger_id TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        ledger_date TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('exported', 'open', 'unavailable', 'abandoned')),
+        pending_since TEXT,            -- when a run first found it open or unavailable
+        tries INTEGER NOT NULL DEFAULT 0,
+        detail TEXT,
+        rows INTEGER,
+        sums TEXT,                     -- JSON {entryType: sum of amounts in minor units}
+        files TEXT,                    -- JSON [{"path": ..., "sha256": ...}]
+        updated_at TEXT NOT NULL,
+        run_id INTEGER,
+        PRIMARY KEY (ledger_id, topic, ledger_date)
+    );
+    CREATE TABLE feeds (
+        ledger_id TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        cursor TEXT,
+        next_batch INTEGER NOT NULL DEFAULT 1,
+        entries INTEGER NOT NULL DEFAULT 0,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (ledger_id, topic)
+    );
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        command TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        outcome TEXT,                  -- ok, nothing to do, pending, failed, interrupted; NULL: killed
+        exit_code INTEGER,
+        counts TEXT,                   -- JSON
+        error TEXT
+    );
+    """,
+]
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class Pending:
+    date: dt.date
+    status: str
+    since: str
+    tries: int
+
+
+def now_utc() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class State:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")  # `status` can read while a run writes
+            self.db.execute("PRAGMA synchronous=FULL")  # a committed row survives a power cut
+            self._migrate()
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"cannot open state {self.path}: {exc}; check [state] path or --state") from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> State:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(f"schema version {version} is newer than this release knows")
+        for step in range(version, SCHEMA_VERSION):
+            self.db.executescript(f"BEGIN; {_MIGRATIONS[step]}; PRAGMA user_version = {step + 1}; COMMIT;")
+
+    # -- ledgers -------------------------------------------------------------
+
+    def see_ledgers(self, readable: Iterable[str], start: dt.date) -> tuple[list[str], list[str], list[str]]:
+        """Record what the keys can read now; return (new, withdrawn, returned) ledger ids."""
+        readable, now = list(readable), now_utc()
+        known = {row[0]: row[1] for row in self.db.execute("SELECT ledger_id, withdrawn_at FROM ledgers")}
+        new = [lid for lid in readable if lid not in known]
+        returned = [lid for lid in readable if known.get(lid)]
+        withdrawn = [lid for lid, gone in known.items() if lid not in set(readable) and not gone]
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany(
+                "INSERT INTO ledgers VALUES (?, ?, ?, ?, NULL)", [(lid, start.isoformat(), now, now) for lid in new]
+            )
+            self.db.executemany(
+                "UPDATE ledgers SET last_seen = ?, withdrawn_at = NULL WHERE ledger_id = ?",
+                [(now, lid) for lid in readable],
+            )
+            self.db.executemany(
+                "UPDATE ledgers SET withdrawn_at = ? WHERE ledger_id = ?", [(now, lid) for lid in withdrawn]
+            )
+        return new, withdrawn, returned
+
+    def start_date(self, ledger_id: str) -> dt.date:
+        row = self.db.execute("SELECT start_date FROM ledgers WHERE ledger_id = ?", (ledger_id,)).fetchone()
+        return dt.date.fromisoformat(row[0])
+
+    # -- ledger dates ----------------------------------------------------------
+
+    def statuses(self, ledger_id: str, topic: str) -> dict[dt.date, str]:
+        rows = self.db.execute(
+            "SELECT ledger_date, status FROM dates WHERE ledger_id = ? AND topic = ?", (ledger_id, topic)
+        )
+        return {dt.date.fromisoformat(day): status for day, status in rows}
+
+    def pending(self, ledger_id: str, topic: str) -> list[Pending]:
+        rows = self.db.execute(
+            "SELECT ledger_date, status, pending_since, tries FROM dates WHERE ledger_id = ? AND topic = ?"
+            " AND status IN ('open', 'unavailable') ORDER BY ledger_date",
+            (ledger_id, topic),
+        )
+        return [Pending(dt.date.fromisoformat(d), s, since, tries) for d, s, since, tries in rows]
+
+    def record_exported(self, key: tuple[str, str, dt.date], rows: int, sums: dict, files: list, run_id: int) -> None:
+        ledger_id, topic, day = key
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO dates (ledger_id, topic, ledger_date, status, pending_since, tries, rows,"
+                " sums, files, updated_at, run_id) VALUES (?, ?, ?, 'exported', NULL,"
+                " coalesce((SELECT tries FROM dates WHERE ledger_id = ? AND topic = ? AND ledger_date = ?), 0) + 1,"
+                " ?, ?, ?, ?, ?)",
+                (ledger_id, topic, day.isoformat(), ledger_id, topic, day.isoformat(), rows,
+                 json.dumps(sums, sort_keys=True), json.dumps(files), now_utc(), run_id),
+            )  # fmt: skip
+
+    def record_pending(self, key: tuple[str, str, dt.date], status: str, detail: str, run_id: int) -> None:
+        """An open or unavailable date: remember it (and since when) so later runs retry it."""
+        ledger_id, topic, day = key
+        now = now_utc()
+        with self.db:
+            self.db.execute(
+                "INSERT INTO dates (ledger_id, topic, ledger_date, status, pending_since, tries, detail,"
+                " updated_at, run_id) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?)"
+                " ON CONFLICT (ledger_id, topic, ledger_date) DO UPDATE SET status = excluded.status,"
+                " pending_since = coalesce(dates.pending_since, excluded.pending_since), tries = dates.tries + 1,"
+                " detail = excluded.detail, updated_at = excluded.updated_at, run_id = excluded.run_id"
+                " WHERE dates.status != 'exported'",
+                (ledger_id, topic, day.isoformat(), status, now, detail, now, run_id),
+            )
+
+    def abandon(self, key: tuple[str, str, dt.date], detail: str) -> None:
+        ledger_id, topic, day = key
+        with self.db:
+            self.db.execute(
+                "UPDATE dates SET status = 'abandoned', detail = ?, updated_at = ?"
+                " WHERE ledger_id = ? AND topic = ? AND ledger_date = ?",
+                (detail, now_utc(), ledger_id, topic, day.isoformat()),
+            )
+
+    # -- feed ----------------------------------------------------------------
+
+    def feed_position(self, ledger_id: str, topic: str) -> tuple[str | None, int]:
+        row = self.db.execute(
+            "SELECT cursor, next_batch FROM feeds WHERE ledger_id = ? AND topic = ?", (ledger_id, topic)
+        ).fetchone()
+        return (row[0], row[1]) if row else (None, 1)
+
+    def record_feed(self, ledger_id: str, topic: str, cursor: str, next_batch: int, entries: int) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT INTO feeds VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (ledger_id, topic) DO UPDATE SET"
+                " cursor = excluded.cursor, next_batch = excluded.next_batch,"
+                " entries = feeds.entries + excluded.entries, updated_at = excluded.updated_at",
+                (ledger_id, topic, cursor, next_batch, entries, now_utc()),
+            )
+
+    # -- runs ----------------------------------------------------------------
+
+    def start_run(self, command: str, trigger: str) -> int:
+        with self.db:
+            cursor = self.db.execute(
+                "INSERT INTO runs (command, trigger, started_at) VALUES (?, ?, ?)", (command, trigger, now_utc())
+            )
+        return cursor.lastrowid
+
+    def end_run(self, run_id: int, outcome: str, exit_code: int, counts: dict, error: str | None = None) -> None:
+        with self.db:
+            self.db.execute(
+                "UPDATE runs SET ended_at = ?, outcome = ?, exit_code = ?, counts = ?, error = ? WHERE id = ?",
+                (now_utc(), outcome, exit_code, json.dumps(counts, sort_keys=True), error, run_id),
+            )
+
+    # -- status --------------------------------------------------------------
+
+    def overview(self) -> list[dict]:
+        """Per ledger and topic: last exported date, dates still pending, feed position."""
+        keys = self.db.execute(
+            "SELECT ledger_id, topic FROM dates UNION SELECT ledger_id, topic FROM feeds ORDER BY 1, 2"
+        ).fetchall()
+        withdrawn = dict(self.db.execute("SELECT ledger_id, withdrawn_at FROM ledgers"))
+        result = []
+        for ledger_id, topic in keys:
+            last = self.db.execute(
+                "SELECT max(ledger_date) FROM dates WHERE ledger_id = ? AND topic = ? AND status = 'exported'",
+                (ledger_id, topic),
+            ).fetchone()[0]
+            abandoned = [
+                day
+                for (day,) in self.db.execute(
+                    "SELECT ledger_date FROM dates WHERE ledger_id = ? AND topic = ? AND status = 'abandoned'"
+                    " ORDER BY ledger_date",
+                    (ledger_id, topic),
+                )
+            ]
+            feed = self.db.execute(
+                "SELECT next_batch - 1, entries, updated_at FROM feeds WHERE ledger_id = ? AND topic = ?",
+                (ledger_id, topic),
+            ).fetchone()
+            result.append({
+                "ledgerId": ledger_id,
+                "topic": topic,
+                "lastExported": last,
+                "pending": [
+                    {"date": p.date.isoformat(), "status": p.status, "since": p.since, "tries": p.tries}
+                    for p in self.pending(ledger_id, topic)
+                ],
+                "abandoned": abandoned,
+                "withdrawnAt": withdrawn.get(ledger_id),
+                "feed": {"batches": feed[0], "entries": feed[1], "updatedAt": feed[2]} if feed else None,
+            })  # fmt: skip
+        return result
+
+    def recent_runs(self, limit: int = 10) -> list[dict]:
+        rows = self.db.execute(
+            "SELECT id, command, trigger, started_at, ended_at, outcome, exit_code, counts, error FROM runs"
+            " ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        names = ("id", "command", "trigger", "startedAt", "endedAt", "outcome", "exitCode", "counts", "error")
+        runs = [dict(zip(names, row, strict=True)) for row in rows]
+        for run in runs:
+            run["counts"] = json.loads(run["counts"]) if run["counts"] else {}
+            run["outcome"] = run["outcome"] or "unfinished (killed, or still running)"
+        return runs
