@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import json
 import re
 import signal
 import subprocess
 import sys
+import tracemalloc
 
 import httpx
 import pytest
@@ -383,6 +386,180 @@ def test_feed_walks_to_the_end_and_continues(make):
         newest = get(c, DATES.format(MERCHANT, "funds", sb.today), tok).json()["items"]
         later = [e for i in range(9, 11) for e in sb.entries(MERCHANT, "funds", start + dt.timedelta(days=i))]
         assert items + more == closed + later + newest
+
+
+# -- grants and added ledgers --------------------------------------------------------
+
+
+def listed(c: httpx.Client, tok: str, headers: dict | None = None) -> list[dict]:
+    items, cursor = [], None
+    while True:
+        body = get(c, "/settlement/v1/ledgers", tok, headers, **({"cursor": cursor} if cursor else {})).json()
+        items, cursor = items + body["items"], body.get("cursor")
+        if not cursor:
+            return items
+
+
+def test_withdraw_grant_and_add_ledger_over_http(sb, client):
+    tok = token(client)
+    sb.withdraw(RESERVE)
+    assert [ledger["ledgerId"] for ledger in listed(client, tok)] == [MAIN, MERCHANT, DANISH, EURO]
+    for path in (DATES.format(RESERVE, "funds", WEEK[0]), FEED.format(RESERVE, "fees")):
+        r = get(client, path, tok)
+        assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["detail"] == "No such ledgerId"
+    sb.grant(RESERVE)
+    assert get(client, DATES.format(RESERVE, "funds", WEEK[0]), tok).status_code == 200
+    hostile = ["../evil", "a/b", "..", "C:\\con", "x\x00y", "æ ø"]
+    for ledger_id in hostile:
+        sb.add_ledger(ledger_id)
+    items = listed(client, tok)
+    assert [ledger["ledgerId"] for ledger in items] == [MAIN, MERCHANT, DANISH, EURO, RESERVE, *hostile]
+    assert items == sb.ledgers()
+    assert items[-1]["salesUnits"] == items[0]["salesUnits"]  # made like the main ledger
+
+
+def test_added_ledger_has_data_of_its_own(make):
+    sb = make(page_size=9)
+    added = sb.add_ledger("4000001", like=EURO)
+    assert added["currency"] == "EUR" and added["ledgerId"] == "4000001"
+    with httpx.Client(base_url=sb.base_url) as c:
+        tok = token(c)
+        for topic in ("funds", "fees"):
+            assert all_pages(c, tok, "4000001", topic, WEEK[0]) == sb.entries("4000001", topic, WEEK[0])
+    new = [e for d in WEEK for e in sb.entries("4000001", "funds", d)]
+    old = [e for d in WEEK for e in sb.entries(EURO, "funds", d)]
+    assert new and new != old and EURO not in str(new)
+    assert not {e["pspReference"] for e in new} & {e["pspReference"] for e in old}
+    assert all(e["pspReference"].startswith("4000001-") for e in new if e["entryType"] == "payout-scheduled")
+    previous = None
+    for e in new:
+        assert previous is None or e["balanceBefore"] == previous
+        previous = e["balanceAfter"]
+
+
+def test_merchant_keeps_its_own_ledger_only(sb, client):
+    tok, key = merchant_token(client), {"Ocp-Apim-Subscription-Key": MERCHANT_CLIENT[2]}
+    sb.add_ledger("4000002", like=MERCHANT)
+    assert [ledger["ledgerId"] for ledger in listed(client, tok, key)] == [MERCHANT]
+    assert get(client, DATES.format("4000002", "funds", WEEK[0]), tok, key).status_code == 404
+    sb.withdraw(MERCHANT)
+    assert listed(client, tok, key) == []
+    assert get(client, DATES.format(MERCHANT, "funds", WEEK[0]), tok, key).status_code == 404
+    assert get(client, DATES.format("4000002", "funds", WEEK[0]), token(client)).status_code == 200
+
+
+def test_grants_are_per_sandbox(make):
+    first, second = make(ledger_ids=[EURO, MAIN]), make()
+    first.withdraw(MAIN)
+    first.add_ledger("4000003")
+    assert [ledger["ledgerId"] for ledger in first.ledgers()] == [EURO, "4000003"]
+    assert [ledger["ledgerId"] for ledger in second.ledgers()] == [MAIN, RESERVE, MERCHANT, DANISH, EURO]
+    with pytest.raises(KeyError):
+        second.grant("4000003")
+    with pytest.raises(ValueError, match="already exists"):
+        first.add_ledger(EURO)
+    with pytest.raises(KeyError):
+        Sandbox(ledger_ids=["999"])
+
+
+# -- big dates ------------------------------------------------------------------------
+
+
+def check_chain(entries: list[dict], opening: int) -> None:
+    balance = opening
+    for e in entries:
+        assert e["balanceBefore"] == balance and e["balanceAfter"] == balance + e["amount"]
+        balance = e["balanceAfter"]
+    assert balance == opening
+
+
+def test_big_date_pages_equal_iter_entries(make):
+    date = WEEK[-1]
+    sb = make(page_size=100, big_dates={(MAIN, "funds", date): 5000})
+    sb.set_volume(RESERVE, "fees", date.isoformat(), 777)
+    with httpx.Client(base_url=sb.base_url) as c:
+        tok = token(c)
+        served = all_pages(c, tok, MAIN, "funds", date)
+        assert served == list(sb.iter_entries(MAIN, "funds", date)) == sb.entries(MAIN, "funds", date)
+        rich = get(c, DATES.format(MAIN, "funds", date), tok, includeGDPRSensitiveData="true").json()["items"]
+        assert rich == list(sb.iter_entries(MAIN, "funds", date, gdpr=True))[:100]
+        fees = all_pages(c, tok, RESERVE, "fees", date)
+        assert fees == list(sb.iter_entries(RESERVE, "fees", date))
+        assert all_pages(c, tok, MAIN, "fees", date) == sb.entries(MAIN, "fees", date)  # not big: as before
+    assert len(served) == 5000 and len(fees) == 777
+    check_chain(served, 0)
+    check_chain(fees, 0)
+    assert all("name" in e for e in rich if e["entryType"] in ("capture", "refund"))
+    normal = [e for d in WEEK for e in sb.entries(MAIN, "funds", d) if d != date]
+    assert {frozenset(e) for e in served} <= {frozenset(e) for e in normal}
+    assert {e["entryType"] for e in served} == {"capture", "refund", "payout-scheduled"}
+    assert served[-1]["entryType"] == "payout-scheduled" and served[-1]["time"].startswith(f"{date}T23:00:00.")
+    assert set(AWKWARD_REFERENCES) <= {e["reference"] for e in served}
+    assert {e["entryType"] for e in fees} == {"capture-fee", "fees-retained"}
+    times = [e["time"] for e in served]
+    assert times == sorted(times) and len(set(times)) == len(times) == 5000
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", t) for t in times)
+    assert {e["ledgerDate"] for e in served} == {date.isoformat()}
+    assert len({e["pspReference"] for e in served}) == 5000
+
+
+def test_big_date_in_the_feed_and_open_today(make):
+    start = dt.date(2026, 6, 1)
+    sb = make(today=start + dt.timedelta(days=2), page_size=100)
+    sb.set_volume(MERCHANT, "funds", start + dt.timedelta(days=1), 450)
+    sb.set_volume(MERCHANT, "funds", sb.today, 301)
+    with httpx.Client(base_url=sb.base_url) as c:
+        tok = token(c)
+        items, _ = walk_feed(c, tok, MERCHANT, None)
+        open_ = get(c, DATES.format(MERCHANT, "funds", sb.today), tok).json()
+    closed = [e for d in range(2) for e in sb.iter_entries(MERCHANT, "funds", start + dt.timedelta(days=d))]
+    today = list(sb.iter_entries(MERCHANT, "funds", sb.today))[:150]
+    assert open_["tryLater"] is True and open_["items"] == today[:100]
+    assert items == closed + today
+
+
+def test_big_date_is_generated_a_page_at_a_time(make):
+    date = WEEK[-1]
+    sb = make(page_size=1000, big_dates={(MAIN, "funds", date): 200_000})
+    with httpx.Client(base_url=sb.base_url) as c:
+        tok = token(c)
+        cursor = get(c, DATES.format(MAIN, "funds", date), tok).json()["cursor"]  # the pattern table is made
+        tracemalloc.start()  # traces the server's threads too
+        try:
+            raw = get(c, DATES.format(MAIN, "funds", date), tok, cursor=cursor).content
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    body = json.loads(raw)
+    assert len(body["items"]) == 1000 and body["hasMore"]
+    # One page is about 3 MB as dicts plus its JSON, whatever the date's size; all 200,000 entries: ~250 MB.
+    assert peak < 6_000_000
+    assert body["items"][0] == next(itertools.islice(sb.iter_entries(MAIN, "funds", date), 1000, None))
+
+
+def test_big_dates_are_deterministic(make):
+    bodies = []
+    for _ in range(2):
+        sb = make(page_size=50, big_dates={(EURO, "funds", WEEK[0]): 1234})
+        sb.add_ledger("../evil")
+        with httpx.Client(base_url=sb.base_url) as c:
+            tok = token(c)
+            cursor = get(c, DATES.format(EURO, "funds", WEEK[0]), tok).json()["cursor"]
+            paths = [(DATES.format(EURO, "funds", WEEK[0]), {"cursor": cursor}), ("/settlement/v1/ledgers", {})]
+            bodies.append([get(c, path, tok, **params).content for path, params in paths])
+            bodies[-1].append(sb.entries("../evil", "funds", WEEK[0]))
+    assert bodies[0] == bodies[1]
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    ((MAIN, "payouts", WEEK[0], 10), ValueError),
+    ((MAIN, "funds", WEEK[0], -1), ValueError),
+    (("999", "funds", WEEK[0], 10), KeyError),
+])  # fmt: skip
+def test_set_volume_refuses(sb, args, error):
+    with pytest.raises(error):
+        sb.set_volume(*args)
 
 
 # -- faults -------------------------------------------------------------------------

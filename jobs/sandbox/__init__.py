@@ -8,7 +8,9 @@ integration tests do.
 
     modules      what they hold
     ledgers.py   the five ledgers and the traps each one carries
+    catalog.py   one sandbox's ledgers: grants, added ledgers, big dates
     data.py      deterministic entries per (ledger, date)
+    bulk.py      very large dates, generated a page at a time
     faults.py    fault specs (grammar in its docstring) and their counters
     tokens.py    token endpoints, credentials, bearer checks
     routes.py    Report API endpoints and cursors

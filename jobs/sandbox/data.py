@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from .ledgers import BY_ID, Ledger
+from .ledgers import Ledger
 
 OSLO = ZoneInfo("Europe/Oslo")
 UTC = dt.UTC
@@ -55,15 +55,18 @@ class Day:
     cutoff: str = ""  # while the date is open, only entries with time < cutoff exist
 
 
-def entries(ledger_id: str, topic: str, date: dt.date, *, partial: bool, gdpr: bool) -> list[dict]:
-    """Fresh copies of the entries of one ledger date (the cached originals stay untouched)."""
-    day = _day(ledger_id, date)
+def window(ledger: Ledger, topic: str, date: dt.date, start: int, stop: int, *, partial: bool,
+           gdpr: bool) -> tuple[list[dict], int]:  # fmt: skip
+    """Fresh copies of entries [start:stop] of one ledger date, and how many the date holds.
+
+    The cached originals stay untouched; an open (partial) date holds those before its cutoff.
+    """
+    day = _day(ledger, date)
     pairs = day.funds if topic == "funds" else day.fees
-    return [
-        {**public, **extra} if gdpr and extra else dict(public)
-        for public, extra in pairs
-        if not partial or public["time"] < day.cutoff
-    ]
+    if partial:
+        pairs = tuple(pair for pair in pairs if pair[0]["time"] < day.cutoff)
+    page = [{**public, **extra} if gdpr and extra else dict(public) for public, extra in pairs[start:stop]]
+    return page, len(pairs)
 
 
 def payout_number(ledger: Ledger, date: dt.date) -> int:
@@ -71,16 +74,15 @@ def payout_number(ledger: Ledger, date: dt.date) -> int:
 
 
 @lru_cache(maxsize=512)  # a feed walks dates in order: recent ones suffice
-def _day(ledger_id: str, date: dt.date) -> Day:
-    ledger = BY_ID[ledger_id]
+def _day(ledger: Ledger, date: dt.date) -> Day:
     if date < ledger.first_date or date.weekday() == ledger.quiet_weekday:
         return Day()
-    seed = hashlib.sha256(f"{ledger_id}|{date.isoformat()}".encode()).digest()
+    seed = hashlib.sha256(f"{ledger.id}|{date.isoformat()}".encode()).digest()
     rng = random.Random(int.from_bytes(seed[:8], "big"))
     events = _events(ledger, date, rng)
     # Business hours in Oslo local time: these exist on every day, DST days included.
     micros = sorted(rng.sample(range(6 * 3600 * 10**6, 23 * 3600 * 10**6), len(events)))
-    times = [_utc(date, us) for us in micros]
+    times = [utc_time(date, us) for us in micros]
     return _settle(ledger, date, events, times, rng)
 
 
@@ -105,7 +107,7 @@ def _events(ledger: Ledger, date: dt.date, rng: random.Random) -> list[_Event]:
         refund.gdpr = cap.gdpr
         insert_after(cap, refund)
     # The main ledger rotates through the rarer entry types, so any 7 days of it hold each.
-    rota = date.toordinal() % 7 if ledger.serial == 1 else -1
+    rota = date.toordinal() % 7 if ledger.showcase else -1
 
     if rng.random() < 0.15 or rota == 0:
         cap = rng.choice(caps)
@@ -132,14 +134,14 @@ def _events(ledger: Ledger, date: dt.date, rng: random.Random) -> list[_Event]:
     if net <= 0:  # a payout cannot be negative: one more sale keeps the day's payout positive
         cap = _capture(ledger, date, len(caps), rng, psp())
         cap.amount = 2 * -net + 100_00
-        cap.fee = _fee(cap.amount)
+        cap.fee = capture_fee(cap.amount)
         events.append(cap)
     return events
 
 
 def _capture(ledger: Ledger, date: dt.date, k: int, rng: random.Random, psp: str) -> _Event:
     amount = rng.randint(*ledger.amounts)
-    if ledger.serial == 1 and k < len(AWKWARD_REFERENCES):
+    if ledger.showcase and k < len(AWKWARD_REFERENCES):
         # The main ledger shows every awkward reference every day, in a rotating order.
         reference = AWKWARD_REFERENCES[(k + date.toordinal()) % len(AWKWARD_REFERENCES)]
     elif rng.random() < 0.25:
@@ -147,7 +149,7 @@ def _capture(ledger: Ledger, date: dt.date, k: int, rng: random.Random, psp: str
     else:
         reference = f"order-{rng.randint(1000, 99_999)}"
     _, handle = rng.choice(ledger.units)
-    event = _Event("capture", amount, reference, handle, psp, fee=_fee(amount))
+    event = _Event("capture", amount, reference, handle, psp, fee=capture_fee(amount))
     if handle[:3] in ("NO:", "DK:", "FI:"):  # only VM-number payments carry personal data
         event.gdpr = {
             "name": rng.choice(NAMES),
@@ -157,7 +159,7 @@ def _capture(ledger: Ledger, date: dt.date, k: int, rng: random.Random, psp: str
     return event
 
 
-def _fee(amount: int) -> int:
+def capture_fee(amount: int) -> int:
     return amount * 175 // 10_000 + 50
 
 
@@ -165,14 +167,14 @@ def _corrections(ledger: Ledger, date: dt.date, rng: random.Random, due: bool) -
     # The edge amounts 0, -1 and +1 appear in the first days of data and, on the
     # main ledger, every fifth day, so a short recent export meets them too.
     early = (date - ledger.first_date).days < 3
-    if early or (ledger.serial == 1 and date.toordinal() % 5 == 0):
+    if early or (ledger.showcase and date.toordinal() % 5 == 0):
         return [0, -1, 1]
     if rng.random() < 0.1 or due:
         return [rng.choice((-1, 1)) * rng.randint(2, 50_00)]
     return []
 
 
-def _utc(date: dt.date, micros: int) -> str:
+def utc_time(date: dt.date, micros: int) -> str:
     local = dt.datetime.combine(date, dt.time(), tzinfo=OSLO) + dt.timedelta(microseconds=micros)
     return local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -204,8 +206,8 @@ def _settle(ledger: Ledger, date: dt.date, events: list[_Event], times: list[str
                               -event.fee, event.handle)  # fmt: skip
     # Settlement runs at local midnight: stamped on the next day, booked on this one.
     next_day = date + dt.timedelta(days=1)
-    retained_at = _utc(next_day, rng.randint(100_000, 199_999))
-    payout_at = _utc(next_day, rng.randint(200_000, 299_999))
+    retained_at = utc_time(next_day, rng.randint(100_000, 199_999))
+    payout_at = utc_time(next_day, rng.randint(200_000, 299_999))
     base = f"{ledger.serial}{date:%y%m%d}"
     balance = add(funds, balance, f"{base}9001", retained_at, "fees-retained", "", fee_balance, None)
     add(fees, fee_balance, f"{base}9002", retained_at, "fees-retained", "", -fee_balance, None)

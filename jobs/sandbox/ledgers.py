@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 MERCHANT_HANDLE = "api:123456"
+MERCHANT_LEDGER = "412345"  # the merchant's own ledger: the only one merchant keys ever see
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class Ledger:
     owner: tuple[str, str]  # (scheme, id)
     bank: tuple[str, str]  # payoutBankAccount (scheme, id)
     units: tuple[tuple[str, str], ...]  # sales units: (name, recipientHandle)
+    # Shows every awkward reference daily and rotates through the rarer entry types.
+    showcase: bool = False
 
     @property
     def handles(self) -> list[str]:
@@ -75,6 +78,7 @@ LEDGERS: tuple[Ledger, ...] = (
         owner=("business:NO:ORG", "987654321"),
         bank=("BBAN:NO", "12345678903"),
         units=(("Kafé Ørnen", "NO:123455"), ("Ørnen Catering", "NO:57860")),
+        showcase=True,
     ),
     Ledger(  # leading zero in the id; rolling reserve above 2**31 øre; quiet on Sundays
         id="0302399",

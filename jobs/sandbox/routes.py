@@ -17,9 +17,8 @@ import re
 from dataclasses import dataclass
 
 from . import data
-from .ledgers import BY_ID, LEDGERS, MERCHANT_HANDLE
+from .catalog import Catalog
 from .messages import Reply, Request, problem
-from .tokens import MERCHANT
 
 LEDGER_PAGE = 2  # small on purpose, so clients meet ledger paging with five ledgers
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -31,13 +30,10 @@ class View:
     """What one request may see and how it is served."""
 
     kind: str  # key type of the token
+    catalog: Catalog
     today: dt.date
     page_size: int
     fault: str | None = None  # "empty-page" or "repeat-cursor", decided before auth
-
-
-def visible(kind: str) -> list[str]:
-    return [ledger.id for ledger in LEDGERS if kind != MERCHANT or MERCHANT_HANDLE in ledger.handles]
 
 
 def ledgers(req: Request, view: View) -> Reply:
@@ -47,10 +43,10 @@ def ledgers(req: Request, view: View) -> Reply:
         return _bad(req, "Invalid cursor")
     handle = pos["h"] if pos else req.query.get("settlesForRecipientHandles")
     offset = pos["o"] if pos else 0
-    ids = [i for i in visible(view.kind) if handle is None or handle in BY_ID[i].handles]
+    found = [ledger for ledger in view.catalog.visible(view.kind) if handle is None or handle in ledger.handles]
     size = min(view.page_size, LEDGER_PAGE)
-    items = [BY_ID[i].public() for i in ids[offset : offset + size]]
-    more = offset + size < len(ids)
+    items = [ledger.public() for ledger in found[offset : offset + size]]
+    more = offset + size < len(found)
     cursor = _encode({"k": "ledgers", "o": offset + size, "h": handle}) if more else ""
     return Reply(200, {"items": items, "cursor": cursor})
 
@@ -76,9 +72,9 @@ def date_page(req: Request, view: View, ledger_id: str, topic: str, date_text: s
     if view.fault == "empty-page":
         fresh = _encode({**here, "o": offset, "n": next(_nonce)})
         return Reply(200, {"items": [], "hasMore": True, "cursor": fresh, "tryLater": open_})
-    items = data.entries(ledger_id, topic, date, partial=open_, gdpr=_gdpr(req))
-    page = items[offset : offset + view.page_size]
-    more = offset + view.page_size < len(items)
+    page, total = view.catalog.window(ledger_id, topic, date, offset, offset + view.page_size, partial=open_,
+                                      gdpr=_gdpr(req))  # fmt: skip
+    more = offset + view.page_size < total
     body: dict = {"items": page, "hasMore": more}
     if view.fault == "repeat-cursor":
         body.update(hasMore=True, cursor=cursor)
@@ -94,7 +90,7 @@ def feed_page(req: Request, view: View, ledger_id: str, topic: str) -> Reply:
     cursor = req.query.get("cursor")
     try:
         pos = _decode(cursor, "feed", ledger_id, topic) if cursor else None
-        date = dt.date.fromisoformat(pos["d"]) if pos else BY_ID[ledger_id].first_date
+        date = dt.date.fromisoformat(pos["d"]) if pos else view.catalog.ledger(ledger_id).first_date
     except (ValueError, TypeError):
         return _bad(req, "Invalid cursor")
     index = pos["o"] if pos else 0
@@ -109,11 +105,12 @@ def feed_page(req: Request, view: View, ledger_id: str, topic: str) -> Reply:
         if date > view.today:
             at_end = True
             break
-        available = data.entries(ledger_id, topic, date, partial=date == view.today, gdpr=gdpr)
-        taken = available[index : index + view.page_size - len(items)]
+        wanted = index + view.page_size - len(items)
+        taken, total = view.catalog.window(ledger_id, topic, date, index, wanted, partial=date == view.today,
+                                           gdpr=gdpr)  # fmt: skip
         items += taken
         index += len(taken)
-        if index < len(available):
+        if index < total:
             continue
         if date == view.today:  # the open date may still grow: stay on it
             at_end = True
@@ -131,7 +128,7 @@ def feed_page(req: Request, view: View, ledger_id: str, topic: str) -> Reply:
 def _check(req: Request, view: View, ledger_id: str, topic: str) -> Reply | None:
     if topic not in data.TOPICS:
         return _bad(req, f"topic must be funds or fees, got {topic!r}")
-    if ledger_id not in visible(view.kind):
+    if ledger_id not in {ledger.id for ledger in view.catalog.visible(view.kind)}:
         # Unknown and not-granted look the same: existence is not revealed.
         return problem(404, "Not Found", "No such ledgerId", req.path)
     return None

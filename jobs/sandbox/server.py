@@ -6,12 +6,12 @@ import datetime as dt
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from . import data, routes, tokens
+from .catalog import Catalog, DateLike
 from .faults import Fault, FaultBook
 from .httpd import Handler, Server
-from .ledgers import LEDGERS
 from .messages import Reply, Request, RequestRecord, invalid_client, problem, unauthorized
 
 _ROUTES = (
@@ -42,7 +42,11 @@ class Sandbox:
         host: str = "127.0.0.1",
         port: int = 0,
         quiet: bool = True,
+        ledger_ids: Iterable[str] | None = None,
+        big_dates: Mapping[tuple[str, str, DateLike], int] | None = None,
     ) -> None:
+        """`ledger_ids`: what the accounting keys may read, in list order (default: the five
+        built-in ledgers); `big_dates`: {(ledgerId, topic, date): n} as for set_volume()."""
         self.today = today or oslo_today()
         self.token_ttl = 900 if token_ttl is None else token_ttl
         # Merchant tokens live 24 h in production, unless a test asks for one lifetime.
@@ -56,6 +60,7 @@ class Sandbox:
         self.quiet = quiet
         self.requests: list[RequestRecord] = []
         self._tokens = tokens.TokenStore(clock)
+        self._catalog = Catalog(ledger_ids, big_dates)
         self._address = (host, port)
         self._lock = threading.Lock()
         self._server: Server | None = None
@@ -113,12 +118,41 @@ class Sandbox:
         return self.faults.add(fault)
 
     def ledgers(self) -> list[dict]:
-        return [ledger.public() for ledger in LEDGERS]
+        """The ledger list as the accounting keys currently see it, in list order."""
+        return [ledger.public() for ledger in self._catalog.visible(tokens.ACCOUNTING)]
 
-    def entries(self, ledger_id: str, topic: str, date: dt.date | str, *, gdpr: bool = False) -> list[dict]:
+    def grant(self, ledger_id: str) -> None:
+        """Let the keys read a ledger again (one this sandbox holds); it joins the end of the list."""
+        self._catalog.grant(ledger_id)
+
+    def withdraw(self, ledger_id: str) -> None:
+        """Take a ledger away from the keys: gone from the list, 404 "No such ledgerId" on its data."""
+        self._catalog.withdraw(ledger_id)
+
+    def add_ledger(self, ledger_id: str, like: str = "302321") -> dict:
+        """A new ledger the accounting keys can read, made like `like` with data of its own.
+
+        Any id is served verbatim in the list, "../evil" included; its date and feed
+        paths need only work for ids that fit in a URL path segment.
+        """
+        return self._catalog.add(ledger_id, like).public()
+
+    def set_volume(self, ledger_id: str, topic: str, date: DateLike, n_entries: int) -> None:
+        """Make a date serve exactly `n_entries` generated entries, a page at a time.
+
+        Movements chain from the ledger's opening balance and a last entry (payout on
+        funds, fees-retained on fees) takes the balance back to it. Read them with
+        iter_entries(): entries() would build them all as one list.
+        """
+        self._catalog.set_volume(ledger_id, topic, date, n_entries)
+
+    def entries(self, ledger_id: str, topic: str, date: DateLike, *, gdpr: bool = False) -> list[dict]:
         """The entries the date serves once closed (for today and later: what it will serve)."""
-        date = dt.date.fromisoformat(date) if isinstance(date, str) else date
-        return data.entries(ledger_id, topic, date, partial=False, gdpr=gdpr)
+        return list(self.iter_entries(ledger_id, topic, date, gdpr=gdpr))
+
+    def iter_entries(self, ledger_id: str, topic: str, date: DateLike, *, gdpr: bool = False) -> Iterator[dict]:
+        """As entries(), lazily: a big date is generated a chunk at a time."""
+        return self._catalog.iter_entries(ledger_id, topic, date, gdpr=gdpr)
 
     # -- request handling ------------------------------------------------
 
@@ -145,7 +179,8 @@ class Sandbox:
         if denied is not None:
             return denied
         page_fault = fault.kind if fault is not None else None
-        view = routes.View(kind=kind or "", today=self.today, page_size=self.page_size, fault=page_fault)
+        view = routes.View(kind=kind or "", catalog=self._catalog, today=self.today, page_size=self.page_size,
+                           fault=page_fault)  # fmt: skip
         if name == "ledgers":
             return routes.ledgers(req, view)
         if name == "date":
