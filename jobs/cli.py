@@ -180,7 +180,7 @@ def cmd_run(args: argparse.Namespace, settings: config.Settings, runtime: Runtim
         notes += [f"  unavailable: {why}" for _, why in result.unavailable]
         return result, result.ledgers, done, notes
 
-    return stateful_run("run", trigger, args, settings, runtime, body)
+    return stateful_run("run", trigger, args, settings, runtime, request.out, body)
 
 
 def cmd_feed(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
@@ -195,12 +195,13 @@ def cmd_feed(args: argparse.Namespace, settings: config.Settings, runtime: Runti
         if missing:
             raise export.ApiError(f"ledger {', '.join(missing)} is not readable with these keys: check --ledger")
         result = feed.follow(api, state, list(ledgers or readable), topics, formats, out,
-                             start=settings.feed_start, mode=settings.file_mode, stop=runtime.stop)  # fmt: skip
+                             start=settings.feed_start, mode=settings.file_mode, stop=runtime.stop,
+                             batch_limit=settings.feed_batch_entries)  # fmt: skip
         result.withdrawn, result.refused = throwaway.withdrawn, throwaway.refused
         done = f"feed: {plural(result.entries, 'new entry', 'new entries')} in {plural(len(result.files), 'file')}"
         return result, result.ledgers, f"{done} under {out}", [f"  unavailable: {why}" for why in result.unavailable]
 
-    return stateful_run("feed", "cli", args, settings, runtime, body)
+    return stateful_run("feed", "cli", args, settings, runtime, out, body)
 
 
 def selection(args: argparse.Namespace, settings: config.Settings):
@@ -212,17 +213,21 @@ def selection(args: argparse.Namespace, settings: config.Settings):
     )
 
 
-def stateful_run(command, trigger, args, settings, runtime, body) -> int:
+def stateful_run(command, trigger, args, settings, runtime, out, body) -> int:
     """Lock, state, one API client and a run row around `body`; the summary line after it."""
     from jobs.export import connect
     from jobs.lock import run_lock
     from jobs.state import State
+    from jobs.writers import remove_stale_temp_files
 
     started = runtime.clock()
     settings.require_credentials()  # before anything is created on disk
     state_path = args.state or settings.state_path
     with run_lock(Path(f"{state_path}.lock"), wait=args.wait), State(state_path) as state:
         run_id = state.start_run(command, trigger)
+        # Only under the lock: another run's temporary files would look the same.
+        if removed := remove_stale_temp_files(out):
+            log.info("removed %d temporary files an interrupted run left under %s", removed, out)
         try:
             with connect(settings, clock=runtime.clock, sleep=runtime.sleep) as (api, auth):
                 result, ledgers, done, notes = body(api, state, run_id)

@@ -70,6 +70,7 @@ class Settings:
     start_date: dt.date | None = None  # first date of a newly seen ledger; None: yesterday
     give_up_after_days: int = 62
     feed_start: str = "beginning"
+    feed_batch_entries: int = 100_000
     schedule: Schedule = Schedule()
     missing: tuple[str, ...] = ()  # names of unset credential variables
 
@@ -122,6 +123,7 @@ def load(config_path: Path | None = None, environ: Mapping[str, str] | None = No
         start_date=_start_date(state.get("start_date", "yesterday")),
         give_up_after_days=int(_number(state, "give_up_after_days", 62)),
         feed_start=_one_of(feed, "start", ("beginning", "now")),
+        feed_batch_entries=int(_number(feed, "batch_entries", 100_000)),
         schedule=Schedule(
             cron=str(schedule.get("cron", Schedule.cron)),
             timezone=_zone(schedule.get("timezone", export.get("timezone", "Europe/Oslo"))),

@@ -38,7 +38,7 @@ from jobs.errors import (
 from jobs.progress import Progress
 from jobs.retry import Retrier
 from jobs.state import State
-from jobs.writers import open_report, remove_stale_temp_files
+from jobs.writers import open_report
 
 log = logging.getLogger(__name__)
 PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -198,8 +198,6 @@ def run(
     *, stop: threading.Event, progress_bar: bool,
 ) -> Result:  # fmt: skip
     result = Result()
-    if removed := remove_stale_temp_files(request.out):
-        log.info("removed %d temporary files an interrupted run left under %s", removed, request.out)
     start = settings.start_date or today - dt.timedelta(days=1)
     readable = readable_ledgers(api, state, start, result)
     selected = readable
@@ -248,7 +246,7 @@ def export_unit(
         result.open.append(unit)
         return None
     rows, sums, paths = written
-    files = [{"path": str(path), "sha256": sha256(path)} for path in paths]
+    files = [{"path": str(path.resolve()), "sha256": sha256(path)} for path in paths]
     state.record_exported(unit.key, rows, sums, files, run_id)
     log.debug("written: %s, %d rows", unit, rows)
     result.written.append((unit, rows))

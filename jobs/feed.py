@@ -23,7 +23,6 @@ from jobs.state import State
 from jobs.writers import open_report
 
 log = logging.getLogger(__name__)
-BATCH_LIMIT = 100_000  # entries per batch file; a first run over years of history makes several
 
 
 @dataclass
@@ -62,7 +61,7 @@ def feed_path(out: Path, ledger_id: str, topic: str, batch: int, fmt: str) -> Pa
 
 def follow(
     api: ReportApi, state: State, ledger_ids: list[str], topics: tuple[str, ...], formats: tuple[str, ...],
-    out: Path, *, start: str, mode: int, stop: threading.Event, batch_limit: int = BATCH_LIMIT,
+    out: Path, *, start: str, mode: int, stop: threading.Event, batch_limit: int,
 ) -> FeedResult:  # fmt: skip
     result = FeedResult(ledgers=len(ledger_ids))
     for ledger_id in ledger_ids:
@@ -72,7 +71,7 @@ def follow(
                 log.warning("stopped on request before the feed of ledger %s %s", ledger_id, topic)
                 return result
             try:
-                follow_one(api, state, ledger_id, topic, formats, out, start, mode, batch_limit, result)
+                follow_one(api, state, ledger_id, topic, formats, out, start, mode, batch_limit, stop, result)
             except NotAvailable as exc:
                 log.warning("unavailable: %s", exc)
                 result.unavailable.append(str(exc))
@@ -81,7 +80,7 @@ def follow(
 
 def follow_one(
     api: ReportApi, state: State, ledger_id: str, topic: str, formats: tuple[str, ...], out: Path,
-    start: str, mode: int, batch_limit: int, result: FeedResult,
+    start: str, mode: int, batch_limit: int, stop: threading.Event, result: FeedResult,
 ) -> None:  # fmt: skip
     stored, batch = state.feed_position(ledger_id, topic)
     pages = api.feed_pages(ledger_id, topic, stored)
@@ -130,4 +129,10 @@ def follow_one(
         if position != stored or count:
             state.record_feed(ledger_id, topic, position, batch, count)
             stored = position
+        if stop.is_set() and not ended:
+            result.stopped = True
+            log.warning(
+                "stopped on request in the feed of ledger %s %s; the next run goes on from here", ledger_id, topic
+            )
+            return
     log.info("feed of ledger %s %s: up to date", ledger_id, topic)

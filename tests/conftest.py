@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from dataclasses import dataclass
 
@@ -102,3 +103,15 @@ def run_cli(capsys, fake_time):
         return Result(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def reset_logging():
+    """The CLI points the "jobs" logger at the stderr of its test; leave none behind for the next."""
+    logger = logging.getLogger("jobs")
+    yield
+    for handler in logger.handlers:
+        handler.close()
+    logger.handlers.clear()
+    logger.propagate = True
+    logger.setLevel(logging.NOTSET)
