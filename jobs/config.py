@@ -101,6 +101,7 @@ def load(config_path: Path | None = None, environ: Mapping[str, str] | None = No
     if not token_path.startswith("/"):
         raise ConfigError(f"token path {token_path!r} must start with '/': fix [api] token_path")
     credentials, missing = _credentials(key_type, env)
+    here = path.parent  # relative paths in config.toml are read from its folder, as cron needs
     return Settings(
         base_url=base_url,
         token_url=base_url + token_path,
@@ -109,7 +110,7 @@ def load(config_path: Path | None = None, environ: Mapping[str, str] | None = No
         missing=missing,
         system_headers=_system_headers(system),
         timezone=_zone(export.get("timezone", "Europe/Oslo")),
-        out=Path(export.get("out", "reports")),
+        out=here / export.get("out", "reports"),
         topics=_choices(export, "topics", TOPICS),
         formats=_choices(export, "formats", FORMATS),
         file_mode=_file_mode(export.get("file_mode", "0600")),
@@ -119,7 +120,7 @@ def load(config_path: Path | None = None, environ: Mapping[str, str] | None = No
             base_delay=_number(retry, "base_delay_seconds", 0.5),
             max_delay=_number(retry, "max_delay_seconds", 30.0),
         ),
-        state_path=Path(state.get("path", "state/report-export.sqlite3")),
+        state_path=here / state.get("path", "state/report-export.sqlite3"),
         start_date=_start_date(state.get("start_date", "yesterday")),
         give_up_after_days=int(_number(state, "give_up_after_days", 62)),
         feed_start=_one_of(feed, "start", ("beginning", "now")),

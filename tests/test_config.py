@@ -102,3 +102,15 @@ def test_the_committed_config_toml_loads_and_holds_no_secret():
     root = Path(__file__).parent.parent
     s = config.load(root / "config.toml", environ=CREDS)
     assert s.base_url == "https://api.vipps.no"
+
+
+def test_relative_paths_in_config_toml_are_read_from_its_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    path = write(folder, '[export]\nout = "exports"\n[state]\npath = "db/state.sqlite3"\n')
+    monkeypatch.chdir(tmp_path)
+    s = config.load(path, environ=CREDS)
+    assert s.out == folder / "exports"
+    assert s.state_path == folder / "db" / "state.sqlite3"
+    s = config.load(write(folder, '[export]\nout = "/srv/exports"\n'), environ=CREDS)
+    assert str(s.out) == "/srv/exports"
