@@ -189,8 +189,9 @@ def catch_up(
                     result.abandoned.append(unit)
                     continue
                 units.append(unit)
-    order = {topic: n for n, topic in enumerate(request.topics)}
-    return sorted(units, key=lambda u: (ledger_ids.index(u.ledger_id), u.date, order[u.topic]))
+    ledger_order = {ledger_id: n for n, ledger_id in enumerate(ledger_ids)}
+    topic_order = {topic: n for n, topic in enumerate(request.topics)}
+    return sorted(units, key=lambda u: (ledger_order[u.ledger_id], u.date, topic_order[u.topic]))
 
 
 def run(
