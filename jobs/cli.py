@@ -163,12 +163,12 @@ def date_range(args: argparse.Namespace, today: dt.date) -> tuple[dt.date | None
 def cmd_run(args: argparse.Namespace, settings: config.Settings, runtime: Runtime, trigger: str = "cli") -> int:
     from jobs import export  # keeps `--help` and config errors fast
 
-    today = runtime.today or dt.datetime.now(settings.timezone).date()
-    first, last = date_range(args, today)
+    day = today(settings, runtime)
+    first, last = date_range(args, day)
     request = export.Request(first, last, *selection(args, settings))
 
     def body(api, state, run_id):
-        result = export.run(api, state, run_id, settings, request, today, stop=runtime.stop,
+        result = export.run(api, state, run_id, settings, request, day, stop=runtime.stop,
                             progress_bar=sys.stderr.isatty() and not args.quiet)  # fmt: skip
         period = f"{first}..{last}" if first else "catch-up"
         done = (
@@ -189,19 +189,23 @@ def cmd_feed(args: argparse.Namespace, settings: config.Settings, runtime: Runti
     ledgers, topics, formats, out = selection(args, settings)
 
     def body(api, state, run_id):
-        throwaway = export.Result()
-        readable = export.readable_ledgers(api, state, runtime.today or dt.date.today(), throwaway)
+        seen = export.Result()  # collects new, withdrawn and refused ledgers
+        readable = export.readable_ledgers(api, state, export.first_date(settings, today(settings, runtime)), seen)
         missing = [lid for lid in ledgers if lid not in readable]
         if missing:
             raise export.ApiError(f"ledger {', '.join(missing)} is not readable with these keys: check --ledger")
         result = feed.follow(api, state, list(ledgers or readable), topics, formats, out,
                              start=settings.feed_start, mode=settings.file_mode, stop=runtime.stop,
                              batch_limit=settings.feed_batch_entries)  # fmt: skip
-        result.withdrawn, result.refused = throwaway.withdrawn, throwaway.refused
+        result.withdrawn, result.refused = seen.withdrawn, seen.refused
         done = f"feed: {plural(result.entries, 'new entry', 'new entries')} in {plural(len(result.files), 'file')}"
         return result, result.ledgers, f"{done} under {out}", [f"  unavailable: {why}" for why in result.unavailable]
 
     return stateful_run("feed", "cli", args, settings, runtime, out, body)
+
+
+def today(settings: config.Settings, runtime: Runtime) -> dt.date:
+    return runtime.today or dt.datetime.now(settings.timezone).date()
 
 
 def selection(args: argparse.Namespace, settings: config.Settings):
@@ -229,7 +233,7 @@ def stateful_run(command, trigger, args, settings, runtime, out, body) -> int:
         if removed := remove_stale_temp_files(out):
             log.info("removed %d temporary files an interrupted run left under %s", removed, out)
         try:
-            with connect(settings, clock=runtime.clock, sleep=runtime.sleep) as (api, auth):
+            with connect(settings, clock=runtime.clock, sleep=runtime.sleep) as (api, auth), sigterm_stops(runtime):
                 result, ledgers, done, notes = body(api, state, run_id)
         except BaseException as exc:
             code = getattr(exc, "exit_code", 130 if isinstance(exc, KeyboardInterrupt) else EXIT_INTERNAL)
@@ -247,6 +251,19 @@ def stateful_run(command, trigger, args, settings, runtime, out, body) -> int:
     elif log.handlers[1:]:
         log.info("%s", summary)
     return result.exit_code
+
+
+@contextmanager
+def sigterm_stops(runtime: Runtime) -> Iterator[None]:
+    """SIGTERM asks the run to stop after the ledger date in progress (the scheduler has its own)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: runtime.stop.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:
@@ -356,7 +373,4 @@ COMMANDS = {
 
 
 def entrypoint() -> None:
-    """The console script: SIGTERM stops a run between two ledger dates, like the scheduler does."""
-    runtime = Runtime()
-    signal.signal(signal.SIGTERM, lambda signum, frame: runtime.stop.set())
-    sys.exit(main(runtime=runtime))
+    sys.exit(main())

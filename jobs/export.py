@@ -145,6 +145,11 @@ def plan(ledger_ids: list[str], topics: tuple[str, ...], days: list[dt.date]) ->
     return [Unit(ledger, topic, day) for ledger in ledger_ids for day in days for topic in topics]
 
 
+def first_date(settings: Settings, today: dt.date) -> dt.date:
+    """Where the catch-up of a ledger seen for the first time begins."""
+    return settings.start_date or today - dt.timedelta(days=1)
+
+
 def readable_ledgers(api: ReportApi, state: State, start: dt.date, result: Result) -> list[str]:
     """The ledgers the keys can read now; new and withdrawn ones are reported."""
     readable = []
@@ -199,8 +204,7 @@ def run(
     *, stop: threading.Event, progress_bar: bool,
 ) -> Result:  # fmt: skip
     result = Result()
-    start = settings.start_date or today - dt.timedelta(days=1)
-    readable = readable_ledgers(api, state, start, result)
+    readable = readable_ledgers(api, state, first_date(settings, today), result)
     selected = readable
     if request.ledgers:
         missing = [lid for lid in request.ledgers if lid not in readable]

@@ -134,3 +134,20 @@ def test_the_scheduler_runs_the_catch_up_and_stops_cleanly_on_sigterm(live_sandb
     assert "Traceback" not in stderr and "schedule stopped" in stderr
     yesterday = real_today() - DAY
     assert len(final_files(workdir / "reports", f"*_{yesterday}.csv")) == 2 * len(live_sandbox.ledgers())
+
+
+def test_sigterm_stops_a_run_after_the_date_in_progress(live_sandbox, start, run_cli, workdir):
+    first_day = real_today() - 4 * DAY
+    (workdir / "config.toml").write_text(f'[state]\nstart_date = "{first_day}"\n')
+    process = start("run", "--ledger", LEDGERS[0], "--ledger", LEDGERS[1])
+    wait_for(lambda: len(final_files(workdir / "reports")) >= 1, process)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 130
+    assert "stopped on request" in process.stderr.read()
+    assert len(final_files(workdir / "reports")) < 16  # it did stop early
+    assert not [p for p in workdir.rglob("*.tmp")]
+    runs = json.loads(run_cli("status", "--json").out)["runs"]
+    assert runs[0]["outcome"] == "stopped" and runs[0]["exitCode"] == 130
+    assert run_cli("run", "--ledger", LEDGERS[0], "--ledger", LEDGERS[1], today=real_today()).code == 0
+    days = [first_day + n * DAY for n in range(4)]
+    assert_exported(live_sandbox, workdir / "reports", workdir / "state/report-export.sqlite3", LEDGERS, days)
