@@ -702,3 +702,173 @@ def test_demo_exports_last_week_from_a_sandbox_and_says_where(tmp_path):
         files = sorted(p.name for p in (out / ledger).rglob("*") if p.is_file())
         assert len(files) == 7 * 2 * 2, ledger  # seven closed days, two topics, two formats
         assert f"  {ledger}: 28 files" in done.stdout
+
+
+# -- corrupted dates ------------------------------------------------------------------
+
+PAYOUTS = ("payout-scheduled", "scheduled-for-payout")
+
+
+def defects_of(entries: list[dict]) -> dict[str, object]:
+    """Which reconciliation checks fail, and where (0-based positions), by plain arithmetic."""
+    paid = [i for i, e in enumerate(entries) if e["entryType"] in PAYOUTS]
+    return {
+        "balance": [i for i, e in enumerate(entries) if e["balanceAfter"] != e["balanceBefore"] + e["amount"]],
+        "chain": [i for i in range(1, len(entries)) if entries[i]["balanceBefore"] != entries[i - 1]["balanceAfter"]],
+        "sums": sum(e["amount"] for e in entries) == entries[-1]["balanceAfter"] - entries[0]["balanceBefore"],
+        "after payout": list(range(paid[0] + 1, len(entries))) if paid else [],
+    }
+
+
+def changed(before: list[dict], after: list[dict]) -> dict[int, dict]:
+    """Per position, the fields whose values differ: {field: (old, new)}."""
+    assert len(before) == len(after)
+    diffs = {}
+    for i, (old, new) in enumerate(zip(before, after, strict=True)):
+        assert old.keys() == new.keys()
+        if fields := {k: (old[k], new[k]) for k in old if old[k] != new[k]}:
+            diffs[i] = fields
+    return diffs
+
+
+@pytest.mark.parametrize(("ledger", "topic"), [(MAIN, "funds"), (MAIN, "fees"), (RESERVE, "funds")])
+@pytest.mark.parametrize("kind", ["balance", "chain"])
+def test_corrupt_middle_entry(make, kind, ledger, topic):
+    date = WEEK[-1]
+    sb = make(page_size=7)
+    pristine = sb.entries(ledger, topic, date)
+    sb.corrupt(ledger, topic, date, kind)
+    with httpx.Client(base_url=sb.base_url) as c:
+        served = all_pages(c, token(c), ledger, topic, date)
+    assert served == sb.entries(ledger, topic, date) == list(sb.iter_entries(ledger, topic, date))
+    assert defects_of(pristine) == {"balance": [], "chain": [], "sums": True, "after payout": []}
+    m = len(served) // 2
+    old = pristine[m]
+    if kind == "balance":
+        assert changed(pristine, served) == {m: {"balanceAfter": (old["balanceAfter"], old["balanceAfter"] + 1)}}
+        assert served[m + 1]["balanceBefore"] == served[m]["balanceBefore"] + served[m]["amount"]
+        assert defects_of(served) == {"balance": [m], "chain": [m + 1], "sums": True, "after payout": []}
+    else:
+        shifted = {k: (old[k], old[k] + 100) for k in ("balanceBefore", "balanceAfter")}
+        assert changed(pristine, served) == {m: shifted}
+        assert defects_of(served) == {"balance": [], "chain": [m, m + 1], "sums": True, "after payout": []}
+
+
+def test_corrupt_payout_not_last(make):
+    date = WEEK[-1]
+    sb = make(page_size=5)
+    pristine = sb.entries(DANISH, "funds", date)  # the old payout type name
+    sb.corrupt(DANISH, "funds", date, "payout-not-last")
+    with httpx.Client(base_url=sb.base_url) as c:
+        tok = token(c)
+        served = all_pages(c, tok, DANISH, "funds", date)
+        rich = all_pages(c, tok, DANISH, "funds", date, includeGDPRSensitiveData="true")
+    assert served == sb.entries(DANISH, "funds", date)
+    assert rich == sb.entries(DANISH, "funds", date, gdpr=True) != served
+    n = len(served)
+    payout, last = pristine[-1], pristine[-2]
+    assert payout["entryType"] == "scheduled-for-payout" and last["entryType"] == "fees-retained"
+    assert served[:-2] == pristine[:-2]
+    start = last["balanceBefore"]
+    assert served[-2] == {**payout, "time": last["time"], "balanceBefore": start,
+                          "balanceAfter": start + payout["amount"]}  # fmt: skip
+    assert served[-1] == {**last, "time": payout["time"], "balanceBefore": start + payout["amount"],
+                          "balanceAfter": start + payout["amount"] + last["amount"]}  # fmt: skip
+    assert served[-1]["balanceAfter"] == pristine[-1]["balanceAfter"]  # closing balance unchanged
+    assert [e["time"] for e in served] == sorted(e["time"] for e in served)
+    assert defects_of(served) == {"balance": [], "chain": [], "sums": True, "after payout": [n - 1]}
+
+
+def test_corruption_stays_on_its_date_topic_and_sandbox(make):
+    date = WEEK[3]
+    sb = make(corruptions={(MAIN, "funds", date.isoformat()): "chain"})
+    other = make()
+    for ledger in (MAIN, RESERVE, EURO):
+        for topic in ("funds", "fees"):
+            for day in WEEK:
+                if (ledger, topic, day) != (MAIN, "funds", date):
+                    assert sb.entries(ledger, topic, day) == other.entries(ledger, topic, day)
+    assert sb.entries(MAIN, "funds", date) != other.entries(MAIN, "funds", date)
+    other.corrupt(MAIN, "funds", date, "chain")  # the constructor option and the method agree
+    assert sb.entries(MAIN, "funds", date) == other.entries(MAIN, "funds", date)
+    other.corrupt(MAIN, "funds", date, "balance")  # a later call replaces the defect
+    assert defects_of(other.entries(MAIN, "funds", date))["balance"] == [len(sb.entries(MAIN, "funds", date)) // 2]
+
+
+def test_feed_serves_corrupted_dates(make):
+    start = dt.date(2026, 6, 1)
+    sb = make(today=start + dt.timedelta(days=4), page_size=9)
+    sb.corrupt(MERCHANT, "funds", start + dt.timedelta(days=1), "balance")
+    sb.corrupt(MERCHANT, "funds", start + dt.timedelta(days=2), "payout-not-last")
+    sb.corrupt(MERCHANT, "fees", start + dt.timedelta(days=2), "chain")
+    sb.corrupt(MERCHANT, "funds", sb.today, "chain")  # the open date: a prefix of the closed one
+    with httpx.Client(base_url=sb.base_url) as c:
+        tok = token(c)
+        items, _ = walk_feed(c, tok, MERCHANT, None)
+        open_ = all_pages(c, tok, MERCHANT, "funds", sb.today)
+    closed = [e for d in range(4) for e in sb.entries(MERCHANT, "funds", start + dt.timedelta(days=d))]
+    assert items == closed + open_
+    assert open_ and open_ == sb.entries(MERCHANT, "funds", sb.today)[: len(open_)]
+    found = [defects_of(sb.entries(MERCHANT, "funds", start + dt.timedelta(days=d))) for d in range(4)]
+    assert [bool(f["balance"]) for f in found] == [False, True, False, False]
+    assert [bool(f["after payout"]) for f in found] == [False, False, True, False]
+
+
+def test_corrupted_big_date_is_still_paged(make):
+    date = WEEK[-1]
+    sb = make(page_size=100, big_dates={(MAIN, "funds", date): 2500, (MAIN, "fees", date): 2001},
+              corruptions={(MAIN, "funds", date): "payout-not-last", (MAIN, "fees", date): "chain"})  # fmt: skip
+    with httpx.Client(base_url=sb.base_url) as c:
+        tok = token(c)
+        funds = all_pages(c, tok, MAIN, "funds", date)
+        fees = all_pages(c, tok, MAIN, "fees", date)
+    assert funds == list(sb.iter_entries(MAIN, "funds", date)) and len(funds) == 2500
+    assert fees == list(sb.iter_entries(MAIN, "fees", date)) and len(fees) == 2001
+    assert funds[-2]["entryType"] == "payout-scheduled" and funds[-1]["entryType"] in ("capture", "refund")
+    assert defects_of(funds) == {"balance": [], "chain": [], "sums": True, "after payout": [2499]}
+    assert defects_of(fees) == {"balance": [], "chain": [1000, 1001], "sums": True, "after payout": []}
+    with pytest.raises(ValueError, match="3 entries"):
+        sb.set_volume(MAIN, "fees", date, 2)  # the date keeps its defect, which no longer fits
+    assert len(sb.entries(MAIN, "fees", date)) == 2001
+
+
+def test_corrupted_dates_are_deterministic(make):
+    bodies = []
+    for _ in range(2):
+        sb = make(page_size=50, corruptions={(EURO, "funds", WEEK[2]): "balance"})
+        sb.corrupt(EURO, "fees", WEEK[2], "chain")
+        with httpx.Client(base_url=sb.base_url) as c:
+            tok = token(c)
+            bodies.append([get(c, DATES.format(EURO, topic, WEEK[2]), tok).content for topic in ("funds", "fees")])
+    assert bodies[0] == bodies[1]
+
+
+@pytest.mark.parametrize(("args", "error", "message"), [
+    ((MAIN, "funds", WEEK[0], "sums"), ValueError, "by construction"),
+    ((MAIN, "funds", WEEK[0], "typo"), ValueError, "one of"),
+    ((MAIN, "payouts", WEEK[0], "chain"), ValueError, "topic"),
+    (("999", "funds", WEEK[0], "chain"), KeyError, "no ledger"),
+    ((MAIN, "fees", WEEK[0], "payout-not-last"), ValueError, "funds"),
+    ((MAIN, "funds", dt.date(2023, 12, 31), "balance"), ValueError, "no entries"),
+    ((RESERVE, "funds", dt.date(2026, 11, 15), "chain"), ValueError, "no entries"),  # a quiet Sunday
+])  # fmt: skip
+def test_corrupt_refuses(sb, args, error, message):
+    with pytest.raises(error, match=message):
+        sb.corrupt(*args)
+    assert defects_of(sb.entries(MAIN, "funds", WEEK[0]))["chain"] == []
+
+
+def test_corrupt_refuses_dates_too_small(sb):
+    sb.set_volume(MAIN, "funds", WEEK[0], 2)
+    sb.set_volume(MAIN, "fees", WEEK[0], 3)
+    with pytest.raises(ValueError, match="3 entries"):
+        sb.corrupt(MAIN, "funds", WEEK[0], "balance")
+    sb.corrupt(MAIN, "funds", WEEK[0], "payout-not-last")  # two entries suffice for this one
+    sb.corrupt(MAIN, "fees", WEEK[0], "balance")
+    assert defects_of(sb.entries(MAIN, "funds", WEEK[0]))["after payout"] == [1]
+    assert defects_of(sb.entries(MAIN, "fees", WEEK[0]))["balance"] == [1]
+    sb.set_volume(MAIN, "funds", WEEK[1], 1)
+    with pytest.raises(ValueError, match="no payout"):
+        sb.corrupt(MAIN, "funds", WEEK[1], "payout-not-last")
+    with pytest.raises(ValueError, match="7778881 on 2025-01-01 has no entries"):
+        Sandbox(today=TODAY, corruptions={(EURO, "funds", "2025-01-01"): "chain"})

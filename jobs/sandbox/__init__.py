@@ -2,15 +2,16 @@
 
 It speaks the real protocol over HTTP on 127.0.0.1, awkward parts included:
 both token flows, bearer checks and expiry, ledger paging, date pages with
-hasMore/cursor/tryLater, the never-ending feed, GDPR opt-in fields, and
-injectable faults. The exporter never imports it; the demo and the
-integration tests do.
+hasMore/cursor/tryLater, the never-ending feed, GDPR opt-in fields,
+injectable faults, and dates whose balances do not add up, on request. The
+exporter never imports it; the demo and the integration tests do.
 
     modules      what they hold
     ledgers.py   the five ledgers and the traps each one carries
-    catalog.py   one sandbox's ledgers: grants, added ledgers, big dates
+    catalog.py   one sandbox's ledgers: grants, added ledgers, big and corrupted dates
     data.py      deterministic entries per (ledger, date)
     bulk.py      very large dates, generated a page at a time
+    defects.py   dates whose balances do not add up (Sandbox.corrupt), and what fails
     faults.py    fault specs (grammar in its docstring) and their counters
     tokens.py    token endpoints, credentials, bearer checks
     routes.py    Report API endpoints and cursors

@@ -31,7 +31,7 @@ _OPENS = dt.time(6)  # business hours are 06:00-23:00 Oslo time, as on normal da
 SPAN = 17 * 3600 * 10**6  # their length in microseconds
 MAX_ENTRIES = SPAN  # each movement needs a microsecond of its own: times stay unique
 _HOUR, _MINUTE, _SECOND = 3600 * 10**6, 60 * 10**6, 10**6
-_ITER_CHUNK = 1000
+ITER_CHUNK = 1000
 
 
 @dataclass(frozen=True)
@@ -94,8 +94,8 @@ class BigDate:
 
     def iter_entries(self, *, gdpr: bool = False) -> Iterator[dict]:
         """All entries of the closed date, a chunk at a time."""
-        for start in range(0, self.count, _ITER_CHUNK):
-            yield from self.window(start, start + _ITER_CHUNK, partial=False, gdpr=gdpr)[0]
+        for start in range(0, self.count, ITER_CHUNK):
+            yield from self.window(start, start + ITER_CHUNK, partial=False, gdpr=gdpr)[0]
 
     @property
     def opening(self) -> int:

@@ -1,4 +1,4 @@
-"""One sandbox's ledgers: which exist, which the keys may read, and which dates are big.
+"""One sandbox's ledgers: which exist, which the keys may read, which dates are big or corrupted.
 
 Held per Sandbox, never module-wide, so two sandboxes in one process keep their
 own grants. Grants change while requests are being served, hence the lock.
@@ -11,12 +11,13 @@ import datetime as dt
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 
-from . import data
-from .bulk import MAX_ENTRIES, BigDate
+from . import data, defects
+from .bulk import ITER_CHUNK, MAX_ENTRIES, BigDate
 from .ledgers import BY_ID, LEDGERS, MERCHANT_LEDGER, Ledger
 from .tokens import MERCHANT
 
 DateLike = dt.date | str
+Key = tuple[str, str, dt.date]  # (ledgerId, topic, date)
 
 
 def as_date(date: DateLike) -> dt.date:
@@ -25,15 +26,19 @@ def as_date(date: DateLike) -> dt.date:
 
 class Catalog:
     def __init__(self, ledger_ids: Iterable[str] | None = None,
-                 big_dates: Mapping[tuple[str, str, DateLike], int] | None = None) -> None:  # fmt: skip
+                 big_dates: Mapping[tuple[str, str, DateLike], int] | None = None,
+                 corruptions: Mapping[tuple[str, str, DateLike], str] | None = None) -> None:  # fmt: skip
         self._lock = threading.Lock()
         self._known: dict[str, Ledger] = dict(BY_ID)
         self._granted: list[str] = []  # in the order the ledger list serves them
-        self._big: dict[tuple[str, str, dt.date], BigDate] = {}
+        self._big: dict[Key, BigDate] = {}
+        self._defects: dict[Key, str] = {}  # kind per corrupted date
         for ledger_id in [ledger.id for ledger in LEDGERS] if ledger_ids is None else ledger_ids:
             self.grant(ledger_id)
         for (ledger_id, topic, date), count in (big_dates or {}).items():
             self.set_volume(ledger_id, topic, date, count)
+        for (ledger_id, topic, date), kind in (corruptions or {}).items():
+            self.corrupt(ledger_id, topic, date, kind)
 
     def ledger(self, ledger_id: str) -> Ledger:
         """A ledger this sandbox holds, granted or not; KeyError for others."""
@@ -74,28 +79,86 @@ class Catalog:
         return ledger
 
     def set_volume(self, ledger_id: str, topic: str, date: DateLike, count: int) -> None:
-        if topic not in data.TOPICS:
-            raise ValueError(f"topic must be one of {data.TOPICS}, got {topic!r}")
+        _check_topic(topic)
         if not 0 <= count <= MAX_ENTRIES:
             raise ValueError(f"a date holds 0 to {MAX_ENTRIES} entries, got {count}")
         date = as_date(date)
         big = BigDate(self.ledger(ledger_id), topic, date, count)
         with self._lock:
+            kind = self._defects.get((ledger_id, topic, date))
+            if kind is not None:  # the date keeps its defect: it must still fit
+                self._check_defect((ledger_id, topic, date), big, kind)
             self._big[ledger_id, topic, date] = big
+
+    def corrupt(self, ledger_id: str, topic: str, date: DateLike, kind: str) -> None:
+        """Serve the date with a defect of `kind` (see defects.py), in place of any earlier one."""
+        _check_topic(topic)
+        defects.check_kind(kind)
+        key = (ledger_id, topic, as_date(date))
+        self.ledger(ledger_id)
+        with self._lock:
+            self._check_defect(key, self._big.get(key), kind)
+            self._defects[key] = kind
 
     def window(self, ledger_id: str, topic: str, date: dt.date, start: int, stop: int, *, partial: bool,
                gdpr: bool) -> tuple[list[dict], int]:  # fmt: skip
         """Entries [start:stop] of a ledger date and how many it holds (an open date: so far)."""
+        key = (ledger_id, topic, date)
         with self._lock:
-            big = self._big.get((ledger_id, topic, date))
-        if big is not None:
-            return big.window(start, stop, partial=partial, gdpr=gdpr)
-        return data.window(self.ledger(ledger_id), topic, date, start, stop, partial=partial, gdpr=gdpr)
+            big, kind = self._big.get(key), self._defects.get(key)
+        return self._window(key, big, kind, start, stop, partial=partial, gdpr=gdpr)
 
     def iter_entries(self, ledger_id: str, topic: str, date: DateLike, *, gdpr: bool = False) -> Iterator[dict]:
-        date = as_date(date)
+        key = (ledger_id, topic, as_date(date))
         with self._lock:
-            big = self._big.get((ledger_id, topic, date))
-        if big is not None:
+            big, kind = self._big.get(key), self._defects.get(key)
+        if big is None:
+            return iter(self._window(key, None, kind, 0, MAX_ENTRIES, partial=False, gdpr=gdpr)[0])
+        if kind is None:
             return big.iter_entries(gdpr=gdpr)
-        return iter(self.window(ledger_id, topic, date, 0, MAX_ENTRIES, partial=False, gdpr=gdpr)[0])
+        return self._iter_big(key, big, kind, gdpr)
+
+    def _iter_big(self, key: Key, big: BigDate, kind: str, gdpr: bool) -> Iterator[dict]:
+        for start in range(0, big.count, ITER_CHUNK):
+            yield from self._window(key, big, kind, start, start + ITER_CHUNK, partial=False, gdpr=gdpr)[0]
+
+    def _window(self, key: Key, big: BigDate | None, kind: str | None, start: int, stop: int, *, partial: bool,
+                gdpr: bool) -> tuple[list[dict], int]:  # fmt: skip
+        """As window(), for a date whose volume and defect were read under the lock."""
+        page, total = self._raw(key, big, start, stop, partial=partial, gdpr=gdpr)
+        if kind is None:
+            return page, total
+        # Positions come from the closed date, so an open date serves a prefix of it, defect included.
+        closed = self._raw(key, big, 0, 0, partial=False, gdpr=False)[1] if partial else total
+        positions = defects.touched(kind, closed)
+        if any(start <= i < min(stop, total) for i in positions):
+            originals = {i: self._raw(key, big, i, i + 1, partial=False, gdpr=gdpr)[0][0] for i in positions}
+            for i, entry in defects.apply(kind, originals).items():
+                if start <= i < min(stop, total):
+                    page[i - start] = entry
+        return page, total
+
+    def _raw(self, key: Key, big: BigDate | None, start: int, stop: int, *, partial: bool,
+             gdpr: bool) -> tuple[list[dict], int]:  # fmt: skip
+        """Entries [start:stop] as generated, without any defect."""
+        if big is not None:
+            return big.window(start, stop, partial=partial, gdpr=gdpr)
+        ledger_id, topic, date = key
+        return data.window(self.ledger(ledger_id), topic, date, start, stop, partial=partial, gdpr=gdpr)
+
+    def _check_defect(self, key: Key, big: BigDate | None, kind: str) -> None:
+        """ValueError unless `kind` fits the closed date; called under the lock (ledger known)."""
+        ledger_id, topic, date = key
+        ledger = self._known[ledger_id]
+        if big is not None:
+            count = big.count
+            last = big.window(count - 1, count, partial=False, gdpr=False)[0] if count else []
+        else:
+            last, count = data.window(ledger, topic, date, -1, MAX_ENTRIES, partial=False, gdpr=False)
+        where = f"{topic} of ledger {ledger_id} on {date}"
+        defects.check_date(kind, topic, count, last[0]["entryType"] if last else None, where)
+
+
+def _check_topic(topic: str) -> None:
+    if topic not in data.TOPICS:
+        raise ValueError(f"topic must be one of {data.TOPICS}, got {topic!r}")

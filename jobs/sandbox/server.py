@@ -44,9 +44,11 @@ class Sandbox:
         quiet: bool = True,
         ledger_ids: Iterable[str] | None = None,
         big_dates: Mapping[tuple[str, str, DateLike], int] | None = None,
+        corruptions: Mapping[tuple[str, str, DateLike], str] | None = None,
     ) -> None:
         """`ledger_ids`: what the accounting keys may read, in list order (default: the five
-        built-in ledgers); `big_dates`: {(ledgerId, topic, date): n} as for set_volume()."""
+        built-in ledgers); `big_dates`: {(ledgerId, topic, date): n} as for set_volume();
+        `corruptions`: {(ledgerId, topic, date): kind} as for corrupt(), made after big_dates."""
         self.today = today or oslo_today()
         self.token_ttl = 900 if token_ttl is None else token_ttl
         # Merchant tokens live 24 h in production, unless a test asks for one lifetime.
@@ -60,7 +62,7 @@ class Sandbox:
         self.quiet = quiet
         self.requests: list[RequestRecord] = []
         self._tokens = tokens.TokenStore(clock)
-        self._catalog = Catalog(ledger_ids, big_dates)
+        self._catalog = Catalog(ledger_ids, big_dates, corruptions)
         self._address = (host, port)
         self._lock = threading.Lock()
         self._server: Server | None = None
@@ -145,6 +147,21 @@ class Sandbox:
         iter_entries(): entries() would build them all as one list.
         """
         self._catalog.set_volume(ledger_id, topic, date, n_entries)
+
+    def corrupt(self, ledger_id: str, topic: str, date: DateLike, kind: str) -> None:
+        """Serve a date with a defect its reconciliation checks find, for entries() and HTTP alike.
+
+        kind: "balance" (the middle entry's balanceAfter is 1 øre more than balanceBefore +
+        amount: the balance check fails there, the chain check at the next entry), "chain"
+        (the middle entry's two balances are 100 more: the chain check fails there and at
+        the next entry) or "payout-not-last" (funds: the payout swaps places and times with
+        the entry before it, balances recomputed: only the payout-last check fails). The
+        amounts still add up to closing minus opening in all three; no kind can break that
+        alone. A later call replaces the date's defect. ValueError for another kind or topic,
+        a date without entries, balance or chain on fewer than 3 entries, payout-not-last
+        without a payout; KeyError for a ledger this sandbox does not hold. See defects.py.
+        """
+        self._catalog.corrupt(ledger_id, topic, date, kind)
 
     def entries(self, ledger_id: str, topic: str, date: DateLike, *, gdpr: bool = False) -> list[dict]:
         """The entries the date serves once closed (for today and later: what it will serve)."""
