@@ -4,27 +4,14 @@ Rows go to a hidden temp file beside the final path; commit() fsyncs it and
 renames it onto the path, so a reader or a re-run only ever sees a complete
 file, and a run that fails (or is killed) leaves the previous file untouched.
 
-CSV is the exact record: text as served, amounts as ``format_amount`` gives them.
-XLSX is for people in Excel, which sets limits of its own:
-
-- Text is always a string cell, never a number or a formula. An empty text
-  field is no cell at all (Excel shows the same thing; pandas reads ""). Excel
-  keeps at most 32,767 characters of a cell (openpyxl cuts the rest).
-- Characters XML 1.0 cannot hold (controls other than tab, LF and CR; U+FFFE,
-  U+FFFF, lone surrogates) become U+FFFD. Their escape ``_xHHHH_`` would be
-  decoded by Excel but shown as is by openpyxl, pandas and others; a
-  replacement character reads the same everywhere, and the CSV keeps the
-  original. CR is kept: lxml writes it as ``&#13;``, which every reader gets
-  back; openpyxl's fallback writer (no lxml) leaves it raw, and XML parsers
-  then read it as LF.
-- Excel decodes a literal ``_xHHHH_`` in text (``_x0041_`` would show "A"), so
-  its underscore is escaped as ``_x005F_``, as Excel itself saves it. openpyxl
-  and pandas show that escape as is.
-- Amounts are number cells holding the exact decimal text, format ``0.00``:
-  without a thousands separator what Excel shows (and copies) is the plain
-  number, in the user's locale (``499,00`` in Nordic Excel).
-- A sheet holds at most ``sheet_row_limit`` rows with its header; later rows
-  go on to ``entries (2)``, ``entries (3)``...
+CSV is for import tools and templates: its preset (``jobs.presets``) chooses the
+columns, headers, delimiter, decimal mark and dates; the ``standard`` preset is
+the exact record (text as served, amounts as ``format_amount`` gives them).
+XLSX is for people in Excel: always every column (the GDPR ones on request),
+``time`` as the API's UTC text, and a ``summary`` sheet first when commit() is
+given the dates' summaries. How each cell is written, and why, is in ``jobs.sheets``.
+A sheet holds at most ``sheet_row_limit`` rows with its header; later rows go
+on to ``entries (2)``, ``entries (3)``...
 """
 
 from __future__ import annotations
@@ -35,39 +22,52 @@ import datetime as dt
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from zipfile import ZIP_DEFLATED, ZipFile
+from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
-from openpyxl.cell import Cell, WriteOnlyCell
-from openpyxl.styles import Font
+from openpyxl.cell import Cell
 from openpyxl.utils import get_column_letter
 from openpyxl.writer.excel import ExcelWriter
 
-from jobs.entries import AMOUNT_COLUMNS, COLUMNS, TEXT_COLUMNS, Row, format_amount
+from jobs.entries import AMOUNT_COLUMNS, COLUMNS, GDPR_COLUMNS, TEXT_COLUMNS, Row, format_amount
+from jobs.presets import STANDARD, CsvFormat, row_formatter
+from jobs.reconcile import DateSummary
+from jobs.sheets import add_summary_sheet, cell_text, start_entries_sheet
 
 FORMATS = ("csv", "xlsx")
 EXCEL_ROW_LIMIT = 1_048_576
 
 # mkstemp(prefix=".<name>.", suffix=".tmp") adds 8 characters from this set.
 _TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
-_DATE = COLUMNS.index("ledgerDate")
-_AMOUNTS = tuple(COLUMNS.index(name) for name in AMOUNT_COLUMNS)
-_TEXT = tuple(index for index, name in enumerate(COLUMNS) if name in TEXT_COLUMNS)
-_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_LOOKS_ESCAPED = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")
-_WIDTHS = {"time": 30, "reference": 30, "pspReference": 24, "entryType": 22, "recipientHandle": 18}
+_DATE = Row._fields.index("ledgerDate")
+_AMOUNTS = tuple(Row._fields.index(name) for name in AMOUNT_COLUMNS)
 _FIXED_TIME = dt.datetime(1980, 1, 1)  # so properties do not change between re-runs
 
 
-def open_report(fmt: str, path: Path, *, mode: int = 0o600, sheet_row_limit: int = EXCEL_ROW_LIMIT) -> ReportFile:
-    """Start a report at `path` (created only on commit) in format `fmt`."""
+def open_report(
+    fmt: str,
+    path: Path,
+    *,
+    mode: int = 0o600,
+    sheet_row_limit: int = EXCEL_ROW_LIMIT,
+    csv_format: CsvFormat = STANDARD,
+    timezone: ZoneInfo | None = None,
+    gdpr: bool = False,
+) -> ReportFile:
+    """Start a report at `path` (created only on commit) in format `fmt`.
+
+    CSV: `csv_format` says what the file shows (its columns, GDPR ones included, come from it);
+    `timezone` is the ledger's, needed by presets that show local time. XLSX: `gdpr` adds the
+    GDPR columns after the standard ones.
+    """
     if fmt == "csv":
-        return _CsvReport(path, mode)
+        return _CsvReport(path, mode, csv_format, timezone)
     if fmt == "xlsx":
-        return _XlsxReport(path, mode, sheet_row_limit)
+        return _XlsxReport(path, mode, sheet_row_limit, COLUMNS + GDPR_COLUMNS if gdpr else COLUMNS)
     raise ValueError(f"unknown report format {fmt!r}, expected one of {FORMATS}")
 
 
@@ -96,11 +96,14 @@ class ReportFile:
     def write(self, rows: Iterable[Row]) -> None:
         raise NotImplementedError
 
-    def commit(self) -> int:
-        """Make the file appear complete at its path; return the number of data rows."""
+    def commit(self, summaries: Sequence[DateSummary] = ()) -> int:
+        """Make the file appear complete at its path; return the number of data rows.
+
+        `summaries` (the file's dates, reconciled) become the XLSX summary sheet; CSV has none.
+        """
         if self._temp is None:
             raise RuntimeError(f"{self._path}: report already committed or aborted")
-        self._finish()
+        self._finish(summaries)
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
@@ -119,7 +122,7 @@ class ReportFile:
         self._temp = None
         self._discard()
 
-    def _finish(self) -> None:
+    def _finish(self, summaries: Sequence[DateSummary]) -> None:
         """Write whatever must follow the last row."""
 
     def _discard(self) -> None:
@@ -135,27 +138,27 @@ class ReportFile:
 
 
 class _CsvReport(ReportFile):
-    def __init__(self, path: Path, mode: int) -> None:
-        super().__init__(path, mode, "w", encoding="utf-8", newline="")
-        self._csv = csv.writer(self._file, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-        self._csv.writerow(COLUMNS)
+    def __init__(self, path: Path, mode: int, fmt: CsvFormat, timezone: ZoneInfo | None) -> None:
+        self._format_row = row_formatter(fmt, timezone)  # first: a missing time zone leaves no temp file
+        super().__init__(path, mode, "w", encoding="utf-8-sig" if fmt.bom else "utf-8", newline="")
+        self._csv = csv.writer(self._file, delimiter=fmt.delimiter, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+        self._csv.writerow(fmt.headers)
 
     def write(self, rows: Iterable[Row]) -> None:
         for row in rows:
-            fields = list(row)
-            fields[_DATE] = row[_DATE].isoformat()
-            for index in _AMOUNTS:
-                fields[index] = format_amount(row[index])
-            self._csv.writerow(fields)
+            self._csv.writerow(self._format_row(row))
             self.rows += 1
 
 
 class _XlsxReport(ReportFile):
-    def __init__(self, path: Path, mode: int, sheet_row_limit: int) -> None:
+    def __init__(self, path: Path, mode: int, sheet_row_limit: int, columns: tuple[str, ...]) -> None:
         if not 2 <= sheet_row_limit <= EXCEL_ROW_LIMIT:
             raise ValueError(f"sheet_row_limit must be 2..{EXCEL_ROW_LIMIT}, got {sheet_row_limit}")
         super().__init__(path, mode, "wb")
         self._limit = sheet_row_limit
+        self._columns = columns  # a prefix of Row's fields, so a column's index is the row's
+        self._text = tuple(index for index, name in enumerate(columns) if name in TEXT_COLUMNS)
+        self._entry_sheets = 0
         self._book = Workbook(write_only=True)
         self._book.properties.created = self._book.properties.modified = _FIXED_TIME
         self._new_sheet()
@@ -168,9 +171,9 @@ class _XlsxReport(ReportFile):
             cells = self._cells
             values: list[Cell | None] = list(cells)
             cells[_DATE].value = row[_DATE]
-            for index in _TEXT:
+            for index in self._text:
                 if row[index]:
-                    cells[index].value = _cell_text(row[index])
+                    cells[index].value = cell_text(row[index])
                     # openpyxl makes "=..." a formula and "#N/A" an error; text stays text.
                     cells[index].data_type = "s"
                 else:
@@ -184,32 +187,20 @@ class _XlsxReport(ReportFile):
             self.rows += 1
 
     def _new_sheet(self) -> None:
-        number = len(self._book.worksheets) + 1
-        sheet = self._book.create_sheet("entries" if number == 1 else f"entries ({number})")
-        # A write-only sheet writes its head with the first row, so views and widths go first.
-        sheet.freeze_panes = "A2"
-        for index, name in enumerate(COLUMNS, 1):
-            sheet.column_dimensions[get_column_letter(index)].width = _WIDTHS.get(name, 14)
-        header = [WriteOnlyCell(sheet, name) for name in COLUMNS]
-        for cell in header:
-            cell.font = Font(bold=True)
-        sheet.append(header)
-        # One cell per column, refilled for each row: openpyxl writes a row as it is appended,
-        # and styling a new cell for every value would cost more than the rest of the row.
-        self._cells = [WriteOnlyCell(sheet) for _ in COLUMNS]
-        self._cells[_DATE].number_format = "yyyy-mm-dd"
-        for index in _AMOUNTS:
-            self._cells[index].number_format = "0.00"
-        self._sheet = sheet
+        self._entry_sheets += 1
+        title = "entries" if self._entry_sheets == 1 else f"entries ({self._entry_sheets})"
+        self._sheet, self._cells = start_entries_sheet(self._book, title, self._columns)
         self._sheet_rows = 1
 
     def _end_sheet(self) -> None:
         # The filter is written after the rows, so it can span all of them.
-        self._sheet.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{self._sheet_rows}"
+        self._sheet.auto_filter.ref = f"A1:{get_column_letter(len(self._columns))}{self._sheet_rows}"
         self._sheet.close()
 
-    def _finish(self) -> None:
+    def _finish(self, summaries: Sequence[DateSummary]) -> None:
         self._end_sheet()
+        if summaries:
+            add_summary_sheet(self._book, summaries)  # inserted first: Excel opens on it
         # ExcelWriter rather than Workbook.save, which stamps the wall-clock time as "modified".
         with ZipFile(self._file, "w", ZIP_DEFLATED, allowZip64=True) as archive:
             ExcelWriter(self._book, archive).write_data()
@@ -222,11 +213,6 @@ class _XlsxReport(ReportFile):
                 sheet.close()
             if os.path.exists(sheet._writer.out):  # not yet moved into a failed commit's archive
                 sheet._writer.cleanup()
-
-
-def _cell_text(text: str) -> str:
-    """The text as an Excel cell can hold it (see the module docstring)."""
-    return _LOOKS_ESCAPED.sub("_x005F_", _NOT_XML.sub("\ufffd", text))
 
 
 def _make_folders(folder: Path) -> None:

@@ -11,12 +11,16 @@ import zipfile
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import pandas as pd
 import pytest
 
-from jobs.entries import AMOUNT_COLUMNS, COLUMNS, TEXT_COLUMNS, Row, major_units
+from jobs.entries import AMOUNT_COLUMNS, COLUMNS, GDPR_COLUMNS, TEXT_COLUMNS, Row, major_units
+from jobs.presets import csv_format
+from jobs.reconcile import DateSummary
 from jobs.writers import FORMATS, open_report, remove_stale_temp_files
 
 # Strings that spreadsheets, CSV readers or XML like to change.
@@ -53,6 +57,7 @@ NOT_XML = {
 CR = {"cr\r": "cr\r", "crlf\r\nline": "crlf\r\nline", "\r": "\r"}
 if not openpyxl.LXML:
     CR = {text: text.replace("\r\n", "\n").replace("\r", "\n") for text in CR}
+SHEET_TEXT = [name for name in COLUMNS if name in TEXT_COLUMNS]  # the text columns XLSX shows by default
 AMOUNTS = [
     (major_units(49900), "499.00"),
     (major_units(-5), "-0.05"),
@@ -100,7 +105,7 @@ def csv_fields(row: Row) -> list[str]:
     ]
 
 
-def write(fmt: str, path: Path, *pages: list[Row], **options: int) -> int:
+def write(fmt: str, path: Path, *pages: list[Row], **options: Any) -> int:
     with open_report(fmt, path, **options) as report:
         for page in pages:
             report.write(page)
@@ -243,7 +248,7 @@ def test_xlsx_text_stays_text(tmp_path: Path) -> None:
         data = list(book["entries"].iter_rows(min_row=2))
         assert len(data) == len(rows)
         for cells, row in zip(data, rows, strict=True):
-            for name in TEXT_COLUMNS:
+            for name in SHEET_TEXT:
                 cell = cells[COLUMNS.index(name)]
                 if getattr(row, name) == "":
                     assert cell.value is None  # empty text is no cell at all
@@ -262,7 +267,7 @@ def test_xlsx_text_through_pandas(tmp_path: Path) -> None:
     frame = pd.read_excel(path, dtype=str, keep_default_na=False)
 
     assert list(frame.columns) == list(COLUMNS)
-    for name in sorted(TEXT_COLUMNS):
+    for name in SHEET_TEXT:
         assert frame[name].tolist() == [getattr(row, name) for row in rows]
 
 
@@ -350,6 +355,91 @@ def test_xlsx_content_is_identical_on_rewrite(tmp_path: Path) -> None:
         assert one.namelist() == other.namelist()
         for name in one.namelist():
             assert one.read(name) == other.read(name), name
+
+
+def test_xlsx_gdpr_columns_follow_the_standard_ones(tmp_path: Path) -> None:
+    path = tmp_path / "entries.xlsx"
+    gdpr = {"name": "Kari =Nordmann", "maskedPhoneNo": "+47 xxx xx 123", "message": ""}
+    rows = [make_row("=1+1")._replace(**gdpr), make_row()._replace(message="00123")]
+    write("xlsx", path, rows, gdpr=True)
+
+    book = openpyxl.load_workbook(path)
+    try:
+        sheet = book["entries"]
+        assert [cell.value for cell in sheet[1]] == [*COLUMNS, *GDPR_COLUMNS]
+        assert sheet.auto_filter.ref == "A1:N3"
+        assert sheet.column_dimensions["N"].width == 40  # message
+        read = [[(cell.value, cell.data_type) for cell in cells[-4:]] for cells in sheet.iter_rows(min_row=2)]
+    finally:
+        book.close()
+    assert read == [
+        [(30000000000, "n"), ("Kari =Nordmann", "s"), ("+47 xxx xx 123", "s"), (None, "n")],
+        [(30000000000, "n"), (None, "n"), (None, "n"), ("00123", "s")],
+    ]
+
+
+def test_xlsx_leaves_gdpr_columns_out_by_default(tmp_path: Path) -> None:
+    path = tmp_path / "entries.xlsx"
+    write("xlsx", path, [make_row()._replace(name="Kari Nordmann")])
+
+    frame = pd.read_excel(path, dtype=str, keep_default_na=False)
+
+    assert list(frame.columns) == list(COLUMNS)
+    assert "Kari Nordmann" not in frame.to_numpy().tolist()[0]
+
+
+def test_xlsx_ignores_the_csv_format_and_keeps_utc_time(tmp_path: Path) -> None:
+    path = tmp_path / "entries.xlsx"
+    fmt = csv_format("no", columns=["amount", "time"], rename={"amount": "Beløp"})
+    with open_report("xlsx", path, csv_format=fmt, timezone=ZoneInfo("Europe/Oslo")) as report:
+        report.write([make_row()])
+        report.commit()
+
+    frame = pd.read_excel(path, dtype=str, keep_default_na=False)
+    assert list(frame.columns) == list(COLUMNS)
+    assert frame["time"].tolist() == ["2024-01-02T10:00:00.123Z"]
+
+
+# CSV through a preset (the presets themselves: test_presets.py)
+
+
+def test_csv_preset_through_open_report(tmp_path: Path) -> None:
+    path = tmp_path / "entries.csv"
+    fmt = csv_format("dk", columns=["ledgerDate", "time", "reference", "amount"], rename={"amount": "Beløb"})
+    with open_report("csv", path, csv_format=fmt, timezone=ZoneInfo("Europe/Copenhagen")) as report:
+        report.write([make_row("=1+1", amount=major_units(-5))])
+        assert report.commit() == 1
+
+    assert path.read_bytes() == (
+        "\ufeffledgerDate;time;reference;Beløb\r\n02-01-2024;02-01-2024 11:00:00;'=1+1;-0,05\r\n".encode()
+    )
+
+
+def test_csv_local_time_needs_a_time_zone(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="preset 'fi' shows local time: give the ledger's time zone"):
+        open_report("csv", tmp_path / "entries.csv", csv_format=csv_format("fi"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_csv_gdpr_columns_come_from_the_csv_format(tmp_path: Path) -> None:
+    path = tmp_path / "entries.csv"
+    write("csv", path, [make_row()._replace(name="Kari", message="takk")], csv_format=csv_format(gdpr=True))
+
+    with path.open(encoding="utf-8", newline="") as file:
+        header, line = list(csv.reader(file))
+    assert header == [*COLUMNS, *GDPR_COLUMNS]
+    assert line[-3:] == ["Kari", "", "takk"]
+
+
+def test_csv_ignores_summaries(tmp_path: Path) -> None:
+    plain, summarised = tmp_path / "plain.csv", tmp_path / "summarised.csv"
+    summary = DateSummary("00123", "funds", dt.date(2024, 1, 2))
+    write("csv", plain, [make_row()])
+    with open_report("csv", summarised) as report:
+        report.write([make_row()])
+        report.commit([summary])
+
+    assert summarised.read_bytes() == plain.read_bytes()
 
 
 # Atomicity and files

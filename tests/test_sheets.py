@@ -1,0 +1,277 @@
+"""The XLSX summary sheet, written through open_report and read back with openpyxl and pandas.
+
+Expected numbers are worked out by hand from the entries below, not by jobs.reconcile.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zipfile
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pandas as pd
+
+from jobs.entries import to_row
+from jobs.reconcile import DateSummary
+from jobs.writers import open_report
+
+DAY = dt.date(2026, 11, 20)
+# Opening 1000.00; the payout empties the balance. Amounts in øre, as the API serves them.
+ENTRIES = [
+    ("capture", 49900),  # 1499.00
+    ("capture", 1),  # 1499.01
+    ("refund", -20000),  # 1299.01
+    ("fees-retained", -1245),  # 1286.56
+    ("a-new-type", 5),  # 1286.61
+    ("payout-scheduled", -128661),  # 0.00
+]
+ONE_DATE = [
+    ("Ledger", "00123"),
+    ("Topic", "funds"),
+    ("Ledger date", dt.datetime(2026, 11, 20)),
+    ("Currency", "NOK"),
+    ("Opening balance", Decimal("1000.00")),
+    ("Captures", Decimal("499.01")),
+    ("Refunds", Decimal("-200.00")),
+    ("Fees retained", Decimal("-12.45")),
+    ("Payouts", Decimal("-1286.61")),
+    ("Other", Decimal("0.05")),
+    ("Closing balance", Decimal("0.00")),
+    ("Entries", 6),
+    ("Payout amount", Decimal("1286.61")),
+    ("Payout reference", "=1+1"),
+    (None, None),
+    ("Entry type", "Sum"),
+    ("a-new-type", Decimal("0.05")),
+    ("capture", Decimal("499.01")),
+    ("fees-retained", Decimal("-12.45")),
+    ("payout-scheduled", Decimal("-1286.61")),
+    ("refund", Decimal("-200.00")),
+    (None, None),
+]
+PERIOD_HEADER = [
+    "Ledger date",
+    "Opening balance",
+    "Captures",
+    "Refunds",
+    "Fees retained",
+    "Payouts",
+    "Other",
+    "Closing balance",
+    "Entries",
+    "Payout amount",
+    "Payout reference",
+    "Checks",
+]
+
+
+def api_entries(date: dt.date, opening: int, entries: list[tuple[str, int]], reference: str = "=1+1") -> list[dict]:
+    served, balance = [], opening
+    for number, (entry_type, amount) in enumerate(entries):
+        served.append(
+            {
+                "ledgerDate": date.isoformat(),
+                "time": f"{date.isoformat()}T10:00:0{number}Z",
+                "entryType": entry_type,
+                "pspReference": f"{number:010d}",
+                "reference": reference if entry_type == "payout-scheduled" else f"order-{number}",
+                "currency": "NOK",
+                "amount": amount,
+                "balanceBefore": balance,
+                "balanceAfter": balance + amount,
+            }
+        )
+        balance += amount
+    return served
+
+
+def summarise(date: dt.date, served: list[dict]) -> DateSummary:
+    summary = DateSummary("00123", "funds", date)
+    for entry in served:
+        summary.add(entry)
+    return summary
+
+
+def write_xlsx(path: Path, served: list[dict], summaries: list[DateSummary]) -> None:
+    with open_report("xlsx", path, sheet_row_limit=4) as report:
+        report.write(to_row(entry, "00123") for entry in served)
+        report.commit(summaries)
+
+
+def values(path: Path) -> list[list[Any]]:
+    """The summary sheet's values; numbers as exact two-decimal Decimals (openpyxl reads floats)."""
+    book = openpyxl.load_workbook(path)
+    try:
+        rows = []
+        for cells in book["summary"].iter_rows():
+            row = []
+            for cell in cells:
+                if cell.data_type == "n" and cell.number_format == "0.00":
+                    row.append(Decimal(str(cell.value)).quantize(Decimal("0.01")))
+                else:
+                    row.append(cell.value)
+            rows.append(row)
+        return rows
+    finally:
+        book.close()
+
+
+def test_summary_is_the_first_sheet(tmp_path: Path) -> None:
+    path = tmp_path / "day.xlsx"
+    served = api_entries(DAY, 100000, ENTRIES)
+    write_xlsx(path, served, [summarise(DAY, served)])
+
+    book = openpyxl.load_workbook(path)
+    try:
+        assert book.sheetnames == ["summary", "entries", "entries (2)"]  # 6 rows, 3 per entries sheet
+        assert book.active.title == "summary"
+        assert [cell.value for cell in book["entries"][1]][:2] == ["ledgerId", "ledgerDate"]
+    finally:
+        book.close()
+
+
+def test_no_summaries_no_summary_sheet(tmp_path: Path) -> None:
+    path = tmp_path / "day.xlsx"
+    write_xlsx(path, api_entries(DAY, 0, ENTRIES[:1]), [])
+
+    book = openpyxl.load_workbook(path, read_only=True)
+    try:
+        assert book.sheetnames == ["entries"]
+    finally:
+        book.close()
+
+
+def test_one_date_layout(tmp_path: Path) -> None:
+    path = tmp_path / "day.xlsx"
+    served = api_entries(DAY, 100000, ENTRIES)
+    write_xlsx(path, served, [summarise(DAY, served)])
+
+    read = values(path)
+
+    assert [row[:2] for row in read[: len(ONE_DATE)]] == [list(pair) for pair in ONE_DATE]
+    assert [row[:3] for row in read[len(ONE_DATE) :]] == [
+        ["Check", "Result", "Detail"],
+        ["balance", "ok", None],
+        ["chain", "ok", None],
+        ["sums", "ok", None],
+        ["payout last", "ok", None],
+    ]
+    assert all(row[3] for row in read[len(ONE_DATE) + 1 :])  # every check is explained
+    book = openpyxl.load_workbook(path)
+    try:
+        sheet = book["summary"]
+        labels = [sheet.cell(row, 1) for row in (1, 14, 16, 23)]
+        assert [cell.value for cell in labels] == ["Ledger", "Payout reference", "Entry type", "Check"]
+        assert all(cell.font.b for cell in labels)
+        assert sheet["B3"].is_date and sheet["B3"].number_format == "yyyy-mm-dd"
+        assert (sheet["B12"].value, sheet["B12"].data_type) == (6, "n")  # entries: a plain integer
+        assert sheet.column_dimensions["A"].width >= 16
+    finally:
+        book.close()
+
+
+def test_amounts_are_exact_decimal_text(tmp_path: Path) -> None:
+    path = tmp_path / "day.xlsx"
+    served = api_entries(DAY, 3_000_000_000_000, [("capture", 1), ("payout-scheduled", -3_000_000_000_001)])
+    write_xlsx(path, served, [summarise(DAY, served)])
+
+    with zipfile.ZipFile(path) as archive:
+        xml = archive.read("xl/worksheets/sheet1.xml").decode()  # the summary: first
+    for text in ("30000000000.00", "0.01", "-30000000000.01", "30000000000.01"):
+        assert f"<v>{text}</v>" in xml
+
+
+def test_payout_reference_and_ledger_stay_text(tmp_path: Path) -> None:
+    path = tmp_path / "day.xlsx"
+    served = api_entries(DAY, 0, [("capture", 100), ("payout-scheduled", -100)], reference="=1+1")
+    write_xlsx(path, served, [summarise(DAY, served)])
+
+    book = openpyxl.load_workbook(path)
+    try:
+        sheet = book["summary"]
+        assert (sheet["B1"].value, sheet["B1"].data_type) == ("00123", "s")
+        assert (sheet["B14"].value, sheet["B14"].data_type) == ("=1+1", "s")
+    finally:
+        book.close()
+    with zipfile.ZipFile(path) as archive:
+        assert "<f>" not in archive.read("xl/worksheets/sheet1.xml").decode()
+
+
+def test_failed_check_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "day.xlsx"
+    served = api_entries(DAY, 0, [("capture", 100), ("capture", 50)])
+    served[1]["balanceAfter"] = 999  # a typo in the API's data: 100 + 50 != 999
+    write_xlsx(path, served, [summarise(DAY, served)])
+
+    checks = {row[0]: row[1:3] for row in values(path)[-4:]}
+
+    assert checks["balance"] == ["FAILED", "entry 2: 100 + 50 != 999"]
+    assert checks["chain"] == ["ok", None]
+
+
+def test_one_empty_date(tmp_path: Path) -> None:
+    path = tmp_path / "day.xlsx"
+    write_xlsx(path, [], [summarise(DAY, [])])
+
+    read = {row[0]: row[1] for row in values(path)[:14]}
+
+    assert read["Opening balance"] is None and read["Closing balance"] is None
+    assert read["Currency"] is None
+    assert [read[name] for name in ("Captures", "Refunds", "Fees retained", "Payouts", "Other")] == [Decimal(0)] * 5
+    assert read["Entries"] == 0
+    assert read["Payout amount"] is None and read["Payout reference"] is None
+    assert values(path)[15:17] == [["Entry type", "Sum", None, None], [None, None, None, None]]
+
+
+def test_period_layout_with_total(tmp_path: Path) -> None:
+    path = tmp_path / "period.xlsx"
+    first, empty, last = DAY, DAY + dt.timedelta(days=1), DAY + dt.timedelta(days=2)
+    day_one = api_entries(first, 100000, ENTRIES)
+    day_three = api_entries(last, 0, [("capture", 2500), ("refund", -500)], reference="")
+    day_three[1]["balanceBefore"] = 2400  # chain broken: the previous entry ended at 2500
+    day_three[1]["balanceAfter"] = 1900
+    summaries = [summarise(last, day_three), summarise(first, day_one), summarise(empty, [])]  # any order
+    write_xlsx(path, day_one + day_three, summaries)
+
+    read = values(path)
+
+    D = Decimal
+    assert read == [
+        PERIOD_HEADER,
+        [dt.datetime(2026, 11, 20), D("1000.00"), D("499.01"), D("-200.00"), D("-12.45"), D("-1286.61"),
+         D("0.05"), D("0.00"), 6, D("1286.61"), "=1+1", "ok"],
+        [dt.datetime(2026, 11, 21), None, D("0.00"), D("0.00"), D("0.00"), D("0.00"),
+         D("0.00"), None, 0, None, None, "ok"],
+        [dt.datetime(2026, 11, 22), D("0.00"), D("25.00"), D("-5.00"), D("0.00"), D("0.00"),
+         D("0.00"), D("19.00"), 2, None, None, "chain, sums"],
+        ["Total", D("1000.00"), D("524.01"), D("-205.00"), D("-12.45"), D("-1286.61"),
+         D("0.05"), D("19.00"), 8, D("1286.61"), None, None],
+    ]  # fmt: skip
+
+
+def test_period_through_pandas(tmp_path: Path) -> None:
+    path = tmp_path / "period.xlsx"
+    day_one = api_entries(DAY, 0, [("capture", 100)])
+    day_two = api_entries(DAY + dt.timedelta(days=1), 100, [("capture", 50)])
+    write_xlsx(path, day_one + day_two, [summarise(DAY, day_one), summarise(DAY + dt.timedelta(days=1), day_two)])
+
+    frame = pd.read_excel(path, sheet_name="summary")
+
+    assert list(frame.columns) == PERIOD_HEADER
+    assert frame["Ledger date"].tolist()[:2] == [pd.Timestamp(2026, 11, 20), pd.Timestamp(2026, 11, 21)]
+    assert frame["Ledger date"].tolist()[2] == "Total"
+    assert frame["Captures"].tolist() == [1.0, 0.5, 1.5]
+    assert frame["Closing balance"].tolist() == [1.0, 1.5, 1.5]
+
+
+def test_period_of_empty_dates_has_empty_balances(tmp_path: Path) -> None:
+    path = tmp_path / "period.xlsx"
+    write_xlsx(path, [], [summarise(DAY, []), summarise(DAY + dt.timedelta(days=1), [])])
+
+    total = values(path)[-1]
+
+    assert total[:2] == ["Total", None]
+    assert total[7:10] == [None, 0, None]
