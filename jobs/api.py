@@ -86,13 +86,13 @@ class ReportApi:
                     raise ProtocolError(f"listing ledgers: a ledger without a text ledgerId: {str(ledger)[:80]}")
                 yield ledger
 
-    def date_pages(self, ledger_id: str, topic: str, date: dt.date) -> Iterator[DatePage]:
+    def date_pages(self, ledger_id: str, topic: str, date: dt.date, *, gdpr: bool = False) -> Iterator[DatePage]:
         """The pages of one ledger date; raises NotAvailable on 404."""
         path = f"/report/v2/ledgers/{ledger_id}/{topic}/dates/{date.isoformat()}"
         what = f"ledger {ledger_id} {topic} {date}"
 
         def fetch(cursor: str | None) -> DatePage:
-            body = self._get(path, {"cursor": cursor} if cursor else {}, what)
+            body = self._get(path, _params(cursor, gdpr), what)
             items, has_more, try_later = body.get("items"), body.get("hasMore", False), body.get("tryLater", False)
             if not isinstance(items, list) or not isinstance(has_more, bool) or not isinstance(try_later, bool):
                 raise ProtocolError(f"{what}: items, hasMore or tryLater missing or mistyped; try again later")
@@ -100,13 +100,13 @@ class ReportApi:
 
         return follow_pages(fetch, what)
 
-    def feed_pages(self, ledger_id: str, topic: str, cursor: str | None) -> Iterator[FeedPage]:
+    def feed_pages(self, ledger_id: str, topic: str, cursor: str | None, *, gdpr: bool = False) -> Iterator[FeedPage]:
         """The feed from `cursor` (None: the start of the ledger's history) to its current end."""
         path = f"/report/v2/ledgers/{ledger_id}/{topic}/feed"
         what = f"feed of ledger {ledger_id} {topic}"
 
         def fetch(at: str | None) -> FeedPage:
-            body = self._get(path, {"cursor": at} if at else {}, what)
+            body = self._get(path, _params(at, gdpr), what)
             items, next_cursor, try_later = body.get("items"), body.get("cursor"), body.get("tryLater", False)
             if not isinstance(items, list) or not isinstance(try_later, bool):
                 raise ProtocolError(f"{what}: items or tryLater missing or mistyped; try again later")
@@ -121,6 +121,14 @@ class ReportApi:
             return _body(self.client.get(path, params=params), what)
 
         return self.retrier.call(attempt, what)
+
+
+def _params(cursor: str | None, gdpr: bool) -> dict[str, str]:
+    # Personal data only when configured; then on every page, or later pages would lack it.
+    params = {"cursor": cursor} if cursor else {}
+    if gdpr:
+        params["includeGDPRSensitiveData"] = "true"
+    return params
 
 
 def _body(response: httpx.Response, what: str) -> dict[str, Any]:

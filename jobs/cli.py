@@ -16,7 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobs import __version__, config
-from jobs.errors import EXIT_INTERNAL, EXIT_OK, OutputError, ReportExportError, UsageError
+from jobs.errors import (
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_VERIFY_FAILED,
+    ConfigError,
+    OutputError,
+    ReportExportError,
+    UsageError,
+)
+from jobs.presets import PRESETS
 
 log = logging.getLogger("jobs")
 
@@ -50,6 +59,8 @@ def build_parser() -> Parser:
     selection.add_argument("--topic", action="append", choices=config.TOPICS, help="funds or fees (repeatable)")
     selection.add_argument("--format", action="append", choices=config.FORMATS, help="csv or xlsx (repeatable)")
     selection.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: reports)")
+    selection.add_argument("--csv-preset", choices=PRESETS, help="CSV flavour (default: [csv] preset, standard)")
+    selection.add_argument("--strict", action="store_true", help="a date whose balances do not add up gets no file")
 
     # The shared options go on each command only: argparse lets a subcommand's
     # defaults overwrite the same options given before it.
@@ -61,6 +72,7 @@ def build_parser() -> Parser:
     )
     run.add_argument("--from", dest="first", type=iso_date, metavar="YYYY-MM-DD", help="first ledger date")
     run.add_argument("--to", dest="last", type=iso_date, metavar="YYYY-MM-DD", help="last ledger date")
+    run.add_argument("--combine", action="store_true", help="also one file per ledger and topic for the period")
     commands.add_parser("feed", parents=[common, stateful, selection], help="follow the feeds from the stored cursor")
     status = commands.add_parser("status", parents=[common, stateful], help="what is exported, open, and last runs")
     status.add_argument("--json", action="store_true", help="print JSON for monitoring")
@@ -69,6 +81,8 @@ def build_parser() -> Parser:
     ledgers = commands.add_parser("ledgers", parents=[common], help="list the ledgers the keys can read")
     ledgers.add_argument("--json", action="store_true", help="print JSON instead of a table")
     commands.add_parser("check", parents=[common], help="check config, keys and one API call")
+    verify = commands.add_parser("verify", parents=[common], help="check report files against their manifests")
+    verify.add_argument("folder", type=Path, metavar="DIR", help="a folder of reports, e.g. reports")
     commands.add_parser("sandbox", help="serve a local Report API stand-in (see report-export sandbox --help)")
     return parser
 
@@ -165,7 +179,10 @@ def cmd_run(args: argparse.Namespace, settings: config.Settings, runtime: Runtim
 
     day = today(settings, runtime)
     first, last = date_range(args, day)
-    request = export.Request(first, last, *selection(args, settings))
+    if args.combine and first is None:
+        raise UsageError("--combine needs a period: add --from and --to")
+    ledgers, topics, output = selection(args, settings)
+    request = export.Request(first, last, ledgers, topics, output, combine=args.combine)
 
     def body(api, state, run_id):
         result = export.run(api, state, run_id, settings, request, day, stop=runtime.stop,
@@ -174,19 +191,20 @@ def cmd_run(args: argparse.Namespace, settings: config.Settings, runtime: Runtim
         done = (
             f"{period}: {plural(len(result.written), 'ledger date')} written "
             f"({plural(sum(n for _, n in result.written), 'row')}, {plural(len(result.files), 'file')} "
-            f"under {request.out}), {len(result.open)} open, {len(result.unavailable)} unavailable"
+            f"under {output.out}), {len(result.open)} open, {len(result.unavailable)} unavailable"
         )
         notes = [f"  open: {unit} (tryLater: not closed yet, a later run retries it)" for unit in result.open]
         notes += [f"  unavailable: {why}" for _, why in result.unavailable]
         return result, result.ledgers, done, notes
 
-    return stateful_run("run", trigger, args, settings, runtime, request.out, body)
+    return stateful_run("run", trigger, args, settings, runtime, output.out, body)
 
 
 def cmd_feed(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
     from jobs import export, feed
+    from jobs.output import ledger_zone
 
-    ledgers, topics, formats, out = selection(args, settings)
+    ledgers, topics, output = selection(args, settings)
 
     def body(api, state, run_id):
         seen = export.Result()  # collects new, withdrawn and refused ledgers
@@ -194,14 +212,15 @@ def cmd_feed(args: argparse.Namespace, settings: config.Settings, runtime: Runti
         missing = [lid for lid in ledgers if lid not in readable]
         if missing:
             raise export.ApiError(f"ledger {', '.join(missing)} is not readable with these keys: check --ledger")
-        result = feed.follow(api, state, list(ledgers or readable), topics, formats, out,
-                             start=settings.feed_start, mode=settings.file_mode, stop=runtime.stop,
-                             batch_limit=settings.feed_batch_entries)  # fmt: skip
+        zones = {lid: ledger_zone(readable[lid], settings.timezone) for lid in ledgers or readable}
+        result = feed.follow(api, state, zones, topics, output, start=settings.feed_start, run_id=run_id,
+                             stop=runtime.stop, batch_limit=settings.feed_batch_entries)  # fmt: skip
         result.withdrawn, result.refused = seen.withdrawn, seen.refused
         done = f"feed: {plural(result.entries, 'new entry', 'new entries')} in {plural(len(result.files), 'file')}"
-        return result, result.ledgers, f"{done} under {out}", [f"  unavailable: {why}" for why in result.unavailable]
+        notes = [f"  unavailable: {why}" for why in result.unavailable]
+        return result, result.ledgers, f"{done} under {output.out}", notes
 
-    return stateful_run("feed", "cli", args, settings, runtime, out, body)
+    return stateful_run("feed", "cli", args, settings, runtime, output.out, body)
 
 
 def today(settings: config.Settings, runtime: Runtime) -> dt.date:
@@ -209,12 +228,26 @@ def today(settings: config.Settings, runtime: Runtime) -> dt.date:
 
 
 def selection(args: argparse.Namespace, settings: config.Settings):
-    return (
-        tuple(dict.fromkeys(args.ledger or ())),
-        tuple(dict.fromkeys(args.topic or settings.topics)),
-        tuple(dict.fromkeys(args.format or settings.formats)),
-        args.out or settings.out,
+    """Ledgers, topics and how to write them, from the command line over config.toml."""
+    from jobs.output import Output
+    from jobs.presets import csv_format
+
+    try:
+        csv = csv_format(args.csv_preset or settings.csv_preset, columns=settings.csv_columns,
+                         rename=settings.csv_rename, gdpr=settings.gdpr)  # fmt: skip
+    except ValueError as exc:
+        raise ConfigError(f"[csv] in config.toml: {exc}") from None
+    output = Output(
+        out=args.out or settings.out,
+        formats=tuple(dict.fromkeys(args.format or settings.formats)),
+        mode=settings.file_mode,
+        csv_format=csv,
+        gdpr=settings.gdpr,
+        sheet_row_limit=settings.sheet_row_limit,
+        strict=args.strict or settings.strict,
+        api_base_url=settings.base_url,
     )
+    return tuple(dict.fromkeys(args.ledger or ())), tuple(dict.fromkeys(args.topic or settings.topics)), output
 
 
 def stateful_run(command, trigger, args, settings, runtime, out, body) -> int:
@@ -308,7 +341,8 @@ def cmd_schedule(args: argparse.Namespace, settings: config.Settings, runtime: R
 
     settings.require_credentials()
     catch_up = argparse.Namespace(**{**vars(args), "first": None, "last": None, "ledger": None, "topic": None,
-                                     "format": None, "out": None, "wait": False})  # fmt: skip
+                                     "format": None, "out": None, "wait": False, "csv_preset": None,
+                                     "strict": False, "combine": False})  # fmt: skip
 
     def job() -> None:
         with reported_errors():
@@ -366,9 +400,22 @@ def cmd_check(args: argparse.Namespace, settings: config.Settings, runtime: Runt
     return EXIT_OK
 
 
+def cmd_verify(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
+    from jobs.manifest import verify
+
+    if not args.folder.is_dir():
+        raise UsageError(f"{args.folder} is not a folder: give the folder the reports were written to")
+    manifests, files, findings = verify(args.folder)
+    for finding in findings:
+        print(f"  {finding}")
+    verdict = "every file matches its manifest" if not findings else plural(len(findings), "problem")
+    print(f"report-export verify: {plural(manifests, 'manifest')}, {plural(files, 'file')} checked: {verdict}")
+    return EXIT_OK if not findings else EXIT_VERIFY_FAILED
+
+
 COMMANDS = {
     "run": cmd_run, "feed": cmd_feed, "status": cmd_status, "schedule": cmd_schedule,
-    "ledgers": cmd_ledgers, "check": cmd_check,
+    "ledgers": cmd_ledgers, "check": cmd_check, "verify": cmd_verify,
 }  # fmt: skip
 
 

@@ -69,6 +69,12 @@ class Settings:
     state_path: Path = Path("state/report-export.sqlite3")
     start_date: dt.date | None = None  # first date of a newly seen ledger; None: yesterday
     give_up_after_days: int = 62
+    csv_preset: str = "standard"
+    csv_columns: tuple[str, ...] | None = None  # None: every column, in the standard order
+    csv_rename: Mapping[str, str] = field(default_factory=dict)
+    gdpr: bool = False  # includeGDPRSensitiveData: personal data, only when asked for explicitly
+    strict: bool = False  # a failed reconciliation check fails the date instead of warning
+    sheet_row_limit: int = 1_048_576  # rows per XLSX sheet, header included (Excel's maximum)
     feed_start: str = "beginning"
     feed_batch_entries: int = 100_000
     schedule: Schedule = Schedule()
@@ -87,8 +93,8 @@ def load(config_path: Path | None = None, environ: Mapping[str, str] | None = No
     path = Path(config_path) if explicit else DEFAULT_CONFIG
     toml = _read_toml(path, required=explicit)
     env = {**_read_dotenv(path.parent / ".env"), **(os.environ if environ is None else environ)}
-    api, export, retry, system, state, feed, schedule = (
-        _table(toml, name) for name in ("api", "export", "retry", "system", "state", "feed", "schedule")
+    api, export, retry, system, state, feed, schedule, csv = (
+        _table(toml, name) for name in ("api", "export", "retry", "system", "state", "feed", "schedule", "csv")
     )
 
     key_type = env.get("VIPPS_KEY_TYPE") or api.get("key_type", "accounting")
@@ -123,6 +129,12 @@ def load(config_path: Path | None = None, environ: Mapping[str, str] | None = No
         state_path=here / state.get("path", "state/report-export.sqlite3"),
         start_date=_start_date(state.get("start_date", "yesterday")),
         give_up_after_days=int(_number(state, "give_up_after_days", 62)),
+        csv_preset=_one_of(csv, "preset", ("standard", "no", "dk", "fi")),
+        csv_columns=_strings(csv, "columns"),
+        csv_rename=_table(csv, "rename"),
+        gdpr=_flag(export, "include_gdpr_sensitive_data"),
+        strict=_flag(export, "strict"),
+        sheet_row_limit=int(_number(export, "xlsx_sheet_rows", 1_048_576)),
         feed_start=_one_of(feed, "start", ("beginning", "now")),
         feed_batch_entries=int(_number(feed, "batch_entries", 100_000)),
         schedule=Schedule(
@@ -228,6 +240,22 @@ def _start_date(value: object) -> dt.date | None:
         return dt.date.fromisoformat(str(value))
     except ValueError:
         raise ConfigError(f'[state] start_date {value!r} must be "yesterday" or YYYY-MM-DD') from None
+
+
+def _strings(table: dict, key: str) -> tuple[str, ...] | None:
+    values = table.get(key)
+    if values is None:
+        return None
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ConfigError(f"{key} in config.toml must be a list of column names")
+    return tuple(values)
+
+
+def _flag(table: dict, key: str) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} in config.toml must be true or false")
+    return value
 
 
 def _one_of(table: dict, key: str, allowed: tuple[str, ...]) -> str:

@@ -24,7 +24,9 @@ COLUMNS = (
     "balanceBefore",
     "balanceAfter",
 )
-TEXT_COLUMNS = frozenset(COLUMNS) - {"ledgerDate", "amount", "balanceBefore", "balanceAfter"}
+# Personal data of VM-number payments, served only with includeGDPRSensitiveData=true; opt-in.
+GDPR_COLUMNS = ("name", "maskedPhoneNo", "message")
+TEXT_COLUMNS = frozenset(COLUMNS + GDPR_COLUMNS) - {"ledgerDate", "amount", "balanceBefore", "balanceAfter"}
 AMOUNT_COLUMNS = ("amount", "balanceBefore", "balanceAfter")
 
 
@@ -42,6 +44,9 @@ class Row(NamedTuple):
     amount: Decimal
     balanceBefore: Decimal
     balanceAfter: Decimal
+    name: str = ""
+    maskedPhoneNo: str = ""
+    message: str = ""
 
 
 class EntryError(ValueError):
@@ -77,6 +82,9 @@ def to_row(entry: dict[str, Any], ledger_id: str) -> Row:
         amount=major_units(amounts[0]),
         balanceBefore=major_units(amounts[1]),
         balanceAfter=major_units(amounts[2]),
+        name=_text(entry, "name"),
+        maskedPhoneNo=_text(entry, "maskedPhoneNo"),
+        message=_text(entry, "message"),
     )
 
 

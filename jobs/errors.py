@@ -7,7 +7,8 @@
     ├── ApiError               exit 5: the API could not be used as needed
     │   ├── TransientError         retried; only escapes as ApiError
     │   ├── NotAvailable           404: date not available or no access
-    │   └── ProtocolError          the API answered something we cannot trust
+    │   ├── ProtocolError          the API answered something we cannot trust
+    │   └── Unreconciled           --strict: a date's balances do not add up
     ├── OutputError            exit 6: a report file could not be written
     └── LockHeld               exit 7: another run holds the lock; try again later or --wait
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_PENDING = 8  # files for every closed date were written, but some dates are still open or unavailable
 EXIT_NOTHING_TO_DO = 9  # every ledger date through yesterday was already exported
+EXIT_VERIFY_FAILED = 10  # verify: a file is missing, changed, or in no manifest
 EXIT_INTERNAL = 70  # a bug: EX_SOFTWARE from sysexits.h
 
 
@@ -65,3 +67,7 @@ class OutputError(ReportExportError):
 
 class LockHeld(ReportExportError):
     exit_code = 7
+
+
+class Unreconciled(ApiError):
+    """--strict: a ledger date whose balances do not add up gets no file."""

@@ -9,36 +9,28 @@ files it describes are durably in place.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import re
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 
 from jobs.api import ReportApi
 from jobs.auth import TokenAuth
 from jobs.config import Settings
-from jobs.entries import EntryError, to_row
-from jobs.errors import (
-    EXIT_NOTHING_TO_DO,
-    EXIT_OK,
-    EXIT_PENDING,
-    ApiError,
-    NotAvailable,
-    OutputError,
-    ProtocolError,
-)
+from jobs.errors import EXIT_NOTHING_TO_DO, EXIT_OK, EXIT_PENDING, ApiError, NotAvailable, ProtocolError, Unreconciled
+from jobs.manifest import sha256
+from jobs.output import Output, PeriodFiles, ledger_zone, write_date
 from jobs.progress import Progress
+from jobs.reconcile import DateSummary
 from jobs.retry import Retrier
 from jobs.state import State
-from jobs.writers import open_report
 
 log = logging.getLogger(__name__)
 PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -67,8 +59,8 @@ class Request:
     last: dt.date | None
     ledgers: tuple[str, ...]
     topics: tuple[str, ...]
-    formats: tuple[str, ...]
-    out: Path
+    output: Output
+    combine: bool = False  # also one file per ledger and topic for the whole period
 
 
 @dataclass
@@ -80,6 +72,7 @@ class Result:
     open: list[Unit] = field(default_factory=list)
     unavailable: list[tuple[Unit, str]] = field(default_factory=list)
     abandoned: list[Unit] = field(default_factory=list)
+    unreconciled: list[Unit] = field(default_factory=list)
     withdrawn: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     stopped: bool = False
@@ -88,7 +81,7 @@ class Result:
     def exit_code(self) -> int:
         if self.stopped:
             return EXIT_INTERRUPTED
-        if self.refused or self.abandoned or self.withdrawn:
+        if self.refused or self.abandoned or self.withdrawn or self.unreconciled:
             return ApiError.exit_code
         if self.open or self.unavailable:
             return EXIT_PENDING
@@ -104,6 +97,7 @@ class Result:
             "ledgers": self.ledgers, "dates": self.planned, "written": len(self.written),
             "rows": sum(rows for _, rows in self.written), "files": len(self.files), "open": len(self.open),
             "unavailable": len(self.unavailable), "abandoned": len(self.abandoned), "withdrawn": len(self.withdrawn),
+            "unreconciled": len(self.unreconciled),
         }  # fmt: skip
 
 
@@ -128,14 +122,6 @@ def check_identifier(ledger_id: str) -> str:
     return ledger_id
 
 
-def report_path(out: Path, unit: Unit, fmt: str) -> Path:
-    name = f"{unit.ledger_id}_{unit.topic}_{unit.date.isoformat()}.{fmt}"
-    path = out / unit.ledger_id / unit.topic / name
-    if not path.resolve().is_relative_to(out.resolve()):  # belt and braces after check_identifier
-        raise ProtocolError(f"{unit}: file name would leave the output folder; refused")
-    return path
-
-
 def dates(first: dt.date, last: dt.date) -> list[dt.date]:
     return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
 
@@ -150,16 +136,16 @@ def first_date(settings: Settings, today: dt.date) -> dt.date:
     return settings.start_date or today - dt.timedelta(days=1)
 
 
-def readable_ledgers(api: ReportApi, state: State, start: dt.date, result: Result) -> list[str]:
-    """The ledgers the keys can read now; new and withdrawn ones are reported."""
-    readable = []
+def readable_ledgers(api: ReportApi, state: State, start: dt.date, result: Result) -> dict[str, dict]:
+    """The ledgers the keys can read now, by id; new and withdrawn ones are reported."""
+    readable = {}
     for ledger in api.ledgers():
         try:
-            readable.append(check_identifier(ledger["ledgerId"]))
+            readable[check_identifier(ledger["ledgerId"])] = ledger
         except ApiError as exc:
             log.error("%s", exc)
             result.refused.append(ledger["ledgerId"])
-    new, withdrawn, returned = state.see_ledgers(readable, start)
+    new, withdrawn, returned = state.see_ledgers(list(readable), start)
     for ledger_id in new:
         log.info("ledger %s is new: exporting from %s", ledger_id, state.start_date(ledger_id))
     for ledger_id in returned:
@@ -205,7 +191,7 @@ def run(
 ) -> Result:  # fmt: skip
     result = Result()
     readable = readable_ledgers(api, state, first_date(settings, today), result)
-    selected = readable
+    selected = list(readable)
     if request.ledgers:
         missing = [lid for lid in request.ledgers if lid not in readable]
         if missing:
@@ -220,77 +206,69 @@ def run(
     else:
         units = plan(selected, request.topics, dates(request.first, request.last))
     result.planned = len(units)
+    zones = {lid: ledger_zone(readable[lid], settings.timezone) for lid in selected}
     progress = Progress(len(units), bar=progress_bar)
-    try:
+    with ExitStack() as cleanup:
+        periods: dict[tuple[str, str], PeriodFiles] = {}
+        cleanup.callback(lambda: [period.abort() for period in periods.values()])  # no-op once committed
         for unit in units:
             if stop.is_set():
                 result.stopped = True
                 log.warning("stopped on request before %s; the next run goes on from there", unit)
                 break
-            rows = export_unit(api, state, run_id, unit, request, settings.file_mode, result)
-            progress.unit_done(unit.ledger_id, rows)
-    finally:
-        progress.close()
+            period = None
+            if request.combine:
+                key = (unit.ledger_id, unit.topic)
+                if key not in periods:
+                    commit_periods(periods, unit.ledger_id, state, run_id, result)
+                    periods[key] = PeriodFiles(request.output, *key, request.first, request.last, zones[unit.ledger_id])
+                period = periods[key]
+            summary = export_unit(api, state, run_id, unit, request.output, zones[unit.ledger_id], result, period)
+            progress.unit_done(unit.ledger_id, None if summary is None else summary.entries)
+        if not result.stopped:
+            commit_periods(periods, None, state, run_id, result)
+    progress.close()
     return result
 
 
+def commit_periods(periods: dict, keep: str | None, state: State, run_id: int, result: Result) -> None:
+    """Commit the period files of every ledger but `keep` (the one still being exported)."""
+    for key in [key for key in periods if key[0] != keep]:
+        result.files.extend(path for path in periods.pop(key).commit(run_id) if path.suffix != ".json")
+
+
 def export_unit(
-    api: ReportApi, state: State, run_id: int, unit: Unit, request: Request, mode: int, result: Result
-) -> int | None:
+    api: ReportApi, state: State, run_id: int, unit: Unit, output: Output, zone: ZoneInfo, result: Result,
+    period: PeriodFiles | None,
+) -> DateSummary | None:  # fmt: skip
     """One ledger date: files and an 'exported' row, or a 'pending' row and no file."""
+    also = period.reports if period is not None and period.missing is None else ()
     try:
-        written = write_files(api, unit, request.formats, request.out, mode)
+        written = write_date(api, output, unit.ledger_id, unit.topic, unit.date, zone, run_id, also)
     except NotAvailable as exc:
         log.warning("unavailable: %s", exc)
         state.record_pending(unit.key, "unavailable", str(exc), run_id)
         result.unavailable.append((unit, str(exc)))
-        return None
+        written = None
+    except Unreconciled as exc:
+        log.error("%s", exc)
+        result.unreconciled.append(unit)
+        written = None
+    else:
+        if written is None:
+            log.warning("open: %s is not closed yet (tryLater); no file written, a later run retries it", unit)
+            state.record_pending(unit.key, "open", "tryLater", run_id)
+            result.open.append(unit)
     if written is None:
-        log.warning("open: %s is not closed yet (tryLater); no file written, a later run retries it", unit)
-        state.record_pending(unit.key, "open", "tryLater", run_id)
-        result.open.append(unit)
+        if period is not None:
+            period.skip(f"{unit} is not exported")
         return None
-    rows, sums, paths = written
+    summary, paths = written
     files = [{"path": str(path.resolve()), "sha256": sha256(path)} for path in paths]
-    state.record_exported(unit.key, rows, sums, files, run_id)
-    log.debug("written: %s, %d rows", unit, rows)
-    result.written.append((unit, rows))
-    result.files.extend(paths)
-    return rows
-
-
-def write_files(
-    api: ReportApi, unit: Unit, formats: tuple[str, ...], out: Path, mode: int
-) -> tuple[int, dict[str, int], list[Path]] | None:
-    """Stream a closed date's pages into its files; None (and no file) when it is open."""
-    paths = [report_path(out, unit, fmt) for fmt in formats]
-    sums: Counter[str] = Counter()
-    rows = 0
-    try:
-        with ExitStack() as stack:
-            reports = [stack.enter_context(open_report(f, p, mode=mode)) for f, p in zip(formats, paths, strict=True)]
-            for page in api.date_pages(unit.ledger_id, unit.topic, unit.date):
-                if page.try_later:
-                    return None  # open: the writers abort on the way out
-                batch = [to_row(entry, unit.ledger_id) for entry in page.items]
-                for entry in page.items:
-                    sums[entry["entryType"]] += entry["amount"]
-                for report in reports:
-                    report.write(batch)
-                rows += len(batch)
-            for report in reports:
-                report.commit()
-    except EntryError as exc:
-        raise ProtocolError(f"{unit}: {exc}") from None
-    except UnicodeEncodeError:  # a lone surrogate from a JSON escape cannot be UTF-8
-        raise ProtocolError(f"{unit}: the API sent text that is not valid Unicode; no file written") from None
-    except OSError as exc:
-        raise OutputError(
-            f"cannot write {unit} under {out}: {exc.strerror or exc}; check --out and free space"
-        ) from None
-    return rows, dict(sums), paths
-
-
-def sha256(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+    state.record_exported(unit.key, summary.entries, dict(summary.sums), files, run_id)
+    log.debug("written: %s, %d rows", unit, summary.entries)
+    result.written.append((unit, summary.entries))
+    result.files.extend(path for path in paths if path.suffix != ".json")
+    if period is not None:
+        period.summaries.append(summary)
+    return summary

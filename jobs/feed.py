@@ -14,13 +14,16 @@ import threading
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from jobs.api import ReportApi
-from jobs.entries import EntryError, to_row
-from jobs.errors import EXIT_NOTHING_TO_DO, EXIT_OK, EXIT_PENDING, ApiError, NotAvailable, OutputError, ProtocolError
-from jobs.export import EXIT_INTERRUPTED, sha256
+from jobs.entries import to_row
+from jobs.errors import EXIT_NOTHING_TO_DO, EXIT_OK, EXIT_PENDING, ApiError, NotAvailable
+from jobs.export import EXIT_INTERRUPTED
+from jobs.manifest import describe, write_manifest
+from jobs.output import Output, file_errors, report_path
+from jobs.reconcile import DateSummary
 from jobs.state import State
-from jobs.writers import open_report
 
 log = logging.getLogger(__name__)
 
@@ -55,23 +58,20 @@ class FeedResult:
                 "unavailable": len(self.unavailable), "withdrawn": len(self.withdrawn)}  # fmt: skip
 
 
-def feed_path(out: Path, ledger_id: str, topic: str, batch: int, fmt: str) -> Path:
-    return out / ledger_id / topic / "feed" / f"{ledger_id}_{topic}_feed_{batch:06d}.{fmt}"
-
-
 def follow(
-    api: ReportApi, state: State, ledger_ids: list[str], topics: tuple[str, ...], formats: tuple[str, ...],
-    out: Path, *, start: str, mode: int, stop: threading.Event, batch_limit: int,
+    api: ReportApi, state: State, ledgers: dict[str, ZoneInfo], topics: tuple[str, ...], output: Output,
+    *, start: str, run_id: int, stop: threading.Event, batch_limit: int,
 ) -> FeedResult:  # fmt: skip
-    result = FeedResult(ledgers=len(ledger_ids))
-    for ledger_id in ledger_ids:
+    """Follow each ledger's feed (ledger id -> its time zone) from the stored cursor to the end."""
+    result = FeedResult(ledgers=len(ledgers))
+    for ledger_id, zone in ledgers.items():
         for topic in topics:
             if stop.is_set():
                 result.stopped = True
                 log.warning("stopped on request before the feed of ledger %s %s", ledger_id, topic)
                 return result
             try:
-                follow_one(api, state, ledger_id, topic, formats, out, start, mode, batch_limit, stop, result)
+                follow_one(api, state, output, ledger_id, topic, zone, start, run_id, batch_limit, stop, result)
             except NotAvailable as exc:
                 log.warning("unavailable: %s", exc)
                 result.unavailable.append(str(exc))
@@ -79,51 +79,50 @@ def follow(
 
 
 def follow_one(
-    api: ReportApi, state: State, ledger_id: str, topic: str, formats: tuple[str, ...], out: Path,
-    start: str, mode: int, batch_limit: int, stop: threading.Event, result: FeedResult,
+    api: ReportApi, state: State, output: Output, ledger_id: str, topic: str, zone: ZoneInfo, start: str,
+    run_id: int, batch_limit: int, stop: threading.Event, result: FeedResult,
 ) -> None:  # fmt: skip
+    what = f"the feed of ledger {ledger_id} {topic}"
     stored, batch = state.feed_position(ledger_id, topic)
-    pages = api.feed_pages(ledger_id, topic, stored)
+    pages = api.feed_pages(ledger_id, topic, stored, gdpr=output.gdpr)
     if stored is None and start == "now":
         position = stored
         for page in pages:  # walk to the end without writing: only what comes later is wanted
             position = page.cursor
         state.record_feed(ledger_id, topic, position, batch, 0)
-        log.info("feed of ledger %s %s: starting from now", ledger_id, topic)
+        log.info("%s: starting from now", what)
         return
     position, ended = stored, False
     while not ended:
-        paths = [feed_path(out, ledger_id, topic, batch, fmt) for fmt in formats]
-        count = 0
-        try:
-            with ExitStack() as stack:
-                reports = [
-                    stack.enter_context(open_report(f, p, mode=mode)) for f, p in zip(formats, paths, strict=True)
-                ]
-                ended = True
-                for page in pages:
-                    rows = [to_row(entry, ledger_id) for entry in page.items]
-                    for report in reports:
-                        report.write(rows)
-                    count += len(rows)
-                    position = page.cursor
-                    if page.try_later:
-                        break
-                    if count >= batch_limit:
-                        ended = False
-                        break
-                if count:
-                    for report in reports:
-                        report.commit()
-        except EntryError as exc:
-            raise ProtocolError(f"feed of ledger {ledger_id} {topic}: {exc}") from None
-        except OSError as exc:
-            raise OutputError(f"cannot write the feed of ledger {ledger_id} {topic} under {out}: "
-                              f"{exc.strerror or exc}; check --out and free space") from None  # fmt: skip
+        label = f"feed_{batch:06d}"
+        paths = [report_path(output.out, ledger_id, topic, label, fmt) for fmt in output.formats]
+        paths = [path.parent / "feed" / path.name for path in paths]
+        summary: DateSummary | None = None
+        with file_errors(what, output.out), ExitStack() as stack:
+            reports = [stack.enter_context(output.open(f, p, zone)) for f, p in zip(output.formats, paths, strict=True)]
+            ended = True
+            for page in pages:
+                rows = [to_row(entry, ledger_id) for entry in page.items]
+                for entry, row in zip(page.items, rows, strict=True):
+                    summary = summary or DateSummary(ledger_id, topic, row.ledgerDate)
+                    summary.add(entry)
+                    last_date = row.ledgerDate
+                for report in reports:
+                    report.write(rows)
+                position = page.cursor
+                if page.try_later:
+                    break
+                if summary and summary.entries >= batch_limit:
+                    ended = False
+                    break
+            if summary:
+                for report in reports:
+                    report.commit()
+                content = {**describe([summary], closed=False), "dates": [str(summary.date), str(last_date)]}
+                write_manifest(paths, content, api_base_url=output.api_base_url, run_id=run_id, mode=output.mode)
+        count = summary.entries if summary else 0
         if count:
             batch += 1
-            for path in paths:
-                log.debug("written: %s (sha256 %s)", path, sha256(path))
             result.files.extend(paths)
             result.entries += count
         if position != stored or count:
@@ -131,8 +130,6 @@ def follow_one(
             stored = position
         if stop.is_set() and not ended:
             result.stopped = True
-            log.warning(
-                "stopped on request in the feed of ledger %s %s; the next run goes on from here", ledger_id, topic
-            )
+            log.warning("stopped on request in %s; the next run goes on from here", what)
             return
-    log.info("feed of ledger %s %s: up to date", ledger_id, topic)
+    log.info("%s: up to date", what)

@@ -5,13 +5,14 @@ import datetime as dt
 import pytest
 
 from jobs.errors import ProtocolError
-from jobs.export import Unit, check_identifier, plan, report_path
+from jobs.export import check_identifier, plan
+from jobs.output import report_path
 
 
 @pytest.mark.parametrize("ledger_id", ["302321", "0302399", "ledger_2-b", "A" * 64])
 def test_plain_identifiers_pass(ledger_id, tmp_path):
     assert check_identifier(ledger_id) == ledger_id
-    path = report_path(tmp_path, Unit(ledger_id, "funds", dt.date(2026, 11, 20)), "csv")
+    path = report_path(tmp_path, ledger_id, "funds", dt.date(2026, 11, 20).isoformat(), "csv")
     assert path == tmp_path / ledger_id / "funds" / f"{ledger_id}_funds_2026-11-20.csv"
 
 

@@ -44,7 +44,8 @@ def assert_exported(sandbox, out, state_path, ledgers, days, topics=("funds", "f
                         sums[e["entryType"]] = sums.get(e["entryType"], 0) + e["amount"]
                     assert json.loads(row[1]) == sums
                     files = {f["path"]: f["sha256"] for f in json.loads(row[2])}
-                    assert set(files) == {str(path), str(path.with_suffix(".xlsx"))}
+                    manifest = path.with_name(path.stem + ".manifest.json")
+                    assert set(files) == {str(path), str(path.with_suffix(".xlsx")), str(manifest)}
                     for name, digest in files.items():
                         assert hashlib.sha256(Path(name).read_bytes()).hexdigest() == digest
 

@@ -32,8 +32,9 @@ def test_every_ledger_topic_and_date_is_written_exactly_as_served(sandbox, use_s
                 assert read_csv(report(out, ledger, topic, day, "csv")) == [HEADER] + csv_rows(entries, ledger)
                 check_xlsx(report(out, ledger, topic, day, "xlsx"), entries, ledger)
     assert set(AWKWARD) <= served_references  # the round trip above covered them
-    files = [p for p in out.rglob("*") if p.is_file()]
+    files = [p for p in out.rglob("*") if p.suffix in (".csv", ".xlsx")]
     assert len(files) == len(ledger_ids(sandbox)) * 2 * 3 * 2
+    assert len(list(out.rglob("*.manifest.json"))) == len(ledger_ids(sandbox)) * 2 * 3
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files)
     assert f"{len(files)} files" in result.out
 
@@ -47,7 +48,7 @@ def test_pandas_reads_identifiers_and_awkward_text_back_unchanged(sandbox, use_s
         frame = pd.read_csv(report(workdir / "reports", ledger, "funds", day, "csv"), dtype=str, keep_default_na=False)
         assert frame.values.tolist() == csv_rows(entries, ledger)
         sheet = pd.read_excel(
-            report(workdir / "reports", ledger, "funds", day, "xlsx"), dtype=str, keep_default_na=False
+            report(workdir / "reports", ledger, "funds", day, "xlsx"), sheet_name="entries", dtype=str, keep_default_na=False
         )
         assert sheet["reference"].tolist() == [e["reference"] for e in entries]
         assert sheet["pspReference"].tolist() == [e["pspReference"] for e in entries]
@@ -125,7 +126,10 @@ def test_topic_format_ledger_and_out_narrow_the_run(sandbox, use_sandbox, run_cl
     )
     assert result.code == 0, result.err
     files = sorted(p.relative_to(workdir) for p in (workdir / "elsewhere").rglob("*") if p.is_file())
-    assert [str(p) for p in files] == [f"elsewhere/{ledger}/fees/{ledger}_fees_{D3}.csv"]
+    assert [str(p) for p in files] == [
+        f"elsewhere/{ledger}/fees/{ledger}_fees_{D3}.csv",
+        f"elsewhere/{ledger}/fees/{ledger}_fees_{D3}.manifest.json",
+    ]
     assert not (workdir / "reports").exists()
 
 

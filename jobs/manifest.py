@@ -1,0 +1,115 @@
+"""Manifests: a JSON file beside each set of report files that says what they hold.
+
+Anyone can later check that a file is final (closed), complete (row count, sums,
+checks) and untouched (SHA-256): `report-export verify DIR`. Files are named
+relative to the manifest's folder, so a folder can be moved or archived whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jobs import __version__
+from jobs.reconcile import DateSummary
+
+SUFFIX = ".manifest.json"
+
+
+def sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def manifest_path(report: Path) -> Path:
+    """`.../302321_funds_2026-11-19.csv` -> `.../302321_funds_2026-11-19.manifest.json`."""
+    return report.with_name(report.stem + SUFFIX)
+
+
+def describe(summaries: list[DateSummary], *, closed: bool) -> dict[str, Any]:
+    """What a set of files holds: one ledger date, a period, or a feed batch."""
+    first, last = summaries[0], summaries[-1]
+    sums: dict[str, int] = {}
+    for summary in summaries:
+        for entry_type, amount in summary.sums.items():
+            sums[entry_type] = sums.get(entry_type, 0) + amount
+    return {
+        "ledgerId": first.ledger_id,
+        "topic": first.topic,
+        "dates": [first.date.isoformat(), last.date.isoformat()],
+        "closed": closed,
+        "rows": sum(s.entries for s in summaries),
+        "currency": next((s.currency for s in summaries if s.currency), ""),
+        "openingBalance": first.opening,
+        "closingBalance": last.closing,
+        "sums": dict(sorted(sums.items())),  # minor units, per entry type
+        "checks": [
+            {"date": s.date.isoformat(), "name": c.name, "ok": c.ok, "detail": c.detail}
+            for s in summaries
+            for c in s.checks
+        ],
+    }
+
+
+def write_manifest(files: list[Path], content: dict[str, Any], *, api_base_url: str, run_id: int, mode: int) -> Path:
+    """Write the manifest for `files` (already in place) atomically; returns its path."""
+    path = manifest_path(files[0])
+    document = {
+        "tool": "report-export",
+        "toolVersion": __version__,
+        "apiBaseUrl": api_base_url,
+        "runId": run_id,
+        **content,
+        "files": [{"name": f.name, "bytes": f.stat().st_size, "sha256": sha256(f)} for f in files],
+    }
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(document, f, indent=2, ensure_ascii=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: Path
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem}"
+
+
+def verify(folder: Path) -> tuple[int, int, list[Finding]]:
+    """Check every manifest under `folder`; returns (manifests, files checked, findings)."""
+    findings: list[Finding] = []
+    covered: set[Path] = set()
+    manifests = sorted(folder.rglob("*" + SUFFIX))
+    for manifest in manifests:
+        try:
+            entries = json.loads(manifest.read_text(encoding="utf-8"))["files"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            findings.append(Finding(manifest, f"unreadable manifest ({exc})"))
+            continue
+        for entry in entries:
+            path = manifest.parent / entry["name"]
+            covered.add(path)
+            if not path.is_file():
+                findings.append(Finding(path, "missing"))
+            elif sha256(path) != entry["sha256"]:
+                findings.append(Finding(path, "changed since it was written (SHA-256 differs from its manifest)"))
+    for path in sorted(folder.rglob("*")):
+        if path.suffix in (".csv", ".xlsx") and not path.name.startswith(".") and path not in covered:
+            findings.append(Finding(path, "not in any manifest"))
+    return len(manifests), len(covered), findings

@@ -1,0 +1,139 @@
+"""The files of one ledger date, or of a period: writers, summary, checks, manifest.
+
+Rows stream from the API's pages into every format at once (and into the period
+files of a --combine run), while a DateSummary adds the date up. Only a closed
+date whose pages all arrived is committed; its manifest is written last, after
+the files it describes are in place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from jobs.api import ReportApi
+from jobs.entries import EntryError, to_row
+from jobs.errors import OutputError, ProtocolError, Unreconciled
+from jobs.manifest import describe, write_manifest
+from jobs.presets import CsvFormat
+from jobs.reconcile import DateSummary
+from jobs.writers import ReportFile, open_report
+
+log = logging.getLogger(__name__)
+ZONES = {"NO": "Europe/Oslo", "DK": "Europe/Copenhagen", "FI": "Europe/Helsinki"}
+CURRENCY_COUNTRY = {"NOK": "NO", "DKK": "DK", "EUR": "FI"}  # Vipps MobilePay's EUR merchants are Finnish
+
+
+@dataclass(frozen=True)
+class Output:
+    out: Path
+    formats: tuple[str, ...]
+    mode: int
+    csv_format: CsvFormat
+    gdpr: bool
+    sheet_row_limit: int
+    strict: bool
+    api_base_url: str
+
+    def open(self, fmt: str, path: Path, zone: ZoneInfo) -> ReportFile:
+        return open_report(fmt, path, mode=self.mode, sheet_row_limit=self.sheet_row_limit,
+                           csv_format=self.csv_format, timezone=zone, gdpr=self.gdpr)  # fmt: skip
+
+
+def ledger_zone(ledger: dict, default: ZoneInfo) -> ZoneInfo:
+    """The ledger's local time zone: from its owner's country, else its currency, else the configured one."""
+    scheme = str((ledger.get("owner") or {}).get("scheme", ""))  # e.g. business:NO:ORG
+    country = scheme.split(":")[1] if scheme.count(":") >= 2 else CURRENCY_COUNTRY.get(ledger.get("currency", ""))
+    return ZoneInfo(ZONES[country]) if country in ZONES else default
+
+
+def report_path(out: Path, ledger_id: str, topic: str, label: str, fmt: str) -> Path:
+    path = out / ledger_id / topic / f"{ledger_id}_{topic}_{label}.{fmt}"
+    if not path.resolve().is_relative_to(out.resolve()):  # belt and braces after check_identifier
+        raise ProtocolError(f"ledger {ledger_id[:40]!r}: its file name would leave the output folder; refused")
+    return path
+
+
+def write_date(
+    api: ReportApi, output: Output, ledger_id: str, topic: str, date: dt.date, zone: ZoneInfo, run_id: int,
+    also: Sequence[ReportFile] = (),
+) -> tuple[DateSummary, list[Path]] | None:  # fmt: skip
+    """Files and manifest of a closed date; None (and no file) when the date is open."""
+    what = f"ledger {ledger_id} {topic} {date}"
+    paths = [report_path(output.out, ledger_id, topic, date.isoformat(), fmt) for fmt in output.formats]
+    summary = DateSummary(ledger_id, topic, date)
+    with file_errors(what, output.out), ExitStack() as stack:
+        reports = [stack.enter_context(output.open(f, p, zone)) for f, p in zip(output.formats, paths, strict=True)]
+        for page in api.date_pages(ledger_id, topic, date, gdpr=output.gdpr):
+            if page.try_later:
+                return None  # open: the writers abort on the way out
+            rows = [to_row(entry, ledger_id) for entry in page.items]
+            for entry in page.items:
+                summary.add(entry)
+            for report in (*reports, *also):
+                report.write(rows)
+        if not summary.ok:
+            failed = "; ".join(f"{c.name}: {c.detail}" for c in summary.checks if not c.ok)
+            if output.strict:
+                raise Unreconciled(f"{what} does not reconcile ({failed}); no file written (--strict)")
+            log.warning("%s does not reconcile: %s (files written; --strict refuses them)", what, failed)
+        for report in reports:
+            report.commit([summary])
+        manifest = write_manifest(paths, describe([summary], closed=True), api_base_url=output.api_base_url,
+                                  run_id=run_id, mode=output.mode)  # fmt: skip
+    return summary, [*paths, manifest]
+
+
+class PeriodFiles:
+    """One CSV and XLSX for a whole --from/--to period of a ledger and topic; only if every date closed."""
+
+    def __init__(self, output: Output, ledger_id: str, topic: str, first: dt.date, last: dt.date, zone: ZoneInfo):
+        self.output, self.what = output, f"ledger {ledger_id} {topic} {first}..{last}"
+        label = f"{first.isoformat()}_{last.isoformat()}"
+        self.paths = [report_path(output.out, ledger_id, topic, label, fmt) for fmt in output.formats]
+        with file_errors(self.what, output.out):
+            self.reports = [output.open(fmt, path, zone) for fmt, path in zip(output.formats, self.paths, strict=True)]
+        self.summaries: list[DateSummary] = []
+        self.missing: str | None = None
+
+    def skip(self, why: str) -> None:
+        """A date of the period is not exported: the period file would be incomplete."""
+        if self.missing is None:
+            self.missing = why
+            self.abort()
+
+    def abort(self) -> None:
+        for report in self.reports:
+            report.abort()
+
+    def commit(self, run_id: int) -> list[Path]:
+        if self.missing is not None:
+            log.warning("no period file for %s: %s", self.what, self.missing)
+            return []
+        with file_errors(self.what, self.output.out):
+            for report in self.reports:
+                report.commit(self.summaries)
+            manifest = write_manifest(self.paths, describe(self.summaries, closed=True),
+                                      api_base_url=self.output.api_base_url, run_id=run_id,
+                                      mode=self.output.mode)  # fmt: skip
+        return [*self.paths, manifest]
+
+
+@contextmanager
+def file_errors(what: str, out: Path) -> Iterator[None]:
+    """Turn what can go wrong while writing into the errors the run reports."""
+    try:
+        yield
+    except EntryError as exc:
+        raise ProtocolError(f"{what}: {exc}") from None
+    except UnicodeEncodeError:  # a lone surrogate from a JSON escape cannot be UTF-8
+        raise ProtocolError(f"{what}: the API sent text that is not valid Unicode; no file written") from None
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write {what} under {out}: {exc.strerror or exc}; check --out and free space"
+        ) from None

@@ -1,0 +1,100 @@
+"""What a ledger date adds up to, and whether its balances hold together.
+
+Fed entry by entry as pages stream in (integers in minor units, never floats),
+so a date of any size is summarised in constant memory. The API's own examples
+contain sign and balance typos, so a failed check is a finding to report, not a
+crash; the caller decides whether it is fatal (--strict).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+PAYOUT_TYPES = frozenset({"payout-scheduled", "scheduled-for-payout"})  # the 2023 name, then the current one
+CATEGORIES = {"capture": "captures", "refund": "refunds", "fees-retained": "fees retained"}
+CATEGORY_ORDER = ("captures", "refunds", "fees retained", "payouts", "other")
+MAX_DETAILS = 5  # per check: enough to find the problem, not a copy of a broken date
+
+
+@dataclass(frozen=True)
+class Payout:
+    amount: int  # as on the entry: negative, minor units; the bank receives -amount
+    reference: str
+    psp_reference: str
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str  # empty when ok
+
+
+@dataclass
+class DateSummary:
+    ledger_id: str
+    topic: str
+    date: dt.date
+    currency: str = ""
+    entries: int = 0
+    opening: int | None = None  # balanceBefore of the first entry
+    closing: int | None = None  # balanceAfter of the last entry
+    sums: Counter[str] = field(default_factory=Counter)  # entryType -> sum of amounts
+    payout: Payout | None = None
+    _findings: dict[str, list[str]] = field(default_factory=lambda: {name: [] for name in CHECKS})
+    _payout_seen_at: int | None = None
+
+    def add(self, entry: dict[str, Any]) -> None:
+        """One entry, already validated (amounts are ints)."""
+        n = self.entries = self.entries + 1
+        amount, before, after = entry["amount"], entry["balanceBefore"], entry["balanceAfter"]
+        self.currency = self.currency or entry.get("currency") or ""
+        if after != before + amount:
+            self._find("balance", f"entry {n}: {before} + {amount} != {after}")
+        if self.closing is not None and before != self.closing:
+            self._find("chain", f"entry {n}: balanceBefore {before} != previous balanceAfter {self.closing}")
+        if self._payout_seen_at is not None:
+            self._find(
+                "payout last", f"entry {n} ({entry['entryType']}) follows the payout (entry {self._payout_seen_at})"
+            )
+        if self.opening is None:
+            self.opening = before
+        self.closing = after
+        self.sums[entry["entryType"]] += amount
+        if entry["entryType"] in PAYOUT_TYPES and self._payout_seen_at is None:
+            self._payout_seen_at = n
+            self.payout = Payout(amount, entry.get("reference") or "", entry.get("pspReference") or "")
+
+    def _find(self, check: str, detail: str) -> None:
+        if len(self._findings[check]) < MAX_DETAILS:
+            self._findings[check].append(detail)
+
+    @property
+    def categories(self) -> dict[str, int]:
+        totals = dict.fromkeys(CATEGORY_ORDER, 0)
+        for entry_type, amount in self.sums.items():
+            name = "payouts" if entry_type in PAYOUT_TYPES else CATEGORIES.get(entry_type, "other")
+            totals[name] += amount
+        return totals
+
+    @property
+    def checks(self) -> list[Check]:
+        total = sum(self.sums.values())
+        if self.entries and self.closing - self.opening != total:
+            self._findings["sums"] = [f"closing {self.closing} - opening {self.opening} != sum of amounts {total}"]
+        return [Check(name, not details, "; ".join(details)) for name, details in self._findings.items()]
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+
+CHECKS = {
+    "balance": "balanceAfter = balanceBefore + amount, for every entry",
+    "chain": "each entry's balanceBefore is the previous entry's balanceAfter",
+    "sums": "the amounts add up to closing minus opening balance",
+    "payout last": "a payout is the last entry of its date",
+}
