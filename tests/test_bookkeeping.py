@@ -77,12 +77,8 @@ def test_the_standard_preset_is_unchanged_and_columns_can_be_chosen_and_renamed(
     )
     use_sandbox(sandbox)
     assert run_cli("run", "--to", str(D3), "--ledger", MAIN, "--topic", "funds").code == 0
-    rows = list(
-        csv.reader(
-            io.StringIO(report(workdir / "reports", MAIN, "funds", D3, "csv").read_bytes().decode("utf-8-sig"), newline=""),
-            delimiter=";",
-        )
-    )
+    text = report(workdir / "reports", MAIN, "funds", D3, "csv").read_bytes().decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
     entries = sandbox.entries(MAIN, "funds", D3)
     full = preset_rows(entries, MAIN, "no")
     pick = [HEADER.index(c) for c in ("ledgerDate", "reference", "amount")]

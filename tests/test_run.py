@@ -47,9 +47,8 @@ def test_pandas_reads_identifiers_and_awkward_text_back_unchanged(sandbox, use_s
         entries = sandbox.entries(ledger, "funds", day)
         frame = pd.read_csv(report(workdir / "reports", ledger, "funds", day, "csv"), dtype=str, keep_default_na=False)
         assert frame.values.tolist() == csv_rows(entries, ledger)
-        sheet = pd.read_excel(
-            report(workdir / "reports", ledger, "funds", day, "xlsx"), sheet_name="entries", dtype=str, keep_default_na=False
-        )
+        xlsx = report(workdir / "reports", ledger, "funds", day, "xlsx")
+        sheet = pd.read_excel(xlsx, sheet_name="entries", dtype=str, keep_default_na=False)
         assert sheet["reference"].tolist() == [e["reference"] for e in entries]
         assert sheet["pspReference"].tolist() == [e["pspReference"] for e in entries]
 
