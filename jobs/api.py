@@ -143,7 +143,7 @@ def _body(response: httpx.Response, what: str) -> dict[str, Any]:
             raise ProtocolError(f"{what}: the answer is not a JSON object; try again later")
         return body
     if status == 429 or status >= 500:
-        raise TransientError(f"HTTP {status}{_detail(response)}", retry_after(response))
+        raise TransientError(f"HTTP {status}{_detail(response)}", retry_after(response), status)
     if status == 401:
         raise AuthError(f"{what}: the API refused a fresh token (401): check that the keys have Report API access")
     if status == 403:

@@ -97,7 +97,7 @@ class TokenAuth(httpx.Auth):
     def _parse(self, response: httpx.Response) -> tuple[str, float]:
         status = response.status_code
         if status == 429 or status >= 500:
-            raise TransientError(f"the token endpoint answered {status}", retry_after(response))
+            raise TransientError(f"the token endpoint answered {status}", retry_after(response), status)
         body = _json(response)
         if status in (400, 401, 403):
             error = body.get("error") or body.get("code") or f"HTTP {status}"

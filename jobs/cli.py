@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -73,6 +74,7 @@ def build_parser() -> Parser:
     run.add_argument("--from", dest="first", type=iso_date, metavar="YYYY-MM-DD", help="first ledger date")
     run.add_argument("--to", dest="last", type=iso_date, metavar="YYYY-MM-DD", help="last ledger date")
     run.add_argument("--combine", action="store_true", help="also one file per ledger and topic for the period")
+    run.add_argument("--concurrency", type=concurrency, metavar="N", help="ledger dates at once (default: 8)")
     commands.add_parser("feed", parents=[common, stateful, selection], help="follow the feeds from the stored cursor")
     status = commands.add_parser("status", parents=[common, stateful], help="what is exported, open, and last runs")
     status.add_argument("--json", action="store_true", help="print JSON for monitoring")
@@ -85,6 +87,12 @@ def build_parser() -> Parser:
     verify.add_argument("folder", type=Path, metavar="DIR", help="a folder of reports, e.g. reports")
     commands.add_parser("sandbox", help="serve a local Report API stand-in (see report-export sandbox --help)")
     return parser
+
+
+def concurrency(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= config.MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 1 to {config.MAX_CONCURRENCY}")
+    return int(text)
 
 
 def iso_date(text: str) -> dt.date:
@@ -177,6 +185,8 @@ def date_range(args: argparse.Namespace, today: dt.date) -> tuple[dt.date | None
 def cmd_run(args: argparse.Namespace, settings: config.Settings, runtime: Runtime, trigger: str = "cli") -> int:
     from jobs import export  # keeps `--help` and config errors fast
 
+    if getattr(args, "concurrency", None):
+        settings = dataclasses.replace(settings, concurrency=args.concurrency)
     day = today(settings, runtime)
     first, last = date_range(args, day)
     if args.combine and first is None:

@@ -25,6 +25,7 @@ DEFAULT_CONFIG = Path("config.toml")
 KEY_TYPES = ("accounting", "merchant")
 TOPICS = ("funds", "fees")
 FORMATS = ("csv", "xlsx")
+MAX_CONCURRENCY = 64
 TOKEN_PATHS = {"accounting": "/miami/v1/token", "merchant": "/accesstoken/get"}
 SECRET_NAMES = re.compile(r"secret|password|subscription_key|client_id", re.IGNORECASE)
 
@@ -58,6 +59,7 @@ class Settings:
     base_url: str
     token_url: str
     timeout: float
+    concurrency: int  # ledger dates fetched and written at once
     credentials: Credentials | None  # None until a command needs them: see require_credentials
     system_headers: Mapping[str, str]
     timezone: ZoneInfo
@@ -112,6 +114,7 @@ def load(config_path: Path | None = None, environ: Mapping[str, str] | None = No
         base_url=base_url,
         token_url=base_url + token_path,
         timeout=_number(api, "timeout_seconds", 30.0),
+        concurrency=_concurrency(api.get("concurrency", 8)),
         credentials=credentials,
         missing=missing,
         system_headers=_system_headers(system),
@@ -240,6 +243,12 @@ def _start_date(value: object) -> dt.date | None:
         return dt.date.fromisoformat(str(value))
     except ValueError:
         raise ConfigError(f'[state] start_date {value!r} must be "yesterday" or YYYY-MM-DD') from None
+
+
+def _concurrency(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY:
+        raise ConfigError(f"[api] concurrency must be a whole number from 1 to {MAX_CONCURRENCY}")
+    return value
 
 
 def _strings(table: dict, key: str) -> tuple[str, ...] | None:

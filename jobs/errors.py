@@ -48,9 +48,10 @@ class ApiError(ReportExportError):
 class TransientError(ApiError):
     """A 429, a 5xx or a dropped connection: worth another try after a pause."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None, status: int | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.status = status  # 429 slows every worker down, not just the one that saw it
 
 
 class NotAvailable(ApiError):

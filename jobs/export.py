@@ -13,11 +13,12 @@ import logging
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -28,7 +29,6 @@ from jobs.errors import EXIT_NOTHING_TO_DO, EXIT_OK, EXIT_PENDING, ApiError, Not
 from jobs.manifest import sha256
 from jobs.output import Output, PeriodFiles, ledger_zone, write_date
 from jobs.progress import Progress
-from jobs.reconcile import DateSummary
 from jobs.retry import Retrier
 from jobs.state import State
 
@@ -109,9 +109,12 @@ def connect(
     credentials = settings.require_credentials()
     headers = dict(settings.system_headers)
     auth = TokenAuth(credentials, settings.token_url, timeout=settings.timeout, headers=headers, clock=clock)
+    pool = max(settings.concurrency, 4)  # a connection per worker, kept alive between ledger dates
+    limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
     with httpx.Client(
-        base_url=settings.base_url, auth=auth, headers=headers, timeout=settings.timeout, follow_redirects=False
-    ) as client:
+        base_url=settings.base_url, auth=auth, headers=headers, timeout=settings.timeout, follow_redirects=False,
+        limits=limits,
+    ) as client:  # fmt: skip
         yield ReportApi(client, Retrier(settings.retry, clock=clock, sleep=sleep)), auth
 
 
@@ -208,9 +211,17 @@ def run(
     result.planned = len(units)
     zones = {lid: ledger_zone(readable[lid], settings.timezone) for lid in selected}
     progress = Progress(len(units), bar=progress_bar)
-    with ExitStack() as cleanup:
-        periods: dict[tuple[str, str], PeriodFiles] = {}
-        cleanup.callback(lambda: [period.abort() for period in periods.values()])  # no-op once committed
+    # Workers fetch and write files; this thread alone records results in plan order, so state,
+    # summary and exit code are the same at any concurrency. Period files take rows date by date,
+    # in order, so --combine works one ledger date at a time.
+    workers = 1 if request.combine else settings.concurrency
+    queued = 1 if request.combine else 2 * workers  # enough to keep every worker busy, no more
+    window: deque[tuple[Unit, PeriodFiles | None, Future]] = deque()
+    periods: dict[tuple[str, str], PeriodFiles] = {}
+    with ExitStack() as cleanup:  # on the way out, last registered first:
+        cleanup.callback(lambda: [period.abort() for period in periods.values()])  # 3. no-op once committed
+        pool = cleanup.enter_context(ThreadPoolExecutor(workers, thread_name_prefix="export"))  # 2. wait for workers
+        cleanup.callback(lambda: [future.cancel() for _, _, future in window])  # 1. on failure: start no more
         for unit in units:
             if stop.is_set():
                 result.stopped = True
@@ -220,31 +231,50 @@ def run(
             if request.combine:
                 key = (unit.ledger_id, unit.topic)
                 if key not in periods:
-                    commit_periods(periods, unit.ledger_id, state, run_id, result)
+                    commit_periods(periods, unit.ledger_id, run_id, result)
                     periods[key] = PeriodFiles(request.output, *key, request.first, request.last, zones[unit.ledger_id])
                 period = periods[key]
-            summary = export_unit(api, state, run_id, unit, request.output, zones[unit.ledger_id], result, period)
-            progress.unit_done(unit.ledger_id, None if summary is None else summary.entries)
+            also = period.reports if period is not None and period.missing is None else ()
+            zone = zones[unit.ledger_id]
+            future = pool.submit(unless_stopped, stop, write_date, api, request.output, *unit.key, zone, run_id, also)
+            window.append((unit, period, future))
+            while len(window) >= queued:
+                record_unit(state, run_id, *window.popleft(), result, progress)
+        while window:
+            record_unit(state, run_id, *window.popleft(), result, progress)
         if not result.stopped:
-            commit_periods(periods, None, state, run_id, result)
+            commit_periods(periods, None, run_id, result)
     progress.close()
     return result
 
 
-def commit_periods(periods: dict, keep: str | None, state: State, run_id: int, result: Result) -> None:
+SKIPPED = object()  # what a queued ledger date returns when a stop came before a worker took it
+
+
+def unless_stopped(stop: threading.Event, work: Callable, *args):
+    return SKIPPED if stop.is_set() else work(*args)
+
+
+def commit_periods(periods: dict, keep: str | None, run_id: int, result: Result) -> None:
     """Commit the period files of every ledger but `keep` (the one still being exported)."""
     for key in [key for key in periods if key[0] != keep]:
         result.files.extend(path for path in periods.pop(key).commit(run_id) if path.suffix != ".json")
 
 
-def export_unit(
-    api: ReportApi, state: State, run_id: int, unit: Unit, output: Output, zone: ZoneInfo, result: Result,
-    period: PeriodFiles | None,
-) -> DateSummary | None:  # fmt: skip
-    """One ledger date: files and an 'exported' row, or a 'pending' row and no file."""
-    also = period.reports if period is not None and period.missing is None else ()
+def record_unit(
+    state: State, run_id: int, unit: Unit, period: PeriodFiles | None, future: Future, result: Result,
+    progress: Progress,
+) -> None:  # fmt: skip
+    """One ledger date's outcome: an 'exported' row, or a 'pending' row and no file."""
     try:
-        written = write_date(api, output, unit.ledger_id, unit.topic, unit.date, zone, run_id, also)
+        written = future.result()
+        if written is SKIPPED:
+            if not result.stopped:
+                log.warning("stopped on request before %s; the next run goes on from there", unit)
+            result.stopped = True
+            if period is not None:
+                period.skip("the run was stopped")
+            return
     except NotAvailable as exc:
         log.warning("unavailable: %s", exc)
         state.record_pending(unit.key, "unavailable", str(exc), run_id)
@@ -259,10 +289,11 @@ def export_unit(
             log.warning("open: %s is not closed yet (tryLater); no file written, a later run retries it", unit)
             state.record_pending(unit.key, "open", "tryLater", run_id)
             result.open.append(unit)
+    progress.unit_done(unit.ledger_id, None if written is None else written[0].entries)
     if written is None:
         if period is not None:
             period.skip(f"{unit} is not exported")
-        return None
+        return
     summary, paths = written
     files = [{"path": str(path.resolve()), "sha256": sha256(path)} for path in paths]
     state.record_exported(unit.key, summary.entries, dict(summary.sums), files, run_id)
@@ -271,4 +302,3 @@ def export_unit(
     result.files.extend(path for path in paths if path.suffix != ".json")
     if period is not None:
         period.summaries.append(summary)
-    return summary

@@ -2,13 +2,17 @@
 
 Exponential backoff with jitter, at least what Retry-After asks, capped both in
 attempts and in total time so a dead API fails the run instead of hanging it.
-Clock, sleep and randomness are injected so tests run instantly.
+One Retrier serves every worker of a run: a 429 is about the client, not the
+request, so it pauses them all until the wait is over, instead of letting the
+other workers run into the same limit. Clock, sleep and randomness are injected
+so tests run instantly.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,20 +42,26 @@ class Retrier:
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
     retries: int = 0  # over the whole run, for the summary
+    _paused_until: float = 0.0  # no worker sends a request before this (after a 429)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def call(self, fn: Callable[[], T], what: str) -> T:
         deadline = self.clock() + self.policy.max_seconds
         for attempt in range(1, self.policy.max_attempts + 1):
+            self._wait_out_pause()
             try:
                 return fn()
             except TransientError as exc:
-                problem, wait_at_least = str(exc), exc.retry_after
+                problem, wait_at_least, everyone = str(exc), exc.retry_after, exc.status == 429
             except httpx.TransportError as exc:  # refused, dropped, timed out
-                problem, wait_at_least = describe_transport_error(exc), None
+                problem, wait_at_least, everyone = describe_transport_error(exc), None, False
             delay = self.delay(attempt, wait_at_least)
             if attempt == self.policy.max_attempts or self.clock() + delay > deadline:
                 break
-            self.retries += 1
+            with self._lock:
+                self.retries += 1
+                if everyone:
+                    self._paused_until = max(self._paused_until, self.clock() + delay)
             # INFO, not WARNING: a retry that succeeds needs no attention; the summary counts them.
             log.info("%s: %s; retry %d in %.1f s", what, problem, attempt, delay)
             self.sleep(delay)
@@ -59,6 +69,12 @@ class Retrier:
             f"{what}: {problem}, gave up after {attempt} attempts: "
             "check VIPPS_BASE_URL and the network, or try again later"
         )
+
+    def _wait_out_pause(self) -> None:
+        with self._lock:
+            remaining = self._paused_until - self.clock()
+        if remaining > 0:
+            self.sleep(remaining)
 
     def delay(self, attempt: int, wait_at_least: float | None) -> float:
         backoff = min(self.policy.max_delay, self.policy.base_delay * 2 ** (attempt - 1))
