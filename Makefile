@@ -28,3 +28,9 @@ lint: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet 'ruff>=0.17,<0.18'
 	$(BIN)/ruff check jobs tests
 	$(BIN)/ruff format --check jobs tests
+
+# Performance figures against the targets of the concurrency/large-date issue (about 6 minutes on
+# 2 cores; BENCH_ARGS=--quick for a one-minute smoke run). See bench/README.md.
+.PHONY: bench
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
