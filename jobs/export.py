@@ -26,7 +26,6 @@ from jobs.api import ReportApi
 from jobs.auth import TokenAuth
 from jobs.config import Settings
 from jobs.errors import EXIT_NOTHING_TO_DO, EXIT_OK, EXIT_PENDING, ApiError, NotAvailable, ProtocolError, Unreconciled
-from jobs.manifest import sha256
 from jobs.output import Output, PeriodFiles, ledger_zone, write_date
 from jobs.progress import Progress
 from jobs.retry import Retrier
@@ -294,8 +293,9 @@ def record_unit(
         if period is not None:
             period.skip(f"{unit} is not exported")
         return
-    summary, paths = written
-    files = [{"path": str(path.resolve()), "sha256": sha256(path)} for path in paths]
+    summary, digests = written
+    paths = list(digests)
+    files = [{"path": str(path.resolve()), "sha256": digest} for path, digest in digests.items()]
     state.record_exported(unit.key, summary.entries, dict(summary.sums), files, run_id)
     log.debug("written: %s, %d rows", unit, summary.entries)
     result.written.append((unit, summary.entries))

@@ -56,8 +56,10 @@ def describe(summaries: list[DateSummary], *, closed: bool) -> dict[str, Any]:
     }
 
 
-def write_manifest(files: list[Path], content: dict[str, Any], *, api_base_url: str, run_id: int, mode: int) -> Path:
-    """Write the manifest for `files` (already in place) atomically; returns its path."""
+def write_manifest(
+    files: list[Path], content: dict[str, Any], *, api_base_url: str, run_id: int, mode: int
+) -> dict[Path, str]:
+    """Write the manifest for `files` (already in place) atomically; returns the SHA-256 of each file and its own."""
     path = manifest_path(files[0])
     document = {
         "tool": "report-export",
@@ -67,6 +69,7 @@ def write_manifest(files: list[Path], content: dict[str, Any], *, api_base_url: 
         **content,
         "files": [{"name": f.name, "bytes": f.stat().st_size, "sha256": sha256(f)} for f in files],
     }
+    digests = {f: entry["sha256"] for f, entry in zip(files, document["files"], strict=True)}
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -79,7 +82,7 @@ def write_manifest(files: list[Path], content: dict[str, Any], *, api_base_url: 
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
-    return path
+    return {**digests, path: sha256(path)}
 
 
 @dataclass(frozen=True)

@@ -62,8 +62,8 @@ def report_path(out: Path, ledger_id: str, topic: str, label: str, fmt: str) -> 
 def write_date(
     api: ReportApi, output: Output, ledger_id: str, topic: str, date: dt.date, zone: ZoneInfo, run_id: int,
     also: Sequence[ReportFile] = (),
-) -> tuple[DateSummary, list[Path]] | None:  # fmt: skip
-    """Files and manifest of a closed date; None (and no file) when the date is open."""
+) -> tuple[DateSummary, dict[Path, str]] | None:  # fmt: skip
+    """Files and manifest of a closed date, with their SHA-256; None (and no file) when the date is open."""
     what = f"ledger {ledger_id} {topic} {date}"
     paths = [report_path(output.out, ledger_id, topic, date.isoformat(), fmt) for fmt in output.formats]
     summary = DateSummary(ledger_id, topic, date)
@@ -84,9 +84,9 @@ def write_date(
             log.warning("%s does not reconcile: %s (files written; --strict refuses them)", what, failed)
         for report in reports:
             report.commit([summary])
-        manifest = write_manifest(paths, describe([summary], closed=True), api_base_url=output.api_base_url,
-                                  run_id=run_id, mode=output.mode)  # fmt: skip
-    return summary, [*paths, manifest]
+        digests = write_manifest(paths, describe([summary], closed=True), api_base_url=output.api_base_url,
+                                 run_id=run_id, mode=output.mode)  # fmt: skip
+    return summary, digests
 
 
 class PeriodFiles:
@@ -118,10 +118,10 @@ class PeriodFiles:
         with file_errors(self.what, self.output.out):
             for report in self.reports:
                 report.commit(self.summaries)
-            manifest = write_manifest(self.paths, describe(self.summaries, closed=True),
-                                      api_base_url=self.output.api_base_url, run_id=run_id,
-                                      mode=self.output.mode)  # fmt: skip
-        return [*self.paths, manifest]
+            digests = write_manifest(self.paths, describe(self.summaries, closed=True),
+                                     api_base_url=self.output.api_base_url, run_id=run_id,
+                                     mode=self.output.mode)  # fmt: skip
+        return list(digests)
 
 
 @contextmanager
