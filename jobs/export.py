@@ -62,6 +62,20 @@ class Request:
     combine: bool = False  # also one file per ledger and topic for the whole period
 
 
+OUTCOMES = {EXIT_OK: "ok", EXIT_PENDING: "pending", EXIT_NOTHING_TO_DO: "nothing to do", EXIT_INTERRUPTED: "stopped"}
+
+
+def exit_code(*, stopped: bool, failed: bool, pending: bool, did_work: bool) -> int:
+    """How a run ended, for cron: failures first, then dates still pending, then whether anything was done."""
+    if stopped:
+        return EXIT_INTERRUPTED
+    if failed:
+        return ApiError.exit_code
+    if pending:
+        return EXIT_PENDING
+    return EXIT_OK if did_work else EXIT_NOTHING_TO_DO
+
+
 @dataclass
 class Result:
     ledgers: int = 0
@@ -78,18 +92,13 @@ class Result:
 
     @property
     def exit_code(self) -> int:
-        if self.stopped:
-            return EXIT_INTERRUPTED
-        if self.refused or self.abandoned or self.withdrawn or self.unreconciled:
-            return ApiError.exit_code
-        if self.open or self.unavailable:
-            return EXIT_PENDING
-        return EXIT_OK if self.planned else EXIT_NOTHING_TO_DO
+        failed = self.refused or self.abandoned or self.withdrawn or self.unreconciled
+        return exit_code(stopped=self.stopped, failed=bool(failed), pending=bool(self.open or self.unavailable),
+                         did_work=bool(self.planned))  # fmt: skip
 
     @property
     def outcome(self) -> str:
-        names = {0: "ok", EXIT_PENDING: "pending", EXIT_NOTHING_TO_DO: "nothing to do", EXIT_INTERRUPTED: "stopped"}
-        return names.get(self.exit_code, "failed")
+        return OUTCOMES.get(self.exit_code, "failed")
 
     def counts(self) -> dict[str, int]:
         return {

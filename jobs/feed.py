@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 from jobs.api import ReportApi
 from jobs.entries import to_row
-from jobs.errors import EXIT_NOTHING_TO_DO, EXIT_OK, EXIT_PENDING, ApiError, NotAvailable
-from jobs.export import EXIT_INTERRUPTED
+from jobs.errors import NotAvailable
+from jobs.export import OUTCOMES, exit_code
 from jobs.manifest import describe, write_manifest
 from jobs.output import Output, file_errors, report_path
 from jobs.reconcile import DateSummary
@@ -40,18 +40,12 @@ class FeedResult:
 
     @property
     def exit_code(self) -> int:
-        if self.stopped:
-            return EXIT_INTERRUPTED
-        if self.refused or self.withdrawn:
-            return ApiError.exit_code
-        if self.unavailable:
-            return EXIT_PENDING
-        return EXIT_OK if self.entries else EXIT_NOTHING_TO_DO
+        return exit_code(stopped=self.stopped, failed=bool(self.refused or self.withdrawn),
+                         pending=bool(self.unavailable), did_work=bool(self.entries))  # fmt: skip
 
     @property
     def outcome(self) -> str:
-        names = {0: "ok", EXIT_PENDING: "pending", EXIT_NOTHING_TO_DO: "nothing to do", EXIT_INTERRUPTED: "stopped"}
-        return names.get(self.exit_code, "failed")
+        return OUTCOMES.get(self.exit_code, "failed")
 
     def counts(self) -> dict[str, int]:
         return {"ledgers": self.ledgers, "entries": self.entries, "files": len(self.files),
