@@ -1,0 +1,264 @@
+"""Benchmark of `report-export run`: latency efficiency, one large date, a naive baseline, tokens.
+
+    .venv/bin/python -m bench.run [--quick] [--entries N] [--latency-ms MS] [--json PATH]
+
+(or `make bench`). See bench/README.md for what each figure means. Every measured
+command is a child process (the sandbox is one more), so each one's peak RSS and CPU
+are its own and the sandbox's work never counts against the exporter. Progress goes
+to stderr, the results table to stdout. Exit 0: every target met; 1: a target missed;
+2: a measured command failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import math
+import re
+import shlex
+import sys
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.procs import PYTHON, Measured, SandboxProcess, child_env, delta, measure
+from bench.report import Figure, as_json, at_least, at_most, info, machine, table
+from jobs.sandbox import ACCOUNTING_CLIENT
+
+TODAY = "2026-11-20"  # the sandbox's today: every date below is closed
+FIRST_DATE = dt.date(2026, 11, 1)  # latency runs: FIRST_DATE and the days after it
+BIG = ("bench-001", "funds", "2026-11-10")  # the large date
+BIG_TOKEN_TTL = 900  # the production lifetime: the large date is about memory and speed
+SUMMARY = re.compile(r"^report-export run: .*?(\d+) rows?, .*?, (\d+) tokens?, .*?([\d.]+) s: \w", re.MULTILINE)
+# The exporter renews a token this much before it expires (README: "a margin scaled to its lifetime").
+MAX_MARGIN, MARGIN_SHARE = 60.0, 0.2
+
+
+@dataclass(frozen=True)
+class Sizes:
+    ledgers: int
+    dates: int
+    entries: int
+
+
+DEFAULT = Sizes(ledgers=40, dates=7, entries=500_000)
+QUICK = Sizes(ledgers=10, dates=3, entries=100_000)
+
+
+def progress(message: str) -> None:
+    print(f"bench: {time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
+
+
+def exporter_env(base_url: str) -> dict[str, str]:
+    client_id, secret = ACCOUNTING_CLIENT
+    return child_env(VIPPS_BASE_URL=base_url, VIPPS_CLIENT_ID=client_id, VIPPS_CLIENT_SECRET=secret,
+                     VIPPS_KEY_TYPE="accounting")  # fmt: skip
+
+
+def supports_concurrency() -> bool:
+    helped = measure([PYTHON, "-m", "jobs", "run", "--help"], cwd=Path(tempfile.mkdtemp()), env=child_env())
+    return "--concurrency" in helped.stdout
+
+
+def export(folder: Path, base_url: str, first: str, last: str, extra: list[str]) -> tuple[Measured, dict]:
+    """One `report-export run` in a fresh folder and state: the measurement, and from its summary line
+    the rows written, the tokens used and the run's own time (from after its imports)."""
+    argv = [PYTHON, "-m", "jobs", "run", "--from", first, "--to", last, "--out", str(folder / "out"),
+            "--state", str(folder / "state.sqlite3"), *extra]  # fmt: skip
+    run = measure(argv, cwd=folder, env=exporter_env(base_url)).check("report-export run")
+    found = SUMMARY.search(run.stdout)
+    if found is None:
+        raise RuntimeError(f"no summary line in the exporter's output:\n{run.stdout[-2000:]}")
+    return run, {"rows": int(found[1]), "tokens": int(found[2]), "own_s": float(found[3])}
+
+
+def token_limit(wall: float, ttl: float) -> int:
+    """One token per lifetime the run lasted, plus one; a lifetime ends at the renewal margin."""
+    return math.ceil(wall / (ttl - min(MAX_MARGIN, ttl * MARGIN_SHARE))) + 1
+
+
+def latency_runs(tmp: Path, sizes: Sizes, latency_ms: int, levels: list[int | None], token_ttl: int,
+                 formats: list[str]) -> dict:  # fmt: skip
+    last = FIRST_DATE + dt.timedelta(days=sizes.dates - 1)
+    results = {}
+    with SandboxProcess(tmp / "latency", ledgers=sizes.ledgers, today=TODAY, latency_ms=latency_ms,
+                        token_ttl=token_ttl) as sandbox:  # fmt: skip
+        for level in levels:
+            progress(f"latency: {sizes.ledgers} ledgers x {sizes.dates} dates x 2 topics, {latency_ms} ms, "
+                     f"concurrency {level or 'default (no --concurrency)'}")  # fmt: skip
+            before = sandbox.counts()
+            extra = (["--concurrency", str(level)] if level else []) + [a for f in formats for a in ("--format", f)]
+            run, said = export(tmp / f"latency-c{level}", sandbox.base_url, FIRST_DATE.isoformat(), last.isoformat(),
+                               extra)  # fmt: skip
+            requests = delta(sandbox.counts(), before)
+            ideal = requests["total"] * latency_ms / 1000 / (level or 1)
+            results[str(level or "default")] = {"run": run.summary(), **said, "requests": requests, "ideal_s": ideal}
+            progress(f"  {run.wall_s:.1f} s, ideal {ideal:.1f} s ({requests['total']} requests), "
+                     f"{run.cpu_s:.1f} s CPU, {said['tokens']} token(s)")  # fmt: skip
+    return results
+
+
+def check_files(out: Path, unit: tuple[str, str, str]) -> dict:
+    """What the large export wrote, read back (untimed): a fast run must also be a complete one."""
+    ledger, topic, date = unit
+    stem = out / ledger / topic / f"{ledger}_{topic}_{date}"
+    with open(stem.with_suffix(".csv"), encoding="utf-8", newline="") as file:
+        csv_rows = sum(1 for _ in csv.reader(file)) - 1
+    with zipfile.ZipFile(stem.with_suffix(".xlsx")) as book:  # reading checks each member's CRC
+        sheets = [sheet_rows(book, name) for name in book.namelist() if name.startswith("xl/worksheets/")]
+    return {"csv_rows": csv_rows, "xlsx_rows": max(sheets, default=0) - 1}  # the entries sheet is the longest
+
+
+def sheet_rows(book: zipfile.ZipFile, name: str) -> int:
+    """<row> elements in a worksheet's XML, read a chunk at a time."""
+    count, tail = 0, b""
+    with book.open(name) as member:
+        while chunk := member.read(1 << 20):
+            data = tail + chunk
+            count += data.count(b"<row ") + data.count(b"<row>")
+            tail = data[-4:]  # shorter than the tags: nothing is counted twice
+    return count
+
+
+def large_date(tmp: Path, entries: int) -> dict:
+    ledger, topic, date = BIG
+    where = ["--ledger", ledger, "--topic", topic, "--date", date]
+    results: dict = {}
+    with SandboxProcess(tmp / "large", ledgers=1, today=TODAY, latency_ms=0, token_ttl=BIG_TOKEN_TTL,
+                        big=(f"{ledger}:{topic}:{date}:{entries}",)) as sandbox:  # fmt: skip
+        bare = [PYTHON, "-m", "bench.bare"]
+        env = child_env()
+        progress(f"large date: bare transfer of {entries} entries (plain httpx)")
+        run = measure([*bare, "transfer", "--base-url", sandbox.base_url, *where], cwd=tmp / "transfer", env=env)
+        results["transfer"] = {"run": run.check("bare transfer").summary(), **run.json()}
+        progress(f"  {results['transfer']['transfer_s']:.1f} s")
+
+        progress("large date: report-export run (fetch, CSV, XLSX)")
+        run, said = export(tmp / "large-export", sandbox.base_url, date, date, ["--ledger", ledger, "--topic", topic])
+        results["export"] = {"run": run.summary(), **said, **check_files(tmp / "large-export" / "out", BIG)}
+        progress(f"  {run.wall_s:.1f} s, peak RSS {run.peak_rss_mb:.0f} MB, {said['rows']} rows")
+
+        progress("large date: bare writers (csv module, openpyxl write-only; rows built first, untimed)")
+        folder = tmp / "writers"
+        run = measure([*bare, "writers", "--ledgers", "1", "--entries", str(entries), *where, "--out", str(folder)],
+                      cwd=folder, env=env)  # fmt: skip
+        results["writers"] = {"run": run.check("bare writers").summary(), **run.json()}
+        progress(f"  CSV {results['writers']['csv_s']:.1f} s, XLSX {results['writers']['xlsx_s']:.1f} s")
+
+        progress("large date: naive baseline (pages one at a time, DataFrame, to_csv, to_excel)")
+        folder = tmp / "naive"
+        run = measure([*bare, "naive", "--base-url", sandbox.base_url, *where, "--out", str(folder)],
+                      cwd=folder, env=env)  # fmt: skip
+        results["naive"] = {"run": run.check("naive baseline").summary(), **run.json()}
+        progress(f"  {run.wall_s:.1f} s, peak RSS {run.peak_rss_mb:.0f} MB")
+    return results
+
+
+def latency_figures(runs: dict, latency_ms: int, token_ttl: int) -> list[Figure]:
+    figures = []
+    for level, r in runs.items():
+        wall, ideal, n = r["run"]["wall_s"], r["ideal_s"], r["requests"]["total"]
+        kinds = ", ".join(f"{v} {k}" for k, v in sorted(r["requests"]["by_kind"].items()))
+        detail = (f"{wall:.1f} s vs {n} requests ({kinds}) x {latency_ms} ms / {level} = {ideal:.1f} s; "
+                  f"exporter CPU {r['run']['cpu_s']:.1f} s, own clock {r['own_s']:.1f} s")  # fmt: skip
+        name = f"latency c={level}: wall / ideal"
+        if level in ("8", "32"):
+            figures.append(at_most(name, wall / ideal, 1.25, "x", detail))
+        else:
+            figures.append(info(name, wall / ideal, "x", detail))
+    for level, r in runs.items():
+        limit = token_limit(r["run"]["wall_s"], token_ttl)
+        figures.append(at_most(f"tokens, latency c={level}", r["tokens"], limit, "tokens",
+                               f"token lifetime {token_ttl} s, run {r['run']['wall_s']:.1f} s; sandbox issued "
+                               f"{r['requests']['tokens_issued']}"))  # fmt: skip
+    return figures
+
+
+def large_figures(r: dict, entries: int) -> list[Figure]:
+    export, writers, transfer, naive = (r[k] for k in ("export", "writers", "transfer", "naive"))
+    wall, rss = export["run"]["wall_s"], export["run"]["peak_rss_mb"]
+    bare = writers["csv_s"] + writers["xlsx_s"] + transfer["transfer_s"]
+    written = export["rows"] == export["csv_rows"] == export["xlsx_rows"] == entries
+    return [
+        Figure("large date: rows in the files", export["csv_rows"], "rows", f"= {entries} in CSV and XLSX", written,
+               f"read back: CSV {export['csv_rows']}, XLSX entries sheet {export['xlsx_rows']}; summary line "
+               f"{export['rows']}"),
+        info("large date: export wall time", wall, "s", f"{entries} entries, CPU {export['run']['cpu_s']:.1f} s"),
+        at_most("large date: export peak RSS", rss, 150, "MB"),
+        info("large date: bare writers (CSV + XLSX)", writers["csv_s"] + writers["xlsx_s"], "s",
+             f"csv module {writers['csv_s']:.1f} s + openpyxl write-only {writers['xlsx_s']:.1f} s"),
+        info("large date: bare transfer", transfer["transfer_s"], "s", f"{transfer['pages']} pages, plain httpx"),
+        info("large date: naive wall time", naive["run"]["wall_s"], "s", "pandas, one request at a time"),
+        info("large date: naive peak RSS", naive["run"]["peak_rss_mb"], "MB"),
+        at_most("large date: export / (bare writers + transfer)", wall / bare, 1.3, "x",
+                f"{wall:.1f} s vs CSV {writers['csv_s']:.1f} + XLSX {writers['xlsx_s']:.1f} + transfer "
+                f"{transfer['transfer_s']:.1f} = {bare:.1f} s"),
+        at_least("large date: naive wall / export wall", naive["run"]["wall_s"] / wall, 5,
+                 f"naive {naive['run']['wall_s']:.1f} s (fetch {naive['fetch_s']:.1f}, frame {naive['frame_s']:.1f}, "
+                 f"to_csv {naive['csv_s']:.1f}, to_excel {naive['xlsx_s']:.1f})"),
+        at_least("large date: naive RSS / export RSS", naive["run"]["peak_rss_mb"] / rss, 10,
+                 f"naive {naive['run']['peak_rss_mb']:.0f} MB vs export {rss:.0f} MB"),
+        info("large date: bare writers RSS", writers["run"]["peak_rss_mb"], "MB", "rows held in memory, for scale"),
+        at_most("tokens, large date", export["tokens"], token_limit(wall, BIG_TOKEN_TTL), "tokens",
+                f"token lifetime {BIG_TOKEN_TTL} s"),
+    ]  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=f"small sizes for a smoke run ({QUICK})")
+    parser.add_argument("--entries", type=int, help="entries of the large date (default 500000; quick 100000)")
+    parser.add_argument("--latency-ms", type=int, default=50, help="sandbox delay per request in the latency runs")
+    parser.add_argument("--ledgers", type=int, help="ledgers in the latency runs (default 40; quick 10)")
+    parser.add_argument("--dates", type=int, help="dates per ledger in the latency runs (default 7; quick 3)")
+    parser.add_argument("--token-ttl", type=int, default=5, help="token lifetime (s) in the latency runs")
+    parser.add_argument("--latency-format", action="append", choices=("csv", "xlsx"), default=[],
+                        help="--format for the latency runs (default: the exporter's, both)")  # fmt: skip
+    parser.add_argument("--skip", action="append", choices=("latency", "large"), default=[], help="leave a part out")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also save every measurement as JSON")
+    args = parser.parse_args(argv)
+    base = QUICK if args.quick else DEFAULT
+    sizes = Sizes(args.ledgers or base.ledgers, args.dates or base.dates, args.entries or base.entries)
+    facts = machine()
+    command = shlex.join([Path(PYTHON).name, "-m", "bench.run", *(sys.argv[1:] if argv is None else argv)])
+    progress(f"{command}: {sizes}; nproc {facts['nproc']}, Python {facts['python']}")
+    levels: list[int | None] = [1, 8, 32]
+    if "latency" not in args.skip and not supports_concurrency():
+        progress("WARNING: `report-export run` has no --concurrency yet: one latency run at its default")
+        levels = [None]
+    figures: list[Figure] = []
+    raw: dict = {}
+    started = time.perf_counter()
+    try:
+        with tempfile.TemporaryDirectory(prefix="report-export-bench-") as folder:
+            if "latency" not in args.skip:
+                raw["latency"] = latency_runs(Path(folder), sizes, args.latency_ms, levels, args.token_ttl,
+                                              args.latency_format)  # fmt: skip
+                figures += latency_figures(raw["latency"], args.latency_ms, args.token_ttl)
+            if "large" not in args.skip:
+                raw["large"] = large_date(Path(folder), sizes.entries)
+                figures += large_figures(raw["large"], sizes.entries)
+    except RuntimeError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"command: {command}")
+    print(f"machine: nproc {facts['nproc']} ({facts['cpu']}), {facts['memory_gb']} GB, Python {facts['python']}, "
+          f"{facts['platform']}")  # fmt: skip
+    print(f"sizes:   latency {sizes.ledgers} ledgers x {sizes.dates} dates x 2 topics at {args.latency_ms} ms "
+          f"(token lifetime {args.token_ttl} s); large date {sizes.entries} entries at 0 ms; page size 1000; "
+          f"took {time.perf_counter() - started:.0f} s")  # fmt: skip
+    print()
+    print(table(figures))
+    if args.json:
+        document = {"command": command, "machine": facts, "sizes": vars(sizes), "latency_ms": args.latency_ms,
+                    "token_ttl": args.token_ttl, "figures": as_json(figures), "raw": raw}  # fmt: skip
+        args.json.write_text(json.dumps(document, indent=2) + "\n")
+    return 1 if any(f.ok is False for f in figures) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
