@@ -1,23 +1,11 @@
-"""XLSX cells as the reports write them, the entries sheet's head, and the ``summary`` sheet.
+"""What the XLSX sheets hold: the ``entries`` rows and the ``summary`` sheet.
 
-Excel sets limits of its own, hence these rules for every cell:
-
-- Text is always a string cell, never a number or a formula. An empty text
-  field is no cell at all (Excel shows the same thing; pandas reads ""). Excel
-  keeps at most 32,767 characters of a cell (openpyxl cuts the rest).
-- Characters XML 1.0 cannot hold (controls other than tab, LF and CR; U+FFFE,
-  U+FFFF, lone surrogates) become U+FFFD. Their escape ``_xHHHH_`` would be
-  decoded by Excel but shown as is by openpyxl, pandas and others; a
-  replacement character reads the same everywhere, and the CSV keeps the
-  original. CR is kept: lxml writes it as ``&#13;``, which every reader gets
-  back; openpyxl's fallback writer (no lxml) leaves it raw, and XML parsers
-  then read it as LF.
-- Excel decodes a literal ``_xHHHH_`` in text (``_x0041_`` would show "A"), so
-  its underscore is escaped as ``_x005F_``, as Excel itself saves it. openpyxl
-  and pandas show that escape as is.
-- Amounts are number cells holding the exact decimal text, format ``0.00``:
-  without a thousands separator what Excel shows (and copies) is the plain
-  number, in the user's locale (``499,00`` in Nordic Excel).
+An entries sheet has a bold header, frozen, with a filter over the rows and
+widths to read them by; ``ledgerDate`` is a date cell, amounts are number cells
+holding the exact decimal text with format ``0.00`` (without a thousands
+separator what Excel shows and copies is the plain number, in the user's locale:
+``499,00`` in Nordic Excel), and every other column is text. How a cell is
+written, and why, is in ``jobs.xlsx``.
 
 The summary sheet comes first in the workbook, so it is what Excel opens on.
 A file of one ledger date gets a key/value block, the sums per entry type and
@@ -27,22 +15,26 @@ and a total row, so a month can be followed down the page.
 
 from __future__ import annotations
 
-import datetime as dt
-import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
-
-from jobs.entries import AMOUNT_COLUMNS, format_amount, major_units
+from jobs.entries import AMOUNT_COLUMNS, Row, format_amount, major_units
 from jobs.reconcile import CATEGORY_ORDER, CHECKS, DateSummary
+from jobs.xlsx import (
+    AMOUNT,
+    BOLD,
+    DATE,
+    MAX_CELL_TEXT,
+    NEEDS_CARE,
+    Package,
+    column_letter,
+    date_cell,
+    date_serial,
+    number_cell,
+    row,
+    text_cell,
+    xml_text,
+)
 
-_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_LOOKS_ESCAPED = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")
-_BOLD = Font(bold=True)
 _ENTRY_WIDTHS = {"time": 30, "reference": 30, "pspReference": 24, "entryType": 22, "recipientHandle": 18}
 _ENTRY_WIDTHS |= {"name": 24, "maskedPhoneNo": 16, "message": 40}  # the GDPR columns
 _CATEGORY_LABELS = tuple(name.capitalize() for name in CATEGORY_ORDER)  # "fees retained" -> "Fees retained"
@@ -56,91 +48,101 @@ _PERIOD_HEADER = (
     "Payout reference",
     "Checks",
 )
+_TEXT, _DATE, _AMOUNT = "text", "date", "amount"
 
 
-def cell_text(text: str) -> str:
-    """The text as an Excel cell can hold it (see the module docstring)."""
-    return _LOOKS_ESCAPED.sub("_x005F_", _NOT_XML.sub("\ufffd", text))
+def entry_widths(columns: Sequence[str]) -> list[int]:
+    return [_ENTRY_WIDTHS.get(name, 14) for name in columns]
 
 
-def start_entries_sheet(
-    book: Workbook, title: str, columns: Sequence[str]
-) -> tuple[WriteOnlyWorksheet, list[WriteOnlyCell]]:
-    """A new entries sheet with its header row, and one styled cell per column to fill for each row."""
-    sheet = book.create_sheet(title)
-    # A write-only sheet writes its head with the first row, so views and widths go first.
-    sheet.freeze_panes = "A2"
-    _widths(sheet, [_ENTRY_WIDTHS.get(name, 14) for name in columns])
-    sheet.append(_labels(sheet, columns))
-    # One cell per column, refilled for each row: openpyxl writes a row as it is appended,
-    # and styling a new cell for every value would cost more than the rest of the row.
-    cells = [WriteOnlyCell(sheet) for _ in columns]
-    for cell, name in zip(cells, columns, strict=True):
-        if name == "ledgerDate":
-            cell.number_format = "yyyy-mm-dd"
-        elif name in AMOUNT_COLUMNS:
-            cell.number_format = "0.00"
-    return sheet, cells
+def entries_header(columns: Sequence[str]) -> str:
+    return row(1, _labels(columns))
 
 
-def add_summary_sheet(book: Workbook, summaries: Sequence[DateSummary]) -> None:
-    """Put a `summary` sheet first in the write-only `book`; one summary or a period of them."""
-    sheet = book.create_sheet("summary", 0)
+def entry_renderer(columns: Sequence[str]) -> Callable[[Row, int], str]:
+    """A function from a row and its row number to the row's XML; `columns` are a prefix of Row's fields."""
+    plan = [
+        (
+            index,
+            _DATE if name == "ledgerDate" else _AMOUNT if name in AMOUNT_COLUMNS else _TEXT,
+            column_letter(index + 1),
+        )
+        for index, name in enumerate(columns)
+    ]
+    care, long_text = NEEDS_CARE.search, MAX_CELL_TEXT // 2
+
+    # The one loop every cell goes through: plain strings, no objects, no calls it can do without.
+    def render(entry: Row, number: int) -> str:
+        n = str(number)
+        cells = [f'<row r="{n}">']
+        for index, kind, letter in plan:
+            value = entry[index]
+            if kind is _TEXT:
+                if value:
+                    if care(value) or len(value) > long_text:
+                        value = xml_text(value)
+                    cells.append(f'<c r="{letter}{n}" t="inlineStr"><is><t xml:space="preserve">{value}</t></is></c>')
+            elif kind is _AMOUNT:
+                cells.append(f'<c r="{letter}{n}" s="{AMOUNT}"><v>{format_amount(value)}</v></c>')
+            else:
+                cells.append(f'<c r="{letter}{n}" s="{DATE}"><v>{date_serial(value)}</v></c>')
+        cells.append("</row>")
+        return "".join(cells)
+
+    return render
+
+
+def write_summary(package: Package, summaries: Sequence[DateSummary]) -> None:
+    """Add a `summary` sheet, shown first; one summary or a period of them."""
     if len(summaries) == 1:
-        _one_date(sheet, summaries[0])
+        widths, frozen, lines = (22, 20, 60, 60), False, _one_date(summaries[0])
     else:
-        _period(sheet, sorted(summaries, key=lambda summary: summary.date))
+        widths, frozen = (12, *[16] * 7, 10, 16, 30, 24), True
+        lines = _period(sorted(summaries, key=lambda summary: summary.date))
+    sheet = package.add_sheet("summary", widths, frozen_header=frozen, first=True)
+    sheet.write("".join(row(number, cells) for number, cells in enumerate(lines, 1) if cells))
     sheet.close()
 
 
-def _one_date(sheet: WriteOnlyWorksheet, summary: DateSummary) -> None:
-    _widths(sheet, (22, 20, 60, 60))
+def _one_date(summary: DateSummary) -> list[list[str | None]]:
     payout = summary.payout
     block = [
-        ("Ledger", _text(sheet, summary.ledger_id)),
-        ("Topic", _text(sheet, summary.topic)),
-        ("Ledger date", _date(sheet, summary.date)),
-        ("Currency", _text(sheet, summary.currency)),
-        ("Opening balance", _amount(sheet, summary.opening)),
-        *zip(_CATEGORY_LABELS, _amounts(sheet, _categories(summary)), strict=True),
-        ("Closing balance", _amount(sheet, summary.closing)),
-        ("Entries", summary.entries),
-        ("Payout amount", _amount(sheet, -payout.amount if payout else None)),
-        ("Payout reference", _text(sheet, payout.reference if payout else "")),
+        ("Ledger", text_cell(summary.ledger_id)),
+        ("Topic", text_cell(summary.topic)),
+        ("Ledger date", date_cell(summary.date)),
+        ("Currency", text_cell(summary.currency)),
+        ("Opening balance", _amount(summary.opening)),
+        *zip(_CATEGORY_LABELS, map(_amount, _categories(summary)), strict=True),
+        ("Closing balance", _amount(summary.closing)),
+        ("Entries", number_cell(str(summary.entries))),
+        ("Payout amount", _amount(-payout.amount if payout else None)),
+        ("Payout reference", text_cell(payout.reference if payout else "")),
     ]
-    for label, value in block:
-        sheet.append([_label(sheet, label), value])
-    sheet.append([])
-    sheet.append(_labels(sheet, ("Entry type", "Sum")))
-    for entry_type in sorted(summary.sums):
-        sheet.append([_text(sheet, entry_type), _amount(sheet, summary.sums[entry_type])])
-    sheet.append([])
-    sheet.append(_labels(sheet, ("Check", "Result", "Detail", "Description")))
+    lines = [[text_cell(label, BOLD), value] for label, value in block]
+    lines += [[], _labels(("Entry type", "Sum"))]
+    lines += [[text_cell(entry_type), _amount(summary.sums[entry_type])] for entry_type in sorted(summary.sums)]
+    lines += [[], _labels(("Check", "Result", "Detail", "Description"))]
     for check in summary.checks:
         result = "ok" if check.ok else "FAILED"
-        description = CHECKS[check.name]
-        sheet.append(
-            [_text(sheet, check.name), _text(sheet, result), _text(sheet, check.detail), _text(sheet, description)]
-        )
+        lines.append([text_cell(check.name), text_cell(result), text_cell(check.detail), text_cell(CHECKS[check.name])])
+    return lines
 
 
-def _period(sheet: WriteOnlyWorksheet, summaries: list[DateSummary]) -> None:
-    _widths(sheet, (12, *[16] * 7, 10, 16, 30, 24))
-    sheet.freeze_panes = "A2"
-    sheet.append(_labels(sheet, _PERIOD_HEADER))
+def _period(summaries: list[DateSummary]) -> list[list[str | None]]:
+    lines = [_labels(_PERIOD_HEADER)]
     for summary in summaries:
         payout = summary.payout
         failed = [check.name for check in summary.checks if not check.ok]
-        sheet.append(
+        lines.append(
             [
-                _date(sheet, summary.date),
-                _amount(sheet, summary.opening),
-                *_amounts(sheet, _categories(summary)),
-                _amount(sheet, summary.closing),
-                summary.entries,
-                _amount(sheet, -payout.amount if payout else None),
-                _text(sheet, payout.reference if payout else ""),
-                _text(sheet, ", ".join(failed) or "ok"),
+                date_cell(summary.date),
+                _amount(summary.opening),
+                *map(_amount, _categories(summary)),
+                _amount(summary.closing),
+                number_cell(str(summary.entries)),
+                _amount(-payout.amount if payout else None),
+                text_cell(payout.reference if payout else ""),
+                text_cell(", ".join(failed) or "ok"),
             ]
         )
     # A date without entries has no balances: the period runs from the first known one to the last.
@@ -148,16 +150,17 @@ def _period(sheet: WriteOnlyWorksheet, summaries: list[DateSummary]) -> None:
     closings = [summary.closing for summary in summaries if summary.closing is not None]
     category_totals = [sum(column) for column in zip(*map(_categories, summaries), strict=True)]
     payouts = [-summary.payout.amount for summary in summaries if summary.payout]
-    sheet.append(
+    lines.append(
         [
-            _label(sheet, "Total"),
-            _amount(sheet, openings[0] if openings else None),
-            *_amounts(sheet, category_totals),
-            _amount(sheet, closings[-1] if closings else None),
-            sum(summary.entries for summary in summaries),
-            _amount(sheet, sum(payouts) if payouts else None),
+            text_cell("Total", BOLD),
+            _amount(openings[0] if openings else None),
+            *map(_amount, category_totals),
+            _amount(closings[-1] if closings else None),
+            number_cell(str(sum(summary.entries for summary in summaries))),
+            _amount(sum(payouts) if payouts else None),
         ]
     )
+    return lines
 
 
 def _categories(summary: DateSummary) -> list[int]:
@@ -165,44 +168,11 @@ def _categories(summary: DateSummary) -> list[int]:
     return [totals[name] for name in CATEGORY_ORDER]
 
 
-def _widths(sheet: WriteOnlyWorksheet, widths: Sequence[int]) -> None:
-    # Before the first row: a write-only sheet writes its head with it.
-    for index, width in enumerate(widths, 1):
-        sheet.column_dimensions[get_column_letter(index)].width = width
+def _labels(texts: Sequence[str]) -> list[str | None]:
+    return [text_cell(text, BOLD) for text in texts]
 
 
-def _label(sheet: WriteOnlyWorksheet, text: str) -> WriteOnlyCell:
-    cell = WriteOnlyCell(sheet, text)
-    cell.font = _BOLD
-    return cell
-
-
-def _labels(sheet: WriteOnlyWorksheet, texts: Sequence[str]) -> list[WriteOnlyCell]:
-    return [_label(sheet, text) for text in texts]
-
-
-def _text(sheet: WriteOnlyWorksheet, text: str) -> WriteOnlyCell | None:
-    if not text:
-        return None
-    cell = WriteOnlyCell(sheet, cell_text(text))
-    cell.data_type = "s"  # a reference like "=1+1" stays text, as on the entries sheet
-    return cell
-
-
-def _amount(sheet: WriteOnlyWorksheet, minor: int | None) -> WriteOnlyCell | None:
+def _amount(minor: int | None) -> str | None:
     if minor is None:
         return None
-    cell = WriteOnlyCell(sheet, format_amount(major_units(minor)))
-    cell.data_type = "n"  # the exact decimal text, not a float's rendering
-    cell.number_format = "0.00"
-    return cell
-
-
-def _amounts(sheet: WriteOnlyWorksheet, amounts: Sequence[int]) -> list[WriteOnlyCell | None]:
-    return [_amount(sheet, minor) for minor in amounts]
-
-
-def _date(sheet: WriteOnlyWorksheet, date: dt.date) -> WriteOnlyCell:
-    cell = WriteOnlyCell(sheet, date)
-    cell.number_format = "yyyy-mm-dd"
-    return cell
+    return number_cell(format_amount(major_units(minor)), AMOUNT)

@@ -9,43 +9,37 @@ columns, headers, delimiter, decimal mark and dates; the ``standard`` preset is
 the exact record (text as served, amounts as ``format_amount`` gives them).
 XLSX is for people in Excel: always every column (the GDPR ones on request),
 ``time`` as the API's UTC text, and a ``summary`` sheet first when commit() is
-given the dates' summaries. How each cell is written, and why, is in ``jobs.sheets``.
+given the dates' summaries. What the sheets hold is in ``jobs.sheets``; how the
+XLSX is written (directly, streamed, without openpyxl) in ``jobs.xlsx``.
 A sheet holds at most ``sheet_row_limit`` rows with its header; later rows go
-on to ``entries (2)``, ``entries (3)``...
+on to ``entries (2)``, ``entries (3)``... (sooner only if a sheet's XML would
+pass 4 GiB, which takes rows of about 4 KB each).
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import datetime as dt
 import os
 import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from zipfile import ZIP_DEFLATED, ZipFile
 from zoneinfo import ZoneInfo
 
-from openpyxl import Workbook
-from openpyxl.cell import Cell
-from openpyxl.utils import get_column_letter
-from openpyxl.writer.excel import ExcelWriter
-
-from jobs.entries import AMOUNT_COLUMNS, COLUMNS, GDPR_COLUMNS, TEXT_COLUMNS, Row, format_amount
+from jobs.entries import COLUMNS, GDPR_COLUMNS, Row
 from jobs.presets import STANDARD, CsvFormat, row_formatter
 from jobs.reconcile import DateSummary
-from jobs.sheets import add_summary_sheet, cell_text, start_entries_sheet
+from jobs.sheets import entries_header, entry_renderer, entry_widths, write_summary
+from jobs.xlsx import Package
 
 FORMATS = ("csv", "xlsx")
 EXCEL_ROW_LIMIT = 1_048_576
 
 # mkstemp(prefix=".<name>.", suffix=".tmp") adds 8 characters from this set.
 _TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
-_DATE = Row._fields.index("ledgerDate")
-_AMOUNTS = tuple(Row._fields.index(name) for name in AMOUNT_COLUMNS)
-_FIXED_TIME = dt.datetime(1980, 1, 1)  # so properties do not change between re-runs
+_CHUNK = 1 << 16  # characters of XML rows gathered before they go to the zip: few calls, flat memory
 
 
 def open_report(
@@ -116,17 +110,17 @@ class ReportFile:
     def abort(self) -> None:
         if self._temp is None:
             return
+        self._discard()  # first: what it holds may still write to the file
         with contextlib.suppress(OSError):  # a full disk fails the last flush too; the file goes anyway
             self._file.close()
         self._temp.unlink(missing_ok=True)
         self._temp = None
-        self._discard()
 
     def _finish(self, summaries: Sequence[DateSummary]) -> None:
         """Write whatever must follow the last row."""
 
     def _discard(self) -> None:
-        """Release what an uncommitted report holds besides its temp file."""
+        """Release what an uncommitted report holds besides its temp file; must not raise."""
 
     def __enter__(self) -> ReportFile:
         return self
@@ -156,63 +150,61 @@ class _XlsxReport(ReportFile):
             raise ValueError(f"sheet_row_limit must be 2..{EXCEL_ROW_LIMIT}, got {sheet_row_limit}")
         super().__init__(path, mode, "wb")
         self._limit = sheet_row_limit
-        self._columns = columns  # a prefix of Row's fields, so a column's index is the row's
-        self._text = tuple(index for index, name in enumerate(columns) if name in TEXT_COLUMNS)
+        self._columns = columns
+        self._render = entry_renderer(columns)
+        self._package = Package(self._file)
         self._entry_sheets = 0
-        self._book = Workbook(write_only=True)
-        self._book.properties.created = self._book.properties.modified = _FIXED_TIME
+        self._pending: list[str] = []  # rows not yet handed to the zip
         self._new_sheet()
 
     def write(self, rows: Iterable[Row]) -> None:
+        render, pending = self._render, self._pending
         for row in rows:
             if self._sheet_rows == self._limit:
-                self._end_sheet()
-                self._new_sheet()
-            cells = self._cells
-            values: list[Cell | None] = list(cells)
-            cells[_DATE].value = row[_DATE]
-            for index in self._text:
-                if row[index]:
-                    cells[index].value = cell_text(row[index])
-                    # openpyxl makes "=..." a formula and "#N/A" an error; text stays text.
-                    cells[index].data_type = "s"
-                else:
-                    values[index] = None
-            for index in _AMOUNTS:
-                # The exact decimal text, not openpyxl's rendering of a float ("%.16g").
-                cells[index].value = format_amount(row[index])
-                cells[index].data_type = "n"
-            self._sheet.append(values)
+                self._next_sheet()
+            xml = render(row, self._sheet_rows + 1)
+            self._room -= len(xml)
+            if self._room < 0:  # a sheet part nearing 4 GiB: next sheet (rows of ~4 KB each would get there)
+                self._next_sheet()
+                xml = render(row, 2)
+                self._room -= len(xml)
+            pending.append(xml)
             self._sheet_rows += 1
             self.rows += 1
+            if self._room < self._flush_at:
+                self._flush()
+
+    def _flush(self) -> None:
+        self._sheet.write("".join(self._pending))
+        self._pending.clear()
+        # Counted in characters, at the 4 bytes UTF-8 may take for one.
+        self._room = self._sheet.room // 4
+        self._flush_at = self._room - _CHUNK
 
     def _new_sheet(self) -> None:
         self._entry_sheets += 1
         title = "entries" if self._entry_sheets == 1 else f"entries ({self._entry_sheets})"
-        self._sheet, self._cells = start_entries_sheet(self._book, title, self._columns)
+        self._sheet = self._package.add_sheet(title, entry_widths(self._columns), frozen_header=True)
+        self._pending.append(entries_header(self._columns))
         self._sheet_rows = 1
+        self._flush()
 
     def _end_sheet(self) -> None:
-        # The filter is written after the rows, so it can span all of them.
-        self._sheet.auto_filter.ref = f"A1:{get_column_letter(len(self._columns))}{self._sheet_rows}"
-        self._sheet.close()
+        self._flush()
+        self._sheet.close(filter_columns=len(self._columns), rows=self._sheet_rows)
+
+    def _next_sheet(self) -> None:
+        self._end_sheet()
+        self._new_sheet()
 
     def _finish(self, summaries: Sequence[DateSummary]) -> None:
         self._end_sheet()
         if summaries:
-            add_summary_sheet(self._book, summaries)  # inserted first: Excel opens on it
-        # ExcelWriter rather than Workbook.save, which stamps the wall-clock time as "modified".
-        with ZipFile(self._file, "w", ZIP_DEFLATED, allowZip64=True) as archive:
-            ExcelWriter(self._book, archive).write_data()
+            write_summary(self._package, summaries)
+        self._package.close()
 
     def _discard(self) -> None:
-        # Write-only sheets stream to openpyxl's own temp files, removed only on save or at exit:
-        # a long-lived scheduler would collect one per failed export.
-        for sheet in self._book.worksheets:
-            if not sheet.closed:
-                sheet.close()
-            if os.path.exists(sheet._writer.out):  # not yet moved into a failed commit's archive
-                sheet._writer.cleanup()
+        self._package.abandon()
 
 
 def _make_folders(folder: Path) -> None:

@@ -6,12 +6,17 @@ import csv
 import datetime as dt
 import re
 import stat
+import struct
+import subprocess
+import sys
 import tempfile
+import tracemalloc
 import zipfile
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 from zoneinfo import ZoneInfo
 
 import openpyxl
@@ -22,6 +27,9 @@ from jobs.entries import AMOUNT_COLUMNS, COLUMNS, GDPR_COLUMNS, TEXT_COLUMNS, Ro
 from jobs.presets import csv_format
 from jobs.reconcile import DateSummary
 from jobs.writers import FORMATS, open_report, remove_stale_temp_files
+
+MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 
 # Strings that spreadsheets, CSV readers or XML like to change.
 AWKWARD = [
@@ -53,10 +61,8 @@ NOT_XML = {
     "_x0041_": "_x005F_x0041_",  # Excel would decode "_x0041_" as "A"
     "_x00_ and _xZZZZ_": "_x00_ and _xZZZZ_",  # not an escape: left alone
 }
-# Only lxml writes CR as "&#13;"; raw, an XML parser reads it as LF.
+# Written as "&#13;": raw, an XML parser would read CR back as LF.
 CR = {"cr\r": "cr\r", "crlf\r\nline": "crlf\r\nline", "\r": "\r"}
-if not openpyxl.LXML:
-    CR = {text: text.replace("\r\n", "\n").replace("\r", "\n") for text in CR}
 SHEET_TEXT = [name for name in COLUMNS if name in TEXT_COLUMNS]  # the text columns XLSX shows by default
 AMOUNTS = [
     (major_units(49900), "499.00"),
@@ -121,6 +127,16 @@ def failing_rows(good: int) -> Iterator[Row]:
 def sheet_xml(path: Path) -> dict[str, str]:
     with zipfile.ZipFile(path) as archive:
         return {name: archive.read(name).decode() for name in archive.namelist() if name.startswith("xl/worksheets/")}
+
+
+def sheet_part(path: Path, title: str) -> str:
+    """The XML of the sheet called `title`, found the way Excel finds it: workbook, then relationships."""
+    with zipfile.ZipFile(path) as archive:
+        workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+        relations = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+        [sheet] = [sheet for sheet in workbook.iter(f"{{{MAIN}}}sheet") if sheet.get("name") == title]
+        [target] = [rel.get("Target") for rel in relations if rel.get("Id") == sheet.get(f"{{{RELS}}}id")]
+        return archive.read(f"xl/{target}").decode()
 
 
 def decode_xstring(text: str) -> str:
@@ -233,7 +249,7 @@ def test_xlsx_dates_and_amounts(tmp_path: Path) -> None:
                 assert Decimal(str(cell.value)).quantize(Decimal("0.01")) == expected
     finally:
         book.close()
-    xml = sheet_xml(path)["xl/worksheets/sheet1.xml"]
+    xml = sheet_part(path, "entries")
     for _, text in AMOUNTS:
         assert f"<v>{text}</v>" in xml
 
@@ -346,15 +362,18 @@ def test_xlsx_without_rows_is_the_header_only(tmp_path: Path) -> None:
         book.close()
 
 
-def test_xlsx_content_is_identical_on_rewrite(tmp_path: Path) -> None:
+def test_xlsx_is_byte_identical_on_rewrite(tmp_path: Path) -> None:
     first, second = tmp_path / "first.xlsx", tmp_path / "second.xlsx"
-    write("xlsx", first, awkward_rows())
-    write("xlsx", second, awkward_rows())
+    summary = DateSummary("00123", "funds", dt.date(2024, 1, 2))
+    for path in (first, second):
+        with open_report("xlsx", path, sheet_row_limit=7) as report:
+            report.write(awkward_rows())
+            report.commit([summary])
 
-    with zipfile.ZipFile(first) as one, zipfile.ZipFile(second) as other:
-        assert one.namelist() == other.namelist()
-        for name in one.namelist():
-            assert one.read(name) == other.read(name), name
+    assert first.read_bytes() == second.read_bytes()
+    with zipfile.ZipFile(first) as archive:
+        assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_DEFLATED}
 
 
 def test_xlsx_gdpr_columns_follow_the_standard_ones(tmp_path: Path) -> None:
@@ -398,6 +417,158 @@ def test_xlsx_ignores_the_csv_format_and_keeps_utc_time(tmp_path: Path) -> None:
     frame = pd.read_excel(path, dtype=str, keep_default_na=False)
     assert list(frame.columns) == list(COLUMNS)
     assert frame["time"].tolist() == ["2024-01-02T10:00:00.123Z"]
+
+
+def test_xlsx_markup_characters_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "entries.xlsx"
+    texts = [
+        "a & b",
+        "<b>bold</b>",
+        "x > y",
+        "1 < 2 && 3 > 2",
+        "cr\r",
+        "\r\n",
+        "&amp; &#13; <![CDATA[x]]>",
+        "</t></is>",
+    ]
+    write("xlsx", path, [make_row(text) for text in texts])
+
+    book = openpyxl.load_workbook(path, read_only=True)
+    try:
+        read = [row[COLUMNS.index("reference")] for row in book["entries"].iter_rows(min_row=2, values_only=True)]
+    finally:
+        book.close()
+    assert read == texts
+    frame = pd.read_excel(path, dtype=str, keep_default_na=False)
+    assert frame["reference"].tolist() == texts
+    xml = sheet_part(path, "entries")
+    assert ">cr&#13;</t>" in xml and ">a &amp; b</t>" in xml and "&lt;b&gt;bold&lt;/b&gt;" in xml
+
+
+def test_xlsx_cuts_text_at_excels_cell_limit(tmp_path: Path) -> None:
+    path = tmp_path / "entries.xlsx"
+    long_text = "x" * 40_000
+    emoji = "😀" * 20_000  # two UTF-16 code units each, as Excel counts
+    write("xlsx", path, [make_row(long_text), make_row(emoji), make_row("y" * 32_767)])
+
+    book = openpyxl.load_workbook(path, read_only=True)
+    try:
+        read = [row[COLUMNS.index("reference")] for row in book["entries"].iter_rows(min_row=2, values_only=True)]
+    finally:
+        book.close()
+    assert read == ["x" * 32_767, "😀" * 16_383, "y" * 32_767]
+
+
+def test_xlsx_package_parts_and_content_types(tmp_path: Path) -> None:
+    path = tmp_path / "entries.xlsx"
+    with open_report("xlsx", path, sheet_row_limit=3) as report:
+        report.write([make_row()] * 3)
+        report.commit([DateSummary("00123", "funds", dt.date(2024, 1, 2))])
+
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        types = ElementTree.fromstring(archive.read("[Content_Types].xml"))
+        package_rels = ElementTree.fromstring(archive.read("_rels/.rels"))
+        workbook_rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    sheets = {"xl/worksheets/sheet1.xml", "xl/worksheets/sheet2.xml", "xl/worksheets/sheet3.xml"}
+    fixed = {"[Content_Types].xml", "_rels/.rels", "docProps/core.xml", "docProps/app.xml"}
+    assert names == sheets | fixed | {"xl/workbook.xml", "xl/_rels/workbook.xml.rels", "xl/styles.xml"}
+    kinds = "application/vnd.openxmlformats-officedocument"
+    overrides = {item.get("PartName"): item.get("ContentType") for item in types if item.tag.endswith("Override")}
+    defaults = {item.get("Extension"): item.get("ContentType") for item in types if item.tag.endswith("Default")}
+    assert overrides == {
+        "/xl/workbook.xml": f"{kinds}.spreadsheetml.sheet.main+xml",
+        "/xl/styles.xml": f"{kinds}.spreadsheetml.styles+xml",
+        "/docProps/core.xml": "application/vnd.openxmlformats-package.core-properties+xml",
+        "/docProps/app.xml": f"{kinds}.extended-properties+xml",
+        **{f"/{name}": f"{kinds}.spreadsheetml.worksheet+xml" for name in sheets},
+    }
+    assert defaults == {"rels": "application/vnd.openxmlformats-package.relationships+xml", "xml": "application/xml"}
+    assert {rel.get("Target") for rel in package_rels} == {"xl/workbook.xml", "docProps/core.xml", "docProps/app.xml"}
+    assert {f"xl/{rel.get('Target')}" for rel in workbook_rels} == sheets | {"xl/styles.xml"}
+
+
+def test_xlsx_zip_members_need_no_zip64(tmp_path: Path) -> None:
+    # Excel is known to reject ZIP64 headers on parts that do not need them.
+    path = tmp_path / "entries.xlsx"
+    write("xlsx", path, awkward_rows())
+
+    data = path.read_bytes()
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            signature, version, _, _, _, _, _, packed, size, _, extra = struct.unpack_from(
+                "<IHHHHHIIIHH", data, info.header_offset
+            )
+            assert (signature, version, extra) == (0x04034B50, 20, 0), info.filename
+            assert (packed, size) == (info.compress_size, info.file_size), info.filename
+            assert info.extra == b"", info.filename
+
+
+def test_xlsx_filter_has_its_defined_name_on_each_entries_sheet(tmp_path: Path) -> None:
+    path = tmp_path / "entries.xlsx"
+    with open_report("xlsx", path, sheet_row_limit=4) as report:
+        report.write([make_row()] * 5)
+        report.commit([DateSummary("00123", "funds", dt.date(2024, 1, 2))])
+
+    with zipfile.ZipFile(path) as archive:
+        workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+    titles = [sheet.get("name") for sheet in workbook.iter(f"{{{MAIN}}}sheet")]
+    names = [
+        (name.get("name"), name.get("localSheetId"), name.get("hidden"), name.text)
+        for name in workbook.iter(f"{{{MAIN}}}definedName")
+    ]
+    assert titles == ["summary", "entries", "entries (2)"]
+    assert names == [
+        ("_xlnm._FilterDatabase", "1", "1", "'entries'!$A$1:$K$4"),
+        ("_xlnm._FilterDatabase", "2", "1", "'entries (2)'!$A$1:$K$3"),
+    ]
+    assert '<autoFilter ref="A1:K4"/>' in sheet_part(path, "entries")
+    assert '<autoFilter ref="A1:K3"/>' in sheet_part(path, "entries (2)")
+    assert "autoFilter" not in sheet_part(path, "summary")
+
+
+def test_xlsx_sheet_part_stays_under_4_gib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As if rows were so long that 4 GiB came before the row limit: the rows go on to the next sheet.
+    monkeypatch.setattr("jobs.xlsx.PART_LIMIT", 20_000)
+    path = tmp_path / "entries.xlsx"
+    rows = [make_row(number=number) for number in range(40)]
+
+    assert write("xlsx", path, rows) == 40
+
+    book = openpyxl.load_workbook(path, read_only=True)
+    try:
+        sheets = [list(sheet.iter_rows(values_only=True)) for sheet in book.worksheets]
+    finally:
+        book.close()
+    assert len(sheets) > 2
+    assert all(sheet[0] == tuple(COLUMNS) for sheet in sheets)
+    assert [row[4] for sheet in sheets for row in sheet[1:]] == [row.pspReference for row in rows]
+    assert all(len(xml.encode()) <= 20_000 for xml in sheet_xml(path).values())
+
+
+def test_xlsx_memory_stays_flat(tmp_path: Path) -> None:
+    def peak(rows: int) -> int:
+        tracemalloc.start()
+        try:
+            write("xlsx", tmp_path / f"{rows}.xlsx", (make_row(number=number) for number in range(rows)))
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    small, large = peak(2_000), peak(40_000)
+
+    assert large < small + 256 * 1024, (small, large)
+    assert large < 2 * 1024 * 1024
+
+
+def test_writing_does_not_import_openpyxl(tmp_path: Path) -> None:
+    code = (
+        "import sys, pathlib; from jobs.writers import open_report\n"
+        f"with open_report('xlsx', pathlib.Path({str(tmp_path / 'e.xlsx')!r})) as r: r.commit()\n"
+        "print('openpyxl' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
 
 
 # CSV through a preset (the presets themselves: test_presets.py)
@@ -532,15 +703,15 @@ def test_abort_is_idempotent_and_harmless_after_commit(tmp_path: Path, fmt: str)
         report.commit()
 
 
-def test_xlsx_abort_removes_openpyxl_temp_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_xlsx_writes_nothing_outside_the_report_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     system_temp = tmp_path / "system-temp"
     system_temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(system_temp))
     reports = tmp_path / "reports"
 
     with open_report("xlsx", reports / "entries.xlsx", sheet_row_limit=2) as report:
-        report.write([make_row()] * 3)  # three sheets, three openpyxl temp files
-        assert len(list(system_temp.iterdir())) == 3
+        report.write([make_row()] * 3)  # three sheets
+        assert len(list(reports.iterdir())) == 1  # the temp file, and nothing anywhere else
 
     assert list(system_temp.iterdir()) == []
     assert list(reports.iterdir()) == []
