@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 import sys
@@ -70,6 +71,7 @@ def machine() -> dict:
         "cpu": cpu,
         "memory_gb": round(memory, 1),
         "python": sys.version.split()[0],
+        "lxml": importlib.util.find_spec("lxml") is not None,  # openpyxl's bare-writer speed depends on it
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
     }

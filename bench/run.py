@@ -15,7 +15,6 @@ import argparse
 import csv
 import datetime as dt
 import json
-import math
 import re
 import shlex
 import sys
@@ -25,17 +24,15 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.figures import BIG_TOKEN_TTL, large_figures, latency_figures
 from bench.procs import PYTHON, Measured, SandboxProcess, child_env, delta, measure
-from bench.report import Figure, as_json, at_least, at_most, info, machine, table
+from bench.report import Figure, as_json, machine, table
 from jobs.sandbox import ACCOUNTING_CLIENT
 
 TODAY = "2026-11-20"  # the sandbox's today: every date below is closed
 FIRST_DATE = dt.date(2026, 11, 1)  # latency runs: FIRST_DATE and the days after it
 BIG = ("bench-001", "funds", "2026-11-10")  # the large date
-BIG_TOKEN_TTL = 900  # the production lifetime: the large date is about memory and speed
 SUMMARY = re.compile(r"^report-export run: .*?(\d+) rows?, .*?, (\d+) tokens?, .*?([\d.]+) s: \w", re.MULTILINE)
-# The exporter renews a token this much before it expires (README: "a margin scaled to its lifetime").
-MAX_MARGIN, MARGIN_SHARE = 60.0, 0.2
 
 
 @dataclass(frozen=True)
@@ -74,11 +71,6 @@ def export(folder: Path, base_url: str, first: str, last: str, extra: list[str])
     if found is None:
         raise RuntimeError(f"no summary line in the exporter's output:\n{run.stdout[-2000:]}")
     return run, {"rows": int(found[1]), "tokens": int(found[2]), "own_s": float(found[3])}
-
-
-def token_limit(wall: float, ttl: float) -> int:
-    """One token per lifetime the run lasted, plus one; a lifetime ends at the renewal margin."""
-    return math.ceil(wall / (ttl - min(MAX_MARGIN, ttl * MARGIN_SHARE))) + 1
 
 
 def latency_runs(tmp: Path, sizes: Sizes, latency_ms: int, levels: list[int | None], token_ttl: int,
@@ -158,56 +150,6 @@ def large_date(tmp: Path, entries: int) -> dict:
     return results
 
 
-def latency_figures(runs: dict, latency_ms: int, token_ttl: int) -> list[Figure]:
-    figures = []
-    for level, r in runs.items():
-        wall, ideal, n = r["run"]["wall_s"], r["ideal_s"], r["requests"]["total"]
-        kinds = ", ".join(f"{v} {k}" for k, v in sorted(r["requests"]["by_kind"].items()))
-        detail = (f"{wall:.1f} s vs {n} requests ({kinds}) x {latency_ms} ms / {level} = {ideal:.1f} s; "
-                  f"exporter CPU {r['run']['cpu_s']:.1f} s, own clock {r['own_s']:.1f} s")  # fmt: skip
-        name = f"latency c={level}: wall / ideal"
-        if level in ("8", "32"):
-            figures.append(at_most(name, wall / ideal, 1.25, "x", detail))
-        else:
-            figures.append(info(name, wall / ideal, "x", detail))
-    for level, r in runs.items():
-        limit = token_limit(r["run"]["wall_s"], token_ttl)
-        figures.append(at_most(f"tokens, latency c={level}", r["tokens"], limit, "tokens",
-                               f"token lifetime {token_ttl} s, run {r['run']['wall_s']:.1f} s; sandbox issued "
-                               f"{r['requests']['tokens_issued']}"))  # fmt: skip
-    return figures
-
-
-def large_figures(r: dict, entries: int) -> list[Figure]:
-    export, writers, transfer, naive = (r[k] for k in ("export", "writers", "transfer", "naive"))
-    wall, rss = export["run"]["wall_s"], export["run"]["peak_rss_mb"]
-    bare = writers["csv_s"] + writers["xlsx_s"] + transfer["transfer_s"]
-    written = export["rows"] == export["csv_rows"] == export["xlsx_rows"] == entries
-    return [
-        Figure("large date: rows in the files", export["csv_rows"], "rows", f"= {entries} in CSV and XLSX", written,
-               f"read back: CSV {export['csv_rows']}, XLSX entries sheet {export['xlsx_rows']}; summary line "
-               f"{export['rows']}"),
-        info("large date: export wall time", wall, "s", f"{entries} entries, CPU {export['run']['cpu_s']:.1f} s"),
-        at_most("large date: export peak RSS", rss, 150, "MB"),
-        info("large date: bare writers (CSV + XLSX)", writers["csv_s"] + writers["xlsx_s"], "s",
-             f"csv module {writers['csv_s']:.1f} s + openpyxl write-only {writers['xlsx_s']:.1f} s"),
-        info("large date: bare transfer", transfer["transfer_s"], "s", f"{transfer['pages']} pages, plain httpx"),
-        info("large date: naive wall time", naive["run"]["wall_s"], "s", "pandas, one request at a time"),
-        info("large date: naive peak RSS", naive["run"]["peak_rss_mb"], "MB"),
-        at_most("large date: export / (bare writers + transfer)", wall / bare, 1.3, "x",
-                f"{wall:.1f} s vs CSV {writers['csv_s']:.1f} + XLSX {writers['xlsx_s']:.1f} + transfer "
-                f"{transfer['transfer_s']:.1f} = {bare:.1f} s"),
-        at_least("large date: naive wall / export wall", naive["run"]["wall_s"] / wall, 5,
-                 f"naive {naive['run']['wall_s']:.1f} s (fetch {naive['fetch_s']:.1f}, frame {naive['frame_s']:.1f}, "
-                 f"to_csv {naive['csv_s']:.1f}, to_excel {naive['xlsx_s']:.1f})"),
-        at_least("large date: naive RSS / export RSS", naive["run"]["peak_rss_mb"] / rss, 10,
-                 f"naive {naive['run']['peak_rss_mb']:.0f} MB vs export {rss:.0f} MB"),
-        info("large date: bare writers RSS", writers["run"]["peak_rss_mb"], "MB", "rows held in memory, for scale"),
-        at_most("tokens, large date", export["tokens"], token_limit(wall, BIG_TOKEN_TTL), "tokens",
-                f"token lifetime {BIG_TOKEN_TTL} s"),
-    ]  # fmt: skip
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"small sizes for a smoke run ({QUICK})")
@@ -247,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"command: {command}")
     print(f"machine: nproc {facts['nproc']} ({facts['cpu']}), {facts['memory_gb']} GB, Python {facts['python']}, "
-          f"{facts['platform']}")  # fmt: skip
+          f"{facts['platform']}, lxml {'installed' if facts['lxml'] else 'missing'}")  # fmt: skip
     print(f"sizes:   latency {sizes.ledgers} ledgers x {sizes.dates} dates x 2 topics at {args.latency_ms} ms "
           f"(token lifetime {args.token_ttl} s); large date {sizes.entries} entries at 0 ms; page size 1000; "
           f"took {time.perf_counter() - started:.0f} s")  # fmt: skip
