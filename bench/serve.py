@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big", type=big_date, action="append", default=[], metavar="LEDGER:TOPIC:DATE:N")
     args = parser.parse_args(argv)
     sandbox = make_sandbox(args.ledgers, args.big, today=args.today, token_ttl=args.token_ttl,
-                           latency_ms=args.latency_ms, page_size=args.page_size)  # fmt: skip
+                           latency_ms=args.latency_ms, page_size=args.page_size,
+                           ledger_page_size=args.page_size)  # fmt: skip
     with sandbox:
         print(f"ready {sandbox.base_url}", flush=True)
         for _ in sys.stdin:

@@ -248,7 +248,7 @@ def selection(args: argparse.Namespace, settings: config.Settings):
     except ValueError as exc:
         raise ConfigError(f"[csv] in config.toml: {exc}") from None
     output = Output(
-        out=args.out or settings.out,
+        out=(args.out or settings.out).absolute(),  # the state records where files are, whatever the cwd
         formats=tuple(dict.fromkeys(args.format or settings.formats)),
         mode=settings.file_mode,
         csv_format=csv,

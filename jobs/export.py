@@ -227,6 +227,7 @@ def run(
     window: deque[tuple[Unit, PeriodFiles | None, Future]] = deque()
     periods: dict[tuple[str, str], PeriodFiles] = {}
     with ExitStack() as cleanup:  # on the way out, last registered first:
+        tick = cleanup.enter_context(state.batched())  # 4. commit what was recorded
         cleanup.callback(lambda: [period.abort() for period in periods.values()])  # 3. no-op once committed
         pool = cleanup.enter_context(ThreadPoolExecutor(workers, thread_name_prefix="export"))  # 2. wait for workers
         cleanup.callback(lambda: [future.cancel() for _, _, future in window])  # 1. on failure: start no more
@@ -248,8 +249,10 @@ def run(
             window.append((unit, period, future))
             while len(window) >= queued:
                 record_unit(state, run_id, *window.popleft(), result, progress)
+                tick()
         while window:
             record_unit(state, run_id, *window.popleft(), result, progress)
+            tick()
         if not result.stopped:
             commit_periods(periods, None, run_id, result)
     progress.close()
@@ -304,7 +307,7 @@ def record_unit(
         return
     summary, digests = written
     paths = list(digests)
-    files = [{"path": str(path.resolve()), "sha256": digest} for path, digest in digests.items()]
+    files = [{"path": str(path), "sha256": digest} for path, digest in digests.items()]
     state.record_exported(unit.key, summary.entries, dict(summary.sums), files, run_id)
     log.debug("written: %s, %d rows", unit, summary.entries)
     result.written.append((unit, summary.entries))

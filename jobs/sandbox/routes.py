@@ -20,7 +20,6 @@ from . import data
 from .catalog import Catalog
 from .messages import Reply, Request, problem
 
-LEDGER_PAGE = 2  # small on purpose, so clients meet ledger paging with five ledgers
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _nonce = itertools.count(1)  # makes empty-page cursors new strings for the same position
 
@@ -33,6 +32,7 @@ class View:
     catalog: Catalog
     today: dt.date
     page_size: int
+    ledger_page_size: int
     fault: str | None = None  # "empty-page" or "repeat-cursor", decided before auth
 
 
@@ -44,7 +44,7 @@ def ledgers(req: Request, view: View) -> Reply:
     handle = pos["h"] if pos else req.query.get("settlesForRecipientHandles")
     offset = pos["o"] if pos else 0
     found = [ledger for ledger in view.catalog.visible(view.kind) if handle is None or handle in ledger.handles]
-    size = min(view.page_size, LEDGER_PAGE)
+    size = min(view.page_size, view.ledger_page_size)
     items = [ledger.public() for ledger in found[offset : offset + size]]
     more = offset + size < len(found)
     cursor = _encode({"k": "ledgers", "o": offset + size, "h": handle}) if more else ""

@@ -36,6 +36,7 @@ class Sandbox:
         token_ttl: int | None = None,
         latency_ms: int = 0,
         page_size: int = 50,
+        ledger_page_size: int = 2,  # small on purpose, so clients meet ledger paging with five ledgers
         faults: Iterable[Fault | str] = (),
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -55,6 +56,7 @@ class Sandbox:
         self.merchant_token_ttl = 86400 if token_ttl is None else token_ttl
         self.latency_ms = latency_ms
         self.page_size = page_size
+        self.ledger_page_size = ledger_page_size
         self.faults = FaultBook([])
         for fault in faults:
             self.faults.add(fault)
@@ -197,7 +199,7 @@ class Sandbox:
             return denied
         page_fault = fault.kind if fault is not None else None
         view = routes.View(kind=kind or "", catalog=self._catalog, today=self.today, page_size=self.page_size,
-                           fault=page_fault)  # fmt: skip
+                           ledger_page_size=self.ledger_page_size, fault=page_fault)  # fmt: skip
         if name == "ledgers":
             return routes.ledgers(req, view)
         if name == "date":
