@@ -17,6 +17,7 @@ from typing import Any
 
 from jobs import __version__
 from jobs.reconcile import DateSummary
+from jobs.writers import fsync_folder
 
 SUFFIX = ".manifest.json"
 
@@ -79,6 +80,7 @@ def write_manifest(
             os.fsync(f.fileno())
         os.chmod(temp, mode)
         os.replace(temp, path)
+        fsync_folder(path.parent)  # one sync makes this rename and the report files' renames durable
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise

@@ -90,10 +90,12 @@ class ReportFile:
     def write(self, rows: Iterable[Row]) -> None:
         raise NotImplementedError
 
-    def commit(self, summaries: Sequence[DateSummary] = ()) -> int:
+    def commit(self, summaries: Sequence[DateSummary] = (), *, sync_folder: bool = True) -> int:
         """Make the file appear complete at its path; return the number of data rows.
 
         `summaries` (the file's dates, reconciled) become the XLSX summary sheet; CSV has none.
+        `sync_folder=False` leaves the folder's fsync to the caller, who renames more files into
+        the same folder and syncs it once after the last (see manifest.write_manifest).
         """
         if self._temp is None:
             raise RuntimeError(f"{self._path}: report already committed or aborted")
@@ -104,7 +106,8 @@ class ReportFile:
         os.chmod(self._temp, self._mode)
         os.replace(self._temp, self._path)
         self._temp = None
-        _fsync_folder(self._path.parent)  # makes the rename itself survive a power cut
+        if sync_folder:
+            fsync_folder(self._path.parent)  # makes the rename itself survive a power cut
         return self.rows
 
     def abort(self) -> None:
@@ -214,7 +217,7 @@ def _make_folders(folder: Path) -> None:
         path.mkdir(mode=0o700, exist_ok=True)  # exist_ok: another run may have made it meanwhile
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
