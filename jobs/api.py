@@ -8,6 +8,7 @@ on is checked.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -65,9 +66,12 @@ def follow_feed(fetch: Callable[[str | None], FeedPage], cursor: str | None, wha
 
 
 class ReportApi:
-    def __init__(self, client: httpx.Client, retrier: Retrier) -> None:
+    def __init__(self, client: httpx.Client, retrier: Retrier, in_flight: int = 1) -> None:
         self.client = client
         self.retrier = retrier
+        # At most this many requests on the wire at once, however many threads ask: a thread that
+        # is writing a file holds no slot, so the next request need not wait for it.
+        self._slots = threading.BoundedSemaphore(in_flight)
 
     def ledgers(self) -> Iterator[dict[str, Any]]:
         """Every ledger the keys can read, over all cursor pages."""
@@ -118,7 +122,9 @@ class ReportApi:
 
     def _get(self, path: str, params: dict[str, str], what: str) -> dict[str, Any]:
         def attempt() -> dict[str, Any]:
-            return _body(self.client.get(path, params=params), what)
+            with self._slots:
+                response = self.client.get(path, params=params)
+            return _body(response, what)
 
         return self.retrier.call(attempt, what)
 
