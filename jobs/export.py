@@ -220,11 +220,11 @@ def run(
     zones = {lid: ledger_zone(readable[lid], settings.timezone) for lid in selected}
     progress = Progress(len(units), bar=progress_bar)
     # Workers fetch and write files; this thread alone records results in plan order, so state,
-    # summary and exit code are the same at any concurrency. There are twice as many workers as
-    # requests allowed on the wire (ReportApi holds that limit): while some write their files, the
-    # others keep every request slot busy. Period files take rows date by date, in order, so
-    # --combine works one ledger date at a time.
-    workers = 1 if request.combine else 2 * settings.concurrency
+    # summary and exit code are the same at any concurrency. There are half as many workers again
+    # as requests allowed on the wire (ReportApi holds that limit): while some write their files,
+    # the others keep every request slot busy; more would only fight over the GIL. Period files
+    # take rows date by date, in order, so --combine works one ledger date at a time.
+    workers = 1 if request.combine else settings.concurrency + max(1, settings.concurrency // 2)
     queued = 1 if request.combine else 2 * workers  # enough to keep every worker busy, no more
     window: deque[tuple[Unit, PeriodFiles | None, Future]] = deque()
     periods: dict[tuple[str, str], PeriodFiles] = {}
