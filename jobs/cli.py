@@ -288,11 +288,11 @@ def stateful_run(command, trigger, args, settings, runtime, out, body) -> int:
         f"report-export {command}: {plural(ledgers, 'ledger')}, {done}, {plural(auth.tokens_fetched, 'token')}, "
         f"{plural(api.retrier.retries, 'retry', 'retries')}, {runtime.clock() - started:.1f} s: {result.outcome}"
     )
-    log.debug("%s", summary)
     if not args.quiet:
         print("\n".join([summary, *notes]))
-    elif log.handlers[1:]:
-        log.info("%s", summary)
+    record = log.makeRecord(log.name, logging.INFO, __file__, 0, summary, (), None)
+    for handler in log.handlers[1:]:  # the --log-file always gets it; stderr already has stdout's copy
+        handler.handle(record)
     return result.exit_code
 
 

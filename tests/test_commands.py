@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -12,6 +13,8 @@ from pathlib import Path
 from conftest import TODAY
 
 from jobs.sandbox import ACCOUNTING_CLIENT
+
+DAY = dt.timedelta(days=1)
 
 
 def test_ledgers_lists_every_readable_ledger_with_the_account_masked(sandbox, use_sandbox, run_cli):
@@ -65,3 +68,14 @@ def test_console_script_and_module_run_a_real_export(sandbox, workdir):
         assert done.returncode == 0, done.stderr
         assert "Traceback" not in done.stderr
     assert list((workdir / "reports" / ledger / "funds").glob("*.csv"))
+
+
+def test_the_log_file_gets_the_full_log_and_the_summary_even_when_quiet(sandbox, use_sandbox, run_cli, workdir):
+    use_sandbox(sandbox)
+    quiet = run_cli("run", "--quiet", "--log-file", "run.log")
+    assert quiet.code == 0 and quiet.out == "" and quiet.err == ""
+    loud = run_cli("run", "--from", str(TODAY - 2 * DAY), "--log-file", "run.log")
+    assert loud.code == 0 and loud.out.startswith("report-export run: ")
+    log = (workdir / "run.log").read_text()
+    assert log.count(" INFO report-export run: ") == 2
+    assert f"INFO ledger {sandbox.ledgers()[0]['ledgerId']} is new" in log
