@@ -219,10 +219,7 @@ def cmd_feed(args: argparse.Namespace, settings: config.Settings, runtime: Runti
     def body(api, state, run_id):
         seen = export.Result()  # collects new, withdrawn and refused ledgers
         readable = export.readable_ledgers(api, state, export.first_date(settings, today(settings, runtime)), seen)
-        missing = [lid for lid in ledgers if lid not in readable]
-        if missing:
-            raise export.ApiError(f"ledger {', '.join(missing)} is not readable with these keys: check --ledger")
-        zones = {lid: ledger_zone(readable[lid], settings.timezone) for lid in ledgers or readable}
+        zones = {lid: ledger_zone(readable[lid], settings.timezone) for lid in export.select(readable, ledgers)}
         result = feed.follow(api, state, zones, topics, output, start=settings.feed_start, run_id=run_id,
                              stop=runtime.stop, batch_limit=settings.feed_batch_entries)  # fmt: skip
         result.withdrawn, result.refused = seen.withdrawn, seen.refused

@@ -117,7 +117,7 @@ def connect(
     credentials = settings.require_credentials()
     headers = dict(settings.system_headers)
     auth = TokenAuth(credentials, settings.token_url, timeout=settings.timeout, headers=headers, clock=clock)
-    pool = max(settings.concurrency, 4)  # a connection per worker, kept alive between ledger dates
+    pool = max(settings.concurrency, 4)  # a connection per request slot, kept alive between ledger dates
     limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
     with httpx.Client(
         base_url=settings.base_url, auth=auth, headers=headers, timeout=settings.timeout, follow_redirects=False,
@@ -168,6 +168,17 @@ def readable_ledgers(api: ReportApi, state: State, start: dt.date, result: Resul
     return readable
 
 
+def select(readable: dict[str, dict], requested: tuple[str, ...]) -> list[str]:
+    """The ledgers asked for with --ledger (all readable ones if none); one the keys cannot read is an error."""
+    missing = [lid for lid in requested if lid not in readable]
+    if missing:
+        raise ApiError(
+            f"ledger {', '.join(missing)} is not readable with these keys ({len(readable)} are): "
+            "check --ledger (see report-export ledgers), or ask the merchant to grant access"
+        )
+    return list(requested or readable)
+
+
 def catch_up(
     state: State, ledger_ids: list[str], request: Request, today: dt.date, give_up: int, result: Result
 ) -> list[Unit]:
@@ -202,15 +213,7 @@ def run(
 ) -> Result:  # fmt: skip
     result = Result()
     readable = readable_ledgers(api, state, first_date(settings, today), result)
-    selected = list(readable)
-    if request.ledgers:
-        missing = [lid for lid in request.ledgers if lid not in readable]
-        if missing:
-            raise ApiError(
-                f"ledger {', '.join(missing)} is not readable with these keys ({len(readable)} are): "
-                "check --ledger (see report-export ledgers), or ask the merchant to grant access"
-            )
-        selected = list(dict.fromkeys(request.ledgers))
+    selected = select(readable, request.ledgers)
     result.ledgers = len(selected)
     if request.first is None:
         units = catch_up(state, selected, request, today, settings.give_up_after_days, result)
