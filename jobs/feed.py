@@ -113,7 +113,7 @@ def follow_one(
                 for report in reports:
                     report.commit(sync_folder=False)
                 content = {**describe([summary], closed=False), "dates": [str(summary.date), str(last_date)]}
-                write_manifest(paths, content, api_base_url=output.api_base_url, run_id=run_id, mode=output.mode)
+                write_manifest(reports, content, api_base_url=output.api_base_url, run_id=run_id, mode=output.mode)
         count = summary.entries if summary else 0
         if count:
             batch += 1

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jobs import __version__
 from jobs.reconcile import DateSummary
-from jobs.writers import fsync_folder
+from jobs.writers import ReportFile, SpillFile, fsync_folder
 
 SUFFIX = ".manifest.json"
 
@@ -58,33 +57,27 @@ def describe(summaries: list[DateSummary], *, closed: bool) -> dict[str, Any]:
 
 
 def write_manifest(
-    files: list[Path], content: dict[str, Any], *, api_base_url: str, run_id: int, mode: int
+    reports: Sequence[ReportFile], content: dict[str, Any], *, api_base_url: str, run_id: int, mode: int
 ) -> dict[Path, str]:
-    """Write the manifest for `files` (already in place) atomically; returns the SHA-256 of each file and its own."""
-    path = manifest_path(files[0])
+    """Write the manifest of `reports` (committed) atomically; returns the SHA-256 of each file and its own."""
+    path = manifest_path(reports[0].path)
     document = {
         "tool": "report-export",
         "toolVersion": __version__,
         "apiBaseUrl": api_base_url,
         "runId": run_id,
         **content,
-        "files": [{"name": f.name, "bytes": f.stat().st_size, "sha256": sha256(f)} for f in files],
+        "files": [{"name": r.path.name, "bytes": r.size, "sha256": r.sha256} for r in reports],
     }
-    digests = {f: entry["sha256"] for f, entry in zip(files, document["files"], strict=True)}
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    manifest = SpillFile(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(document, f, indent=2, ensure_ascii=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-        fsync_folder(path.parent)  # one sync makes this rename and the report files' renames durable
+        manifest.write((json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode())
+        _, digest = manifest.save(mode)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        manifest.discard()
         raise
-    return {**digests, path: sha256(path)}
+    fsync_folder(path.parent)  # one sync makes this rename and the report files' renames durable
+    return {**{r.path: r.sha256 for r in reports}, path: digest}
 
 
 @dataclass(frozen=True)

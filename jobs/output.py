@@ -87,7 +87,7 @@ def write_date(
             log.warning("%s does not reconcile: %s (files written; --strict refuses them)", what, failed)
         for report in reports:
             report.commit([summary], sync_folder=False)  # the manifest, written last, syncs the folder
-        digests = write_manifest(paths, describe([summary], closed=True), api_base_url=output.api_base_url,
+        digests = write_manifest(reports, describe([summary], closed=True), api_base_url=output.api_base_url,
                                  run_id=run_id, mode=output.mode)  # fmt: skip
     return summary, digests
 
@@ -121,7 +121,7 @@ class PeriodFiles:
         with file_errors(self.what, self.output.out):
             for report in self.reports:
                 report.commit(self.summaries, sync_folder=False)
-            digests = write_manifest(self.paths, describe(self.summaries, closed=True),
+            digests = write_manifest(self.reports, describe(self.summaries, closed=True),
                                      api_base_url=self.output.api_base_url, run_id=run_id,
                                      mode=self.output.mode)  # fmt: skip
         return list(digests)

@@ -1,8 +1,10 @@
 """Report files (CSV and XLSX), streamed and written atomically.
 
-Rows go to a hidden temp file beside the final path; commit() fsyncs it and
-renames it onto the path, so a reader or a re-run only ever sees a complete
-file, and a run that fails (or is killed) leaves the previous file untouched.
+A report's bytes stay in memory while it is small and go on in a hidden temp file
+beside the final path once it is not (``SpillFile``); commit() writes and fsyncs
+the temp file and renames it onto the path, so a reader or a re-run only ever
+sees a complete file, and a run that fails (or is killed) leaves the previous
+file untouched. commit() also gives the file's size and SHA-256 for its manifest.
 
 CSV is for import tools and templates: its preset (``jobs.presets``) chooses the
 columns, headers, delimiter, decimal mark and dates; the ``standard`` preset is
@@ -18,14 +20,18 @@ pass 4 GiB, which takes rows of about 4 KB each).
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
+import hashlib
+import io
 import os
 import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 from zoneinfo import ZoneInfo
 
 from jobs.entries import COLUMNS, GDPR_COLUMNS, Row
@@ -39,7 +45,8 @@ EXCEL_ROW_LIMIT = 1_048_576
 
 # mkstemp(prefix=".<name>.", suffix=".tmp") adds 8 characters from this set.
 _TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
-_CHUNK = 1 << 16  # characters of XML rows gathered before they go to the zip: few calls, flat memory
+_CHUNK = 1 << 16  # characters of rows gathered before they are encoded and passed on: few calls, flat memory
+IN_MEMORY = 1 << 18  # bytes of a report kept in memory before it goes on in its temp file (see SpillFile)
 
 
 def open_report(
@@ -76,16 +83,15 @@ def remove_stale_temp_files(folder: Path) -> int:
 
 
 class ReportFile:
-    """The temp file's life: created on open, renamed on commit, removed on abort."""
+    """The report's bytes: in memory while small, then in a temp file; renamed onto the path on commit."""
 
-    def __init__(self, path: Path, mode: int, open_mode: str, **open_args: str) -> None:
+    def __init__(self, path: Path, mode: int) -> None:
         self.rows = 0  # data rows written so far
-        self._path = Path(path)
+        self.path = Path(path)
+        self.size = 0  # bytes, once committed
+        self.sha256 = ""  # hex digest, once committed
         self._mode = mode
-        _make_folders(self._path.parent)
-        fd, name = tempfile.mkstemp(dir=self._path.parent, prefix=f".{self._path.name}.", suffix=".tmp")
-        self._temp: Path | None = Path(name)
-        self._file = os.fdopen(fd, open_mode, **open_args)
+        self._bytes: SpillFile | None = SpillFile(self.path)
 
     def write(self, rows: Iterable[Row]) -> None:
         raise NotImplementedError
@@ -97,33 +103,27 @@ class ReportFile:
         `sync_folder=False` leaves the folder's fsync to the caller, who renames more files into
         the same folder and syncs it once after the last (see manifest.write_manifest).
         """
-        if self._temp is None:
-            raise RuntimeError(f"{self._path}: report already committed or aborted")
+        if self._bytes is None:
+            raise RuntimeError(f"{self.path}: report already committed or aborted")
         self._finish(summaries)
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        os.chmod(self._temp, self._mode)
-        os.replace(self._temp, self._path)
-        self._temp = None
+        self.size, self.sha256 = self._bytes.save(self._mode)
+        self._bytes = None
         if sync_folder:
-            fsync_folder(self._path.parent)  # makes the rename itself survive a power cut
+            fsync_folder(self.path.parent)  # makes the rename itself survive a power cut
         return self.rows
 
     def abort(self) -> None:
-        if self._temp is None:
+        if self._bytes is None:
             return
         self._discard()  # first: what it holds may still write to the file
-        with contextlib.suppress(OSError):  # a full disk fails the last flush too; the file goes anyway
-            self._file.close()
-        self._temp.unlink(missing_ok=True)
-        self._temp = None
+        self._bytes.discard()
+        self._bytes = None
 
     def _finish(self, summaries: Sequence[DateSummary]) -> None:
         """Write whatever must follow the last row."""
 
     def _discard(self) -> None:
-        """Release what an uncommitted report holds besides its temp file; must not raise."""
+        """Release what an uncommitted report holds besides its bytes; must not raise."""
 
     def __enter__(self) -> ReportFile:
         return self
@@ -134,28 +134,121 @@ class ReportFile:
         self.abort()
 
 
+class SpillFile:
+    """A report's bytes, as a file object: in memory up to IN_MEMORY bytes, then in its temp file.
+
+    Most ledger dates make files of a few KB. Kept in memory, such a file costs a handful of
+    system calls when it is saved, instead of one for every write and seek (a zip seeks back to
+    each member's header); with dozens of worker threads every system call also hands the GIL
+    over. A larger file goes on in a hidden temp file beside the report, so memory stays flat.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._file: IO[bytes] = io.BytesIO()
+        self._temp: Path | None = None
+
+    def write(self, data: bytes) -> int:
+        written = self._file.write(data)
+        if self._temp is None and self._file.tell() > IN_MEMORY:
+            self._spill()
+        return written
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def save(self, mode: int) -> tuple[int, str]:
+        """Sync the bytes to disk and rename them onto the path; returns their size and SHA-256."""
+        if self._temp is None:  # still in memory: the whole file in one write
+            data = self._file.getvalue()
+            fd = self._create()
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+                os.fchmod(fd, mode)
+            finally:
+                os.close(fd)
+            size, digest = len(data), hashlib.sha256(data).hexdigest()
+        else:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            os.fchmod(self._file.fileno(), mode)
+            size = self._file.seek(0, os.SEEK_END)
+            self._file.seek(0)
+            digest = hashlib.file_digest(self._file, "sha256").hexdigest()
+        self._file.close()
+        os.replace(self._temp, self._path)
+        self._temp = None
+        return size, digest
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):  # a full disk fails the last flush too; the file goes anyway
+            self._file.close()
+        if self._temp is not None:
+            self._temp.unlink(missing_ok=True)
+            self._temp = None
+
+    def _spill(self) -> None:
+        memory, self._file = self._file, os.fdopen(self._create(), "w+b")
+        self._file.write(memory.getbuffer())
+        self._file.seek(memory.tell())
+
+    def _create(self) -> int:
+        """The temp file, created 0600 beside the report (and the folders, 0700, if missing)."""
+        folder, prefix = self._path.parent, f".{self._path.name}."
+        try:
+            fd, name = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
+        except FileNotFoundError:
+            _make_folders(folder)
+            fd, name = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
+        self._temp = Path(name)
+        return fd
+
+
 class _CsvReport(ReportFile):
     def __init__(self, path: Path, mode: int, fmt: CsvFormat, timezone: ZoneInfo | None) -> None:
-        self._format_row = row_formatter(fmt, timezone)  # first: a missing time zone leaves no temp file
-        super().__init__(path, mode, "w", encoding="utf-8-sig" if fmt.bom else "utf-8", newline="")
-        self._csv = csv.writer(self._file, delimiter=fmt.delimiter, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+        self._format_row = row_formatter(fmt, timezone)  # first: a missing time zone leaves nothing behind
+        super().__init__(path, mode)
+        self._text = io.StringIO(newline="")  # rows gathered as text, passed on as UTF-8 a chunk at a time
+        self._csv = csv.writer(self._text, delimiter=fmt.delimiter, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+        if fmt.bom:
+            self._bytes.write(codecs.BOM_UTF8)
         self._csv.writerow(fmt.headers)
 
     def write(self, rows: Iterable[Row]) -> None:
         for row in rows:
             self._csv.writerow(self._format_row(row))
             self.rows += 1
+            if self._text.tell() > _CHUNK:
+                self._pass_on()
+        self._pass_on()
+
+    def _pass_on(self) -> None:
+        self._bytes.write(self._text.getvalue().encode())
+        self._text.seek(0)
+        self._text.truncate()
+
+    def _finish(self, summaries: Sequence[DateSummary]) -> None:
+        self._pass_on()
 
 
 class _XlsxReport(ReportFile):
     def __init__(self, path: Path, mode: int, sheet_row_limit: int, columns: tuple[str, ...]) -> None:
         if not 2 <= sheet_row_limit <= EXCEL_ROW_LIMIT:
             raise ValueError(f"sheet_row_limit must be 2..{EXCEL_ROW_LIMIT}, got {sheet_row_limit}")
-        super().__init__(path, mode, "wb")
+        super().__init__(path, mode)
         self._limit = sheet_row_limit
         self._columns = columns
         self._render = entry_renderer(columns)
-        self._package = Package(self._file)
+        self._package = Package(self._bytes)
         self._entry_sheets = 0
         self._pending: list[str] = []  # rows not yet handed to the zip
         self._new_sheet()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import re
 import stat
 import struct
@@ -660,7 +661,10 @@ def test_commit_replaces_the_old_file(tmp_path: Path, fmt: str) -> None:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_temp_file_is_hidden_private_and_beside_the_report(tmp_path: Path, fmt: str) -> None:
+def test_temp_file_is_hidden_private_and_beside_the_report(
+    tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("jobs.writers.IN_MEMORY", 0)  # as for a large report: on disk from the first bytes
     folder = tmp_path / "a" / "b"
     path = folder / f"entries.{fmt}"
 
@@ -674,6 +678,42 @@ def test_temp_file_is_hidden_private_and_beside_the_report(tmp_path: Path, fmt: 
 
     assert [stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "a", folder)] == [0o700, 0o700]
     assert list(folder.iterdir()) == [path]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_small_report_touches_the_disk_only_on_commit(tmp_path: Path, fmt: str) -> None:
+    folder = tmp_path / "a" / "b"
+    path = folder / f"entries.{fmt}"
+
+    with open_report(fmt, path) as report:
+        report.write([make_row(number=n) for n in range(20)])
+        assert not tmp_path.joinpath("a").exists()
+        report.commit()
+
+    assert list(folder.iterdir()) == [path]
+    assert report.size == path.stat().st_size
+    assert report.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_large_report_goes_on_in_its_temp_file(tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("jobs.writers.IN_MEMORY", 4096)
+    path = tmp_path / f"entries.{fmt}"
+    rows = [make_row(number=n) for n in range(300)]
+    small = tmp_path / "small" / f"entries.{fmt}"
+    write(fmt, small, rows, sheet_row_limit=100)  # in memory throughout, for comparison
+
+    with open_report(fmt, path, sheet_row_limit=100) as report:
+        report.write(rows[:150])
+        [temp] = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+        assert temp.stat().st_size > 4096  # rows went to disk before the report was complete
+        report.write(rows[150:])
+        report.commit()
+
+    assert path.read_bytes() == small.read_bytes()
+    assert report.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert report.size == path.stat().st_size
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name, "small"]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -707,6 +747,7 @@ def test_xlsx_writes_nothing_outside_the_report_folder(tmp_path: Path, monkeypat
     system_temp = tmp_path / "system-temp"
     system_temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(system_temp))
+    monkeypatch.setattr("jobs.writers.IN_MEMORY", 0)  # on disk from the first bytes, as a large report
     reports = tmp_path / "reports"
 
     with open_report("xlsx", reports / "entries.xlsx", sheet_row_limit=2) as report:
@@ -722,7 +763,8 @@ def test_unknown_format(tmp_path: Path) -> None:
         open_report("json", tmp_path / "entries.json")
 
 
-def test_remove_stale_temp_files(tmp_path: Path) -> None:
+def test_remove_stale_temp_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("jobs.writers.IN_MEMORY", 0)  # the abandoned report is on disk at once
     nested = tmp_path / "ledger" / "2024"
     abandoned = open_report("csv", nested / "entries.csv")  # as if killed before abort()
     abandoned.write([make_row()])
