@@ -6,7 +6,7 @@
 Serves `--ledgers` ledgers, all made like 302321 (activity every day) under ids
 bench-001, bench-002, ... Prints one line, `ready <base_url>`, on stdout. Then, for
 each line read on stdin (any text), prints one line of JSON: the requests served so
-far by kind (token, ledgers, date, feed, other) and by status. Exits when stdin closes,
+far by kind (token, ledgers, date, feed, other) and by status, and the CPU time it used. Exits when stdin closes,
 so it never outlives the benchmark that started it.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import resource
 import sys
 from collections import Counter
 
@@ -56,7 +57,9 @@ def make_sandbox(n_ledgers: int, big: list[tuple[tuple[str, str, str], int]], **
 
 def counts(sandbox: Sandbox) -> dict:
     records = list(sandbox.requests)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
+        "cpu_s": usage.ru_utime + usage.ru_stime,  # the sandbox's own CPU: it shares the machine's cores
         "total": len(records),
         "by_kind": dict(Counter(kind(r.path) for r in records)),
         "by_status": {str(k): v for k, v in Counter(r.status for r in records).items()},
