@@ -7,7 +7,9 @@ on is checked.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,6 +44,46 @@ def follow_pages(fetch: Callable[[str | None], DatePage], what: str) -> Iterator
             raise ProtocolError(f"{what}: the API repeated a cursor; stopped instead of looping, try again later")
         seen.add(page.cursor)
         cursor = page.cursor
+
+
+def read_ahead(pages: Iterator[DatePage]) -> Iterator[DatePage]:
+    """The same pages, but while the caller writes one, a helper thread already fetches the next.
+
+    A large date is then bound by the slower of the API and the writers, not their sum. The
+    helper starts only when the first page says there is more, so a one-page date costs no
+    thread; at most one page waits for the caller, so memory stays flat. If the caller stops
+    early, the helper stops after the request it is making.
+    """
+    first = next(pages, None)
+    if first is None or not first.has_more:
+        if first is not None:
+            yield first
+        yield from pages  # follow_pages ends here; a plain iterator might not
+        return
+    ahead: queue.Queue[DatePage | BaseException | None] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            for page in pages:
+                ahead.put(page)
+                if stop.is_set():
+                    return
+            ahead.put(None)
+        except BaseException as exc:  # noqa: BLE001 (the caller raises it)
+            ahead.put(exc)
+
+    threading.Thread(target=fetch, name=f"{threading.current_thread().name}-read-ahead", daemon=True).start()
+    try:
+        yield first
+        while (page := ahead.get()) is not None:
+            if isinstance(page, BaseException):
+                raise page
+            yield page
+    finally:
+        stop.set()
+        with contextlib.suppress(queue.Empty):
+            ahead.get_nowait()  # a helper waiting to hand over a page can now see `stop`
 
 
 @dataclass(frozen=True)
@@ -102,7 +144,7 @@ class ReportApi:
                 raise ProtocolError(f"{what}: items, hasMore or tryLater missing or mistyped; try again later")
             return DatePage(items, has_more, body.get("cursor") or None, try_later)
 
-        return follow_pages(fetch, what)
+        return read_ahead(follow_pages(fetch, what))
 
     def feed_pages(self, ledger_id: str, topic: str, cursor: str | None, *, gdpr: bool = False) -> Iterator[FeedPage]:
         """The feed from `cursor` (None: the start of the ledger's history) to its current end."""

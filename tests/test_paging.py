@@ -1,8 +1,10 @@
-"""The paginator stepped without a network."""
+"""The paginator, and reading a page ahead, stepped without a network."""
+
+import threading
 
 import pytest
 
-from jobs.api import DatePage, follow_pages
+from jobs.api import DatePage, follow_pages, read_ahead
 from jobs.errors import ProtocolError
 
 
@@ -55,3 +57,65 @@ def test_pages_are_fetched_lazily_so_rows_can_be_written_before_the_last_page():
     pages = follow_pages(fetch, "t")
     next(pages)
     assert asked == [None]
+
+
+def numbered(n):
+    """n pages of one item each, linked by cursors."""
+    return [DatePage([{"n": i}], i < n, f"c{i}" if i < n else None, False) for i in range(1, n + 1)]
+
+
+def read_ahead_threads():
+    return [t for t in threading.enumerate() if t.name.endswith("-read-ahead")]
+
+
+def test_read_ahead_gives_the_same_pages_in_order():
+    fetch, asked = scripted(numbered(5))
+    assert [page.items for page in read_ahead(follow_pages(fetch, "t"))] == [[{"n": i}] for i in range(1, 6)]
+    assert asked == [None, "c1", "c2", "c3", "c4"]
+
+
+def test_the_next_page_is_fetched_while_the_caller_handles_this_one():
+    fetch, asked = scripted(numbered(3))
+    second_asked = threading.Event()
+
+    def watched(cursor):
+        if cursor == "c1":
+            second_asked.set()
+        return fetch(cursor)
+
+    pages = read_ahead(follow_pages(watched, "t"))
+    next(pages)
+    # The caller has not asked for page 2, yet its request is made (a plain paginator would wait).
+    assert second_asked.wait(timeout=5)
+    assert [page.items for page in pages] == [[{"n": 2}], [{"n": 3}]]
+
+
+def test_a_one_page_date_starts_no_thread():
+    fetch, _ = scripted(numbered(1))
+    pages = read_ahead(follow_pages(fetch, "t"))
+    assert next(pages).items == [{"n": 1}]
+    assert read_ahead_threads() == []
+    assert list(pages) == []
+
+
+def test_an_error_on_a_later_page_reaches_the_caller_after_the_pages_before_it():
+    pages = numbered(3)
+    pages[1] = DatePage([{"n": 2}], True, "c1", False)  # repeats the first page's cursor
+    fetch, _ = scripted(pages)
+    seen = []
+    with pytest.raises(ProtocolError, match="repeated a cursor"):
+        for page in read_ahead(follow_pages(fetch, "t")):
+            seen.append(page.items)
+    assert seen == [[{"n": 1}], [{"n": 2}]]
+
+
+def test_a_caller_that_stops_early_stops_the_helper():
+    fetch, asked = scripted(numbered(50))
+    pages = read_ahead(follow_pages(fetch, "t"))
+    next(pages)
+    next(pages)
+    pages.close()  # as when a date turns out open, or its files fail
+    for thread in read_ahead_threads():
+        thread.join(timeout=5)
+    assert read_ahead_threads() == []
+    assert len(asked) <= 4  # the two pages taken, one waiting, one in flight: not all fifty
