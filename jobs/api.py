@@ -1,8 +1,8 @@
 """The Report API: ledgers, ledger-date pages and their status codes.
 
-Paging is kept apart from HTTP (`follow_pages`) so it can be stepped without a
-network. Unknown fields pass through untouched; only what the exporter relies
-on is checked.
+Paging is kept apart from HTTP (`follow_pages`, `read_ahead`) so it can be
+stepped without a network. Unknown fields pass through untouched; only what the
+exporter relies on is checked.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def read_ahead(pages: Iterator[DatePage]) -> Iterator[DatePage]:
                 if stop.is_set():
                     return
             ahead.put(None)
-        except BaseException as exc:  # noqa: BLE001 (the caller raises it)
+        except BaseException as exc:  # the caller raises it, after the pages before it
             ahead.put(exc)
 
     threading.Thread(target=fetch, name=f"{threading.current_thread().name}-read-ahead", daemon=True).start()
@@ -133,7 +133,7 @@ class ReportApi:
                 yield ledger
 
     def date_pages(self, ledger_id: str, topic: str, date: dt.date, *, gdpr: bool = False) -> Iterator[DatePage]:
-        """The pages of one ledger date; raises NotAvailable on 404."""
+        """The pages of one ledger date, each next one read ahead; raises NotAvailable on 404."""
         path = f"/report/v2/ledgers/{ledger_id}/{topic}/dates/{date.isoformat()}"
         what = f"ledger {ledger_id} {topic} {date}"
 
