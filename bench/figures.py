@@ -45,6 +45,11 @@ def latency_figures(runs: dict, latency_ms: int, token_ttl: int) -> list[Figure]
                             f"exporter CPU {cpu:.1f} s (user + system); the sandbox, on the same cores, "
                             f"{r['requests']['sandbox_cpu_s']:.1f} s"))  # fmt: skip
     for level, r in runs.items():
+        # Seen from the API: how many requests the run kept busy on average, and at most.
+        own, busy, peak = r["own_s"], r["requests"]["busy_s"], r["requests"]["peak_in_flight"]
+        figures.append(info(f"latency c={level}: requests in flight, mean", busy / own, "", f"peak {peak}; the "
+                            f"API spent {busy:.1f} s on requests during the run's {own:.1f} s"))  # fmt: skip
+    for level, r in runs.items():
         limit = token_limit(r["run"]["wall_s"], token_ttl)
         figures.append(at_most(f"tokens, latency c={level}", r["tokens"], limit, "tokens",
                                f"token lifetime {token_ttl} s, run {r['run']['wall_s']:.1f} s; sandbox issued "

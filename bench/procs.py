@@ -88,7 +88,7 @@ class SandboxProcess:
         return self
 
     def counts(self) -> dict:
-        """Requests served so far: total, by_kind, by_status, tokens_issued, and cpu_s (see bench.serve)."""
+        """Requests served so far and how (see bench.serve); the peak in flight is since the last call."""
         assert self._proc is not None and self._proc.stdin is not None
         self._proc.stdin.write("counts\n")
         self._proc.stdin.flush()
@@ -115,8 +115,9 @@ class SandboxProcess:
 
 
 def delta(after: dict, before: dict) -> dict:
-    """Requests served, and the sandbox's CPU, between two counts() answers."""
+    """Requests served, the sandbox's CPU and time busy between two counts() answers; the peak in between."""
     kinds = {k: after["by_kind"].get(k, 0) - before["by_kind"].get(k, 0) for k in after["by_kind"]}
     return {"total": after["total"] - before["total"], "by_kind": {k: v for k, v in kinds.items() if v},
             "tokens_issued": after["tokens_issued"] - before["tokens_issued"],
-            "sandbox_cpu_s": after["cpu_s"] - before["cpu_s"]}  # fmt: skip
+            "sandbox_cpu_s": after["cpu_s"] - before["cpu_s"], "busy_s": after["busy_s"] - before["busy_s"],
+            "peak_in_flight": after["peak_in_flight"]}  # fmt: skip

@@ -6,7 +6,8 @@
 Serves `--ledgers` ledgers, all made like 302321 (activity every day) under ids
 bench-001, bench-002, ... Prints one line, `ready <base_url>`, on stdout. Then, for
 each line read on stdin (any text), prints one line of JSON: the requests served so
-far by kind (token, ledgers, date, feed, other) and by status, and the CPU time it used. Exits when stdin closes,
+far by kind (token, ledgers, date, feed, other) and by status, the CPU time it used, the most
+requests it handled at once since the last line, and the time spent handling them. Exits when stdin closes,
 so it never outlives the benchmark that started it.
 """
 
@@ -17,9 +18,12 @@ import datetime as dt
 import json
 import resource
 import sys
+import threading
+import time
 from collections import Counter
 
 from jobs.sandbox import Sandbox
+from jobs.sandbox.messages import Reply, Request
 
 LIKE = "302321"  # active every day: each ledger date has entries
 
@@ -55,10 +59,39 @@ def make_sandbox(n_ledgers: int, big: list[tuple[tuple[str, str, str], int]], **
     return sandbox
 
 
-def counts(sandbox: Sandbox) -> dict:
+class InFlight:
+    """Requests being handled, seen from the API's side: the most at once since the last look, and
+    the time spent on them (latency included), which over a run's time is the mean in flight."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self._handle, self._lock = sandbox.handle, threading.Lock()
+        self.now = self.peak = 0
+        self.busy_s = 0.0
+        sandbox.handle = self.handle  # type: ignore[method-assign]
+
+    def handle(self, req: Request) -> Reply:
+        with self._lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+        started = time.monotonic()
+        try:
+            return self._handle(req)
+        finally:
+            with self._lock:
+                self.now -= 1
+                self.busy_s += time.monotonic() - started
+
+    def look(self) -> dict:
+        with self._lock:
+            peak, self.peak = self.peak, self.now
+            return {"peak_in_flight": peak, "busy_s": self.busy_s}
+
+
+def counts(sandbox: Sandbox, in_flight: InFlight) -> dict:
     records = list(sandbox.requests)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
+        **in_flight.look(),
         "cpu_s": usage.ru_utime + usage.ru_stime,  # the sandbox's own CPU: it shares the machine's cores
         "total": len(records),
         "by_kind": dict(Counter(kind(r.path) for r in records)),
@@ -79,10 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     sandbox = make_sandbox(args.ledgers, args.big, today=args.today, token_ttl=args.token_ttl,
                            latency_ms=args.latency_ms, page_size=args.page_size,
                            ledger_page_size=args.page_size)  # fmt: skip
+    in_flight = InFlight(sandbox)
     with sandbox:
         print(f"ready {sandbox.base_url}", flush=True)
         for _ in sys.stdin:
-            print(json.dumps(counts(sandbox)), flush=True)
+            print(json.dumps(counts(sandbox, in_flight)), flush=True)
     return 0
 
 
