@@ -697,11 +697,11 @@ def test_small_report_touches_the_disk_only_on_commit(tmp_path: Path, fmt: str) 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_large_report_goes_on_in_its_temp_file(tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("jobs.writers.IN_MEMORY", 4096)
     path = tmp_path / f"entries.{fmt}"
     rows = [make_row(number=n) for n in range(300)]
     small = tmp_path / "small" / f"entries.{fmt}"
     write(fmt, small, rows, sheet_row_limit=100)  # in memory throughout, for comparison
+    monkeypatch.setattr("jobs.writers.IN_MEMORY", 4096)
 
     with open_report(fmt, path, sheet_row_limit=100) as report:
         report.write(rows[:150])
