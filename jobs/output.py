@@ -98,9 +98,9 @@ class PeriodFiles:
     def __init__(self, output: Output, ledger_id: str, topic: str, first: dt.date, last: dt.date, zone: ZoneInfo):
         self.output, self.what = output, f"ledger {ledger_id} {topic} {first}..{last}"
         label = f"{first.isoformat()}_{last.isoformat()}"
-        self.paths = [report_path(output.out, ledger_id, topic, label, fmt) for fmt in output.formats]
+        paths = [report_path(output.out, ledger_id, topic, label, fmt) for fmt in output.formats]
         with file_errors(self.what, output.out):
-            self.reports = [output.open(fmt, path, zone) for fmt, path in zip(output.formats, self.paths, strict=True)]
+            self.reports = [output.open(fmt, path, zone) for fmt, path in zip(output.formats, paths, strict=True)]
         self.summaries: list[DateSummary] = []
         self.missing: str | None = None
 
