@@ -2,16 +2,31 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The demo's state and files (jobs/sandbox/demo.py), apart from a real installation's.
+DEMO := demo
 
 .PHONY: demo test lint clean
 
+# Stops on a failed step and removes what it made, so a broken .venv never looks finished to the next make.
+VENV_FAILED = { rm -rf $(VENV); echo "make: $(1) failed (see above); removed $(VENV), so the next make starts clean" >&2; exit 1; }
+
+# pyproject.toml's requires-python, checked before anything is created. The check runs on any Python
+# (print with one argument and %-formatting work in 2.x too): exit 1 with a version means too old.
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	@version=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2]); sys.exit(sys.version_info < (3, 11))' 2>/dev/null); \
+	status=$$?; \
+	if [ $$status -eq 1 ] && [ -n "$$version" ]; then \
+		echo "make: Python 3.11+ needed, $(PYTHON) is $$version: install 3.11 or newer, then run make PYTHON=python3.11 (or its path)" >&2; exit 1; \
+	elif [ $$status -ne 0 ]; then \
+		echo "make: cannot run $(PYTHON): install Python 3.11 or newer, then run make PYTHON=python3.11 (or its path)" >&2; exit 1; \
+	fi
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV) || $(call VENV_FAILED,creating $(VENV))
+	$(BIN)/python -m pip install --quiet --upgrade pip || $(call VENV_FAILED,upgrading pip in $(VENV))
 
 # Reinstall when the project's metadata changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test]' || $(call VENV_FAILED,installing the project)
 	touch $@
 
 demo: $(VENV)/.installed
@@ -21,7 +36,7 @@ test: $(VENV)/.installed
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(DEMO)
 
 # Not part of `make test`: style is checked by people, not by CI.
 lint: $(VENV)/.installed
