@@ -660,7 +660,7 @@ def test_parse_fault_rejects(spec):
     assert "\n" not in str(info.value) and "fault" in str(info.value)
 
 
-# -- command line and demo ----------------------------------------------------------------
+# -- command line (the demo: test_demo.py) ------------------------------------------------
 
 
 def test_cli_bad_fault(capsys):
@@ -689,20 +689,6 @@ def test_cli_serves_until_interrupted():
         proc.stderr.close()
     assert proc.returncode == 0 and "Traceback" not in err
     assert f"VIPPS_BASE_URL={url} VIPPS_CLIENT_ID=sandbox-client" in first + out
-
-
-def test_demo_exports_last_week_from_a_sandbox_and_says_where(tmp_path):
-    """`make demo` end to end: a real sandbox, the exporter as a real process, files on disk."""
-    done = subprocess.run([sys.executable, "-m", "jobs.sandbox.demo"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    out = tmp_path / "reports"
-    assert f"Reports are in {out}" in done.stdout
-    for ledger in (MAIN, RESERVE, MERCHANT, DANISH, EURO):
-        files = [p.name for p in (out / ledger).rglob("*") if p.is_file()]
-        # seven closed days, two topics: CSV, XLSX and a manifest each
-        assert sorted(name.split(".", 1)[1] for name in files) == sorted(["csv", "xlsx", "manifest.json"] * 14)
-        assert f"  {ledger}: 42 files" in done.stdout
 
 
 # -- corrupted dates ------------------------------------------------------------------

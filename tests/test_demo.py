@@ -1,0 +1,164 @@
+"""`make demo` and the Makefile around it: the demo keeps to demo/, and says what it wrote."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from jobs.sandbox import demo
+
+ROOT = Path(__file__).parent.parent
+MAIN, RESERVE, MERCHANT, DANISH, EURO = "302321", "0302399", "412345", "5551234", "7778881"
+# Long past on any clock that runs these tests: the exporter, a separate process, checks the
+# period against the real date, and a past week is never in its future.
+DEMO_TODAY = dt.date(2025, 3, 12)
+LINE = re.compile(r"^  (\S+) +(\d+) report files \((\d+) CSV, (\d+) XLSX\), (\d+) manifests$", re.M)
+
+
+def run_demo(cwd: Path, today: dt.date = DEMO_TODAY, env: dict[str, str] | None = None):
+    done = subprocess.run([sys.executable, "-m", "jobs.sandbox.demo", "--today", today.isoformat()], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def on_disk(out: Path) -> dict[str, tuple[int, int, int, int]]:
+    """Per ledger folder: (report files, CSV, XLSX, manifests), counted without the demo's help."""
+    counts = {}
+    for folder in sorted(p for p in out.iterdir()):
+        names = [p.name for p in folder.rglob("*") if p.is_file()]
+        kinds = Counter("manifest" if n.endswith(".manifest.json") else n.rsplit(".", 1)[1] for n in names)
+        assert set(kinds) <= {"csv", "xlsx", "manifest"}, names
+        counts[folder.name] = (kinds["csv"] + kinds["xlsx"], kinds["csv"], kinds["xlsx"], kinds["manifest"])
+    return counts
+
+
+def fingerprints(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in folder.rglob("*") if p.is_file()}  # fmt: skip
+
+
+def listed(stdout: str) -> dict[str, tuple[int, ...]]:
+    return {name: tuple(map(int, numbers)) for name, *numbers in LINE.findall(stdout)}
+
+
+def test_the_demo_keeps_to_demo_and_lists_what_it_wrote(tmp_path):
+    """A real installation's settings neither redirect nor break it; its counts are the files on disk."""
+    (tmp_path / "config.toml").write_text(
+        '[api]\ntoken_path = "/broken/v1/token"\n[export]\nout = "elsewhere"\n[state]\npath = "elsewhere/s.sqlite3"\n'
+    )
+    (tmp_path / ".env").write_text("VIPPS_CLIENT_ID=real-client\nVIPPS_TOKEN_PATH=/broken/v1/token\n")
+    env = {**os.environ, "VIPPS_CLIENT_SECRET": "real-secret", "VIPPS_KEY_TYPE": "merchant", "VIPPS_MSN": "123456"}
+    folder, out = tmp_path / "demo", tmp_path / "demo" / "reports"
+
+    for today in (DEMO_TODAY - dt.timedelta(days=3), DEMO_TODAY):  # the second demo finds the first one's files
+        done = run_demo(tmp_path, today, env)
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".env", "config.toml", "demo"]
+    assert sorted(p.name for p in folder.iterdir()) == ["README.txt", "reports", "state"]
+    state = sorted(p.name for p in (folder / "state").iterdir())
+    assert state == ["report-export.sqlite3", "report-export.sqlite3.lock"]
+    # seven closed days, two topics: CSV, XLSX and a manifest each; nothing left of the earlier week
+    week = {(DEMO_TODAY - dt.timedelta(days=n)).isoformat() for n in range(1, 8)}
+    assert {p.name.split("_")[2][:10] for p in out.rglob("*.*")} == week
+    assert on_disk(out) == dict.fromkeys(sorted([MAIN, RESERVE, MERCHANT, DANISH, EURO]), (28, 14, 14, 14))
+    lines = listed(done.stdout)
+    assert lines.pop("total") == (140, 70, 70, 70)
+    assert lines == on_disk(out)
+    assert f"140 files under {out})" in done.stdout  # the exporter's summary counts report files only
+    assert f"Demo folder: {folder}," in done.stdout
+    assert f"Files in {out}, per ledger:" in done.stdout
+    assert f"State: {folder / 'state' / 'report-export.sqlite3'}\n" in done.stdout
+
+
+def test_a_real_run_after_the_demo_knows_nothing_of_it(workdir, make_sandbox, use_sandbox, run_cli):
+    """The demo's state once sat where real runs keep theirs: each sandbox ledger then came back as withdrawn."""
+    run_demo(workdir)
+    before = fingerprints(workdir / "demo")
+    use_sandbox(make_sandbox(ledger_ids=[MAIN]))  # the real API: other keys, other ledgers
+
+    result = run_cli("run")
+
+    assert result.code == 0, result.err
+    assert "no longer readable" not in result.err
+    assert sorted(p.name for p in workdir.iterdir()) == ["demo", "reports", "state"]
+    assert [p.name for p in (workdir / "reports").iterdir()] == [MAIN]
+    assert "state/report-export.sqlite3" in before
+    assert fingerprints(workdir / "demo") == before
+
+
+@pytest.mark.parametrize("foreign", ["file", "folder"])
+def test_the_demo_leaves_a_demo_it_did_not_make_alone(tmp_path, monkeypatch, capsys, foreign):
+    monkeypatch.chdir(tmp_path)
+    if foreign == "file":
+        (tmp_path / "demo").write_text("mine")
+    else:
+        (tmp_path / "demo").mkdir()
+        (tmp_path / "demo" / "notes.txt").write_text("mine")
+
+    assert demo.main(["--today", DEMO_TODAY.isoformat()]) == 2
+
+    err = capsys.readouterr().err
+    assert err == f"demo: {tmp_path / 'demo'} exists and is not the demo's: move it, or start the demo elsewhere\n"
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == (
+        ["demo"] if foreign == "file" else ["demo", "demo/notes.txt"]
+    )
+
+
+# -- the Makefile's Python check and .venv ----------------------------------------------
+
+# Stand-ins for python3, by what goes wrong. The Makefile asks `-c` for the version (exit 1: too old),
+# then runs `-m venv .venv`; each call is logged, so a test sees what was attempted.
+FAKES = {
+    "too old": 'case "$1" in -c) echo 3.9; exit 1;; esac; exit 0',
+    "venv fails": 'case "$1" in -c) echo 3.12; exit 0;; esac; mkdir -p "$3/bin"; exit 1',
+    "pip fails": (
+        'case "$1" in -c) echo 3.12; exit 0;; esac; mkdir -p "$3/bin"; '
+        'printf "#!/bin/sh\\nexit 1\\n" > "$3/bin/python"; chmod +x "$3/bin/python"'
+    ),
+}
+MESSAGES = {
+    "too old": "make: Python 3.11+ needed, {python} is 3.9: install 3.11 or newer, then run make PYTHON=python3.11 "
+    "(or its path)\n",
+    "venv fails": "make: creating .venv failed (see above); removed .venv, so the next make starts clean\n",
+    "pip fails": "make: upgrading pip in .venv failed (see above); removed .venv, so the next make starts clean\n",
+}
+CALLS = {"too old": ["-c"], "venv fails": ["-c", "-m venv .venv"], "pip fails": ["-c", "-m venv .venv"]}
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+@pytest.mark.parametrize("case", list(FAKES))
+def test_make_checks_python_and_never_leaves_a_broken_venv(tmp_path, case):
+    for name in ("Makefile", "pyproject.toml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    python = tmp_path / "fake-python"
+    python.write_text(f'#!/bin/sh\n[ "$1" = -c ] && echo -c >> calls.log || echo "$*" >> calls.log\n{FAKES[case]}\n')
+    python.chmod(0o755)
+
+    done = subprocess.run(["make", "demo", f"PYTHON={python}"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+
+    assert done.returncode != 0
+    assert MESSAGES[case].format(python=python) in done.stderr
+    assert not (tmp_path / ".venv").exists()
+    assert (tmp_path / "calls.log").read_text().splitlines() == CALLS[case]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_clean_removes_the_demo_folder(tmp_path):
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    (tmp_path / "demo" / "reports").mkdir(parents=True)
+    (tmp_path / "reports").mkdir()
+
+    subprocess.run(["make", "clean"], cwd=tmp_path, check=True, capture_output=True, timeout=60)
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Makefile", "reports"]
