@@ -7,8 +7,11 @@ DEMO := demo
 
 .PHONY: demo test lint clean
 
-# Stops on a failed step and removes what it made, so a broken .venv never looks finished to the next make.
-VENV_FAILED = { rm -rf $(VENV); echo "make: $(1) failed (see above); removed $(VENV), so the next make starts clean" >&2; exit 1; }
+# $(call venv_step,command,what it does): shown and run like any recipe line, but a failure removes .venv,
+# so a half-made one never looks finished to the next make.
+define venv_step
+@echo "$(1)"; $(1) || { rm -rf $(VENV); echo "make: $(2) failed (see above); removed $(VENV), so the next make starts clean" >&2; exit 1; }
+endef
 
 # pyproject.toml's requires-python, checked before anything is created. The check runs on any Python
 # (print with one argument and %-formatting work in 2.x too): exit 1 with a version means too old.
@@ -21,12 +24,12 @@ $(BIN)/python:
 		echo "make: cannot run $(PYTHON): install Python 3.11 or newer, then run make PYTHON=python3.11 (or its path)" >&2; exit 1; \
 	fi
 	rm -rf $(VENV)
-	$(PYTHON) -m venv $(VENV) || $(call VENV_FAILED,creating $(VENV))
-	$(BIN)/python -m pip install --quiet --upgrade pip || $(call VENV_FAILED,upgrading pip in $(VENV))
+	$(call venv_step,$(PYTHON) -m venv $(VENV),creating $(VENV))
+	$(call venv_step,$(BIN)/python -m pip install --quiet --upgrade pip,upgrading pip in $(VENV))
 
 # Reinstall when the project's metadata changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]' || $(call VENV_FAILED,installing the project)
+	$(call venv_step,$(BIN)/python -m pip install --quiet -e '.[test]',installing the project)
 	touch $@
 
 demo: $(VENV)/.installed

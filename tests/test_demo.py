@@ -116,41 +116,50 @@ def test_the_demo_leaves_a_demo_it_did_not_make_alone(tmp_path, monkeypatch, cap
 
 # -- the Makefile's Python check and .venv ----------------------------------------------
 
-# Stand-ins for python3, by what goes wrong. The Makefile asks `-c` for the version (exit 1: too old),
-# then runs `-m venv .venv`; each call is logged, so a test sees what was attempted.
-FAKES = {
-    "too old": 'case "$1" in -c) echo 3.9; exit 1;; esac; exit 0',
-    "venv fails": 'case "$1" in -c) echo 3.12; exit 0;; esac; mkdir -p "$3/bin"; exit 1',
-    "pip fails": (
-        'case "$1" in -c) echo 3.12; exit 0;; esac; mkdir -p "$3/bin"; '
-        'printf "#!/bin/sh\\nexit 1\\n" > "$3/bin/python"; chmod +x "$3/bin/python"'
+# A stand-in for python3 that answers the Makefile's version check with {version} (3.9: too old),
+# gives a venv a copy of itself, and exits as told; each call is logged, so a test sees what was tried.
+FAKE = """#!/bin/sh
+[ "$1" = -c ] && echo -c >> calls.log || echo "$1 $2" >> calls.log
+case "$1 $2" in
+  -c*) echo {version}; [ {version} = 3.9 ] && exit 1; exit 0;;
+  "-m venv") mkdir -p "$3/bin"; cp "$0" "$3/bin/python"; exit {venv};;
+  "-m pip") case "$*" in *--upgrade*) exit {upgrade};; *) exit {install};; esac;;
+esac
+"""
+FAILED = "make: {} failed (see above); removed .venv, so the next make starts clean\n"
+CASES = {  # what goes wrong: how the fake answers, what make says, which calls it made
+    "too old": (
+        dict(version="3.9", venv=0, upgrade=0, install=0),
+        "make: Python 3.11+ needed, {python} is 3.9: install 3.11 or newer, then run make PYTHON=python3.11 "
+        "(or its path)\n",
+        ["-c"],
     ),
-}
-MESSAGES = {
-    "too old": "make: Python 3.11+ needed, {python} is 3.9: install 3.11 or newer, then run make PYTHON=python3.11 "
-    "(or its path)\n",
-    "venv fails": "make: creating .venv failed (see above); removed .venv, so the next make starts clean\n",
-    "pip fails": "make: upgrading pip in .venv failed (see above); removed .venv, so the next make starts clean\n",
-}
-CALLS = {"too old": ["-c"], "venv fails": ["-c", "-m venv .venv"], "pip fails": ["-c", "-m venv .venv"]}
+    "venv fails": (dict(version="3.12", venv=1, upgrade=0, install=0), FAILED.format("creating .venv"),
+                   ["-c", "-m venv"]),
+    "pip fails": (dict(version="3.12", venv=0, upgrade=1, install=0), FAILED.format("upgrading pip in .venv"),
+                  ["-c", "-m venv", "-m pip"]),
+    "install fails": (dict(version="3.12", venv=0, upgrade=0, install=1), FAILED.format("installing the project"),
+                      ["-c", "-m venv", "-m pip", "-m pip"]),
+}  # fmt: skip
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
-@pytest.mark.parametrize("case", list(FAKES))
+@pytest.mark.parametrize("case", list(CASES))
 def test_make_checks_python_and_never_leaves_a_broken_venv(tmp_path, case):
+    answers, message, calls = CASES[case]
     for name in ("Makefile", "pyproject.toml"):
         shutil.copy(ROOT / name, tmp_path / name)
     python = tmp_path / "fake-python"
-    python.write_text(f'#!/bin/sh\n[ "$1" = -c ] && echo -c >> calls.log || echo "$*" >> calls.log\n{FAKES[case]}\n')
+    python.write_text(FAKE.format(**answers))
     python.chmod(0o755)
 
     done = subprocess.run(["make", "demo", f"PYTHON={python}"], cwd=tmp_path, capture_output=True, text=True,
                           timeout=60)  # fmt: skip
 
     assert done.returncode != 0
-    assert MESSAGES[case].format(python=python) in done.stderr
+    assert message.format(python=python) in done.stderr
     assert not (tmp_path / ".venv").exists()
-    assert (tmp_path / "calls.log").read_text().splitlines() == CALLS[case]
+    assert (tmp_path / "calls.log").read_text().splitlines() == calls
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
