@@ -139,10 +139,18 @@ class ReportApi:
 
         def fetch(cursor: str | None) -> DatePage:
             body = self._get(path, _params(cursor, gdpr), what)
-            items, has_more, try_later = body.get("items"), body.get("hasMore", False), body.get("tryLater", False)
-            if not isinstance(items, list) or not isinstance(has_more, bool) or not isinstance(try_later, bool):
-                raise ProtocolError(f"{what}: items, hasMore or tryLater missing or mistyped; try again later")
-            return DatePage(items, has_more, body.get("cursor") or None, try_later)
+            items, next_cursor, try_later = body.get("items"), body.get("cursor") or None, body.get("tryLater")
+            # hasMore came late (November 2023) and the schema requires no field: a cursor without
+            # hasMore means more pages, never the last one.
+            has_more = body.get("hasMore", next_cursor is not None)
+            if not isinstance(items, list) or not isinstance(has_more, bool):
+                raise ProtocolError(f"{what}: items or hasMore missing or mistyped; try again later")
+            if not isinstance(try_later, bool):  # only tryLater: false says the date is closed and final
+                raise ProtocolError(
+                    f"{what}: a page without tryLater does not say whether the date is closed, so no file is "
+                    "written; the next run asks again"
+                )
+            return DatePage(items, has_more, next_cursor, try_later)
 
         return read_ahead(follow_pages(fetch, what))
 

@@ -19,7 +19,9 @@ from pathlib import Path
 from jobs import __version__, config
 from jobs.errors import (
     EXIT_INTERNAL,
+    EXIT_NOTHING_TO_DO,
     EXIT_OK,
+    EXIT_PENDING,
     EXIT_VERIFY_FAILED,
     ConfigError,
     OutputError,
@@ -46,22 +48,38 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> Parser:
+def build_parser(settings: config.Settings) -> Parser:
+    """The commands and their options; the defaults shown by --help are those of the config in use."""
     common = Parser(add_help=False)
     common.add_argument("--config", type=Path, help="config file (default: ./config.toml)")
     common.add_argument("-v", "--verbose", action="store_true", help="log every ledger date and retry")
     common.add_argument("-q", "--quiet", action="store_true", help="print errors only (for cron)")
     common.add_argument("--log-file", type=Path, metavar="PATH", help="also append the full log to this file")
-    stateful = Parser(add_help=False)
-    stateful.add_argument("--state", type=Path, metavar="PATH", help="state database (default: [state] path)")
-    stateful.add_argument("--wait", action="store_true", help="wait for a running export instead of exiting")
+    state = Parser(add_help=False)
+    state.add_argument("--state", type=Path, metavar="PATH", help=f"state database (default: {settings.state_path})")
+    locked = Parser(add_help=False)
+    locked.add_argument("--wait", action="store_true", help="wait for a running export instead of exiting")
+    locked.add_argument(
+        "--detailed-exit-codes",
+        action="store_true",
+        help="exit 8 when dates are still open, 9 when there was nothing to do (default: 0)",
+    )
     selection = Parser(add_help=False)
     selection.add_argument("--ledger", action="append", metavar="ID", help="only this ledger (repeatable)")
-    selection.add_argument("--topic", action="append", choices=config.TOPICS, help="funds or fees (repeatable)")
-    selection.add_argument("--format", action="append", choices=config.FORMATS, help="csv or xlsx (repeatable)")
-    selection.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: reports)")
-    selection.add_argument("--csv-preset", choices=PRESETS, help="CSV flavour (default: [csv] preset, standard)")
-    selection.add_argument("--strict", action="store_true", help="a date whose balances do not add up gets no file")
+    selection.add_argument(
+        "--topic",
+        action="append",
+        choices=config.TOPICS,
+        help=f"funds or fees (repeatable; default: {' and '.join(settings.topics)})",
+    )
+    selection.add_argument(
+        "--format",
+        action="append",
+        choices=config.FORMATS,
+        help=f"csv or xlsx (repeatable; default: {' and '.join(settings.formats)})",
+    )
+    selection.add_argument("--out", type=Path, metavar="DIR", help=f"output folder (default: {settings.out})")
+    selection.add_argument("--csv-preset", choices=PRESETS, help=f"CSV flavour (default: {settings.csv_preset})")
 
     # The shared options go on each command only: argparse lets a subcommand's
     # defaults overwrite the same options given before it.
@@ -69,17 +87,37 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"report-export {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser(
-        "run", parents=[common, stateful, selection], help="export ledger dates (default: catch up through yesterday)"
-    )
+        "run", parents=[common, state, locked, selection],
+        help="export ledger dates (default: catch up through yesterday)",
+    )  # fmt: skip
     run.add_argument("--from", dest="first", type=iso_date, metavar="YYYY-MM-DD", help="first ledger date")
     run.add_argument("--to", dest="last", type=iso_date, metavar="YYYY-MM-DD", help="last ledger date")
     run.add_argument("--combine", action="store_true", help="also one file per ledger and topic for the period")
-    run.add_argument("--concurrency", type=concurrency, metavar="N", help="ledger dates at once (default: 8)")
-    commands.add_parser("feed", parents=[common, stateful, selection], help="follow the feeds from the stored cursor")
-    status = commands.add_parser("status", parents=[common, stateful], help="what is exported, open, and last runs")
+    run.add_argument(
+        "--strict",
+        action="store_true",
+        default=None,
+        help=f"a date whose balances do not add up gets no file (default: {on_off(settings.strict)})",
+    )
+    run.add_argument(
+        "--concurrency",
+        type=concurrency,
+        metavar="N",
+        help=f"requests to the API at once (default: {settings.concurrency})",
+    )
+    commands.add_parser(
+        "feed", parents=[common, state, locked, selection], help="follow the feeds from the stored cursor"
+    )
+    status = commands.add_parser("status", parents=[common, state], help="what is exported, open, and last runs")
     status.add_argument("--json", action="store_true", help="print JSON for monitoring")
-    schedule = commands.add_parser("schedule", parents=[common, stateful], help="run the catch-up on [schedule] cron")
+    schedule = commands.add_parser(
+        "schedule", parents=[common, state],
+        help=f"run the catch-up on [schedule] cron (now: {settings.schedule.cron}, {settings.schedule.timezone})",
+    )  # fmt: skip
     schedule.add_argument("--now", action="store_true", help="also run once right away")
+    schedule.add_argument(
+        "--print-cron", action="store_true", help="print a crontab line at this installation's minute instead, and exit"
+    )
     ledgers = commands.add_parser("ledgers", parents=[common], help="list the ledgers the keys can read")
     ledgers.add_argument("--json", action="store_true", help="print JSON instead of a table")
     commands.add_parser("check", parents=[common], help="check config, keys and one API call")
@@ -87,6 +125,10 @@ def build_parser() -> Parser:
     verify.add_argument("folder", type=Path, metavar="DIR", help="a folder of reports, e.g. reports")
     commands.add_parser("sandbox", help="serve a local Report API stand-in (see report-export sandbox --help)")
     return parser
+
+
+def on_off(flag: bool) -> str:
+    return "on" if flag else "off"
 
 
 def concurrency(text: str) -> int:
@@ -108,16 +150,33 @@ def main(argv: Sequence[str] | None = None, runtime: Runtime | None = None) -> i
         from jobs.sandbox.__main__ import main as sandbox_main  # only this command loads the stand-in
 
         return sandbox_main(argv[1:])
+    settings, problem = settings_for(argv)
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(settings or config.built_in()).parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
     runtime = runtime or Runtime()
     with reported_errors() as outcome:
         setup_logging(args.verbose, args.quiet, args.log_file)
-        settings = config.load(args.config)
+        if problem is not None:
+            raise problem
         outcome.code = COMMANDS[args.command](args, settings, runtime)
     return outcome.code
+
+
+def settings_for(argv: list[str]) -> tuple[config.Settings | None, Exception | None]:
+    """The settings of the --config on the command line, read before parsing so that --help can show
+    them; a broken config is reported once the command runs (its --help still works)."""
+    early = Parser(add_help=False)
+    early.add_argument("--config", type=Path)
+    try:
+        known, _ = early.parse_known_args(argv)
+    except SystemExit:  # e.g. --config without a value: the real parser says so
+        return None, None
+    try:
+        return config.load(known.config), None
+    except Exception as exc:  # raised again inside reported_errors, which says what it is
+        return None, exc
 
 
 @dataclass
@@ -178,7 +237,8 @@ def date_range(args: argparse.Namespace, today: dt.date) -> tuple[dt.date | None
     if first > last:
         raise UsageError(f"--from {first} is after --to {last}: swap them")
     if last > today:
-        raise UsageError(f"--to {last} is in the future (today is {today}): the API has no report for it yet")
+        flag = "--to" if args.last is not None else "--from"
+        raise UsageError(f"{flag} {last} is in the future (today is {today}): the API has no report for it yet")
     return first, last
 
 
@@ -251,7 +311,7 @@ def selection(args: argparse.Namespace, settings: config.Settings):
         csv_format=csv,
         gdpr=settings.gdpr,
         sheet_row_limit=settings.sheet_row_limit,
-        strict=args.strict or settings.strict,
+        strict=settings.strict if getattr(args, "strict", None) is None else args.strict,
         api_base_url=settings.base_url,
     )
     return tuple(dict.fromkeys(args.ledger or ())), tuple(dict.fromkeys(args.topic or settings.topics)), output
@@ -280,7 +340,10 @@ def stateful_run(command, trigger, args, settings, runtime, out, body) -> int:
             state.end_run(run_id, "failed" if code != 130 else "interrupted", code, {}, str(exc) or type(exc).__name__)
             raise
         counts = {**result.counts(), "tokens": auth.tokens_fetched, "retries": api.retrier.retries}
-        state.end_run(run_id, result.outcome, result.exit_code, counts)
+        code = result.exit_code
+        if code in (EXIT_PENDING, EXIT_NOTHING_TO_DO) and not args.detailed_exit_codes:
+            code = EXIT_OK  # normal every hour: a scheduler must not page anyone for it
+        state.end_run(run_id, result.outcome, code, counts)
     summary = (
         f"report-export {command}: {plural(ledgers, 'ledger')}, {done}, {plural(auth.tokens_fetched, 'token')}, "
         f"{plural(api.retrier.retries, 'retry', 'retries')}, {runtime.clock() - started:.1f} s: {result.outcome}"
@@ -290,7 +353,7 @@ def stateful_run(command, trigger, args, settings, runtime, out, body) -> int:
     record = log.makeRecord(log.name, logging.INFO, __file__, 0, summary, (), None)
     for handler in log.handlers[1:]:  # the --log-file always gets it; stderr already has stdout's copy
         handler.handle(record)
-    return result.exit_code
+    return code
 
 
 @contextmanager
@@ -313,27 +376,31 @@ def plural(n: int, one: str, many: str | None = None) -> str:
 def cmd_status(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
     from jobs.state import State
 
-    state_path = args.state or settings.state_path
-    if not Path(state_path).exists():
-        raise UsageError(f"no state at {state_path} yet: run report-export run first, or pass --state")
-    with State(state_path) as state:
-        ledgers, runs = state.overview(), state.recent_runs()
+    day = today(settings, runtime)
+    with State.snapshot(args.state or settings.state_path) as state:  # reads only: writes nothing anywhere
+        ledgers, runs = state.overview(day, settings.warn_after_days), state.recent_runs()
+    schedule = {"cron": settings.schedule.cron, "timezone": str(settings.schedule.timezone),
+                "from": settings.schedule.source}  # fmt: skip
     if args.json:
-        print(json.dumps({"ledgers": ledgers, "runs": runs}, indent=2, ensure_ascii=False))
+        print(json.dumps({"ledgers": ledgers, "runs": runs, "schedule": schedule}, indent=2, ensure_ascii=False))
         return EXIT_OK
     for row in ledgers:
         pending = ", ".join(
-            f"{p['date']} {p['status']} since {p['since']} ({p['tries']} tries)" for p in row["pending"]
+            f"{p['date']} {p['status']} since {p['since']} ({p['tries']} tries"
+            + (f", OVERDUE: {p['ageDays']} days, retried once a day)" if p["overdue"] else ")")
+            for p in row["pending"]
         )
         feed = row["feed"]
         print(
             f"ledger {row['ledgerId']} {row['topic']}: last exported {row['lastExported'] or '-'}"
             + (f"; pending: {pending}" if pending else "")
-            + (f"; given up: {', '.join(row['abandoned'])}" if row["abandoned"] else "")
             + (f"; not readable since {row['withdrawnAt']}" if row["withdrawnAt"] else "")
             + (f"; feed: {feed['entries']} entries in {feed['batches']} batches, {feed['updatedAt']}" if feed else "")
         )
-    print("last runs:")
+    if not ledgers:
+        print("no ledger dates recorded yet")
+    print(f"schedule: {schedule['cron']} ({schedule['timezone']}; from {schedule['from']})")
+    print("last runs:" if runs else "no runs recorded yet")
     for run in runs:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(run["counts"].items()) if v)
         error = f": {run['error']}" if run["error"] else ""
@@ -344,12 +411,15 @@ def cmd_status(args: argparse.Namespace, settings: config.Settings, runtime: Run
 
 
 def cmd_schedule(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
-    from jobs.schedule import run_scheduler
+    from jobs.schedule import crontab_line, run_scheduler
 
+    if args.print_cron:
+        print(crontab_line(settings.schedule, args.config))
+        return EXIT_OK
     settings.require_credentials()
     catch_up = argparse.Namespace(**{**vars(args), "first": None, "last": None, "ledger": None, "topic": None,
                                      "format": None, "out": None, "wait": False, "csv_preset": None,
-                                     "strict": False, "combine": False})  # fmt: skip
+                                     "strict": None, "combine": False, "detailed_exit_codes": False})  # fmt: skip
 
     def job() -> None:
         with reported_errors():
@@ -403,7 +473,10 @@ def cmd_check(args: argparse.Namespace, settings: config.Settings, runtime: Runt
     with export.connect(settings, clock=runtime.clock, sleep=runtime.sleep) as (api, _):
         count = sum(1 for _ in api.ledgers())
     key_type = settings.require_credentials().key_type
-    print(f"report-export: ok: {key_type} keys accepted by {settings.base_url}; {count} ledgers readable")
+    print(
+        f"report-export: ok: {key_type} keys accepted by {settings.base_url}; {count} ledgers readable; "
+        f"schedule {settings.schedule.cron} ({settings.schedule.timezone}, from {settings.schedule.source})"
+    )
     return EXIT_OK
 
 
@@ -415,6 +488,10 @@ def cmd_verify(args: argparse.Namespace, settings: config.Settings, runtime: Run
     manifests, files, findings = verify(args.folder)
     for finding in findings:
         print(f"  {finding}")
+    if not manifests:
+        print(f"report-export verify: no manifest under {args.folder}, so nothing can be checked: give the folder "
+              "the reports were written to (its files have .manifest.json files beside them)")  # fmt: skip
+        return EXIT_VERIFY_FAILED
     verdict = "every file matches its manifest" if not findings else plural(len(findings), "problem")
     print(f"report-export verify: {plural(manifests, 'manifest')}, {plural(files, 'file')} checked: {verdict}")
     return EXIT_OK if not findings else EXIT_VERIFY_FAILED

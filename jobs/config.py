@@ -7,8 +7,10 @@ defaults. Secrets are read from the first two only; config.toml is committed.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import re
+import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -49,9 +51,10 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Schedule:
-    cron: str = "23 * * * *"  # hourly at a minute away from :00-:10, as the API docs ask
+    cron: str = "23 * * * *"  # config.load puts each installation's own minute here (installation_minute)
     timezone: ZoneInfo = ZoneInfo("Europe/Oslo")
     misfire_grace_seconds: int = 1800
+    source: str = "built-in"  # where the cron expression came from, for check and status
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,9 @@ class Settings:
     retry: RetryPolicy
     state_path: Path = Path("state/report-export.sqlite3")
     start_date: dt.date | None = None  # first date of a newly seen ledger; None: yesterday
-    give_up_after_days: int = 62
+    # A date pending longer than this is named by every run (exit 11) and retried once a day; it is never
+    # dropped. Monthly settlement keeps dates open for up to a month, so a shorter default would alarm monthly.
+    warn_after_days: int = 35
     csv_preset: str = "standard"
     csv_columns: tuple[str, ...] | None = None  # None: every column, in the standard order
     csv_rename: Mapping[str, str] = field(default_factory=dict)
@@ -89,63 +94,107 @@ class Settings:
         return self.credentials
 
 
+# Every key config.toml may hold, per table: a misspelt key would otherwise be ignored without a word.
+KNOWN_KEYS = {
+    "api": ("base_url", "key_type", "token_path", "timeout_seconds", "concurrency"),
+    "retry": ("max_attempts", "max_seconds", "base_delay_seconds", "max_delay_seconds"),
+    "export": ("timezone", "out", "topics", "formats", "file_mode", "strict", "include_gdpr_sensitive_data",
+               "xlsx_sheet_rows"),
+    "csv": ("preset", "columns", "rename"),
+    "system": ("name", "version"),
+    "state": ("path", "start_date", "warn_after_days"),
+    "feed": ("start", "batch_entries"),
+    "schedule": ("cron", "timezone", "misfire_grace_seconds"),
+}  # fmt: skip
+RETIRED_KEYS = {
+    ("state", "give_up_after_days"): "no date is given up any more: rename it to warn_after_days",
+}
+
+
 def load(config_path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Read the settings; config_path None means ./config.toml if it exists."""
     explicit = config_path is not None
     path = Path(config_path) if explicit else DEFAULT_CONFIG
     toml = _read_toml(path, required=explicit)
     env = {**_read_dotenv(path.parent / ".env"), **(os.environ if environ is None else environ)}
+    return _settings(toml, env, here=path.parent)  # relative paths in config.toml are read from its folder
+
+
+def built_in() -> Settings:
+    """The settings of an empty config.toml and environment: what --help shows when the config is broken."""
+    return _settings({}, {}, here=Path("."))
+
+
+def _settings(toml: dict, env: Mapping[str, str], here: Path) -> Settings:
     api, export, retry, system, state, feed, schedule, csv = (
-        _table(toml, name) for name in ("api", "export", "retry", "system", "state", "feed", "schedule", "csv")
+        _Table(toml, name) for name in ("api", "export", "retry", "system", "state", "feed", "schedule", "csv")
     )
 
-    key_type = env.get("VIPPS_KEY_TYPE") or api.get("key_type", "accounting")
+    key_type = env.get("VIPPS_KEY_TYPE") or api.choice("key_type", KEY_TYPES)
     if key_type not in KEY_TYPES:
         raise ConfigError(f"VIPPS_KEY_TYPE is {key_type!r}: use 'accounting' or 'merchant'")
-    base_url = _base_url(env.get("VIPPS_BASE_URL") or api.get("base_url", "https://api.vipps.no"))
-    default_token_path = api.get("token_path", TOKEN_PATHS["accounting"])
+    base_url = _base_url(env.get("VIPPS_BASE_URL") or api.text("base_url", "https://api.vipps.no"))
+    default_token_path = api.text("token_path", TOKEN_PATHS["accounting"])
     token_path = TOKEN_PATHS["merchant"] if key_type == "merchant" else default_token_path
     token_path = env.get("VIPPS_TOKEN_PATH") or token_path
     if not token_path.startswith("/"):
         raise ConfigError(f"token path {token_path!r} must start with '/': fix [api] token_path")
     credentials, missing = _credentials(key_type, env)
-    here = path.parent  # relative paths in config.toml are read from its folder, as cron needs
     return Settings(
         base_url=base_url,
         token_url=base_url + token_path,
-        timeout=_number(api, "timeout_seconds", 30.0),
-        concurrency=_concurrency(api.get("concurrency", 8)),
+        timeout=api.number("timeout_seconds", 30.0),
+        concurrency=api.whole("concurrency", 8, most=MAX_CONCURRENCY),
         credentials=credentials,
         missing=missing,
         system_headers=_system_headers(system),
-        timezone=_zone(export.get("timezone", "Europe/Oslo")),
-        out=here / export.get("out", "reports"),
-        topics=_choices(export, "topics", TOPICS),
-        formats=_choices(export, "formats", FORMATS),
-        file_mode=_file_mode(export.get("file_mode", "0600")),
+        timezone=_zone(export.text("timezone", "Europe/Oslo"), "[export] timezone"),
+        out=here / export.text("out", "reports"),
+        topics=export.choices("topics", TOPICS),
+        formats=export.choices("formats", FORMATS),
+        file_mode=_file_mode(export.text("file_mode", "0600")),
         retry=RetryPolicy(
-            max_attempts=int(_number(retry, "max_attempts", 6)),
-            max_seconds=_number(retry, "max_seconds", 300.0),
-            base_delay=_number(retry, "base_delay_seconds", 0.5),
-            max_delay=_number(retry, "max_delay_seconds", 30.0),
+            max_attempts=retry.whole("max_attempts", 6),
+            max_seconds=retry.number("max_seconds", 300.0),
+            base_delay=retry.number("base_delay_seconds", 0.5),
+            max_delay=retry.number("max_delay_seconds", 30.0),
         ),
-        state_path=here / state.get("path", "state/report-export.sqlite3"),
+        state_path=here / state.text("path", "state/report-export.sqlite3"),
         start_date=_start_date(state.get("start_date", "yesterday")),
-        give_up_after_days=int(_number(state, "give_up_after_days", 62)),
-        csv_preset=_one_of(csv, "preset", ("standard", "no", "dk", "fi")),
-        csv_columns=_strings(csv, "columns"),
-        csv_rename=_table(csv, "rename"),
-        gdpr=_flag(export, "include_gdpr_sensitive_data"),
-        strict=_flag(export, "strict"),
-        sheet_row_limit=int(_number(export, "xlsx_sheet_rows", 1_048_576)),
-        feed_start=_one_of(feed, "start", ("beginning", "now")),
-        feed_batch_entries=int(_number(feed, "batch_entries", 100_000)),
-        schedule=Schedule(
-            cron=str(schedule.get("cron", Schedule.cron)),
-            timezone=_zone(schedule.get("timezone", export.get("timezone", "Europe/Oslo"))),
-            misfire_grace_seconds=int(_number(schedule, "misfire_grace_seconds", 1800)),
-        ),
+        warn_after_days=state.whole("warn_after_days", Settings.warn_after_days),
+        csv_preset=csv.choice("preset", ("standard", "no", "dk", "fi")),
+        csv_columns=csv.texts("columns"),
+        csv_rename=csv.renames("rename"),
+        gdpr=export.flag("include_gdpr_sensitive_data"),
+        strict=export.flag("strict"),
+        sheet_row_limit=export.whole("xlsx_sheet_rows", 1_048_576, least=2, most=1_048_576),
+        feed_start=feed.choice("start", ("beginning", "now")),
+        feed_batch_entries=feed.whole("batch_entries", 100_000),
+        schedule=_schedule(schedule, export, credentials),
     )
+
+
+def _schedule(schedule: _Table, export: _Table, credentials: Credentials | None) -> Schedule:
+    """[schedule] cron, or hourly at this installation's own minute (see installation_minute)."""
+    configured = schedule.text("cron", "")
+    if configured:
+        cron, source = configured, "[schedule] cron"
+    elif credentials:
+        cron, source = f"{installation_minute(credentials.client_id)} * * * *", "this installation's minute"
+    else:  # the schedule cannot run without keys; this only shows what it would be
+        cron, source = f"{installation_minute(socket.gethostname())} * * * *", "the host name (no keys set)"
+    return Schedule(
+        cron=cron,
+        timezone=_zone(schedule.text("timezone", export.text("timezone", "Europe/Oslo")), "[schedule] timezone"),
+        misfire_grace_seconds=schedule.whole("misfire_grace_seconds", 1800),
+        source=source,
+    )
+
+
+def installation_minute(seed: str) -> int:
+    """A minute from 11 to 59, the same for one set of keys across restarts and machines: the API asks
+    each installation to run hourly at a minute of its own, never :00-:10, so that they spread."""
+    return 11 + int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big") % 49
 
 
 def _read_toml(path: Path, required: bool) -> dict:
@@ -156,29 +205,103 @@ def _read_toml(path: Path, required: bool) -> dict:
         if required:
             raise ConfigError(f"config file {path} not found: check --config") from None
         return {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}): "
+            "save it as UTF-8"
+        ) from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from None
-    for table in data.values():
-        for key in table if isinstance(table, dict) else ():
+        raise ConfigError(f"cannot read config file {path}: {exc}; fix it (see the committed config.toml)") from None
+    for name, table in data.items():
+        if name not in KNOWN_KEYS:
+            raise ConfigError(f"[{name}] in {path} is not a table this version reads: remove it or fix its name "
+                              f"(known: {', '.join(KNOWN_KEYS)})")  # fmt: skip
+        if not isinstance(table, dict):
+            raise ConfigError(f"{name} in {path} must be a table, [{name}]")
+        for key in table:
             if SECRET_NAMES.search(key):
                 raise ConfigError(
                     f"{path} holds {key!r}: credentials belong in .env or the environment, not config.toml"
                 )
+            if (name, key) in RETIRED_KEYS:
+                raise ConfigError(f"[{name}] {key} in {path}: {RETIRED_KEYS[name, key]}")
+            if key not in KNOWN_KEYS[name]:
+                raise ConfigError(f"[{name}] {key} in {path} is not a setting this version reads: remove it or "
+                                  f"fix its name (known in [{name}]: {', '.join(KNOWN_KEYS[name])})")  # fmt: skip
     return data
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:
     try:
         return {k: v for k, v in dotenv_values(path).items() if v is not None}
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text: save it as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def _table(toml: dict, name: str) -> dict:
-    table = toml.get(name, {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"[{name}] in config.toml must be a table")
-    return table
+class _Table:
+    """One table of config.toml; each getter checks the value's type and names `[table] key` if it is wrong."""
+
+    def __init__(self, toml: dict, name: str) -> None:
+        self.name, self.values = name, toml.get(name, {})
+
+    def get(self, key: str, default: object) -> object:
+        return self.values.get(key, default)
+
+    def wrong(self, key: str, should: str) -> ConfigError:
+        return ConfigError(f"[{self.name}] {key} in config.toml is {self.values[key]!r}: it must be {should}")
+
+    def text(self, key: str, default: str) -> str:
+        value = self.values.get(key, default)
+        if not isinstance(value, str):
+            raise self.wrong(key, f'text in quotes, e.g. "{default}"' if default else "text in quotes")
+        return value
+
+    def number(self, key: str, default: float) -> float:
+        value = self.values.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise self.wrong(key, f"a positive number, e.g. {default:g}")
+        return float(value)
+
+    def whole(self, key: str, default: int, *, least: int = 1, most: int | None = None) -> int:
+        value = self.values.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < least or (most and value > most):
+            span = f"from {least} to {most}" if most else f"of at least {least}"
+            raise self.wrong(key, f"a whole number {span}, e.g. {default}")
+        return value
+
+    def flag(self, key: str) -> bool:
+        value = self.values.get(key, False)
+        if not isinstance(value, bool):
+            raise self.wrong(key, "true or false")
+        return value
+
+    def choice(self, key: str, allowed: tuple[str, ...]) -> str:
+        value = self.values.get(key, allowed[0])
+        if value not in allowed:
+            raise self.wrong(key, "one of " + ", ".join(f'"{a}"' for a in allowed))
+        return value
+
+    def choices(self, key: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+        values = self.values.get(key, list(allowed))
+        if not isinstance(values, list) or not values or any(v not in allowed for v in values):
+            raise self.wrong(key, "a list of " + ", ".join(f'"{a}"' for a in allowed) + f', e.g. ["{allowed[0]}"]')
+        return tuple(dict.fromkeys(values))
+
+    def texts(self, key: str) -> tuple[str, ...] | None:
+        values = self.values.get(key)
+        if values is None:
+            return None
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise self.wrong(key, 'a list of column names, e.g. ["ledgerDate", "amount"]')
+        return tuple(values)
+
+    def renames(self, key: str) -> dict[str, str]:
+        values = self.values.get(key, {})
+        if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
+            raise self.wrong(key, 'a table of column = "new name", e.g. [csv.rename] amount = "Beløp"')
+        return values
 
 
 def _credentials(key_type: str, env: Mapping[str, str]) -> tuple[Credentials | None, tuple[str, ...]]:
@@ -220,65 +343,22 @@ def _system_headers(system: dict) -> dict[str, str]:
     return headers
 
 
-def _zone(name: str) -> ZoneInfo:
+def _zone(name: str, where: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"unknown time zone {name!r}: fix [export] timezone (e.g. Europe/Oslo)") from None
-
-
-def _choices(table: dict, key: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
-    values = table.get(key, list(allowed))
-    if not isinstance(values, list) or not values or any(v not in allowed for v in values):
-        raise ConfigError(f"[export] {key} must be a list of {', '.join(allowed)}")
-    return tuple(dict.fromkeys(values))
+        raise ConfigError(f"unknown time zone {name!r}: fix {where} (e.g. Europe/Oslo)") from None
 
 
 def _start_date(value: object) -> dt.date | None:
     if value == "yesterday":
         return None
-    if isinstance(value, dt.date):  # TOML's own date literal
+    if type(value) is dt.date:  # TOML's own date literal (a TOML date-time is refused below)
         return value
     try:
         return dt.date.fromisoformat(str(value))
     except ValueError:
         raise ConfigError(f'[state] start_date {value!r} must be "yesterday" or YYYY-MM-DD') from None
-
-
-def _concurrency(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY:
-        raise ConfigError(f"[api] concurrency must be a whole number from 1 to {MAX_CONCURRENCY}")
-    return value
-
-
-def _strings(table: dict, key: str) -> tuple[str, ...] | None:
-    values = table.get(key)
-    if values is None:
-        return None
-    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-        raise ConfigError(f"{key} in config.toml must be a list of column names")
-    return tuple(values)
-
-
-def _flag(table: dict, key: str) -> bool:
-    value = table.get(key, False)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key} in config.toml must be true or false")
-    return value
-
-
-def _one_of(table: dict, key: str, allowed: tuple[str, ...]) -> str:
-    value = table.get(key, allowed[0])
-    if value not in allowed:
-        raise ConfigError(f"{key} {value!r} in config.toml must be one of {', '.join(allowed)}")
-    return value
-
-
-def _number(table: dict, key: str, default: float) -> float:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ConfigError(f"{key} in config.toml must be a positive number")
-    return float(value)
 
 
 def _file_mode(text: str) -> int:

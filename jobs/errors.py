@@ -19,9 +19,11 @@ Exit codes are documented in README.md; tests pin them.
 from __future__ import annotations
 
 EXIT_OK = 0
+# Outcomes that are normal every hour exit 0; these two distinct codes only with --detailed-exit-codes:
 EXIT_PENDING = 8  # files for every closed date were written, but some dates are still open or unavailable
 EXIT_NOTHING_TO_DO = 9  # every ledger date through yesterday was already exported
-EXIT_VERIFY_FAILED = 10  # verify: a file is missing, changed, or in no manifest
+EXIT_VERIFY_FAILED = 10  # verify: a file is missing, changed, or in no manifest, or there is no manifest
+EXIT_OVERDUE = 11  # a date has been pending longer than [state] warn_after_days: still queued, look at it
 EXIT_INTERNAL = 70  # a bug: EX_SOFTWARE from sysexits.h
 
 

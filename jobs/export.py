@@ -2,8 +2,9 @@
 
 A ledger date gets its files only when the API calls it closed; open (tryLater)
 and unavailable (404) dates leave no file, are recorded as pending and retried
-by later runs until they close or grow too old. State is written only after the
-files it describes are durably in place.
+by later runs until they close, however long that takes: one pending longer than
+[state] warn_after_days is named by every catch-up and retried once a day. State
+is written only after the files it describes are durably in place.
 """
 
 from __future__ import annotations
@@ -25,11 +26,20 @@ import httpx
 from jobs.api import ReportApi
 from jobs.auth import TokenAuth
 from jobs.config import Settings
-from jobs.errors import EXIT_NOTHING_TO_DO, EXIT_OK, EXIT_PENDING, ApiError, NotAvailable, ProtocolError, Unreconciled
+from jobs.errors import (
+    EXIT_NOTHING_TO_DO,
+    EXIT_OK,
+    EXIT_OVERDUE,
+    EXIT_PENDING,
+    ApiError,
+    NotAvailable,
+    ProtocolError,
+    Unreconciled,
+)
 from jobs.output import Output, PeriodFiles, ledger_zone, write_date
 from jobs.progress import Progress
 from jobs.retry import Retrier
-from jobs.state import State
+from jobs.state import Pending, State
 
 log = logging.getLogger(__name__)
 PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -62,15 +72,21 @@ class Request:
     combine: bool = False  # also one file per ledger and topic for the whole period
 
 
-OUTCOMES = {EXIT_OK: "ok", EXIT_PENDING: "pending", EXIT_NOTHING_TO_DO: "nothing to do", EXIT_INTERRUPTED: "stopped"}
+OUTCOMES = {
+    EXIT_OK: "ok", EXIT_PENDING: "pending", EXIT_NOTHING_TO_DO: "nothing to do", EXIT_OVERDUE: "overdue",
+    EXIT_INTERRUPTED: "stopped",
+}  # fmt: skip
 
 
-def exit_code(*, stopped: bool, failed: bool, pending: bool, did_work: bool) -> int:
-    """How a run ended, for cron: failures first, then dates still pending, then whether anything was done."""
+def exit_code(*, stopped: bool, failed: bool, pending: bool, did_work: bool, overdue: bool = False) -> int:
+    """How a run ended, in detail: failures first, then overdue dates, then dates still pending, then
+    whether anything was done. The command line turns pending and nothing to do into 0 unless asked."""
     if stopped:
         return EXIT_INTERRUPTED
     if failed:
         return ApiError.exit_code
+    if overdue:
+        return EXIT_OVERDUE
     if pending:
         return EXIT_PENDING
     return EXIT_OK if did_work else EXIT_NOTHING_TO_DO
@@ -84,7 +100,7 @@ class Result:
     files: list[Path] = field(default_factory=list)
     open: list[Unit] = field(default_factory=list)
     unavailable: list[tuple[Unit, str]] = field(default_factory=list)
-    abandoned: list[Unit] = field(default_factory=list)
+    overdue: list[tuple[Unit, Pending]] = field(default_factory=list)  # pending past [state] warn_after_days
     unreconciled: list[Unit] = field(default_factory=list)
     withdrawn: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
@@ -92,9 +108,9 @@ class Result:
 
     @property
     def exit_code(self) -> int:
-        failed = self.refused or self.abandoned or self.withdrawn or self.unreconciled
+        failed = self.refused or self.withdrawn or self.unreconciled
         return exit_code(stopped=self.stopped, failed=bool(failed), pending=bool(self.open or self.unavailable),
-                         did_work=bool(self.planned))  # fmt: skip
+                         did_work=bool(self.planned), overdue=bool(self.overdue))  # fmt: skip
 
     @property
     def outcome(self) -> str:
@@ -104,7 +120,7 @@ class Result:
         return {
             "ledgers": self.ledgers, "dates": self.planned, "written": len(self.written),
             "rows": sum(rows for _, rows in self.written), "files": len(self.files), "open": len(self.open),
-            "unavailable": len(self.unavailable), "abandoned": len(self.abandoned), "withdrawn": len(self.withdrawn),
+            "unavailable": len(self.unavailable), "overdue": len(self.overdue), "withdrawn": len(self.withdrawn),
             "unreconciled": len(self.unreconciled),
         }  # fmt: skip
 
@@ -180,27 +196,25 @@ def select(readable: dict[str, dict], requested: tuple[str, ...]) -> list[str]:
 
 
 def catch_up(
-    state: State, ledger_ids: list[str], request: Request, today: dt.date, give_up: int, result: Result
+    state: State, ledger_ids: list[str], request: Request, today: dt.date, warn_after_days: int, result: Result
 ) -> list[Unit]:
-    """Every date from each ledger's start through yesterday not yet exported, pending ones included."""
+    """Every date from each ledger's start through yesterday not yet exported, and every pending one,
+    also from before the start (an on-demand run may have left it). None is ever dropped: a date pending
+    longer than warn_after_days is named as overdue by every run and still asked for, once a day."""
     yesterday = today - dt.timedelta(days=1)
     units = []
     for ledger_id in ledger_ids:
         for topic in request.topics:
             statuses = state.statuses(ledger_id, topic)
-            wanted = set(dates(state.start_date(ledger_id), yesterday)) | {
-                day for day, status in statuses.items() if status in ("open", "unavailable")
-            }
-            for day in sorted(wanted):
-                unit, status = Unit(ledger_id, topic, day), statuses.get(day)
-                if status in ("exported", "abandoned"):
+            pending = {p.date: p for p in state.pending(ledger_id, topic)}
+            for day in sorted(set(dates(state.start_date(ledger_id), yesterday)) | set(pending)):
+                if statuses.get(day) == "exported":
                     continue
-                if status is not None and (today - day).days > give_up:
-                    why = f"still {status} after {give_up} days ([state] give_up_after_days)"
-                    state.abandon(unit.key, why)
-                    log.error("gave up on %s: %s; export it by hand with run --from %s --to %s", unit, why, day, day)
-                    result.abandoned.append(unit)
-                    continue
+                unit, waiting = Unit(ledger_id, topic, day), pending.get(day)
+                if waiting is not None and (today - day).days > warn_after_days:
+                    result.overdue.append((unit, waiting))  # named after the run, unless it closes now
+                    if waiting.last_try == today:
+                        continue  # an old queue costs a request per date a day, not one per run
                 units.append(unit)
     ledger_order = {ledger_id: n for n, ledger_id in enumerate(ledger_ids)}
     topic_order = {topic: n for n, topic in enumerate(request.topics)}
@@ -216,7 +230,7 @@ def run(
     selected = select(readable, request.ledgers)
     result.ledgers = len(selected)
     if request.first is None:
-        units = catch_up(state, selected, request, today, settings.give_up_after_days, result)
+        units = catch_up(state, selected, request, today, settings.warn_after_days, result)
     else:
         units = plan(selected, request.topics, dates(request.first, request.last))
     result.planned = len(units)
@@ -253,15 +267,30 @@ def run(
             future = pool.submit(unless_stopped, stop, write_date, api, request.output, *unit.key, zone, run_id, also)
             window.append((unit, period, future))
             while len(window) >= queued:
-                record_unit(state, run_id, *window.popleft(), result, progress)
+                record_unit(state, run_id, today, *window.popleft(), result, progress)
                 tick()
         while window:
-            record_unit(state, run_id, *window.popleft(), result, progress)
+            record_unit(state, run_id, today, *window.popleft(), result, progress)
             tick()
         if not result.stopped:
             commit_periods(periods, None, run_id, result)
     progress.close()
+    name_overdue(result, today, settings.warn_after_days)
     return result
+
+
+def name_overdue(result: Result, today: dt.date, warn_after_days: int) -> None:
+    """The alarm for dates pending too long: every run names each one still pending, with the command
+    that fetches it by hand; none is ever dropped from the queue."""
+    written = {unit for unit, _ in result.written}
+    result.overdue = [(unit, waiting) for unit, waiting in result.overdue if unit not in written]
+    for unit, waiting in result.overdue:
+        log.error(
+            "overdue: %s has been %s since %s (%d days; [state] warn_after_days is %d) and is retried once a day; "
+            "fetch it by hand with: report-export run --ledger %s --topic %s --from %s --to %s",
+            unit, waiting.status, waiting.since, (today - unit.date).days, warn_after_days,
+            unit.ledger_id, unit.topic, unit.date, unit.date,
+        )  # fmt: skip
 
 
 SKIPPED = object()  # what a queued ledger date returns when a stop came before a worker took it
@@ -278,7 +307,7 @@ def commit_periods(periods: dict, keep: str | None, run_id: int, result: Result)
 
 
 def record_unit(
-    state: State, run_id: int, unit: Unit, period: PeriodFiles | None, future: Future, result: Result,
+    state: State, run_id: int, today: dt.date, unit: Unit, period: PeriodFiles | None, future: Future, result: Result,
     progress: Progress,
 ) -> None:  # fmt: skip
     """One ledger date's outcome: an 'exported' row, or a 'pending' row and no file."""
@@ -293,7 +322,7 @@ def record_unit(
             return
     except NotAvailable as exc:
         log.warning("unavailable: %s", exc)
-        state.record_pending(unit.key, "unavailable", str(exc), run_id)
+        state.record_pending(unit.key, "unavailable", str(exc), run_id, today)
         result.unavailable.append((unit, str(exc)))
         written = None
     except Unreconciled as exc:
@@ -303,7 +332,7 @@ def record_unit(
     else:
         if written is None:
             log.warning("open: %s is not closed yet (tryLater); no file written, a later run retries it", unit)
-            state.record_pending(unit.key, "open", "tryLater", run_id)
+            state.record_pending(unit.key, "open", "tryLater", run_id, today)
             result.open.append(unit)
     progress.unit_done(unit.ledger_id, None if written is None else written[0].entries)
     if written is None:

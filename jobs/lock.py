@@ -13,14 +13,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from jobs.errors import LockHeld
+from jobs.errors import ConfigError, LockHeld
 from jobs.state import now_utc
 
 
 @contextmanager
 def run_lock(path: Path, *, wait: bool) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot open the lock file {path}: {exc.strerror}; make its folder writable for this user, "
+            "or point [state] path or --state elsewhere (the lock sits beside the state)"
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))

@@ -89,6 +89,26 @@ class Finding:
         return f"{self.path}: {self.problem}"
 
 
+def listed_files(manifest: Path) -> list[dict[str, str]]:
+    """The manifest's `files`, each a plain file name beside it and a SHA-256; ValueError says what is wrong."""
+    try:
+        content = json.loads(manifest.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc.msg} at line {exc.lineno})") from None
+    entries = content.get("files") if isinstance(content, dict) else None
+    if not isinstance(entries, list):
+        raise ValueError('no "files" list, so it is not a report-export manifest')
+    for entry in entries:
+        name, digest = (entry.get("name"), entry.get("sha256")) if isinstance(entry, dict) else (None, None)
+        if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+            raise ValueError(f'a file without a plain "name": {str(entry)[:80]}')
+        if not isinstance(digest, str) or len(digest) != 64:
+            raise ValueError(f'{name} has no "sha256" digest')
+    return entries
+
+
 def verify(folder: Path) -> tuple[int, int, list[Finding]]:
     """Check every manifest under `folder`; returns (manifests, files checked, findings)."""
     findings: list[Finding] = []
@@ -96,9 +116,9 @@ def verify(folder: Path) -> tuple[int, int, list[Finding]]:
     manifests = sorted(folder.rglob("*" + SUFFIX))
     for manifest in manifests:
         try:
-            entries = json.loads(manifest.read_text(encoding="utf-8"))["files"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            findings.append(Finding(manifest, f"unreadable manifest ({exc})"))
+            entries = listed_files(manifest)
+        except (OSError, ValueError) as exc:
+            findings.append(Finding(manifest, f"unreadable manifest: {exc}"))
             continue
         for entry in entries:
             path = manifest.parent / entry["name"]

@@ -12,8 +12,10 @@ import datetime as dt
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from apscheduler.events import (
     EVENT_JOB_ERROR,
@@ -27,7 +29,7 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from jobs.config import Schedule
+from jobs.config import DEFAULT_CONFIG, Schedule
 from jobs.errors import ConfigError
 
 JOB_ID = "catch-up"
@@ -129,6 +131,20 @@ def run_scheduler(
         os.close(write_fd)
     log.info("schedule stopped")
     return 0
+
+
+def crontab_line(schedule: Schedule, config: Path | None) -> str:
+    """The crontab lines that run the catch-up at this installation's minute, with absolute paths (cron
+    starts jobs in $HOME with a bare environment) and flock, so a slow run is never started twice."""
+    config_path = (config or DEFAULT_CONFIG).absolute()
+    script = Path(sys.executable).parent / "report-export"
+    command = str(script) if script.is_file() else f"{sys.executable} -m jobs"
+    home = config_path.parent
+    return (
+        f"CRON_TZ={schedule.timezone}\n"
+        f"{schedule.cron} flock -n {home / 'cron.lock'} {command} run --quiet --config {config_path} "
+        f"--log-file {home / 'report-export.log'}"
+    )
 
 
 def _trigger(schedule: Schedule) -> CronTrigger:

@@ -12,6 +12,7 @@ to n+1, so a later release adds a step instead of rewriting this file.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import sqlite3
@@ -68,6 +69,36 @@ _MIGRATIONS = [
         error TEXT
     );
     """,
+    # 2: no date is given up any more. An 'abandoned' date goes back to the queue as what it was
+    # (the detail says "still open after ..." or "still unavailable after ..."), and each pending
+    # date remembers the day it was last tried, so an overdue one is retried once a day.
+    """
+    CREATE TABLE dates_v2 (
+        ledger_id TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        ledger_date TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('exported', 'open', 'unavailable')),
+        pending_since TEXT,            -- when a run first found it open or unavailable
+        last_try TEXT,                 -- the run's own date (YYYY-MM-DD) when it last asked the API
+        tries INTEGER NOT NULL DEFAULT 0,
+        detail TEXT,
+        rows INTEGER,
+        sums TEXT,                     -- JSON {entryType: sum of amounts in minor units}
+        files TEXT,                    -- JSON [{"path": ..., "sha256": ...}]
+        updated_at TEXT NOT NULL,
+        run_id INTEGER,
+        PRIMARY KEY (ledger_id, topic, ledger_date)
+    );
+    INSERT INTO dates_v2 (ledger_id, topic, ledger_date, status, pending_since, last_try, tries, detail, rows,
+                          sums, files, updated_at, run_id)
+        SELECT ledger_id, topic, ledger_date,
+               CASE WHEN status != 'abandoned' THEN status
+                    WHEN detail LIKE 'still unavailable%' THEN 'unavailable' ELSE 'open' END,
+               pending_since, NULL, tries, detail, rows, sums, files, updated_at, run_id
+        FROM dates;
+    DROP TABLE dates;
+    ALTER TABLE dates_v2 RENAME TO dates;
+    """,
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -78,6 +109,7 @@ class Pending:
     status: str
     since: str
     tries: int
+    last_try: dt.date | None  # None: not tried since the state was upgraded
 
 
 def now_utc() -> str:
@@ -85,8 +117,11 @@ def now_utc() -> str:
 
 
 class State:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, db: sqlite3.Connection | None = None) -> None:
         self.path = Path(path)
+        if db is not None:  # see snapshot()
+            self.db = db
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -96,8 +131,38 @@ class State:
             # State may under-report, never over-report; FULL would fsync once per ledger date.
             self.db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
+            self.db.execute("BEGIN IMMEDIATE")  # a state that cannot be written fails here, before any run starts
+            self.db.execute("COMMIT")
         except (OSError, sqlite3.Error) as exc:
-            raise ConfigError(f"cannot open state {self.path}: {exc}; check [state] path or --state") from None
+            raise ConfigError(
+                f"cannot open state {self.path}: {exc}; make it and its folder writable for this user, "
+                "or point [state] path or --state at another file"
+            ) from None
+
+    @classmethod
+    def snapshot(cls, path: Path) -> State:
+        """The state as it is, for reading only: copied into memory and upgraded there, so that looking
+        (`status`) never creates, upgrades or locks the file. Missing, empty or foreign files are errors."""
+        path = Path(path)
+        where = "pass --state, or check [state] path"
+        if not path.is_file():
+            raise ConfigError(f"no state at {path}: no run has written one there yet; {where}")
+        if path.stat().st_size == 0:
+            raise ConfigError(f"the state {path} is an empty file: no run has written to it yet; {where}")
+        memory = sqlite3.connect(":memory:", isolation_level=None)
+        try:
+            with contextlib.closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as source:
+                source.backup(memory)
+            tables = {name for (name,) in memory.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            version = memory.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0 or not {"dates", "runs"} <= tables:
+                raise sqlite3.DatabaseError("it holds none of the tables report-export writes")
+            state = cls(path, memory)
+            state._migrate()
+        except sqlite3.Error as exc:
+            memory.close()
+            raise ConfigError(f"{path} is not a report-export state ({exc}); {where}") from None
+        return state
 
     def close(self) -> None:
         self.db.close()
@@ -175,11 +240,14 @@ class State:
 
     def pending(self, ledger_id: str, topic: str) -> list[Pending]:
         rows = self.db.execute(
-            "SELECT ledger_date, status, pending_since, tries FROM dates WHERE ledger_id = ? AND topic = ?"
-            " AND status IN ('open', 'unavailable') ORDER BY ledger_date",
+            "SELECT ledger_date, status, pending_since, tries, last_try FROM dates WHERE ledger_id = ?"
+            " AND topic = ? AND status IN ('open', 'unavailable') ORDER BY ledger_date",
             (ledger_id, topic),
         )
-        return [Pending(dt.date.fromisoformat(d), s, since, tries) for d, s, since, tries in rows]
+        return [
+            Pending(dt.date.fromisoformat(d), s, since, tries, dt.date.fromisoformat(last) if last else None)
+            for d, s, since, tries, last in rows
+        ]
 
     def record_exported(self, key: tuple[str, str, dt.date], rows: int, sums: dict, files: list, run_id: int) -> None:
         ledger_id, topic, day = key
@@ -192,26 +260,21 @@ class State:
              json.dumps(sums, sort_keys=True), json.dumps(files), now_utc(), run_id),
         )  # fmt: skip
 
-    def record_pending(self, key: tuple[str, str, dt.date], status: str, detail: str, run_id: int) -> None:
-        """An open or unavailable date: remember it (and since when) so later runs retry it."""
+    def record_pending(
+        self, key: tuple[str, str, dt.date], status: str, detail: str, run_id: int, tried_on: dt.date
+    ) -> None:
+        """An open or unavailable date: remember it, since when, and the day it was last asked for,
+        so later runs retry it until it closes, however long that takes."""
         ledger_id, topic, day = key
         now = now_utc()
         self.db.execute(
-            "INSERT INTO dates (ledger_id, topic, ledger_date, status, pending_since, tries, detail,"
-            " updated_at, run_id) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?)"
+            "INSERT INTO dates (ledger_id, topic, ledger_date, status, pending_since, last_try, tries, detail,"
+            " updated_at, run_id) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)"
             " ON CONFLICT (ledger_id, topic, ledger_date) DO UPDATE SET status = excluded.status,"
-            " pending_since = coalesce(dates.pending_since, excluded.pending_since), tries = dates.tries + 1,"
-            " detail = excluded.detail, updated_at = excluded.updated_at, run_id = excluded.run_id"
-            " WHERE dates.status != 'exported'",
-            (ledger_id, topic, day.isoformat(), status, now, detail, now, run_id),
-        )
-
-    def abandon(self, key: tuple[str, str, dt.date], detail: str) -> None:
-        ledger_id, topic, day = key
-        self.db.execute(
-            "UPDATE dates SET status = 'abandoned', detail = ?, updated_at = ?"
-            " WHERE ledger_id = ? AND topic = ? AND ledger_date = ?",
-            (detail, now_utc(), ledger_id, topic, day.isoformat()),
+            " pending_since = coalesce(dates.pending_since, excluded.pending_since), last_try = excluded.last_try,"
+            " tries = dates.tries + 1, detail = excluded.detail, updated_at = excluded.updated_at,"
+            " run_id = excluded.run_id WHERE dates.status != 'exported'",
+            (ledger_id, topic, day.isoformat(), status, now, tried_on.isoformat(), detail, now, run_id),
         )
 
     # -- feed ----------------------------------------------------------------
@@ -246,8 +309,8 @@ class State:
 
     # -- status --------------------------------------------------------------
 
-    def overview(self) -> list[dict]:
-        """Per ledger and topic: last exported date, dates still pending, feed position."""
+    def overview(self, today: dt.date, warn_after_days: int) -> list[dict]:
+        """Per ledger and topic: last exported date, dates still pending (overdue ones marked), feed position."""
         keys = self.db.execute(
             "SELECT ledger_id, topic FROM dates UNION SELECT ledger_id, topic FROM feeds ORDER BY 1, 2"
         ).fetchall()
@@ -258,14 +321,6 @@ class State:
                 "SELECT max(ledger_date) FROM dates WHERE ledger_id = ? AND topic = ? AND status = 'exported'",
                 (ledger_id, topic),
             ).fetchone()[0]
-            abandoned = [
-                day
-                for (day,) in self.db.execute(
-                    "SELECT ledger_date FROM dates WHERE ledger_id = ? AND topic = ? AND status = 'abandoned'"
-                    " ORDER BY ledger_date",
-                    (ledger_id, topic),
-                )
-            ]
             feed = self.db.execute(
                 "SELECT next_batch - 1, entries, updated_at FROM feeds WHERE ledger_id = ? AND topic = ?",
                 (ledger_id, topic),
@@ -275,10 +330,11 @@ class State:
                 "topic": topic,
                 "lastExported": last,
                 "pending": [
-                    {"date": p.date.isoformat(), "status": p.status, "since": p.since, "tries": p.tries}
+                    {"date": p.date.isoformat(), "status": p.status, "since": p.since, "tries": p.tries,
+                     "lastTry": p.last_try and p.last_try.isoformat(), "ageDays": (today - p.date).days,
+                     "overdue": (today - p.date).days > warn_after_days}
                     for p in self.pending(ledger_id, topic)
                 ],
-                "abandoned": abandoned,
                 "withdrawnAt": withdrawn.get(ledger_id),
                 "feed": {"batches": feed[0], "entries": feed[1], "updatedAt": feed[2]} if feed else None,
             })  # fmt: skip

@@ -201,7 +201,8 @@ def test_no_period_file_when_a_date_is_still_open(make_sandbox, use_sandbox, run
     sandbox = make_sandbox(today=D3)  # D3 is open
     use_sandbox(sandbox)
     first = TODAY - 3 * DAY
-    result = run_cli("run", "--from", str(first), "--to", str(D3), "--ledger", MAIN, "--topic", "funds", "--combine")
+    result = run_cli("run", "--from", str(first), "--to", str(D3), "--ledger", MAIN, "--topic", "funds", "--combine",
+                     "--detailed-exit-codes")  # fmt: skip
     assert result.code == 8
     assert f"no period file for ledger {MAIN} funds {first}..{D3}" in result.err
     assert not list((workdir / "reports" / MAIN / "funds").glob(f"*_{first}_{D3}.*"))

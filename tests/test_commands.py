@@ -12,6 +12,8 @@ from pathlib import Path
 
 from conftest import TODAY
 
+from jobs import config
+from jobs.config import installation_minute
 from jobs.sandbox import ACCOUNTING_CLIENT
 
 DAY = dt.timedelta(days=1)
@@ -40,9 +42,36 @@ def test_check_says_ok_in_one_line(sandbox, use_sandbox, run_cli):
     use_sandbox(sandbox)
     result = run_cli("check")
     assert result.code == 0
-    assert result.out.strip() == (
-        f"report-export: ok: accounting keys accepted by {sandbox.base_url}; {len(sandbox.ledgers())} ledgers readable"
+    line, minute = result.out.strip(), installation_minute(ACCOUNTING_CLIENT[0])
+    assert line == (
+        f"report-export: ok: accounting keys accepted by {sandbox.base_url}; {len(sandbox.ledgers())} ledgers readable;"
+        f" schedule {minute} * * * * (Europe/Oslo, from this installation's minute)"
     )
+
+
+def test_each_installation_runs_at_a_minute_of_its_own_never_in_the_first_ten(workdir, monkeypatch):
+    """The API asks installations to spread over the hour: the minute follows the client id, stably."""
+    minutes = [installation_minute(f"client-{n}") for n in range(2000)]
+    assert min(minutes) == 11 and max(minutes) == 59  # never :00-:10, and every other minute is used
+    assert max(minutes.count(m) for m in set(minutes)) < 2 * len(minutes) / 49  # spread evenly enough
+    assert installation_minute("client-7") == minutes[7]  # the same id, the same minute
+    monkeypatch.setenv("VIPPS_CLIENT_ID", "client-7")
+    monkeypatch.setenv("VIPPS_CLIENT_SECRET", "s")
+    assert config.load().schedule.cron == f"{minutes[7]} * * * *"
+    (workdir / "config.toml").write_text('[schedule]\ncron = "17 6 * * *"\n')
+    assert config.load().schedule.cron == "17 6 * * *"  # a configured cron wins
+
+
+def test_print_cron_gives_a_crontab_line_at_this_installations_minute(workdir, monkeypatch, run_cli):
+    monkeypatch.setenv("VIPPS_CLIENT_ID", "client-7")
+    monkeypatch.setenv("VIPPS_CLIENT_SECRET", "s")
+    result = run_cli("schedule", "--print-cron")
+    assert result.code == 0, result.err
+    tz, line = result.out.splitlines()
+    fields = line.split()
+    assert tz == "CRON_TZ=Europe/Oslo"
+    assert fields[:5] == [str(installation_minute("client-7")), "*", "*", "*", "*"]
+    assert fields[5:7] == ["flock", "-n"] and f"--config {workdir / 'config.toml'}" in line and "run --quiet" in line
 
 
 def test_console_script_and_module_run_a_real_export(sandbox, workdir):

@@ -78,9 +78,9 @@ def test_missing_credentials_are_named_and_the_secret_is_never_in_a_repr(tmp_pat
     [
         ('[api]\nclient_secret = "x"\n', "credentials belong in .env"),
         ('[api]\nbase_url = "ftp://x"\n', "not an http"),
-        ('[api]\nkey_type = "partner"\n', "VIPPS_KEY_TYPE is 'partner'"),
+        ('[api]\nkey_type = "partner"\n', "key_type in config.toml is 'partner': it must be one of \"accounting\""),
         ('[export]\ntimezone = "Mars/Olympus"\n', "unknown time zone"),
-        ('[export]\ntopics = ["funds", "sales"]\n', "topics must be a list"),
+        ('[export]\ntopics = ["funds", "sales"]\n', "topics in config.toml is .* must be a list of"),
         ('[export]\nfile_mode = "0044"\n', "file_mode"),
         ("[retry]\nmax_attempts = 0\n", "max_attempts"),
         ('[system]\nname = "a name that is far longer than thirty characters"\n', "1-30 ASCII"),
@@ -91,6 +91,11 @@ def test_bad_config_is_one_line_naming_the_fix(tmp_path, toml, message):
     with pytest.raises(ConfigError, match=message) as caught:
         config.load(write(tmp_path, toml), environ=CREDS)
     assert "\n" not in str(caught.value)
+
+
+def test_a_wrong_key_type_in_the_environment_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="VIPPS_KEY_TYPE is 'partner'"):
+        config.load(write(tmp_path), environ={**CREDS, "VIPPS_KEY_TYPE": "partner"})
 
 
 def test_an_explicit_config_file_must_exist(tmp_path):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -65,11 +67,13 @@ def test_catch_up_after_days_of_downtime_then_nothing_to_do(sandbox, use_sandbox
     days = [TODAY - DAY + n * DAY for n in range(5)]
     assert_exported(sandbox, workdir / "reports", workdir / "state/report-export.sqlite3", ids(sandbox), days)
     again = run_cli("run", today=TODAY + 4 * DAY)
-    assert again.code == 9
+    assert again.code == 0  # normal every hour: no scheduler may page anyone for it
     assert "0 ledger dates written" in again.out and "nothing to do" in again.out
+    assert run_cli("run", "--detailed-exit-codes", today=TODAY + 4 * DAY).code == 9
     runs = status(run_cli)["runs"]
-    assert [r["outcome"] for r in runs] == ["nothing to do", "ok", "ok"]
-    assert runs[1]["counts"]["written"] == 4 * 2 * len(ids(sandbox))
+    assert [r["outcome"] for r in runs] == ["nothing to do", "nothing to do", "ok", "ok"]
+    assert [r["exitCode"] for r in runs] == [9, 0, 0, 0]  # what each run exited with
+    assert runs[2]["counts"]["written"] == 4 * 2 * len(ids(sandbox))
 
 
 def test_a_configured_start_date_fetches_history_on_the_first_run(sandbox, use_sandbox, run_cli, workdir):
@@ -85,31 +89,88 @@ def test_an_open_date_is_retried_until_it_closes(make_sandbox, use_sandbox, run_
     sandbox = make_sandbox(today=TODAY - DAY)  # the API has not closed yesterday yet
     use_sandbox(sandbox)
     first = run_cli("run")
-    assert first.code == 8
+    assert first.code == 0  # yesterday not closed yet is normal
     assert f"open: ledger {ids(sandbox)[0]} funds {TODAY - DAY}" in first.out
     assert not list((workdir / "reports").rglob("*.csv"))
     pending = status(run_cli)["ledgers"][0]["pending"]
     assert [(p["date"], p["status"], p["tries"]) for p in pending] == [(str(TODAY - DAY), "open", 1)]
-    assert run_cli("run").code == 8  # still open an hour later: tried again
+    assert run_cli("run", "--detailed-exit-codes").code == 8  # still open an hour later: tried again
     assert status(run_cli)["ledgers"][0]["pending"][0]["tries"] == 2
+    assert status(run_cli)["runs"][0]["outcome"] == "pending"
     sandbox.today = TODAY  # the date closes
     assert run_cli("run").code == 0
     assert_exported(sandbox, workdir / "reports", workdir / "state/report-export.sqlite3", ids(sandbox), [TODAY - DAY])
     assert all(not row["pending"] for row in status(run_cli)["ledgers"])
 
 
-def test_a_date_open_for_too_long_is_given_up_loudly(make_sandbox, use_sandbox, run_cli, workdir):
-    (workdir / "config.toml").write_text("[state]\ngive_up_after_days = 2\n")
-    sandbox = make_sandbox(today=TODAY - DAY)
+def test_a_date_open_for_too_long_is_never_dropped_but_named_overdue_and_tried_once_a_day(
+    make_sandbox, use_sandbox, run_cli, workdir
+):
+    (workdir / "config.toml").write_text("[state]\nwarn_after_days = 2\n")
+    sandbox = make_sandbox(today=TODAY - DAY)  # the API keeps yesterday open, here for days
     use_sandbox(sandbox)
-    ledger = ids(sandbox)[0]
-    assert run_cli("run", "--ledger", ledger, "--topic", "funds").code == 8
-    late = run_cli("run", "--ledger", ledger, "--topic", "funds", today=TODAY + 2 * DAY)
-    assert late.code == 5
-    assert f"gave up on ledger {ledger} funds {TODAY - DAY}" in late.err and "give_up_after_days" in late.err
-    row = status(run_cli)["ledgers"][0]
-    assert row["abandoned"] == [str(TODAY - DAY)]
-    assert str(TODAY - DAY) not in [p["date"] for p in row["pending"]]
+    ledger, day = ids(sandbox)[0], TODAY - DAY
+    path = f"/report/v2/ledgers/{ledger}/funds/dates/{day}"
+
+    def asked() -> int:
+        return sum(1 for r in sandbox.requests if r.path == path and "cursor" not in r.query)  # first pages
+
+    args = ("run", "--ledger", ledger, "--topic", "funds")
+    assert run_cli(*args, today=TODAY).code == 0 and asked() == 1
+    assert run_cli(*args, today=TODAY + DAY).code == 0 and asked() == 2  # 2 days old: pending, not overdue
+    late = run_cli(*args, today=TODAY + 2 * DAY)  # 3 days old
+    assert late.code == 11, late.err
+    command = f"report-export run --ledger {ledger} --topic funds --from {day} --to {day}"
+    assert f"overdue: ledger {ledger} funds {day} has been open since" in late.err and command in late.err
+    assert "warn_after_days is 2" in late.err and asked() == 3  # still asked for
+    again = run_cli(*args, today=TODAY + 2 * DAY)  # an hour later, the same day
+    assert again.code == 11 and command in again.err  # named by every run...
+    assert asked() == 3  # ...but asked for once a day only
+    looked = json.loads(run_cli("status", "--json", today=TODAY + 2 * DAY).out)
+    pending = looked["ledgers"][0]["pending"]  # the days after it are pending too: the API is days behind here
+    first = pending[0]
+    assert (first["date"], first["status"], first["overdue"], first["ageDays"]) == (str(day), "open", True, 3)
+    assert first["lastTry"] == str(TODAY + 2 * DAY)
+    assert [p["overdue"] for p in pending[1:]] == [False, False]
+    assert "OVERDUE: 3 days" in run_cli("status", today=TODAY + 2 * DAY).out
+    assert run_cli(*args, today=TODAY + 3 * DAY).code == 11 and asked() == 4  # the next day: asked again
+    sandbox.today = TODAY + 4 * DAY  # weeks later in real life: the API closes it
+    done = run_cli(*args, today=TODAY + 4 * DAY)
+    assert done.code == 0 and "overdue" not in done.err and asked() == 5
+    days = [day, TODAY, TODAY + DAY, TODAY + 2 * DAY, TODAY + 3 * DAY]
+    assert_exported(sandbox, workdir / "reports", workdir / "state/report-export.sqlite3", [ledger], days, ("funds",))
+    assert not status(run_cli)["ledgers"][0]["pending"]
+
+
+def test_dates_a_previous_version_gave_up_on_are_queued_again(make_sandbox, use_sandbox, run_cli, workdir):
+    """A state of schema 1, written by the release that abandoned dates, is upgraded and its dates retried."""
+    from jobs.state import _MIGRATIONS
+
+    sandbox = make_sandbox()
+    use_sandbox(sandbox)
+    ledger, day = ids(sandbox)[0], TODAY - 30 * DAY
+    state_path = workdir / "state/report-export.sqlite3"
+    state_path.parent.mkdir()
+    with closing(sqlite3.connect(state_path)) as db:
+        db.executescript(f"BEGIN; {_MIGRATIONS[0]}; PRAGMA user_version = 1; COMMIT;")
+        db.execute("INSERT INTO ledgers VALUES (?, ?, ?, ?, NULL)", (ledger, str(TODAY - DAY), "t", "t"))
+        db.executemany(
+            "INSERT INTO dates (ledger_id, topic, ledger_date, status, pending_since, tries, detail, updated_at)"
+            " VALUES (?, ?, ?, 'abandoned', 't', 9, ?, 't')",
+            [(ledger, "funds", str(day), "still open after 2 days ([state] give_up_after_days)"),
+             (ledger, "fees", str(day), "still unavailable after 2 days ([state] give_up_after_days)")],
+        )  # fmt: skip
+        db.commit()
+    before = state_path.read_bytes()
+    looked = status(run_cli)  # status reads an old state without upgrading or touching it
+    assert state_path.read_bytes() == before and not list(state_path.parent.glob("*-wal"))
+    pending = {row["topic"]: row["pending"] for row in looked["ledgers"]}
+    assert {topic: [(p["date"], p["status"]) for p in rows] for topic, rows in pending.items()} == {
+        "fees": [(str(day), "unavailable")], "funds": [(str(day), "open")]
+    }  # fmt: skip
+    result = run_cli("run", "--ledger", ledger)
+    assert result.code == 0, result.err
+    assert_exported(sandbox, workdir / "reports", state_path, [ledger], [day, TODAY - DAY])
 
 
 def test_an_on_demand_period_does_not_disturb_the_catch_up(sandbox, use_sandbox, run_cli, workdir):
@@ -169,7 +230,7 @@ def test_the_feed_across_several_runs_never_repeats_nor_skips(make_sandbox, use_
     assert first.code == 0, first.err
     out = workdir / "reports"
     assert feed_rows(out, ledger, topic) == csv_rows(served_feed(sandbox, ledger, topic), ledger)
-    assert run_cli("feed", "--ledger", ledger, "--topic", topic).code == 9  # nothing new yet
+    assert run_cli("feed", "--ledger", ledger, "--topic", topic, "--detailed-exit-codes").code == 9  # nothing new
     sandbox.today = TODAY + 2 * DAY  # new entries arrive
     assert run_cli("feed", "--ledger", ledger, "--topic", topic).code == 0
     batches = sorted(p.name for p in (out / ledger / topic / "feed").glob("*.csv"))
@@ -185,7 +246,7 @@ def test_the_feed_can_start_from_now(make_sandbox, use_sandbox, run_cli, workdir
     use_sandbox(sandbox)
     ledger = "412345"
     before = len(served_feed(sandbox, ledger, "funds"))
-    assert run_cli("feed", "--ledger", ledger, "--topic", "funds").code == 9
+    assert run_cli("feed", "--ledger", ledger, "--topic", "funds", "--detailed-exit-codes").code == 9
     sandbox.today = TODAY + DAY
     assert run_cli("feed", "--ledger", ledger, "--topic", "funds").code == 0
     assert feed_rows(workdir / "reports", ledger, "funds") == csv_rows(
@@ -212,7 +273,7 @@ def test_a_ledger_granted_and_one_withdrawn_between_runs(sandbox, use_sandbox, r
     assert not report(workdir / "reports", "9100001", "funds", TODAY - DAY, "csv").exists()  # starts at yesterday
     withdrawn = [row for row in status(run_cli)["ledgers"] if row["ledgerId"] == "5551234"]
     assert withdrawn and all(row["withdrawnAt"] for row in withdrawn)
-    assert run_cli("run", today=TODAY + DAY).code == 9  # not reported again, nothing else to do
+    assert run_cli("run", "--detailed-exit-codes", today=TODAY + DAY).code == 9  # not reported again
     sandbox.grant("5551234")
     sandbox.today = TODAY + 2 * DAY
     back = run_cli("run", today=TODAY + 2 * DAY)

@@ -1,11 +1,15 @@
 """The paginator, and reading a page ahead, stepped without a network."""
 
+import datetime as dt
 import threading
 
+import httpx
 import pytest
 
-from jobs.api import DatePage, follow_pages, read_ahead
+from jobs.api import DatePage, ReportApi, follow_pages, read_ahead
+from jobs.config import RetryPolicy
 from jobs.errors import ProtocolError
+from jobs.retry import Retrier
 
 
 def scripted(pages):
@@ -119,3 +123,35 @@ def test_a_caller_that_stops_early_stops_the_helper():
         thread.join(timeout=5)
     assert read_ahead_threads() == []
     assert len(asked) <= 4  # the two pages taken, one waiting, one in flight: not all fifty
+
+
+def api_serving(bodies: dict[str | None, dict]) -> tuple[ReportApi, list]:
+    """A ReportApi whose HTTP answers are `bodies`, by the cursor asked for; no network, no retries."""
+    asked = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        cursor = request.url.params.get("cursor")
+        asked.append(cursor)
+        return httpx.Response(200, json=bodies[cursor])
+
+    client = httpx.Client(base_url="https://api.test", transport=httpx.MockTransport(answer))
+    return ReportApi(client, Retrier(RetryPolicy(max_attempts=1), sleep=lambda s: None)), asked
+
+
+def test_a_cursor_without_has_more_is_followed_as_more_pages():
+    """hasMore came in November 2023 and is not required: a page with a cursor and no hasMore is not the last."""
+    api, asked = api_serving({
+        None: {"items": [{"n": 1}], "cursor": "c1", "tryLater": False},
+        "c1": {"items": [{"n": 2}], "cursor": "c2", "tryLater": False},
+        "c2": {"items": [{"n": 3}], "tryLater": False},
+    })  # fmt: skip
+    pages = list(api.date_pages("302321", "funds", dt.date(2026, 11, 19)))
+    assert [item for page in pages for item in page.items] == [{"n": 1}, {"n": 2}, {"n": 3}]
+    assert asked == [None, "c1", "c2"]
+
+
+@pytest.mark.parametrize("later", [{}, {"tryLater": None}, {"tryLater": "false"}])
+def test_a_page_that_does_not_say_try_later_false_is_not_read_as_closed(later):
+    api, _ = api_serving({None: {"items": [{"n": 1}], "hasMore": False, **later}})
+    with pytest.raises(ProtocolError, match="without tryLater does not say whether the date is closed"):
+        list(api.date_pages("302321", "funds", dt.date(2026, 11, 19)))
