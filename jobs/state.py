@@ -151,8 +151,12 @@ class State:
             raise ConfigError(f"the state {path} is an empty file: no run has written to it yet; {where}")
         memory = sqlite3.connect(":memory:", isolation_level=None)
         try:
-            with contextlib.closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as source:
-                source.backup(memory)
+            try:
+                with contextlib.closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as source:
+                    source.backup(memory)
+            except sqlite3.OperationalError:  # read-only folder: WAL cannot make its -shm file; nothing writes here
+                with contextlib.closing(sqlite3.connect(f"{path.absolute().as_uri()}?immutable=1", uri=True)) as source:
+                    source.backup(memory)
             tables = {name for (name,) in memory.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             version = memory.execute("PRAGMA user_version").fetchone()[0]
             if version == 0 or not {"dates", "runs"} <= tables:
