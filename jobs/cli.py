@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from jobs import __version__, config
 from jobs.errors import (
+    EXIT_BROKEN_PIPE,
     EXIT_INTERNAL,
     EXIT_NOTHING_TO_DO,
     EXIT_OK,
@@ -196,6 +198,9 @@ def reported_errors() -> Iterator[Outcome]:
     except KeyboardInterrupt:
         print("report-export: interrupted; finished files are complete, nothing partial was left", file=sys.stderr)
         outcome.code = 130
+    except BrokenPipeError:  # `report-export status | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail again
+        outcome.code = EXIT_BROKEN_PIPE
     except Exception as exc:  # a bug: say so in one line, keep the traceback for the log
         log.debug("internal error", exc_info=True)
         name = type(exc).__name__

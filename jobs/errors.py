@@ -25,6 +25,7 @@ EXIT_NOTHING_TO_DO = 9  # every ledger date through yesterday was already export
 EXIT_VERIFY_FAILED = 10  # verify: a file is missing, changed, or in no manifest, or there is no manifest
 EXIT_OVERDUE = 11  # a date has been pending longer than [state] warn_after_days: still queued, look at it
 EXIT_INTERNAL = 70  # a bug: EX_SOFTWARE from sysexits.h
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a process killed by SIGPIPE: the reader closed the pipe
 
 
 class ReportExportError(Exception):

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sqlite3
 import subprocess
 import sys
 from contextlib import closing
+from pathlib import Path
 
 import pytest
 from conftest import TODAY
 
 from jobs.sandbox import ACCOUNTING_CLIENT
+from jobs.state import State
 
 SECRET = ACCOUNTING_CLIENT[1]
+DAY = dt.timedelta(days=1)
 
 
 def assert_one_line(result, code, *words):
@@ -247,3 +251,17 @@ def test_help_shows_the_defaults_of_the_config_in_use(run_cli, workdir):
     for words in ("output folder (default: /srv/rapporter)", "default: fees)", "(default: dk)", "(default: 3)",
                   "(default: /var/lib/re/state.db)", "no file (default: on)"):  # fmt: skip
         assert words in shown, words
+
+
+def test_output_cut_short_by_its_reader_is_no_bug(workdir):
+    """`report-export status | head -1` closes the pipe while status still prints: far more than a pipe holds."""
+    with State(workdir / "state" / "report-export.sqlite3") as state:
+        for n in range(1000):
+            for day in range(5):
+                state.record_pending((f"{n:06}", "funds", TODAY - day * DAY), "open", "tryLater", 1, TODAY)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    pipeline = f"{sys.executable} -m jobs status | head -1"
+    done = subprocess.run(["bash", "-o", "pipefail", "-c", pipeline], cwd=workdir, env=env, capture_output=True,
+                          text=True, timeout=30)  # fmt: skip
+    assert done.stdout.startswith("ledger 000000 funds: last exported -; pending: ")
+    assert (done.returncode, done.stderr) == (141, "")
