@@ -37,7 +37,7 @@ def csv_rows(entries: list[dict], ledger_id: str) -> list[list[str]]:
             e["time"],
             e["entryType"],
             e["pspReference"],
-            e["reference"],
+            e.get("reference") or "",  # Norwegian payouts: "", null or none at all
             e["recipientHandle"] or "",
             e["currency"],
             major(e["amount"]),
@@ -68,7 +68,8 @@ def check_xlsx(path: Path, entries: list[dict], ledger_id: str) -> None:
         assert len(rows) - 1 == len(entries)
         for row, e in zip(rows[1:], entries, strict=True):
             cells = dict(zip(HEADER, row, strict=True))
-            served = {**e, "ledgerId": ledger_id, "recipientHandle": e["recipientHandle"] or ""}
+            served = {**e, "ledgerId": ledger_id, "reference": e.get("reference") or "",
+                      "recipientHandle": e["recipientHandle"] or ""}  # fmt: skip
             for name in ("ledgerId", "time", "entryType", "pspReference", "reference", "recipientHandle", "currency"):
                 if served[name] == "":  # openpyxl cannot write an empty string cell: no value at all
                     assert cells[name].value is None, (name, cells[name].value)

@@ -10,15 +10,18 @@ import signal
 import subprocess
 import sys
 import tracemalloc
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
+from jobs.errors import AuthError
 from jobs.sandbox import ACCOUNTING_CLIENT, MERCHANT_CLIENT, Fault, Sandbox, parse_fault
 from jobs.sandbox.__main__ import main as sandbox_main
-from jobs.sandbox.data import AWKWARD_REFERENCES
+from jobs.sandbox.events import AWKWARD_REFERENCES
 
 TODAY = dt.date(2026, 11, 20)
+NOON = "2026-11-20T11:00:00.000000Z"  # what today=TODAY sets the clock to: noon in Oslo (UTC+1 in November)
 WEEK = [TODAY - dt.timedelta(days=d) for d in range(7, 0, -1)]
 MAIN, RESERVE, MERCHANT, DANISH, EURO = "302321", "0302399", "412345", "5551234", "7778881"
 DATES = "/report/v2/ledgers/{}/{}/dates/{}"
@@ -104,14 +107,30 @@ def all_pages(c: httpx.Client, tok: str, ledger: str, topic: str, date: dt.date,
 # -- tokens ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/miami/v1/token", "/authentication/v1/token"])
-def test_accounting_token(sb, client, path):
-    r = client.post(path, auth=ACCOUNTING_CLIENT, data={"grant_type": "client_credentials"})
+def test_accounting_token(sb, client):
+    r = client.post("/miami/v1/token", auth=ACCOUNTING_CLIENT, data={"grant_type": "client_credentials"})
     body = r.json()
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("application/json")
     assert body["token_type"] == "Bearer" and body["expires_in"] == 900
     assert sb.tokens_issued == [body["access_token"]]
+
+
+def test_authentication_v1_token_only_when_asked_for(make):
+    """Announced as /miami/v1/token's successor, not live: by default it is an unknown path."""
+    form = {"grant_type": "client_credentials"}
+    default, enabled = make(), make(authentication_v1=True)
+    with httpx.Client(base_url=default.base_url) as c:
+        r = c.post("/authentication/v1/token", auth=ACCOUNTING_CLIENT, data=form)
+        unknown = c.post("/authentication/v2/token", auth=ACCOUNTING_CLIENT, data=form)
+        assert r.status_code == 404 and r.json() == {**unknown.json(), "instance": "/authentication/v1/token"}
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert default.tokens_issued == []
+    with httpx.Client(base_url=enabled.base_url) as c:
+        r = c.post("/authentication/v1/token", auth=ACCOUNTING_CLIENT, data=form)
+        assert r.status_code == 200 and r.json()["expires_in"] == 900
+        assert get(c, "/settlement/v1/ledgers", r.json()["access_token"]).status_code == 200
+        assert c.post("/authentication/v1/token", data=form).status_code == 401  # the same checks as miami
 
 
 @pytest.mark.parametrize(
@@ -252,6 +271,7 @@ def test_today_is_partial_and_try_later(sb, client):
     full = sb.entries(MAIN, "funds", TODAY)
     assert body["tryLater"] is True and body["hasMore"] is False
     assert 0 < len(body["items"]) < len(full) and body["items"] == full[: len(body["items"])]
+    assert body["items"] == [e for e in full if e["time"] < NOON]  # what has happened by noon
 
 
 def test_errors_are_problem_json(client):
@@ -303,7 +323,9 @@ def test_week_has_every_trap(sb):
     assert {0, -1, 1} <= {e["amount"] for e in main}
     assert {e["entryType"] for e in main} == {
         "capture", "refund", "fees-retained", "payout-scheduled", "correction", "payout-aborted", "top-up",
-        "retained-disputed-capture", "returned-disputed-capture", "instant-payout-fee"}  # fmt: skip
+        "retained-disputed-capture", "returned-disputed-capture", "instant-payout-fee", "credit-note"}  # fmt: skip
+    assert {e["entryType"] for e in week[MAIN, "fees"]} == {
+        "capture-fee", "fees-retained", "service-fee", "credit-note", "correction"}  # fmt: skip
     assert {e["entryType"] for e in week[DANISH, "funds"]} >= {"capture", "scheduled-for-payout"}
     assert "payout-scheduled" not in {e["entryType"] for e in week[DANISH, "funds"]}
     everything = [e for entries in week.values() for e in entries]
@@ -325,6 +347,100 @@ def test_week_has_every_trap(sb):
         captures = {e["pspReference"] for e in funds if e["entryType"] == "capture"}
         assert {e["pspReference"] for e in fees if e["entryType"] == "capture-fee"} == captures
         assert fees[-1]["amount"] == -retained["amount"] and fees[-1]["balanceAfter"] == 0
+        # Fee-side entries not tied to a capture have pspReferences of their own.
+        assert not {e["pspReference"] for e in fees if e["entryType"] != "capture-fee"} & captures
+
+
+ZONES = {MAIN: "Europe/Oslo", RESERVE: "Europe/Oslo", MERCHANT: "Europe/Oslo", DANISH: "Europe/Copenhagen",
+         EURO: "Europe/Helsinki"}  # fmt: skip
+SETTLEMENT = {"fees-retained", "payout-scheduled", "scheduled-for-payout", "fees-invoiced"}
+
+
+def moment(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_times_lie_within_each_ledger_date_in_the_ledger_s_own_zone(sb):
+    """Midnight to midnight locally, 04:00 to 04:00 on the Danish ledger; settlement just after the end."""
+    spring, autumn = dt.date(2026, 3, 28), dt.date(2026, 10, 24)  # the clocks change the next night
+    days = WEEK + [day + dt.timedelta(days=n) for day in (spring, autumn) for n in range(2)]
+    night = []
+    for ledger, name in ZONES.items():
+        cutoff = dt.time(4) if ledger == DANISH else dt.time(0)
+        for day in days:
+            start = dt.datetime.combine(day, cutoff, tzinfo=ZoneInfo(name))
+            end = dt.datetime.combine(day + dt.timedelta(days=1), cutoff, tzinfo=ZoneInfo(name))
+            for topic in ("funds", "fees"):
+                entries = sb.entries(ledger, topic, day)
+                times = [moment(e["time"]) for e in entries]
+                assert times == sorted(times)
+                for e, t in zip(entries, times, strict=True):
+                    if e["entryType"] in SETTLEMENT:
+                        assert end <= t < end + dt.timedelta(seconds=1), (ledger, e)
+                    else:
+                        assert start <= t < end, (ledger, e)
+                        if t.astimezone(ZoneInfo(name)).date() > day:
+                            night.append(ledger)
+    assert set(night) == {DANISH}  # sales after midnight belong to the day before: only with a 04:00 cutoff
+
+
+def test_norwegian_payouts_without_a_usable_reference(make):
+    sb = make(page_size=100)
+    with httpx.Client(base_url=sb.base_url) as c:
+        tok = token(c)
+        served = [e for d in WEEK for e in all_pages(c, tok, RESERVE, "funds", d)]
+    payouts = [e for e in served if e["entryType"] == "payout-scheduled"]
+    assert len(payouts) == 6  # Sundays are quiet on this ledger
+    assert [e["reference"] for e in payouts].count("") >= 2 and [e["reference"] for e in payouts].count(None) >= 2
+    assert all("reference" in e for e in payouts)  # null in the JSON, not left out
+    assert all(re.fullmatch(r"0302399-\d+", e["pspReference"]) and e["balanceAfter"] == e["balanceBefore"]
+               + e["amount"] for e in payouts)  # fmt: skip
+    main = [e for d in WEEK for e in sb.entries(MAIN, "funds", d) if e["entryType"] == "payout-scheduled"]
+    assert all(e["reference"].startswith("Vipps utbet. ") for e in main)  # the main ledger still has them
+
+
+def test_gross_settlement_invoices_a_month_of_fees_on_its_last_date(sb):
+    october = [dt.date(2026, 10, 1) + dt.timedelta(days=n) for n in range(31)]
+    fees = {day: sb.entries(EURO, "fees", day) for day in october}
+    funds = {day: sb.entries(EURO, "funds", day) for day in october}
+    assert "fees-retained" not in {e["entryType"] for day in october for e in fees[day] + funds[day]}
+    balance = 0
+    for day in october:
+        for e in fees[day]:
+            assert e["balanceBefore"] == balance and e["balanceAfter"] == balance + e["amount"]
+            balance = e["balanceAfter"]
+        if day != october[-1]:
+            assert balance < 0 and "fees-invoiced" not in {e["entryType"] for e in fees[day]}
+    invoice = fees[october[-1]][-1]
+    month = sum(e["amount"] for day in october for e in fees[day]) - invoice["amount"]
+    assert invoice["entryType"] == "fees-invoiced" and invoice["amount"] == -month > 0
+    assert invoice["balanceAfter"] == 0 and invoice["reference"] == "Faktura 2026-10"
+    assert sb.entries(EURO, "fees", dt.date(2026, 11, 1))[0]["balanceBefore"] == 0
+    for day in october:  # the funds are paid out whole, fees not deducted
+        payout = funds[day][-1]
+        assert payout["entryType"] == "payout-scheduled" and payout["balanceAfter"] == 0
+        assert payout["amount"] == -sum(e["amount"] for e in funds[day][:-1])
+
+
+def test_a_negative_balance_lasts_weeks_until_a_top_up(sb):
+    first, last = dt.date(2026, 8, 3), dt.date(2026, 9, 16)
+    days = [first - dt.timedelta(days=1) + dt.timedelta(days=n) for n in range((last - first).days + 3)]
+    funds = {day: sb.entries(MERCHANT, "funds", day) for day in days}
+    balance = 0
+    for day in days:
+        for e in funds[day]:
+            assert e["balanceBefore"] == balance and e["balanceAfter"] == balance + e["amount"]
+            balance = e["balanceAfter"]
+        kinds = [e["entryType"] for e in funds[day]]
+        if first <= day < last:
+            assert "payout-scheduled" not in kinds and all(e["balanceAfter"] < 0 for e in funds[day]), day
+        else:
+            assert kinds[-1] == "payout-scheduled" and balance == 0, day
+    assert funds[first][0]["entryType"] == "refund" and funds[first][0]["balanceBefore"] == 0
+    top_up = funds[last][0]
+    assert top_up["entryType"] == "top-up" and top_up["balanceBefore"] < 0 and top_up["balanceAfter"] == 0
+    for day in days:  # the fees side settles daily as ever
+        assert sb.entries(MERCHANT, "fees", day)[-1]["balanceAfter"] == 0
 
 
 def test_gdpr_fields_only_on_request(client):
@@ -514,7 +630,9 @@ def test_big_date_in_the_feed_and_open_today(make):
         items, _ = walk_feed(c, tok, MERCHANT, None)
         open_ = get(c, DATES.format(MERCHANT, "funds", sb.today), tok).json()
     closed = [e for d in range(2) for e in sb.iter_entries(MERCHANT, "funds", start + dt.timedelta(days=d))]
-    today = list(sb.iter_entries(MERCHANT, "funds", sb.today))[:150]
+    noon = "2026-06-03T10:00:00.000000Z"  # Oslo is UTC+2 in June
+    today = [e for e in sb.iter_entries(MERCHANT, "funds", sb.today) if e["time"] < noon]
+    assert 100 < len(today) < 300  # business hours begin at 06:00: a third of them by noon
     assert open_["tryLater"] is True and open_["items"] == today[:100]
     assert items == closed + today
 
@@ -859,3 +977,24 @@ def test_corrupt_refuses_dates_too_small(sb):
         sb.corrupt(MAIN, "funds", WEEK[1], "payout-not-last")
     with pytest.raises(ValueError, match="7778881 on 2025-01-01 has no entries"):
         Sandbox(today=TODAY, corruptions={(EURO, "funds", "2025-01-01"): "chain"})
+
+
+# -- the exporter against the announced token path ----------------------------------------
+
+
+def test_the_exporter_gets_a_token_at_authentication_v1_only_where_it_is_served(make_sandbox, use_sandbox, run_cli,
+                                                                                 workdir, monkeypatch):  # fmt: skip
+    monkeypatch.setenv("VIPPS_TOKEN_PATH", "/authentication/v1/token")  # as a user may configure it one day
+    args = ("run", "--ledger", MAIN, "--topic", "funds", "--format", "csv")
+    default = make_sandbox()
+    use_sandbox(default)
+    refused = run_cli(*args)
+    assert refused.code == AuthError.exit_code and "no token endpoint" in refused.err, refused.err
+    assert [(r.path, r.status) for r in default.requests] == [("/authentication/v1/token", 404)]
+    assert not list(workdir.rglob("*.csv"))
+    served = make_sandbox(authentication_v1=True)
+    use_sandbox(served)
+    done = run_cli(*args)
+    assert done.code == 0, done.err
+    assert served.requests[0].path == "/authentication/v1/token" and served.requests[0].status == 200
+    assert (workdir / "reports" / MAIN / "funds" / f"{MAIN}_funds_{TODAY - dt.timedelta(days=1)}.csv").exists()

@@ -3,13 +3,20 @@
 It speaks the real protocol over HTTP on 127.0.0.1, awkward parts included:
 both token flows, bearer checks and expiry, ledger paging, date pages with
 hasMore/cursor/tryLater, the never-ending feed, GDPR opt-in fields,
-injectable faults, and dates whose balances do not add up, on request. The
-exporter never imports it; the demo and the integration tests do.
+injectable faults, and dates whose balances do not add up, on request. It also
+does what the real API does that its docs play down: yesterday stays open until
+a closing hour in each ledger's own zone, one ledger's dates run 04:00-04:00, a
+negative balance keeps dates open for weeks, Norwegian payouts come without a
+usable reference, fees are invoiced monthly on a gross-settled ledger, and
+/authentication/v1/token, announced but not live, answers 404 unless asked to
+serve. The exporter never imports it; the demo and the integration tests do.
 
     modules      what they hold
     ledgers.py   the five ledgers and the traps each one carries
     catalog.py   one sandbox's ledgers: grants, added ledgers, big and corrupted dates
-    data.py      deterministic entries per (ledger, date)
+    events.py    what happens on a ledger date, before times and balances
+    data.py      deterministic entries per (ledger, date): times, balances, settlement
+    closing.py   the sandbox's clock: which dates exist, which are open, when they close
     bulk.py      very large dates, generated a page at a time
     defects.py   dates whose balances do not add up (Sandbox.corrupt), and what fails
     faults.py    fault specs (grammar in its docstring) and their counters

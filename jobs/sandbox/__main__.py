@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 
+from .closing import DEFAULT_CLOSING_HOUR
 from .faults import parse_fault
 from .server import Sandbox
 from .tokens import ACCOUNTING_CLIENT, MERCHANT_CLIENT
@@ -25,9 +26,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--page-size", type=int, default=50, metavar="N", help="items per page")
     parser.add_argument("--fault", action="append", default=[], metavar="SPEC",
                         help="inject a fault, e.g. 429:path=/dates/,nth=2 (repeatable)")  # fmt: skip
-    parser.add_argument("--today", type=dt.date.fromisoformat, default=None, metavar="YYYY-MM-DD",
-                        help="the sandbox's today (default: today in Europe/Oslo)")  # fmt: skip
+    clock = parser.add_mutually_exclusive_group()
+    clock.add_argument("--today", type=dt.date.fromisoformat, default=None, metavar="YYYY-MM-DD",
+                       help="stop the sandbox's clock at noon in Oslo on this day "
+                            "(default: the machine's clock)")  # fmt: skip
+    clock.add_argument("--now", type=_moment, default=None, metavar="YYYY-MM-DDTHH:MM+HH:MM",
+                       help="stop the sandbox's clock at this moment (with its UTC offset), "
+                            "e.g. 2026-11-21T00:30+01:00: yesterday is still open")  # fmt: skip
+    parser.add_argument("--closing-hour", type=int, default=DEFAULT_CLOSING_HOUR, metavar="H",
+                        help="local hour (0-23, in each ledger's zone) at which yesterday closes; until "
+                             f"then it answers tryLater (default {DEFAULT_CLOSING_HOUR})")  # fmt: skip
+    parser.add_argument("--authentication-v1", action="store_true",
+                        help="also serve POST /authentication/v1/token, announced but not live in the real "
+                             "API (default: 404, as there)")  # fmt: skip
     return parser
+
+
+def _moment(text: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date and time") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs a UTC offset, e.g. {text}+01:00")
+    return moment
 
 
 def banner(base_url: str) -> str:
@@ -53,8 +75,12 @@ def main(argv: list[str] | None = None) -> int:
         return _usage_error(str(exc))
     if args.page_size < 1:
         return _usage_error("--page-size must be at least 1")
-    sandbox = Sandbox(today=args.today, token_ttl=args.token_ttl, latency_ms=args.latency_ms,
-                      page_size=args.page_size, faults=faults, port=args.port, quiet=False)  # fmt: skip
+    if not 0 <= args.closing_hour <= 23:
+        return _usage_error("--closing-hour must be 0 to 23")
+    sandbox = Sandbox(today=args.today, now=args.now, closing_hour=args.closing_hour,
+                      authentication_v1=args.authentication_v1, token_ttl=args.token_ttl,
+                      latency_ms=args.latency_ms, page_size=args.page_size, faults=faults, port=args.port,
+                      quiet=False)  # fmt: skip
     try:
         sandbox.start()
     except OSError as exc:
@@ -62,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)  # fmt: skip
         return 1
     print(banner(sandbox.base_url), flush=True)
+    print(f"Clock: {sandbox.now.isoformat(timespec='minutes')}; yesterday closes at "
+          f"{sandbox.closing_hour:02d}:00 local time" + (", and /authentication/v1/token is served" if
+          sandbox.authentication_v1 else ""), flush=True)  # fmt: skip
     # SIGTERM (docker stop, systemd) should end as quietly as Ctrl-C does.
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:

@@ -2,8 +2,10 @@
 
 A big date of n entries holds n - 1 money movements chaining from the ledger's
 opening balance, then one closing entry that takes the balance back to it (the
-payout on funds, fees-retained on fees), so balances chain across dates as
-everywhere else. Nothing is stored per entry: entry i is computed from i and a
+payout on funds, fees-retained on fees, fees-invoiced under gross settlement), so
+balances chain across dates as on ordinary dates (a big date stands alone: next to
+a gross-settled month or a negative-balance stretch, it still opens at the ledger's
+opening balance, 0 on fees). Nothing is stored per entry: entry i is computed from i and a
 table of PERIOD slots made once per (ledger, topic, date) from a seeded
 generator, and its balanceBefore from the table's prefix sums:
 
@@ -23,11 +25,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from . import data
-from .data import AWKWARD_REFERENCES, MESSAGES, NAMES, OSLO, UTC
+from .data import UTC
+from .events import AWKWARD_REFERENCES, MESSAGES, NAMES, capture_fee
 from .ledgers import Ledger
 
 PERIOD = 1001  # a multiple of 7 (every seventh slot is a refund); pages of 50, 100 or 1000 do not repeat it
-_OPENS = dt.time(6)  # business hours are 06:00-23:00 Oslo time, as on normal dates
+_OPENS = dt.time(6)  # business hours are 06:00-23:00 in the ledger's zone
 SPAN = 17 * 3600 * 10**6  # their length in microseconds
 MAX_ENTRIES = SPAN  # each movement needs a microsecond of its own: times stay unique
 _HOUR, _MINUTE, _SECOND = 3600 * 10**6, 60 * 10**6, 10**6
@@ -40,7 +43,7 @@ class _Table:
     prefix: array  # PERIOD + 1 running sums of amounts
     handles: tuple[str, ...]  # per slot; a refund's is its capture's
     opens_at: int  # UTC microsecond of the day at which business hours open
-    closed_at: str  # time of the closing entry: local midnight after the date
+    closed_at: str  # time of the closing entry: just after the date ends
     day: str  # the date as ledgerDate and time show it
     psp_base: str  # pspReferences start with it, as on normal dates
 
@@ -55,15 +58,15 @@ def _table(ledger: Ledger, topic: str, date: dt.date) -> _Table:
         amounts = [-rng.randint(1, captures[j - 1]) if _is_refund(j) else captures[j] for j in range(PERIOD)]
         handles = [handles[j - 1] if _is_refund(j) else handles[j] for j in range(PERIOD)]
     else:
-        amounts = [-data.capture_fee(amount) for amount in captures]
+        amounts = [-capture_fee(amount) for amount in captures]
     prefix = array("q", [0])
     for amount in amounts:
         prefix.append(prefix[-1] + amount)
-    # Oslo is one or two hours ahead of UTC and changes at night, so business
-    # hours sit on the date's own UTC day with one offset throughout.
-    opens = dt.datetime.combine(date, _OPENS, tzinfo=OSLO).astimezone(UTC)
+    # The ledgers' zones are one to three hours ahead of UTC and change at night, so
+    # business hours sit on the date's own UTC day with one offset throughout.
+    opens = dt.datetime.combine(date, _OPENS, tzinfo=ledger.zone).astimezone(UTC)
     opens_at = (opens.hour * 3600 + opens.minute * 60) * 10**6
-    closed_at = data.utc_time(date + dt.timedelta(days=1), rng.randint(200_000, 299_999))
+    closed_at = data.settle_time(ledger, date, rng.randint(200_000, 299_999))
     return _Table(array("q", amounts), prefix, tuple(handles), opens_at, closed_at, date.isoformat(),
                   f"{ledger.serial}{date:%y%m%d}")  # fmt: skip
 
@@ -81,21 +84,43 @@ class BigDate:
     date: dt.date
     count: int
 
-    def total(self, partial: bool) -> int:
-        # An open date holds half its movements, as a normal open date does.
-        return max(0, (self.count - 1) // 2) if partial else self.count
+    def total(self, until: str | None) -> int:
+        """How many entries the date holds: those stamped before `until` (times grow with i), or all."""
+        if until is None:
+            return self.count
+        table, spacing = _table(self.ledger, self.topic, self.date), self._spacing
+        low, high = 0, self.count
+        while low < high:
+            middle = (low + high) // 2
+            if self._time(table, spacing, middle) < until:
+                low = middle + 1
+            else:
+                high = middle
+        return low
 
-    def window(self, start: int, stop: int, *, partial: bool, gdpr: bool) -> tuple[list[dict], int]:
+    def window(self, start: int, stop: int, *, until: str | None, gdpr: bool) -> tuple[list[dict], int]:
         """Entries [start:stop] and how many the date holds, generating only those asked for."""
-        total = self.total(partial)
+        total = self.total(until)
         table = _table(self.ledger, self.topic, self.date)
-        spacing = SPAN // max(1, self.count - 1)  # per movement: each gets a time within its share
-        return [self._entry(table, spacing, i, gdpr) for i in range(start, min(stop, total))], total
+        return [self._entry(table, self._spacing, i, gdpr) for i in range(start, min(stop, total))], total
+
+    @property
+    def _spacing(self) -> int:
+        return SPAN // max(1, self.count - 1)  # per movement: each gets a time within its share
+
+    def _time(self, table: _Table, spacing: int, i: int) -> str:
+        if i == self.count - 1:
+            return table.closed_at
+        micros = table.opens_at + i * spacing + i * 7919 % spacing  # sorted and unique
+        hours, rest = divmod(micros, _HOUR)
+        minutes, rest = divmod(rest, _MINUTE)
+        seconds, rest = divmod(rest, _SECOND)
+        return f"{table.day}T{hours:02d}:{minutes:02d}:{seconds:02d}.{rest:06d}Z"
 
     def iter_entries(self, *, gdpr: bool = False) -> Iterator[dict]:
         """All entries of the closed date, a chunk at a time."""
         for start in range(0, self.count, ITER_CHUNK):
-            yield from self.window(start, start + ITER_CHUNK, partial=False, gdpr=gdpr)[0]
+            yield from self.window(start, start + ITER_CHUNK, until=None, gdpr=gdpr)[0]
 
     @property
     def opening(self) -> int:
@@ -112,11 +137,7 @@ class BigDate:
             return self._closing(table, i, before)
         slot = i % PERIOD
         amount, handle = table.amounts[slot], table.handles[slot]
-        micros = table.opens_at + i * spacing + i * 7919 % spacing  # sorted and unique
-        hours, rest = divmod(micros, _HOUR)
-        minutes, rest = divmod(rest, _MINUTE)
-        seconds, rest = divmod(rest, _SECOND)
-        time = f"{table.day}T{hours:02d}:{minutes:02d}:{seconds:02d}.{rest:06d}Z"
+        time = self._time(table, spacing, i)
         funds = self.topic == "funds"
         kind = ("refund" if _is_refund(slot) else "capture") if funds else "capture-fee"
         capture = i - 1 if kind == "refund" else i  # a refund carries its capture's reference
@@ -132,13 +153,13 @@ class BigDate:
     def _closing(self, table: _Table, i: int, before: int) -> dict:
         ledger, amount = self.ledger, self.opening - before
         if self.topic == "fees":
-            return self._row(table, i, f"{table.psp_base}9002", table.closed_at, "fees-retained", "", amount,
-                             before, None)  # fmt: skip
+            kind = "fees-invoiced" if ledger.gross else "fees-retained"
+            return self._row(table, i, f"{table.psp_base}9002", table.closed_at, kind, "", amount, before, None)
         number = data.payout_number(ledger, self.date)
         return self._row(table, i, f"{ledger.id}-{number}", table.closed_at, ledger.payout_type,
                          ledger.bank_text(number), amount, before, None)  # fmt: skip
 
-    def _row(self, table: _Table, i: int, psp: str, time: str, kind: str, reference: str, amount: int,
+    def _row(self, table: _Table, i: int, psp: str, time: str, kind: str, reference: str | None, amount: int,
              before: int, handle: str | None) -> dict:  # fmt: skip
         entry = {
             "pspReference": psp, "time": time, "ledgerDate": table.day,

@@ -100,51 +100,51 @@ class Catalog:
             self._check_defect(key, self._big.get(key), kind)
             self._defects[key] = kind
 
-    def window(self, ledger_id: str, topic: str, date: dt.date, start: int, stop: int, *, partial: bool,
+    def window(self, ledger_id: str, topic: str, date: dt.date, start: int, stop: int, *, until: str | None,
                gdpr: bool) -> tuple[list[dict], int]:  # fmt: skip
-        """Entries [start:stop] of a ledger date and how many it holds (an open date: so far)."""
+        """Entries [start:stop] of a ledger date and how many it holds (with `until`: those stamped before it)."""
         key = (ledger_id, topic, date)
         with self._lock:
             big, kind = self._big.get(key), self._defects.get(key)
-        return self._window(key, big, kind, start, stop, partial=partial, gdpr=gdpr)
+        return self._window(key, big, kind, start, stop, until=until, gdpr=gdpr)
 
     def iter_entries(self, ledger_id: str, topic: str, date: DateLike, *, gdpr: bool = False) -> Iterator[dict]:
         key = (ledger_id, topic, as_date(date))
         with self._lock:
             big, kind = self._big.get(key), self._defects.get(key)
         if big is None:
-            return iter(self._window(key, None, kind, 0, MAX_ENTRIES, partial=False, gdpr=gdpr)[0])
+            return iter(self._window(key, None, kind, 0, MAX_ENTRIES, until=None, gdpr=gdpr)[0])
         if kind is None:
             return big.iter_entries(gdpr=gdpr)
         return self._iter_big(key, big, kind, gdpr)
 
     def _iter_big(self, key: Key, big: BigDate, kind: str, gdpr: bool) -> Iterator[dict]:
         for start in range(0, big.count, ITER_CHUNK):
-            yield from self._window(key, big, kind, start, start + ITER_CHUNK, partial=False, gdpr=gdpr)[0]
+            yield from self._window(key, big, kind, start, start + ITER_CHUNK, until=None, gdpr=gdpr)[0]
 
-    def _window(self, key: Key, big: BigDate | None, kind: str | None, start: int, stop: int, *, partial: bool,
+    def _window(self, key: Key, big: BigDate | None, kind: str | None, start: int, stop: int, *, until: str | None,
                 gdpr: bool) -> tuple[list[dict], int]:  # fmt: skip
         """As window(), for a date whose volume and defect were read under the lock."""
-        page, total = self._raw(key, big, start, stop, partial=partial, gdpr=gdpr)
+        page, total = self._raw(key, big, start, stop, until=until, gdpr=gdpr)
         if kind is None:
             return page, total
         # Positions come from the closed date, so an open date serves a prefix of it, defect included.
-        closed = self._raw(key, big, 0, 0, partial=False, gdpr=False)[1] if partial else total
+        closed = self._raw(key, big, 0, 0, until=None, gdpr=False)[1] if until is not None else total
         positions = defects.touched(kind, closed)
         if any(start <= i < min(stop, total) for i in positions):
-            originals = {i: self._raw(key, big, i, i + 1, partial=False, gdpr=gdpr)[0][0] for i in positions}
+            originals = {i: self._raw(key, big, i, i + 1, until=None, gdpr=gdpr)[0][0] for i in positions}
             for i, entry in defects.apply(kind, originals).items():
                 if start <= i < min(stop, total):
                     page[i - start] = entry
         return page, total
 
-    def _raw(self, key: Key, big: BigDate | None, start: int, stop: int, *, partial: bool,
+    def _raw(self, key: Key, big: BigDate | None, start: int, stop: int, *, until: str | None,
              gdpr: bool) -> tuple[list[dict], int]:  # fmt: skip
         """Entries [start:stop] as generated, without any defect."""
         if big is not None:
-            return big.window(start, stop, partial=partial, gdpr=gdpr)
+            return big.window(start, stop, until=until, gdpr=gdpr)
         ledger_id, topic, date = key
-        return data.window(self.ledger(ledger_id), topic, date, start, stop, partial=partial, gdpr=gdpr)
+        return data.window(self.ledger(ledger_id), topic, date, start, stop, until=until, gdpr=gdpr)
 
     def _check_defect(self, key: Key, big: BigDate | None, kind: str) -> None:
         """ValueError unless `kind` fits the closed date; called under the lock (ledger known)."""
@@ -152,9 +152,9 @@ class Catalog:
         ledger = self._known[ledger_id]
         if big is not None:
             count = big.count
-            last = big.window(count - 1, count, partial=False, gdpr=False)[0] if count else []
+            last = big.window(count - 1, count, until=None, gdpr=False)[0] if count else []
         else:
-            last, count = data.window(ledger, topic, date, -1, MAX_ENTRIES, partial=False, gdpr=False)
+            last, count = data.window(ledger, topic, date, -1, MAX_ENTRIES, until=None, gdpr=False)
         where = f"{topic} of ledger {ledger_id} on {date}"
         defects.check_date(kind, topic, count, last[0]["entryType"] if last else None, where)
 

@@ -2,9 +2,21 @@
 
 Every date is generated on its own from a seed of (ledgerId, date), so any date
 can be served without generating its predecessors, and two sandboxes serve the
-same bytes. Balances still chain across dates because each active date starts
+same bytes. Balances still chain across dates because an ordinary date starts
 and ends at the ledger's opening balance: the daily payout takes the funds back
-to it and `fees-retained` takes the fees back to 0.
+to it and `fees-retained` takes the fees back to 0. Two kinds of ledger carry a
+balance from one date to the next, and are generated a stretch at a time:
+
+- gross settlement: the fees balance falls through the month and the month's last
+  date ends with `fees-invoiced`, which takes it back to 0;
+- a shortfall: a large refund takes the funds balance below zero, no payout happens
+  until the stretch's last date, whose `top-up` brings it back (see closing.py for
+  why those dates stay open).
+
+Times are UTC. Business hours are 06:00-23:00 in the ledger's own zone; a ledger
+whose dates end at 04:00 also sells through the night, so an entry stamped on the
+next calendar day can belong to this date. Settlement entries (`fees-retained`,
+the payout, `fees-invoiced`) are stamped just after the date ends.
 """
 
 from __future__ import annotations
@@ -12,38 +24,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
+from .events import Event, movements, payout_number
 from .ledgers import Ledger
 
-OSLO = ZoneInfo("Europe/Oslo")
 UTC = dt.UTC
 TOPICS = ("funds", "fees")
-
-# Captures cycle through these, so a spreadsheet or CSV writer meets each of them.
-AWKWARD_REFERENCES = (
-    '=HYPERLINK("http://x","y")', "+4712345678", "-42", "@SUM(A1)", "a,b;c",
-    '"quoted" text', "line\nbreak", "tab\there", "carriage\rreturn", "æøå ÆØÅ",
-    "emoji 🧾💸", "00123", "12345678901234567890", "  spaces  ", "order-1234",
-)  # fmt: skip
-NAMES = ("Kari Nordmann", "Ola Æsøy-Ås", "Søren Ærø", "Matti Meikäläinen", 'Jo "JJ" Li')
-MESSAGES = ("Takk for maten!", "Kaffe ☕", "Tak, hej", "", "Kiitos; lounas, 2 kpl")
-GDPR_TYPES = {"capture", "refund", "retained-disputed-capture", "returned-disputed-capture"}
-
-
-@dataclass
-class _Event:
-    """A money movement on the funds account before it gets a time and balances."""
-
-    type: str
-    amount: int
-    reference: str
-    handle: str | None
-    psp: str
-    fee: int = 0  # capture fee, mirrored as a capture-fee entry on the fees topic
-    gdpr: dict | None = field(default=None)
+_HOUR = 3600 * 10**6  # microseconds
 
 
 @dataclass(frozen=True)
@@ -52,139 +41,127 @@ class Day:
 
     funds: tuple[tuple[dict, dict | None], ...] = ()
     fees: tuple[tuple[dict, dict | None], ...] = ()
-    cutoff: str = ""  # while the date is open, only entries with time < cutoff exist
 
 
-def window(ledger: Ledger, topic: str, date: dt.date, start: int, stop: int, *, partial: bool,
+def window(ledger: Ledger, topic: str, date: dt.date, start: int, stop: int, *, until: str | None,
            gdpr: bool) -> tuple[list[dict], int]:  # fmt: skip
     """Fresh copies of entries [start:stop] of one ledger date, and how many the date holds.
 
-    The cached originals stay untouched; an open (partial) date holds those before its cutoff.
+    The cached originals stay untouched. `until` (a UTC time as entries show it) keeps only the
+    entries stamped before it: what a date still in progress holds so far; None keeps all.
     """
     day = _day(ledger, date)
     pairs = day.funds if topic == "funds" else day.fees
-    if partial:
-        pairs = tuple(pair for pair in pairs if pair[0]["time"] < day.cutoff)
+    if until is not None:
+        pairs = tuple(pair for pair in pairs if pair[0]["time"] < until)
     page = [{**public, **extra} if gdpr and extra else dict(public) for public, extra in pairs[start:stop]]
     return page, len(pairs)
 
 
-def payout_number(ledger: Ledger, date: dt.date) -> int:
-    return 2_000_000 + (date - ledger.first_date).days
+def day_start(ledger: Ledger, date: dt.date) -> dt.datetime:
+    """When a ledger date begins, in UTC: its cutoff hour in the ledger's zone (never in a DST gap)."""
+    return dt.datetime.combine(date, dt.time(ledger.cutoff_hour), tzinfo=ledger.zone).astimezone(UTC)
+
+
+def stamp(moment: dt.datetime) -> str:
+    """A time as entries show it: UTC, microseconds, Z. Such texts sort as the times do."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def utc_time(ledger: Ledger, date: dt.date, micros: int) -> str:
+    """`micros` after local midnight at the start of `date` (elapsed time: DST days are 23 or 25 h)."""
+    midnight = dt.datetime.combine(date, dt.time(), tzinfo=ledger.zone).astimezone(UTC)
+    return stamp(midnight + dt.timedelta(microseconds=micros))
+
+
+def settle_time(ledger: Ledger, date: dt.date, micros: int) -> str:
+    """`micros` after the date ends: settlement runs as soon as the next ledger date begins."""
+    return stamp(day_start(ledger, date + dt.timedelta(days=1)) + dt.timedelta(microseconds=micros))
+
+
+def business_hours(ledger: Ledger) -> range:
+    """Microseconds after local midnight that sales happen in; through the night up to 90 minutes
+    before a later cutoff, which stays inside the date even on the night the clocks go forward."""
+    end = 23 * _HOUR if ledger.cutoff_hour == 0 else (24 + ledger.cutoff_hour) * _HOUR - 90 * 60 * 10**6
+    return range(6 * _HOUR, end)
 
 
 @lru_cache(maxsize=512)  # a feed walks dates in order: recent ones suffice
 def _day(ledger: Ledger, date: dt.date) -> Day:
-    if date < ledger.first_date or date.weekday() == ledger.quiet_weekday:
+    stretch = ledger.shortfall_dates()
+    if stretch is not None and stretch[0] <= date <= stretch[1]:
+        return _shortfall(ledger)[date]
+    return _build(ledger, date, ledger.opening, _fees_opening(ledger, date))
+
+
+def _active(ledger: Ledger, date: dt.date) -> bool:
+    return date >= ledger.first_date and date.weekday() != ledger.quiet_weekday
+
+
+def _build(ledger: Ledger, date: dt.date, opening: int, fee_opening: int, *, lead: Event | None = None,
+           payout: bool = True) -> Day:  # fmt: skip
+    """One date from its opening balances; `lead` is a movement that comes first, `payout` False skips it."""
+    invoice = ledger.gross and (date + dt.timedelta(days=1)).day == 1  # the month's last date
+    if not _active(ledger, date) and lead is None and not (invoice and fee_opening):
         return Day()
     seed = hashlib.sha256(f"{ledger.id}|{date.isoformat()}".encode()).digest()
     rng = random.Random(int.from_bytes(seed[:8], "big"))
-    events = _events(ledger, date, rng)
-    # Business hours in Oslo local time: these exist on every day, DST days included.
-    micros = sorted(rng.sample(range(6 * 3600 * 10**6, 23 * 3600 * 10**6), len(events)))
-    times = [utc_time(date, us) for us in micros]
-    return _settle(ledger, date, events, times, rng)
+    events = movements(ledger, date, rng) if _active(ledger, date) else []
+    if lead is not None:
+        events.insert(0, lead)
+    micros = sorted(rng.sample(business_hours(ledger), len(events)))
+    times = [utc_time(ledger, date, us) for us in micros]
+    return _settle(ledger, date, events, times, rng, (opening, fee_opening), payout=payout, invoice=invoice)
 
 
-def _events(ledger: Ledger, date: dt.date, rng: random.Random) -> list[_Event]:
-    base = f"{ledger.serial}{date:%y%m%d}"
-    serial = iter(range(10_000))
-
-    def psp() -> str:
-        return f"{base}{next(serial):04d}"
-
-    caps = [_capture(ledger, date, k, rng, psp()) for k in range(rng.randint(*ledger.captures))]
-    events = list(caps)
-
-    def insert_after(anchor: _Event | None, event: _Event) -> None:
-        # Refunds and disputes must come after the capture they belong to.
-        start = 0 if anchor is None else next(i for i, e in enumerate(events) if e is anchor) + 1
-        events.insert(rng.randint(start, len(events)), event)
-
-    for _ in range(rng.randint(0, len(caps) // 6)):
-        cap = rng.choice(caps)
-        refund = _Event("refund", -rng.randint(1, cap.amount), cap.reference, cap.handle, psp())
-        refund.gdpr = cap.gdpr
-        insert_after(cap, refund)
-    # The main ledger rotates through the rarer entry types, so any 7 days of it hold each.
-    rota = date.toordinal() % 7 if ledger.showcase else -1
-
-    if rng.random() < 0.15 or rota == 0:
-        cap = rng.choice(caps)
-        held = _Event("retained-disputed-capture", -cap.amount, cap.reference, cap.handle, cap.psp)
-        held.gdpr = cap.gdpr
-        insert_after(cap, held)
-        if rng.random() < 0.5 or rota == 0:
-            back = _Event("returned-disputed-capture", cap.amount, cap.reference, cap.handle, cap.psp)
-            back.gdpr = cap.gdpr
-            insert_after(held, back)
-    for amount in _corrections(ledger, date, rng, rota == 4):
-        insert_after(None, _Event("correction", amount, "correction", None, psp()))
-    if (rng.random() < 0.04 or rota == 1) and date > ledger.first_date:
-        number = payout_number(ledger, date) - 1
-        aborted = _Event("payout-aborted", rng.randint(100_00, 2000_00), ledger.bank_text(number),
-                         None, f"{ledger.id}-{number}")  # fmt: skip
-        insert_after(None, aborted)
-    if rng.random() < 0.03 or rota == 2:
-        ref = f"Innbetaling faktura {rng.randint(10_000, 99_999)}"
-        insert_after(None, _Event("top-up", rng.randint(100_00, 5000_00), ref, None, psp()))
-    if rng.random() < 0.08 or rota == 3:  # an entry type no client has heard of
-        insert_after(None, _Event("instant-payout-fee", -rng.randint(1_00, 10_00), "", None, psp()))
-    net = sum(e.amount - e.fee for e in events)
-    if net <= 0:  # a payout cannot be negative: one more sale keeps the day's payout positive
-        cap = _capture(ledger, date, len(caps), rng, psp())
-        cap.amount = 2 * -net + 100_00
-        cap.fee = capture_fee(cap.amount)
-        events.append(cap)
-    return events
+def _fees_opening(ledger: Ledger, date: dt.date) -> int:
+    """Gross settlement carries the fees balance through the month; net settlement starts every date at 0."""
+    if not ledger.gross or date.day == 1 or date <= ledger.first_date:
+        return 0
+    previous = date - dt.timedelta(days=1)
+    day = _day(ledger, previous)
+    return day.fees[-1][0]["balanceAfter"] if day.fees else _fees_opening(ledger, previous)
 
 
-def _capture(ledger: Ledger, date: dt.date, k: int, rng: random.Random, psp: str) -> _Event:
-    amount = rng.randint(*ledger.amounts)
-    if ledger.showcase and k < len(AWKWARD_REFERENCES):
-        # The main ledger shows every awkward reference every day, in a rotating order.
-        reference = AWKWARD_REFERENCES[(k + date.toordinal()) % len(AWKWARD_REFERENCES)]
-    elif rng.random() < 0.25:
-        reference = rng.choice(AWKWARD_REFERENCES)
-    else:
-        reference = f"order-{rng.randint(1000, 99_999)}"
-    _, handle = rng.choice(ledger.units)
-    event = _Event("capture", amount, reference, handle, psp, fee=capture_fee(amount))
-    if handle[:3] in ("NO:", "DK:", "FI:"):  # only VM-number payments carry personal data
-        event.gdpr = {
-            "name": rng.choice(NAMES),
-            "maskedPhoneNo": f"xxxx {rng.randint(0, 9999):04d}",
-            "message": rng.choice(MESSAGES),
-        }
-    return event
+@lru_cache(maxsize=16)
+def _shortfall(ledger: Ledger) -> dict[dt.date, Day]:
+    """The dates of a negative-balance stretch, generated in order since each opens where the last closed.
+
+    Without the refund that starts it, the stretch's balance would peak at some value; the refund
+    is that peak and a margin, so the balance stays below zero on every entry until the last
+    date, which opens with a top-up back to the opening balance and pays out as usual.
+    """
+    first, count = ledger.shortfall or (ledger.first_date, 0)
+    if count < 2:
+        raise ValueError(f"ledger {ledger.id}: a shortfall needs 2 dates or more, got {count}")
+    dates = [first + dt.timedelta(days=n) for n in range(count)]
+    peak = balance = ledger.opening
+    for date in dates[:-1]:
+        day = _build(ledger, date, balance, _fees_opening(ledger, date), payout=False)
+        for entry, _ in day.funds:
+            peak = max(peak, entry["balanceAfter"])
+        balance = day.funds[-1][0]["balanceAfter"] if day.funds else balance
+    refund = -((peak + 5000_00 + 99_99) // 100_00 * 100_00)  # whole hundreds: it reads as one old order
+    days, balance = {}, ledger.opening
+    for n, date in enumerate(dates):
+        base = f"{ledger.serial}{date:%y%m%d}"
+        if n == 0:
+            lead = Event("refund", refund, f"order-{ledger.serial}{first:%y%m}", ledger.units[0][1], f"{base}9004")
+        elif n == count - 1:
+            lead = Event("top-up", ledger.opening - balance, f"Innbetaling faktura {base}", None, f"{base}9005")
+        else:
+            lead = None
+        days[date] = day = _build(ledger, date, balance, _fees_opening(ledger, date), lead=lead, payout=n == count - 1)
+        balance = day.funds[-1][0]["balanceAfter"] if day.funds else balance
+    return days
 
 
-def capture_fee(amount: int) -> int:
-    return amount * 175 // 10_000 + 50
-
-
-def _corrections(ledger: Ledger, date: dt.date, rng: random.Random, due: bool) -> list[int]:
-    # The edge amounts 0, -1 and +1 appear in the first days of data and, on the
-    # main ledger, every fifth day, so a short recent export meets them too.
-    early = (date - ledger.first_date).days < 3
-    if early or (ledger.showcase and date.toordinal() % 5 == 0):
-        return [0, -1, 1]
-    if rng.random() < 0.1 or due:
-        return [rng.choice((-1, 1)) * rng.randint(2, 50_00)]
-    return []
-
-
-def utc_time(date: dt.date, micros: int) -> str:
-    local = dt.datetime.combine(date, dt.time(), tzinfo=OSLO) + dt.timedelta(microseconds=micros)
-    return local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _settle(ledger: Ledger, date: dt.date, events: list[_Event], times: list[str],
-            rng: random.Random) -> Day:  # fmt: skip
+def _settle(ledger: Ledger, date: dt.date, events: list[Event], times: list[str], rng: random.Random,
+            openings: tuple[int, int], *, payout: bool, invoice: bool) -> Day:  # fmt: skip
     funds: list[tuple[dict, dict | None]] = []
     fees: list[tuple[dict, dict | None]] = []
 
-    def add(rows: list, balance: int, psp: str, time: str, kind: str, ref: str,
+    def add(rows: list, balance: int, psp: str, time: str, kind: str, ref: str | None,
             amount: int, handle: str | None, gdpr: dict | None = None) -> int:  # fmt: skip
         entry = {
             "pspReference": psp, "time": time, "ledgerDate": date.isoformat(),
@@ -197,22 +174,30 @@ def _settle(ledger: Ledger, date: dt.date, events: list[_Event], times: list[str
         rows.append((entry, gdpr))
         return balance + amount
 
-    balance, fee_balance = ledger.opening, 0
+    balance, fee_balance = openings
     for event, time in zip(events, times, strict=True):
+        if event.topic == "fees":
+            fee_balance = add(fees, fee_balance, event.psp, time, event.type, event.reference, event.amount,
+                              event.handle)  # fmt: skip
+            continue
         balance = add(funds, balance, event.psp, time, event.type, event.reference,
                       event.amount, event.handle, event.gdpr)  # fmt: skip
         if event.fee:
             fee_balance = add(fees, fee_balance, event.psp, time, "capture-fee", event.reference,
                               -event.fee, event.handle)  # fmt: skip
-    # Settlement runs at local midnight: stamped on the next day, booked on this one.
-    next_day = date + dt.timedelta(days=1)
-    retained_at = utc_time(next_day, rng.randint(100_000, 199_999))
-    payout_at = utc_time(next_day, rng.randint(200_000, 299_999))
+    # Settlement runs as the date ends: stamped on the next one, booked on this one.
+    retained_at = settle_time(ledger, date, rng.randint(100_000, 199_999))
+    payout_at = settle_time(ledger, date, rng.randint(200_000, 299_999))
     base = f"{ledger.serial}{date:%y%m%d}"
-    balance = add(funds, balance, f"{base}9001", retained_at, "fees-retained", "", fee_balance, None)
-    add(fees, fee_balance, f"{base}9002", retained_at, "fees-retained", "", -fee_balance, None)
-    number = payout_number(ledger, date)
-    add(funds, balance, f"{ledger.id}-{number}", payout_at, ledger.payout_type,
-        ledger.bank_text(number), ledger.opening - balance, None)  # fmt: skip
-    cutoff = times[len(times) // 2]
-    return Day(funds=tuple(funds), fees=tuple(fees), cutoff=cutoff)
+    if ledger.gross:
+        if invoice and fee_balance:  # the month's fees, invoiced: the fees balance is back to 0
+            add(fees, fee_balance, f"{base}9003", retained_at, "fees-invoiced", f"Faktura {date:%Y-%m}",
+                -fee_balance, None)  # fmt: skip
+    elif fees:
+        balance = add(funds, balance, f"{base}9001", retained_at, "fees-retained", "", fee_balance, None)
+        add(fees, fee_balance, f"{base}9002", retained_at, "fees-retained", "", -fee_balance, None)
+    if payout and funds:
+        number = payout_number(ledger, date)
+        add(funds, balance, f"{ledger.id}-{number}", payout_at, ledger.payout_type,
+            ledger.bank_text(number), ledger.opening - balance, None)  # fmt: skip
+    return Day(funds=tuple(funds), fees=tuple(fees))

@@ -1,17 +1,28 @@
 """The sandbox's ledgers: who owns them, and the knobs their synthetic data is made with.
 
-Each ledger exists to exercise one trap of the real API: a ledgerId with a
-leading zero (int casting), balances above 2**31 (32-bit amounts), the old
-payout entry type name, two sales units on one ledger, a merchant's own ledger
-that accounting keys and merchant keys both see, and a ledger whose history
-starts recently.
+Each ledger exists to exercise traps of the real API:
+
+    302321   two sales units, every awkward reference daily, each rarer entry type
+             within any 7 days (fee side too: service-fee, credit-note, correction)
+    0302399  a leading zero (int casting), balances above 2**31 (32-bit amounts),
+             Norwegian payouts whose reference is empty or null
+    412345   the merchant's own ledger (accounting and merchant keys both see it), a
+             recent history, and weeks of negative balance whose dates stay open
+    5551234  Danish, the 2023 payout type name, ledger dates that run 04:00-04:00
+    7778881  Finnish, euro cents, gross settlement: fees invoiced once a month
+
+A ledger date runs from `cutoff_hour` to the same hour the next day in the
+ledger's own time zone: its owner's country (Oslo, Copenhagen, Helsinki).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
+ZONES = {"NO": ZoneInfo("Europe/Oslo"), "DK": ZoneInfo("Europe/Copenhagen"), "FI": ZoneInfo("Europe/Helsinki")}
+CURRENCY_COUNTRY = {"NOK": "NO", "DKK": "DK", "EUR": "FI"}
 MERCHANT_HANDLE = "api:123456"
 MERCHANT_LEDGER = "412345"  # the merchant's own ledger: the only one merchant keys ever see
 
@@ -32,10 +43,30 @@ class Ledger:
     units: tuple[tuple[str, str], ...]  # sales units: (name, recipientHandle)
     # Shows every awkward reference daily and rotates through the rarer entry types.
     showcase: bool = False
+    cutoff_hour: int = 0  # local hour at which a ledger date begins and the previous one ends
+    gross: bool = False  # gross settlement: no fees-retained; the fees are invoiced monthly (fees-invoiced)
+    # (first date, number of dates): a large refund takes the funds balance below zero, no payout
+    # happens and the dates stay open until the last one, whose top-up brings the balance back.
+    shortfall: tuple[dt.date, int] | None = None
+    payout_reference: bool = True  # False: payouts carry "" or null, as Norwegian ones do now
 
     @property
     def handles(self) -> list[str]:
         return [handle for _, handle in self.units]
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The ledger's own time zone: its owner's country, else its currency's; Oslo if neither says."""
+        parts = self.owner[0].split(":")
+        country = parts[1] if len(parts) >= 3 else CURRENCY_COUNTRY.get(self.currency, "NO")
+        return ZONES.get(country, ZONES["NO"])
+
+    def shortfall_dates(self) -> tuple[dt.date, dt.date] | None:
+        """First and last date of the negative-balance stretch, if the ledger has one."""
+        if self.shortfall is None:
+            return None
+        first, count = self.shortfall
+        return first, first + dt.timedelta(days=count - 1)
 
     def public(self) -> dict:
         """The ledger object as GET /settlement/v1/ledgers serves it (a fresh dict each call)."""
@@ -56,8 +87,11 @@ class Ledger:
             ],
         }
 
-    def bank_text(self, payout_number: int) -> str:
-        """The text a payout entry carries as reference (Norwegian style for NOK)."""
+    def bank_text(self, payout_number: int) -> str | None:
+        """The reference a payout entry carries (Norwegian style for NOK); "" or None (null) for a
+        ledger without usable payout references, alternating by payout number."""
+        if not self.payout_reference:
+            return "" if payout_number % 2 == 0 else None
         if self.currency == "NOK":
             msn = self.handles[0].split(":", 1)[1]
             return f"Vipps utbet. {payout_number} Vippsnr {msn}"
@@ -93,6 +127,7 @@ LEDGERS: tuple[Ledger, ...] = (
         owner=("business:NO:ORG", "912345678"),
         bank=("BBAN:NO", "98765432106"),
         units=(("Reserve Reiser AS", "NO:654321"),),
+        payout_reference=False,
     ),
     Ledger(  # the merchant's own ledger (MERCHANT_CLIENT sees only this one); starts recently
         id="412345",
@@ -107,8 +142,9 @@ LEDGERS: tuple[Ledger, ...] = (
         owner=("business:NO:ORG", "923456789"),
         bank=("BBAN:NO", "15031234567"),
         units=(("Nettbutikken AS", MERCHANT_HANDLE),),
+        shortfall=(dt.date(2026, 8, 3), 45),  # open from then until the top-up on 2026-09-16
     ),
-    Ledger(  # Danish, and still using the 2023 payout type name
+    Ledger(  # Danish, still using the 2023 payout type name; ledger dates run 04:00-04:00
         id="5551234",
         currency="DKK",
         first_date=dt.date(2024, 1, 1),
@@ -121,8 +157,9 @@ LEDGERS: tuple[Ledger, ...] = (
         owner=("business:DK:CVR", "12345678"),
         bank=("BBAN:DK", "12345678901234"),
         units=(("Bageriet Ålborg", "DK:90601"),),
+        cutoff_hour=4,
     ),
-    Ledger(  # Finnish, euro cents, IBAN payout account
+    Ledger(  # Finnish, euro cents, IBAN payout account, gross settlement
         id="7778881",
         currency="EUR",
         first_date=dt.date(2025, 2, 1),
@@ -135,6 +172,7 @@ LEDGERS: tuple[Ledger, ...] = (
         owner=("business:FI:Y-tunnus", "1234567-8"),
         bank=("IBAN", "FI2112345600000785"),
         units=(("Kahvila Sisu", "FI:12345"),),
+        gross=True,
     ),
 )
 

@@ -2,8 +2,9 @@
 
 Cursors are urlsafe base64 of a small JSON object holding a position, never
 server-side state: the same cursor always gives the same page (a client may
-retry after a fault), and a feed cursor stays valid when the sandbox's today
-moves on, because a position is (date, index) and dates only ever grow.
+retry after a fault), and a feed cursor stays valid when the sandbox's clock
+moves on, because a position is (date, index) and dates only ever grow. Which
+dates exist and which are open is closing.py's business.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from . import data
+from . import closing, data
 from .catalog import Catalog
 from .messages import Reply, Request, problem
 
@@ -30,7 +31,8 @@ class View:
 
     kind: str  # key type of the token
     catalog: Catalog
-    today: dt.date
+    now: dt.datetime  # the sandbox's clock, timezone-aware
+    closing_hour: int  # local hour at which yesterday closes
     page_size: int
     ledger_page_size: int
     fault: str | None = None  # "empty-page" or "repeat-cursor", decided before auth
@@ -60,19 +62,22 @@ def date_page(req: Request, view: View, ledger_id: str, topic: str, date_text: s
         date = dt.date.fromisoformat(date_text)
     except ValueError:
         return _bad(req, f"ledgerDate must be YYYY-MM-DD, got {date_text!r}")
-    if date > view.today:
+    ledger = view.catalog.ledger(ledger_id)
+    status = closing.state(ledger, date, view.now, view.closing_hour)
+    if status == closing.FUTURE:
         return problem(404, "Not Found", "report for this date not available yet", req.path)
     cursor = req.query.get("cursor")
     try:
         offset = _decode(cursor, "date", ledger_id, topic, date_text)["o"] if cursor else 0
     except ValueError:
         return _bad(req, "Invalid cursor")
-    open_ = date == view.today
+    open_ = status == closing.OPEN
     here = {"k": "date", "l": ledger_id, "t": topic, "d": date_text}
     if view.fault == "empty-page":
         fresh = _encode({**here, "o": offset, "n": next(_nonce)})
         return Reply(200, {"items": [], "hasMore": True, "cursor": fresh, "tryLater": open_})
-    page, total = view.catalog.window(ledger_id, topic, date, offset, offset + view.page_size, partial=open_,
+    until = closing.until(ledger, date, view.now) if open_ else None
+    page, total = view.catalog.window(ledger_id, topic, date, offset, offset + view.page_size, until=until,
                                       gdpr=_gdpr(req))  # fmt: skip
     more = offset + view.page_size < total
     body: dict = {"items": page, "hasMore": more}
@@ -88,9 +93,11 @@ def feed_page(req: Request, view: View, ledger_id: str, topic: str) -> Reply:
     if (err := _check(req, view, ledger_id, topic)) is not None:
         return err
     cursor = req.query.get("cursor")
+    ledger = view.catalog.ledger(ledger_id)
+    current = closing.current_date(ledger, view.now)
     try:
         pos = _decode(cursor, "feed", ledger_id, topic) if cursor else None
-        date = dt.date.fromisoformat(pos["d"]) if pos else view.catalog.ledger(ledger_id).first_date
+        date = dt.date.fromisoformat(pos["d"]) if pos else ledger.first_date
     except (ValueError, TypeError):
         return _bad(req, "Invalid cursor")
     index = pos["o"] if pos else 0
@@ -102,17 +109,17 @@ def feed_page(req: Request, view: View, ledger_id: str, topic: str) -> Reply:
     at_end = False
     gdpr = _gdpr(req)
     while len(items) < view.page_size:
-        if date > view.today:
+        if date > current:
             at_end = True
             break
         wanted = index + view.page_size - len(items)
-        taken, total = view.catalog.window(ledger_id, topic, date, index, wanted, partial=date == view.today,
-                                           gdpr=gdpr)  # fmt: skip
+        taken, total = view.catalog.window(ledger_id, topic, date, index, wanted,
+                                           until=closing.until(ledger, date, view.now), gdpr=gdpr)  # fmt: skip
         items += taken
         index += len(taken)
         if index < total:
             continue
-        if date == view.today:  # the open date may still grow: stay on it
+        if date == current:  # the date in progress may still grow: stay on it
             at_end = True
             break
         date, index = date + dt.timedelta(days=1), 0

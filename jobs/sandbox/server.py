@@ -8,23 +8,20 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
-from . import data, routes, tokens
-from .catalog import Catalog, DateLike
+from . import closing, routes, tokens
+from .catalog import Catalog, DateLike, as_date
 from .faults import Fault, FaultBook
 from .httpd import Handler, Server
 from .messages import Reply, Request, RequestRecord, invalid_client, problem, unauthorized
 
+_AUTHENTICATION_V1 = "/authentication/v1/token"  # announced as /miami/v1/token's successor; not live
 _ROUTES = (
-    ("oauth", re.compile(r"/(?:miami|authentication)/v1/token")),
+    ("oauth", re.compile(r"/miami/v1/token|" + _AUTHENTICATION_V1)),
     ("merchant", re.compile(r"/accesstoken/get")),
     ("ledgers", re.compile(r"/settlement/v1/ledgers")),
     ("date", re.compile(r"/report/v2/ledgers/([^/]+)/([^/]+)/dates/([^/]+)")),
     ("feed", re.compile(r"/report/v2/ledgers/([^/]+)/([^/]+)/feed")),
 )
-
-
-def oslo_today() -> dt.date:
-    return dt.datetime.now(data.OSLO).date()
 
 
 class Sandbox:
@@ -33,6 +30,9 @@ class Sandbox:
     def __init__(
         self,
         today: dt.date | None = None,
+        now: dt.datetime | Callable[[], dt.datetime] | None = None,
+        closing_hour: int = closing.DEFAULT_CLOSING_HOUR,
+        authentication_v1: bool = False,
         token_ttl: int | None = None,
         latency_ms: int = 0,
         page_size: int = 50,
@@ -47,10 +47,20 @@ class Sandbox:
         big_dates: Mapping[tuple[str, str, DateLike], int] | None = None,
         corruptions: Mapping[tuple[str, str, DateLike], str] | None = None,
     ) -> None:
-        """`ledger_ids`: what the accounting keys may read, in list order (default: the five
+        """`today` sets the clock to noon in Oslo on that day, `now` to a moment (an aware datetime,
+        or a callable giving one); neither: the machine's clock. A ledger date closes at
+        `closing_hour` (0-23) the next day in the ledger's zone (closing.py). `authentication_v1`
+        also serves POST /authentication/v1/token, announced but not live in the real API.
+        `ledger_ids`: what the accounting keys may read, in list order (default: the five
         built-in ledgers); `big_dates`: {(ledgerId, topic, date): n} as for set_volume();
         `corruptions`: {(ledgerId, topic, date): kind} as for corrupt(), made after big_dates."""
-        self.today = today or oslo_today()
+        if today is not None and now is not None:
+            raise ValueError("give the sandbox today or now, not both")
+        if not 0 <= closing_hour <= 23:
+            raise ValueError(f"closing_hour must be 0 to 23, got {closing_hour}")
+        self._clock = closing.Clock(closing.noon(today) if today is not None else now)
+        self.closing_hour = closing_hour
+        self.authentication_v1 = authentication_v1
         self.token_ttl = 900 if token_ttl is None else token_ttl
         # Merchant tokens live 24 h in production, unless a test asks for one lifetime.
         self.merchant_token_ttl = 86400 if token_ttl is None else token_ttl
@@ -108,6 +118,30 @@ class Sandbox:
             raise RuntimeError("the sandbox is not started")
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
+
+    # -- the clock -------------------------------------------------------
+
+    @property
+    def now(self) -> dt.datetime:
+        """The sandbox's time (aware); set it to an aware datetime or a callable giving one."""
+        return self._clock()
+
+    @now.setter
+    def now(self, value: dt.datetime | Callable[[], dt.datetime]) -> None:
+        self._clock.set(value)
+
+    @property
+    def today(self) -> dt.date:
+        """The date in Oslo on the sandbox's clock; setting it moves the clock to noon in Oslo that day."""
+        return self.now.astimezone(closing.OSLO).date()
+
+    @today.setter
+    def today(self, value: dt.date) -> None:
+        self._clock.set(closing.noon(value))
+
+    def closes_at(self, ledger_id: str, date: DateLike) -> dt.datetime:
+        """When the date endpoint stops answering tryLater for this date, in the ledger's zone."""
+        return closing.closes_at(self._catalog.ledger(ledger_id), as_date(date), self.closing_hour)
 
     # -- for tests -------------------------------------------------------
 
@@ -178,6 +212,8 @@ class Sandbox:
     def handle(self, req: Request) -> Reply:
         name, args = next(((n, m.groups()) for n, p in _ROUTES if (m := p.fullmatch(req.path))),
                           (None, ()))  # fmt: skip
+        if req.path == _AUTHENTICATION_V1 and not self.authentication_v1:
+            name = None  # not live: an unknown path, as the real API answers it
         page = name in ("date", "feed")
         fault = self.faults.pick(req.path, known=name is not None, page=page,
                                  has_cursor=bool(req.query.get("cursor")))  # fmt: skip
@@ -198,8 +234,9 @@ class Sandbox:
         if denied is not None:
             return denied
         page_fault = fault.kind if fault is not None else None
-        view = routes.View(kind=kind or "", catalog=self._catalog, today=self.today, page_size=self.page_size,
-                           ledger_page_size=self.ledger_page_size, fault=page_fault)  # fmt: skip
+        view = routes.View(kind=kind or "", catalog=self._catalog, now=self.now, closing_hour=self.closing_hour,
+                           page_size=self.page_size, ledger_page_size=self.ledger_page_size,
+                           fault=page_fault)  # fmt: skip
         if name == "ledgers":
             return routes.ledgers(req, view)
         if name == "date":
