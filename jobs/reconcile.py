@@ -4,6 +4,11 @@ Fed entry by entry as pages stream in (integers in minor units, never floats),
 so a date of any size is summarised in constant memory. The API's own examples
 contain sign and balance typos, so a failed check is a finding to report, not a
 crash; the caller decides whether it is fatal (--strict).
+
+Nothing here assumes a balance is positive, that a date ends at zero or that a
+payout carries a reference: a ledger can stay below zero for weeks, and Norwegian
+payouts currently come with an empty or missing one. Entry types are an open set;
+each gets its own sum, and the summary's columns group them per topic.
 """
 
 from __future__ import annotations
@@ -14,16 +19,49 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PAYOUT_TYPES = frozenset({"payout-scheduled", "scheduled-for-payout"})  # the 2023 name, then the current one
-CATEGORIES = {"capture": "captures", "refund": "refunds", "fees-retained": "fees retained"}
-CATEGORY_ORDER = ("captures", "refunds", "fees retained", "payouts", "other")
+# The summary's columns per topic, in order: a name and the entry types it adds up. "other" takes
+# every type not named (corrections, top-ups, credit notes, disputes, types new to us); a topic we
+# do not know gets the funds columns.
+CATEGORIES: dict[str, tuple[tuple[str, frozenset[str]], ...]] = {
+    "funds": (
+        ("captures", frozenset({"capture"})),
+        ("refunds", frozenset({"refund"})),
+        ("fees retained", frozenset({"fees-retained"})),
+        ("payouts", PAYOUT_TYPES),
+    ),
+    "fees": (
+        ("capture fees", frozenset({"capture-fee"})),
+        ("service fees", frozenset({"service-fee"})),
+        ("fees retained", frozenset({"fees-retained"})),  # net settlement: taken from the funds daily
+        ("fees invoiced", frozenset({"fees-invoiced"})),  # gross settlement: invoiced monthly
+    ),
+}
+OTHER = "other"
 MAX_DETAILS = 5  # per check: enough to find the problem, not a copy of a broken date
+
+
+def category_names(topic: str) -> tuple[str, ...]:
+    """The summary's columns for a topic, "other" last."""
+    return (*(name for name, _ in CATEGORIES.get(topic, CATEGORIES["funds"])), OTHER)
+
+
+def has_payouts(topic: str) -> bool:
+    """Only the funds side pays out: the fees topic's summary has no payout rows."""
+    return topic != "fees"
 
 
 @dataclass(frozen=True)
 class Payout:
     amount: int  # as on the entry: negative, minor units; the bank receives -amount
-    reference: str
+    reference: str  # "" when the API sends none or null, as on Norwegian payouts now
     psp_reference: str
+
+    @property
+    def number(self) -> str:
+        """The payout number the bank text shows (`Utb. 2000810 Vippsnr ...`), from `<ledgerId>-<number>`;
+        "" if the pspReference is not of that form. It identifies the payout when the reference does not."""
+        ledger_id, dash, number = self.psp_reference.rpartition("-")
+        return number if dash and ledger_id and number.isdigit() else ""
 
 
 @dataclass(frozen=True)
@@ -74,10 +112,11 @@ class DateSummary:
 
     @property
     def categories(self) -> dict[str, int]:
-        totals = dict.fromkeys(CATEGORY_ORDER, 0)
+        """Sums per summary column of this topic (category_names), in order."""
+        columns = CATEGORIES.get(self.topic, CATEGORIES["funds"])
+        totals = dict.fromkeys(category_names(self.topic), 0)
         for entry_type, amount in self.sums.items():
-            name = "payouts" if entry_type in PAYOUT_TYPES else CATEGORIES.get(entry_type, "other")
-            totals[name] += amount
+            totals[next((name for name, types in columns if entry_type in types), OTHER)] += amount
         return totals
 
     @property

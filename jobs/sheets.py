@@ -10,7 +10,12 @@ written, and why, is in ``jobs.xlsx``.
 The summary sheet comes first in the workbook, so it is what Excel opens on.
 A file of one ledger date gets a key/value block, the sums per entry type and
 the reconciliation checks; a file of several dates gets one table row per date
-and a total row, so a month can be followed down the page.
+and a total row, so a month can be followed down the page. The sums are grouped
+in columns that depend on the topic (jobs.reconcile.CATEGORIES): captures,
+refunds, fees retained and payouts on funds; capture fees, service fees, fees
+retained and fees invoiced on fees; every other type under "Other". Only funds
+files have payout rows: the amount, the payout number the bank text shows, and
+the payout's reference, which Norwegian payouts currently leave empty.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from jobs.entries import AMOUNT_COLUMNS, Row, format_amount, major_units
-from jobs.reconcile import CATEGORY_ORDER, CHECKS, DateSummary
+from jobs.reconcile import CHECKS, DateSummary, category_names, has_payouts
 from jobs.xlsx import (
     AMOUNT,
     BOLD,
@@ -37,17 +42,7 @@ from jobs.xlsx import (
 
 _ENTRY_WIDTHS = {"time": 30, "reference": 30, "pspReference": 24, "entryType": 22, "recipientHandle": 18}
 _ENTRY_WIDTHS |= {"name": 24, "maskedPhoneNo": 16, "message": 40}  # the GDPR columns
-_CATEGORY_LABELS = tuple(name.capitalize() for name in CATEGORY_ORDER)  # "fees retained" -> "Fees retained"
-_PERIOD_HEADER = (
-    "Ledger date",
-    "Opening balance",
-    *_CATEGORY_LABELS,
-    "Closing balance",
-    "Entries",
-    "Payout amount",
-    "Payout reference",
-    "Checks",
-)
+_PAYOUT_LABELS = ("Payout amount", "Payout number", "Payout reference")
 _TEXT, _DATE, _AMOUNT = "text", "date", "amount"
 
 
@@ -97,7 +92,9 @@ def write_summary(package: Package, summaries: Sequence[DateSummary]) -> None:
     if len(summaries) == 1:
         widths, frozen, lines = (22, 20, 60, 60), False, _one_date(summaries[0])
     else:
-        widths, frozen = (12, *[16] * 7, 10, 16, 30, 24), True
+        topic = summaries[0].topic
+        payout_widths = (16, 14, 30) if has_payouts(topic) else ()
+        widths, frozen = (12, 16, *[16] * len(category_names(topic)), 16, 10, *payout_widths, 24), True
         lines = _period(sorted(summaries, key=lambda summary: summary.date))
     sheet = package.add_sheet("summary", widths, frozen_header=frozen, first=True)
     sheet.write("".join(row(number, cells) for number, cells in enumerate(lines, 1) if cells))
@@ -105,19 +102,18 @@ def write_summary(package: Package, summaries: Sequence[DateSummary]) -> None:
 
 
 def _one_date(summary: DateSummary) -> list[list[str | None]]:
-    payout = summary.payout
     block = [
         ("Ledger", text_cell(summary.ledger_id)),
         ("Topic", text_cell(summary.topic)),
         ("Ledger date", date_cell(summary.date)),
         ("Currency", text_cell(summary.currency)),
         ("Opening balance", _amount(summary.opening)),
-        *zip(_CATEGORY_LABELS, map(_amount, _categories(summary)), strict=True),
+        *zip(_category_labels(summary.topic), map(_amount, _categories(summary)), strict=True),
         ("Closing balance", _amount(summary.closing)),
         ("Entries", number_cell(str(summary.entries))),
-        ("Payout amount", _amount(-payout.amount if payout else None)),
-        ("Payout reference", text_cell(payout.reference if payout else "")),
     ]
+    if has_payouts(summary.topic):
+        block += zip(_PAYOUT_LABELS, _payout_cells(summary), strict=True)
     lines = [[text_cell(label, BOLD), value] for label, value in block]
     lines += [[], _labels(("Entry type", "Sum"))]
     lines += [[text_cell(entry_type), _amount(summary.sums[entry_type])] for entry_type in sorted(summary.sums)]
@@ -129,9 +125,12 @@ def _one_date(summary: DateSummary) -> list[list[str | None]]:
 
 
 def _period(summaries: list[DateSummary]) -> list[list[str | None]]:
-    lines = [_labels(_PERIOD_HEADER)]
+    topic = summaries[0].topic  # a period file holds one ledger and one topic
+    payouts_shown = has_payouts(topic)
+    header = ("Ledger date", "Opening balance", *_category_labels(topic), "Closing balance", "Entries",
+              *(_PAYOUT_LABELS if payouts_shown else ()), "Checks")  # fmt: skip
+    lines = [_labels(header)]
     for summary in summaries:
-        payout = summary.payout
         failed = [check.name for check in summary.checks if not check.ok]
         lines.append(
             [
@@ -140,8 +139,7 @@ def _period(summaries: list[DateSummary]) -> list[list[str | None]]:
                 *map(_amount, _categories(summary)),
                 _amount(summary.closing),
                 number_cell(str(summary.entries)),
-                _amount(-payout.amount if payout else None),
-                text_cell(payout.reference if payout else ""),
+                *(_payout_cells(summary) if payouts_shown else ()),
                 text_cell(", ".join(failed) or "ok"),
             ]
         )
@@ -157,15 +155,26 @@ def _period(summaries: list[DateSummary]) -> list[list[str | None]]:
             *map(_amount, category_totals),
             _amount(closings[-1] if closings else None),
             number_cell(str(sum(summary.entries for summary in summaries))),
-            _amount(sum(payouts) if payouts else None),
+            *([_amount(sum(payouts) if payouts else None)] if payouts_shown else []),
         ]
     )
     return lines
 
 
+def _category_labels(topic: str) -> list[str]:
+    return [name.capitalize() for name in category_names(topic)]  # "fees retained" -> "Fees retained"
+
+
 def _categories(summary: DateSummary) -> list[int]:
-    totals = summary.categories
-    return [totals[name] for name in CATEGORY_ORDER]
+    return list(summary.categories.values())
+
+
+def _payout_cells(summary: DateSummary) -> list[str | None]:
+    """Amount (what the bank receives), payout number and reference; empty cells for a date without a payout."""
+    payout = summary.payout
+    if payout is None:
+        return [None, None, None]
+    return [_amount(-payout.amount), text_cell(payout.number), text_cell(payout.reference)]
 
 
 def _labels(texts: Sequence[str]) -> list[str | None]:

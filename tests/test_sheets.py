@@ -42,6 +42,7 @@ ONE_DATE = [
     ("Closing balance", Decimal("0.00")),
     ("Entries", 6),
     ("Payout amount", Decimal("1286.61")),
+    ("Payout number", "2000005"),  # from the payout's pspReference, 00123-2000005
     ("Payout reference", "=1+1"),
     (None, None),
     ("Entry type", "Sum"),
@@ -63,6 +64,7 @@ PERIOD_HEADER = [
     "Closing balance",
     "Entries",
     "Payout amount",
+    "Payout number",
     "Payout reference",
     "Checks",
 ]
@@ -76,7 +78,7 @@ def api_entries(date: dt.date, opening: int, entries: list[tuple[str, int]], ref
                 "ledgerDate": date.isoformat(),
                 "time": f"{date.isoformat()}T10:00:0{number}Z",
                 "entryType": entry_type,
-                "pspReference": f"{number:010d}",
+                "pspReference": f"00123-{2000000 + number}" if entry_type == "payout-scheduled" else f"{number:010d}",
                 "reference": reference if entry_type == "payout-scheduled" else f"order-{number}",
                 "currency": "NOK",
                 "amount": amount,
@@ -88,8 +90,8 @@ def api_entries(date: dt.date, opening: int, entries: list[tuple[str, int]], ref
     return served
 
 
-def summarise(date: dt.date, served: list[dict]) -> DateSummary:
-    summary = DateSummary("00123", "funds", date)
+def summarise(date: dt.date, served: list[dict], topic: str = "funds") -> DateSummary:
+    summary = DateSummary("00123", topic, date)
     for entry in served:
         summary.add(entry)
     return summary
@@ -163,7 +165,7 @@ def test_one_date_layout(tmp_path: Path) -> None:
     book = openpyxl.load_workbook(path)
     try:
         sheet = book["summary"]
-        labels = [sheet.cell(row, 1) for row in (1, 14, 16, 23)]
+        labels = [sheet.cell(row, 1) for row in (1, 15, 17, 24)]
         assert [cell.value for cell in labels] == ["Ledger", "Payout reference", "Entry type", "Check"]
         assert all(cell.font.b for cell in labels)
         assert sheet["B3"].is_date and sheet["B3"].number_format == "yyyy-mm-dd"
@@ -192,7 +194,8 @@ def test_payout_reference_and_ledger_stay_text(tmp_path: Path) -> None:
     try:
         sheet = book["summary"]
         assert (sheet["B1"].value, sheet["B1"].data_type) == ("00123", "s")
-        assert (sheet["B14"].value, sheet["B14"].data_type) == ("=1+1", "s")
+        assert (sheet["B14"].value, sheet["B14"].data_type) == ("2000001", "s")  # the payout number
+        assert (sheet["B15"].value, sheet["B15"].data_type) == ("=1+1", "s")
     finally:
         book.close()
     xml = sheet_part(path, "summary")
@@ -215,14 +218,14 @@ def test_one_empty_date(tmp_path: Path) -> None:
     path = tmp_path / "day.xlsx"
     write_xlsx(path, [], [summarise(DAY, [])])
 
-    read = {row[0]: row[1] for row in values(path)[:14]}
+    read = {row[0]: row[1] for row in values(path)[:15]}
 
     assert read["Opening balance"] is None and read["Closing balance"] is None
     assert read["Currency"] is None
     assert [read[name] for name in ("Captures", "Refunds", "Fees retained", "Payouts", "Other")] == [Decimal(0)] * 5
     assert read["Entries"] == 0
-    assert read["Payout amount"] is None and read["Payout reference"] is None
-    assert values(path)[15:17] == [["Entry type", "Sum", None, None], [None, None, None, None]]
+    assert read["Payout amount"] is None and read["Payout number"] is None and read["Payout reference"] is None
+    assert values(path)[16:18] == [["Entry type", "Sum", None, None], [None, None, None, None]]
 
 
 def test_period_layout_with_total(tmp_path: Path) -> None:
@@ -241,13 +244,13 @@ def test_period_layout_with_total(tmp_path: Path) -> None:
     assert read == [
         PERIOD_HEADER,
         [dt.datetime(2026, 11, 20), D("1000.00"), D("499.01"), D("-200.00"), D("-12.45"), D("-1286.61"),
-         D("0.05"), D("0.00"), 6, D("1286.61"), "=1+1", "ok"],
+         D("0.05"), D("0.00"), 6, D("1286.61"), "2000005", "=1+1", "ok"],
         [dt.datetime(2026, 11, 21), None, D("0.00"), D("0.00"), D("0.00"), D("0.00"),
-         D("0.00"), None, 0, None, None, "ok"],
+         D("0.00"), None, 0, None, None, None, "ok"],
         [dt.datetime(2026, 11, 22), D("0.00"), D("25.00"), D("-5.00"), D("0.00"), D("0.00"),
-         D("0.00"), D("19.00"), 2, None, None, "chain, sums"],
+         D("0.00"), D("19.00"), 2, None, None, None, "chain, sums"],
         ["Total", D("1000.00"), D("524.01"), D("-205.00"), D("-12.45"), D("-1286.61"),
-         D("0.05"), D("19.00"), 8, D("1286.61"), None, None],
+         D("0.05"), D("19.00"), 8, D("1286.61"), None, None, None],
     ]  # fmt: skip
 
 
@@ -274,3 +277,95 @@ def test_period_of_empty_dates_has_empty_balances(tmp_path: Path) -> None:
 
     assert total[:2] == ["Total", None]
     assert total[7:10] == [None, 0, None]
+
+
+# -- what the current docs add: fee-side types, payouts without a reference, negative balances --------
+
+FEES = [  # a gross-settled month's last date: the fees balance is invoiced back to 0
+    ("capture-fee", -925),  # -2000.00 -> -2009.25
+    ("service-fee", -29900),  # -2308.25
+    ("credit-note", 5000),  # -2258.25
+    ("correction", -1),  # -2258.26
+    ("fees-invoiced", 225826),  # 0.00
+]
+FEES_ONE_DATE = [
+    ("Opening balance", Decimal("-2000.00")),
+    ("Capture fees", Decimal("-9.25")),
+    ("Service fees", Decimal("-299.00")),
+    ("Fees retained", Decimal("0.00")),
+    ("Fees invoiced", Decimal("2258.26")),
+    ("Other", Decimal("49.99")),  # the credit note and the correction
+    ("Closing balance", Decimal("0.00")),
+    ("Entries", 5),
+    (None, None),
+    ("Entry type", "Sum"),
+    ("capture-fee", Decimal("-9.25")),
+    ("correction", Decimal("-0.01")),
+    ("credit-note", Decimal("50.00")),
+    ("fees-invoiced", Decimal("2258.26")),
+    ("service-fee", Decimal("-299.00")),
+    (None, None),
+    ("Check", "Result"),
+]
+
+
+def test_fees_topic_has_fee_columns_and_no_payout_rows(tmp_path: Path) -> None:
+    path = tmp_path / "day.xlsx"
+    served = api_entries(DAY, -200000, FEES)
+    write_xlsx(path, served, [summarise(DAY, served, "fees")])
+
+    read = values(path)
+
+    assert [row[:2] for row in read[4 : 4 + len(FEES_ONE_DATE)]] == [list(pair) for pair in FEES_ONE_DATE]
+    assert [row[:2] for row in read[-4:]] == [["balance", "ok"], ["chain", "ok"], ["sums", "ok"], ["payout last", "ok"]]
+    assert not [row for row in read if str(row[0]).startswith("Payout")]
+
+
+def test_fees_period_has_fee_columns_and_no_payout_columns(tmp_path: Path) -> None:
+    path = tmp_path / "period.xlsx"
+    first, last = DAY, DAY + dt.timedelta(days=1)
+    day_one = api_entries(first, 0, [("capture-fee", -50), ("capture-fee", -75), ("service-fee", -9900)])
+    day_two = api_entries(last, -10025, FEES[:1] + [("fees-invoiced", 10950)])
+    write_xlsx(path, day_one + day_two, [summarise(first, day_one, "fees"), summarise(last, day_two, "fees")])
+
+    D = Decimal
+    assert values(path) == [
+        ["Ledger date", "Opening balance", "Capture fees", "Service fees", "Fees retained", "Fees invoiced", "Other",
+         "Closing balance", "Entries", "Checks"],
+        [dt.datetime(2026, 11, 20), D("0.00"), D("-1.25"), D("-99.00"), D("0.00"), D("0.00"), D("0.00"),
+         D("-100.25"), 3, "ok"],
+        [dt.datetime(2026, 11, 21), D("-100.25"), D("-9.25"), D("0.00"), D("0.00"), D("109.50"), D("0.00"),
+         D("0.00"), 2, "ok"],
+        ["Total", D("0.00"), D("-10.50"), D("-99.00"), D("0.00"), D("109.50"), D("0.00"), D("0.00"), 5, None],
+    ]  # fmt: skip
+
+
+def test_a_payout_without_a_reference_still_shows_its_amount_and_number(tmp_path: Path) -> None:
+    # Norwegian payouts now come with an empty reference, a null one or none at all.
+    for variant, case in enumerate(({"reference": ""}, {"reference": None}, {})):
+        path = tmp_path / f"day{variant}.xlsx"
+        served = api_entries(DAY, 0, [("capture", 10000), ("fees-retained", -225), ("payout-scheduled", -9775)])
+        payout = {key: value for key, value in served[-1].items() if key != "reference"}
+        served[-1] = {**payout, **case}
+        write_xlsx(path, served, [summarise(DAY, served)])
+
+        read = {row[0]: row[1:3] for row in values(path)}
+
+        assert read["Payout amount"][0] == Decimal("97.75")
+        assert read["Payout number"][0] == "2000002"
+        assert read["Payout reference"][0] is None
+        assert [read[name][0] for name in ("balance", "chain", "sums", "payout last")] == ["ok"] * 4
+
+
+def test_a_date_below_zero_without_a_payout_reconciles(tmp_path: Path) -> None:
+    # A large refund took the balance below zero days ago: no payout, the date opens and closes negative.
+    path = tmp_path / "day.xlsx"
+    served = api_entries(DAY, -1_300_000_00, [("capture", 250000), ("refund", -1000), ("fees-retained", -4425)])
+    write_xlsx(path, served, [summarise(DAY, served)])
+
+    read = {row[0]: row[1:3] for row in values(path)}
+
+    assert read["Opening balance"][0] == Decimal("-1300000.00")
+    assert read["Closing balance"][0] == Decimal("-1297554.25")
+    assert read["Payouts"][0] == Decimal("0.00") and read["Payout amount"][0] is None
+    assert [read[name][0] for name in ("balance", "chain", "sums", "payout last")] == ["ok"] * 4
