@@ -22,6 +22,7 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from .closing import OSLO
 from .server import Sandbox
 from .tokens import ACCOUNTING_CLIENT
 
@@ -115,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo: {exc}", file=sys.stderr)
         return 2
     folder = FOLDER.resolve()
-    with Sandbox(today=args.today) as sandbox:
+    # A sandbox at noon of today, not on the machine's clock: before the closing hour (06:00) yesterday
+    # would still be open, and the demo would show six closed days instead of seven.
+    with Sandbox(today=args.today or dt.datetime.now(OSLO).date()) as sandbox:
         command = exporter_command(sandbox.today)
         print(f"Demo: exporting {command[5]} .. {command[7]} from a local Report API sandbox at "
               f"{sandbox.base_url}", flush=True)  # fmt: skip
