@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import getpass
 import json
 import logging
 import os
@@ -21,16 +22,14 @@ from jobs import __version__, config
 from jobs.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_INTERNAL,
-    EXIT_NOTHING_TO_DO,
     EXIT_OK,
-    EXIT_PENDING,
     EXIT_VERIFY_FAILED,
-    ConfigError,
     OutputError,
     ReportExportError,
     UsageError,
 )
 from jobs.presets import PRESETS
+from jobs.runner import plural
 
 log = logging.getLogger("jobs")
 
@@ -43,6 +42,12 @@ class Runtime:
     sleep: Callable[[float], None] = time.sleep
     today: dt.date | None = None  # None: today in the configured time zone
     stop: threading.Event = field(default_factory=threading.Event)  # set by SIGTERM or the scheduler
+
+    @property
+    def context(self):
+        from jobs.runner import Context
+
+        return Context(self.clock, self.sleep, self.stop)
 
 
 class Parser(argparse.ArgumentParser):
@@ -248,7 +253,7 @@ def date_range(args: argparse.Namespace, today: dt.date) -> tuple[dt.date | None
 
 
 def cmd_run(args: argparse.Namespace, settings: config.Settings, runtime: Runtime, trigger: str = "cli") -> int:
-    from jobs import export  # keeps `--help` and config errors fast
+    from jobs import export, runner  # keeps `--help` and config errors fast
 
     if getattr(args, "concurrency", None):
         settings = dataclasses.replace(settings, concurrency=args.concurrency)
@@ -256,30 +261,21 @@ def cmd_run(args: argparse.Namespace, settings: config.Settings, runtime: Runtim
     first, last = date_range(args, day)
     if args.combine and first is None:
         raise UsageError("--combine needs a period: add --from and --to")
-    ledgers, topics, output = selection(args, settings)
+    output = runner.output_for(settings, out=args.out, formats=tuple(args.format or ()), csv_preset=args.csv_preset,
+                               strict=args.strict)  # fmt: skip
+    ledgers, topics = tuple(dict.fromkeys(args.ledger or ())), tuple(dict.fromkeys(args.topic or settings.topics))
     request = export.Request(first, last, ledgers, topics, output, combine=args.combine)
-
-    def body(api, state, run_id):
-        result = export.run(api, state, run_id, settings, request, day, stop=runtime.stop,
-                            progress_bar=sys.stderr.isatty() and not args.quiet)  # fmt: skip
-        period = f"{first}..{last}" if first else "catch-up"
-        done = (
-            f"{period}: {plural(len(result.written), 'ledger date')} written "
-            f"({plural(sum(n for _, n in result.written), 'row')}, {plural(len(result.files), 'file')} "
-            f"under {output.out}), {len(result.open)} open, {len(result.unavailable)} unavailable"
-        )
-        notes = [f"  open: {unit} (tryLater: not closed yet, a later run retries it)" for unit in result.open]
-        notes += [f"  unavailable: {why}" for _, why in result.unavailable]
-        return result, result.ledgers, done, notes
-
-    return stateful_run("run", trigger, args, settings, runtime, output.out, body)
+    body = runner.export_period(settings, request, day, runtime.context,
+                                progress_bar=sys.stderr.isatty() and not args.quiet)  # fmt: skip
+    return run_and_report("run", trigger, args, settings, runtime, body, output.out, runner.describe_request(request))
 
 
 def cmd_feed(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
-    from jobs import export, feed
+    from jobs import export, feed, runner
     from jobs.output import ledger_zone
 
-    ledgers, topics, output = selection(args, settings)
+    output = runner.output_for(settings, out=args.out, formats=tuple(args.format or ()), csv_preset=args.csv_preset)
+    ledgers, topics = tuple(dict.fromkeys(args.ledger or ())), tuple(dict.fromkeys(args.topic or settings.topics))
 
     def body(api, state, run_id):
         seen = export.Result()  # collects new, withdrawn and refused ledgers
@@ -292,73 +288,28 @@ def cmd_feed(args: argparse.Namespace, settings: config.Settings, runtime: Runti
         notes = [f"  unavailable: {why}" for why in result.unavailable]
         return result, result.ledgers, f"{done} under {output.out}", notes
 
-    return stateful_run("feed", "cli", args, settings, runtime, output.out, body)
+    return run_and_report("feed", "cli", args, settings, runtime, body, output.out)
 
 
 def today(settings: config.Settings, runtime: Runtime) -> dt.date:
     return runtime.today or dt.datetime.now(settings.timezone).date()
 
 
-def selection(args: argparse.Namespace, settings: config.Settings):
-    """Ledgers, topics and how to write them, from the command line over config.toml."""
-    from jobs.output import Output
-    from jobs.presets import csv_format
+def run_and_report(command, trigger, args, settings, runtime, body, out, request=None) -> int:
+    """The run, under the lock every run takes; then its summary line on stdout and in the --log-file."""
+    from jobs import runner
 
-    try:
-        csv = csv_format(args.csv_preset or settings.csv_preset, columns=settings.csv_columns,
-                         rename=settings.csv_rename, gdpr=settings.gdpr)  # fmt: skip
-    except ValueError as exc:
-        raise ConfigError(f"[csv] in config.toml: {exc}") from None
-    output = Output(
-        out=(args.out or settings.out).absolute(),  # the state records where files are, whatever the cwd
-        formats=tuple(dict.fromkeys(args.format or settings.formats)),
-        mode=settings.file_mode,
-        csv_format=csv,
-        gdpr=settings.gdpr,
-        sheet_row_limit=settings.sheet_row_limit,
-        strict=settings.strict if getattr(args, "strict", None) is None else args.strict,
-        api_base_url=settings.base_url,
-    )
-    return tuple(dict.fromkeys(args.ledger or ())), tuple(dict.fromkeys(args.topic or settings.topics)), output
-
-
-def stateful_run(command, trigger, args, settings, runtime, out, body) -> int:
-    """Lock, state, one API client and a run row around `body`; the summary line after it."""
-    from jobs.export import connect
-    from jobs.lock import run_lock
-    from jobs.state import State
-    from jobs.writers import remove_stale_temp_files
-
-    started = runtime.clock()
-    settings.require_credentials()  # before anything is created on disk
-    state_path = args.state or settings.state_path
-    with run_lock(Path(f"{state_path}.lock"), wait=args.wait), State(state_path) as state:
-        run_id = state.start_run(command, trigger)
-        # Only under the lock: another run's temporary files would look the same.
-        if removed := remove_stale_temp_files(out):
-            log.info("removed %d temporary files an interrupted run left under %s", removed, out)
-        try:
-            with connect(settings, clock=runtime.clock, sleep=runtime.sleep) as (api, auth), sigterm_stops(runtime):
-                result, ledgers, done, notes = body(api, state, run_id)
-        except BaseException as exc:
-            code = getattr(exc, "exit_code", 130 if isinstance(exc, KeyboardInterrupt) else EXIT_INTERNAL)
-            state.end_run(run_id, "failed" if code != 130 else "interrupted", code, {}, str(exc) or type(exc).__name__)
-            raise
-        counts = {**result.counts(), "tokens": auth.tokens_fetched, "retries": api.retrier.retries}
-        code = result.exit_code
-        if code in (EXIT_PENDING, EXIT_NOTHING_TO_DO) and not args.detailed_exit_codes:
-            code = EXIT_OK  # normal every hour: a scheduler must not page anyone for it
-        state.end_run(run_id, result.outcome, code, counts)
-    summary = (
-        f"report-export {command}: {plural(ledgers, 'ledger')}, {done}, {plural(auth.tokens_fetched, 'token')}, "
-        f"{plural(api.retrier.retries, 'retry', 'retries')}, {runtime.clock() - started:.1f} s: {result.outcome}"
-    )
+    with sigterm_stops(runtime):
+        finished = runner.execute(
+            command, trigger, settings, body, out=out, context=runtime.context, state_path=args.state,
+            wait=args.wait, detailed=args.detailed_exit_codes, user=getpass.getuser(), request=request,
+        )  # fmt: skip
     if not args.quiet:
-        print("\n".join([summary, *notes]))
-    record = log.makeRecord(log.name, logging.INFO, __file__, 0, summary, (), None)
+        print("\n".join([finished.summary, *finished.notes]))
+    record = log.makeRecord(log.name, logging.INFO, __file__, 0, finished.summary, (), None)
     for handler in log.handlers[1:]:  # the --log-file always gets it; stderr already has stdout's copy
         handler.handle(record)
-    return code
+    return finished.code
 
 
 @contextmanager
@@ -372,10 +323,6 @@ def sigterm_stops(runtime: Runtime) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def plural(n: int, one: str, many: str | None = None) -> str:
-    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 def cmd_status(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
@@ -424,7 +371,8 @@ def cmd_schedule(args: argparse.Namespace, settings: config.Settings, runtime: R
     settings.require_credentials()
     catch_up = argparse.Namespace(**{**vars(args), "first": None, "last": None, "ledger": None, "topic": None,
                                      "format": None, "out": None, "wait": False, "csv_preset": None,
-                                     "strict": None, "combine": False, "detailed_exit_codes": False})  # fmt: skip
+                                     "strict": None, "combine": False, "detailed_exit_codes": False,
+                                     "concurrency": None})  # fmt: skip
 
     def job() -> None:
         with reported_errors():

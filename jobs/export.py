@@ -223,7 +223,7 @@ def catch_up(
 
 def run(
     api: ReportApi, state: State, run_id: int, settings: Settings, request: Request, today: dt.date,
-    *, stop: threading.Event, progress_bar: bool,
+    *, stop: threading.Event, progress_bar: bool, watch: Callable[[int, int, str], None] | None = None,
 ) -> Result:  # fmt: skip
     result = Result()
     readable = readable_ledgers(api, state, first_date(settings, today), result)
@@ -235,7 +235,9 @@ def run(
         units = plan(selected, request.topics, dates(request.first, request.last))
     result.planned = len(units)
     zones = {lid: ledger_zone(readable[lid], settings.timezone) for lid in selected}
-    progress = Progress(len(units), bar=progress_bar)
+    progress = Progress(len(units), bar=progress_bar, watch=watch)
+    if watch is not None:
+        watch(0, len(units), units[0].ledger_id if units else "")
     # Workers fetch and write files; this thread alone records results in plan order, so state,
     # summary and exit code are the same at any concurrency. There are half as many workers again
     # as requests allowed on the wire (ReportApi holds that limit): while some write their files,
@@ -342,7 +344,8 @@ def record_unit(
     summary, digests = written
     paths = list(digests)
     files = [{"path": str(path), "sha256": digest} for path, digest in digests.items()]
-    state.record_exported(unit.key, summary.entries, dict(summary.sums), files, run_id)
+    failed = sum(1 for check in summary.checks if not check.ok)
+    state.record_exported(unit.key, summary.entries, dict(summary.sums), files, run_id, failed)
     log.debug("written: %s, %d rows", unit, summary.entries)
     result.written.append((unit, summary.entries))
     result.files.extend(path for path in paths if path.suffix != ".json")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,7 +18,9 @@ from jobs.state import now_utc
 
 
 @contextmanager
-def run_lock(path: Path, *, wait: bool) -> Iterator[None]:
+def run_lock(path: Path, *, wait: bool, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold the lock for the block. Busy: LockHeld, or with `wait` queue behind the holder, first telling
+    `on_wait` who holds it (the web page shows that its export waits behind the nightly run)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -29,10 +31,14 @@ def run_lock(path: Path, *, wait: bool) -> Iterator[None]:
         ) from None
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another run"
-            raise LockHeld(f"{holder} holds {path}: try again later, or add --wait to queue behind it") from None
+            if not wait:
+                raise LockHeld(f"{holder} holds {path}: try again later, or add --wait to queue behind it") from None
+            if on_wait is not None:
+                on_wait(holder)
+            fcntl.flock(fd, fcntl.LOCK_EX)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"report-export pid {os.getpid()} since {now_utc()}".encode(), 0)
         yield

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from typing import TextIO
 
 log = logging.getLogger(__name__)
 
 
 class Progress:
-    def __init__(self, total: int, *, bar: bool, stream: TextIO = sys.stderr) -> None:
+    def __init__(
+        self, total: int, *, bar: bool, stream: TextIO = sys.stderr, watch: Callable[..., None] | None = None
+    ) -> None:
         self.total, self.bar, self.stream = total, bar, stream
+        self.watch = watch  # told (done, total, ledger) after each ledger date, e.g. by the web page
         self.done = 0
         self._ledger: str | None = None
         self._counts = [0, 0, 0]  # written, rows, pending
@@ -27,6 +31,8 @@ class Progress:
             self._counts[0] += 1
             self._counts[1] += rows
         self.done += 1
+        if self.watch is not None:
+            self.watch(self.done, self.total, ledger_id)
         if self.bar:
             width = 30
             filled = width * self.done // max(self.total, 1)

@@ -99,6 +99,37 @@ _MIGRATIONS = [
     DROP TABLE dates;
     ALTER TABLE dates_v2 RENAME TO dates;
     """,
+    # 3: the web page. Who started a run and what it covered and wrote; a date's failed checks; the
+    # page's users (scrypt/argon2 hashes only), failed sign-ins for throttling, and what each user did.
+    """
+    ALTER TABLE runs ADD COLUMN user TEXT;          -- the web user, or the account a command ran as
+    ALTER TABLE runs ADD COLUMN request TEXT;       -- JSON: period, ledgers, topics, formats, ...
+    ALTER TABLE runs ADD COLUMN files TEXT;         -- JSON: the report files the run wrote
+    ALTER TABLE dates ADD COLUMN checks_failed INTEGER;
+    CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        changed_at TEXT NOT NULL
+    );
+    CREATE TABLE signin_failures (
+        at REAL NOT NULL,                          -- seconds on the web server's clock
+        user TEXT NOT NULL,
+        address TEXT NOT NULL
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        user TEXT NOT NULL,
+        action TEXT NOT NULL,                      -- export, download, sign-in, sign-out
+        run_id INTEGER,
+        detail TEXT
+    );
+    CREATE TABLE web (
+        key TEXT PRIMARY KEY,                      -- session_secret: signs the page's cookies
+        value TEXT NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -253,15 +284,17 @@ class State:
             for d, s, since, tries, last in rows
         ]
 
-    def record_exported(self, key: tuple[str, str, dt.date], rows: int, sums: dict, files: list, run_id: int) -> None:
+    def record_exported(
+        self, key: tuple[str, str, dt.date], rows: int, sums: dict, files: list, run_id: int, checks_failed: int = 0
+    ) -> None:
         ledger_id, topic, day = key
         self.db.execute(
             "INSERT OR REPLACE INTO dates (ledger_id, topic, ledger_date, status, pending_since, tries, rows,"
-            " sums, files, updated_at, run_id) VALUES (?, ?, ?, 'exported', NULL,"
+            " sums, files, updated_at, run_id, checks_failed) VALUES (?, ?, ?, 'exported', NULL,"
             " coalesce((SELECT tries FROM dates WHERE ledger_id = ? AND topic = ? AND ledger_date = ?), 0) + 1,"
-            " ?, ?, ?, ?, ?)",
+            " ?, ?, ?, ?, ?, ?)",
             (ledger_id, topic, day.isoformat(), ledger_id, topic, day.isoformat(), rows,
-             json.dumps(sums, sort_keys=True), json.dumps(files), now_utc(), run_id),
+             json.dumps(sums, sort_keys=True), json.dumps(files), now_utc(), run_id, checks_failed),
         )  # fmt: skip
 
     def record_pending(
@@ -299,17 +332,22 @@ class State:
 
     # -- runs ----------------------------------------------------------------
 
-    def start_run(self, command: str, trigger: str) -> int:
+    def start_run(self, command: str, trigger: str, *, user: str = "", request: str | None = None) -> int:
         cursor = self.db.execute(
-            "INSERT INTO runs (command, trigger, started_at) VALUES (?, ?, ?)", (command, trigger, now_utc())
+            "INSERT INTO runs (command, trigger, started_at, user, request) VALUES (?, ?, ?, ?, ?)",
+            (command, trigger, now_utc(), user, request),
         )
         return cursor.lastrowid
 
-    def end_run(self, run_id: int, outcome: str, exit_code: int, counts: dict, error: str | None = None) -> None:
+    def end_run(
+        self, run_id: int, outcome: str, exit_code: int, counts: dict, error: str | None = None,
+        files: list[str] | None = None,
+    ) -> None:  # fmt: skip
         self.db.execute(
-            "UPDATE runs SET ended_at = ?, outcome = ?, exit_code = ?, counts = ?, error = ? WHERE id = ?",
-            (now_utc(), outcome, exit_code, json.dumps(counts, sort_keys=True), error, run_id),
-        )
+            "UPDATE runs SET ended_at = ?, outcome = ?, exit_code = ?, counts = ?, error = ?, files = ? WHERE id = ?",
+            (now_utc(), outcome, exit_code, json.dumps(counts, sort_keys=True), error,
+             json.dumps(files) if files is not None else None, run_id),
+        )  # fmt: skip
 
     # -- status --------------------------------------------------------------
 
@@ -344,15 +382,19 @@ class State:
             })  # fmt: skip
         return result
 
-    def recent_runs(self, limit: int = 10) -> list[dict]:
+    def recent_runs(self, limit: int = 10, run_id: int | None = None) -> list[dict]:
+        """The last runs, newest first (or the one run `run_id`), with who started them and what they covered."""
         rows = self.db.execute(
-            "SELECT id, command, trigger, started_at, ended_at, outcome, exit_code, counts, error FROM runs"
-            " ORDER BY id DESC LIMIT ?",
-            (limit,),
+            "SELECT id, command, trigger, started_at, ended_at, outcome, exit_code, counts, error, user, request,"
+            " files FROM runs WHERE ? IS NULL OR id = ? ORDER BY id DESC LIMIT ?",
+            (run_id, run_id, limit),
         )
-        names = ("id", "command", "trigger", "startedAt", "endedAt", "outcome", "exitCode", "counts", "error")
+        names = ("id", "command", "trigger", "startedAt", "endedAt", "outcome", "exitCode", "counts", "error", "user",
+                 "request", "files")  # fmt: skip
         runs = [dict(zip(names, row, strict=True)) for row in rows]
         for run in runs:
             run["counts"] = json.loads(run["counts"]) if run["counts"] else {}
+            run["request"] = json.loads(run["request"]) if run["request"] else None
+            run["files"] = json.loads(run["files"]) if run["files"] else []
             run["outcome"] = run["outcome"] or "unfinished (killed, or still running)"
         return runs
