@@ -221,3 +221,26 @@ def _detail(response: httpx.Response) -> str:
         if isinstance(body.get(key), str) and body[key]:
             return ": " + " ".join(body[key].split())[:200]
     return ""
+
+
+def describe_ledger(ledger: dict) -> dict:
+    owner = ledger.get("owner") or {}
+    account = ledger.get("payoutBankAccount") or {}
+    units = ledger.get("salesUnits") or [{"recipientHandle": h} for h in ledger.get("settlesForRecipientHandles", [])]
+    return {
+        "ledgerId": ledger["ledgerId"],
+        "currency": ledger.get("currency", ""),
+        "owner": f"{owner.get('scheme', '')} {owner.get('id', '')}".strip(),
+        "salesUnits": ", ".join(
+            f"{u.get('name')} ({u.get('recipientHandle')})" if u.get("name") else str(u.get("recipientHandle"))
+            for u in units
+        ),
+        "payoutAccount": f"{account.get('scheme', '')} {mask(str(account.get('id', '')))}".strip(),
+    }
+
+
+def mask(account: str) -> str:
+    """All but the last four characters hidden; short values hidden entirely."""
+    if len(account) <= 4:
+        return "*" * len(account)
+    return "*" * (len(account) - 4) + account[-4:]

@@ -130,6 +130,14 @@ def build_parser(settings: config.Settings) -> Parser:
     commands.add_parser("check", parents=[common], help="check config, keys and one API call")
     verify = commands.add_parser("verify", parents=[common], help="check report files against their manifests")
     verify.add_argument("folder", type=Path, metavar="DIR", help="a folder of reports, e.g. reports")
+    serve = commands.add_parser("serve", parents=[common, state], help="the accountants' export page")
+    serve.add_argument("--host", help=f"address to listen on (default: {settings.web.host})")
+    serve.add_argument("--port", type=int, help=f"port (default: {settings.web.port})")
+    serve.add_argument("--schedule", action="store_true", help="also run the catch-up on [schedule] cron")
+    users = commands.add_parser("users", parents=[common, state], help="who may sign in to the export page")
+    users.add_argument("action", choices=("add", "list", "remove", "password"), help="what to do")
+    users.add_argument("name", nargs="?", help="the user's name (for add, remove, password)")
+    users.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     commands.add_parser("sandbox", help="serve a local Report API stand-in (see report-export sandbox --help)")
     return parser
 
@@ -369,10 +377,7 @@ def cmd_schedule(args: argparse.Namespace, settings: config.Settings, runtime: R
         print(crontab_line(settings.schedule, args.config))
         return EXIT_OK
     settings.require_credentials()
-    catch_up = argparse.Namespace(**{**vars(args), "first": None, "last": None, "ledger": None, "topic": None,
-                                     "format": None, "out": None, "wait": False, "csv_preset": None,
-                                     "strict": None, "combine": False, "detailed_exit_codes": False,
-                                     "concurrency": None})  # fmt: skip
+    catch_up = argparse.Namespace(**{**vars(args), **SCHEDULED_RUN})
 
     def job() -> None:
         with reported_errors():
@@ -383,6 +388,7 @@ def cmd_schedule(args: argparse.Namespace, settings: config.Settings, runtime: R
 
 def cmd_ledgers(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
     from jobs import export
+    from jobs.api import describe_ledger
 
     with export.connect(settings, clock=runtime.clock, sleep=runtime.sleep) as (api, _):
         ledgers = [describe_ledger(ledger) for ledger in api.ledgers()]
@@ -395,29 +401,6 @@ def cmd_ledgers(args: argparse.Namespace, settings: config.Settings, runtime: Ru
     for line in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
     return EXIT_OK
-
-
-def describe_ledger(ledger: dict) -> dict:
-    owner = ledger.get("owner") or {}
-    account = ledger.get("payoutBankAccount") or {}
-    units = ledger.get("salesUnits") or [{"recipientHandle": h} for h in ledger.get("settlesForRecipientHandles", [])]
-    return {
-        "ledgerId": ledger["ledgerId"],
-        "currency": ledger.get("currency", ""),
-        "owner": f"{owner.get('scheme', '')} {owner.get('id', '')}".strip(),
-        "salesUnits": ", ".join(
-            f"{u.get('name')} ({u.get('recipientHandle')})" if u.get("name") else str(u.get("recipientHandle"))
-            for u in units
-        ),
-        "payoutAccount": f"{account.get('scheme', '')} {mask(str(account.get('id', '')))}".strip(),
-    }
-
-
-def mask(account: str) -> str:
-    """All but the last four characters hidden; short values hidden entirely."""
-    if len(account) <= 4:
-        return "*" * len(account)
-    return "*" * (len(account) - 4) + account[-4:]
 
 
 def cmd_check(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
@@ -450,9 +433,79 @@ def cmd_verify(args: argparse.Namespace, settings: config.Settings, runtime: Run
     return EXIT_OK if not findings else EXIT_VERIFY_FAILED
 
 
+def cmd_serve(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
+    from jobs.web.app import Web
+    from jobs.web.serve import serve
+
+    settings.require_credentials()
+    web = Web(settings, args.state or settings.state_path, runtime.context,
+              today=(lambda: runtime.today) if runtime.today else None)  # fmt: skip
+    schedule = None
+    if args.schedule:
+        from jobs.schedule import run_scheduler
+
+        catch_up = argparse.Namespace(**{**vars(args), **SCHEDULED_RUN})
+
+        def job() -> None:
+            with reported_errors():
+                cmd_run(catch_up, settings, runtime, trigger="schedule")
+
+        def schedule(stop):
+            return run_scheduler(settings.schedule, job, stop)
+
+    return serve(web, args.host or settings.web.host, settings.web.port if args.port is None else args.port,
+                 schedule=schedule)  # fmt: skip
+
+
+def cmd_users(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
+    from jobs.state import State
+    from jobs.web.auth import hash_password
+
+    if args.action != "list" and not (args.name and export_id(args.name)):
+        raise UsageError(f"users {args.action} needs a NAME of letters, digits, '.', '_' or '-' (at most 64)")
+    with State(args.state or settings.state_path) as state:
+        if args.action == "list":
+            for user in state.users():
+                print(f"{user['name']}  added {user['createdAt']}, password set {user['passwordChangedAt']}")
+            return EXIT_OK
+        if args.action == "remove":
+            if not state.remove_user(args.name):
+                raise UsageError(f"no user {args.name}: see report-export users list")
+            print(f"report-export users: removed {args.name}; their sessions end with their next request")
+            return EXIT_OK
+        exists = state.password_hash(args.name) is not None
+        if args.action == "add" and exists:
+            raise UsageError(f"user {args.name} exists: use users password {args.name} to change the password")
+        if args.action == "password" and not exists:
+            raise UsageError(f"no user {args.name}: add them with users add {args.name}")
+        state.set_user(args.name, hash_password(new_password(args.password_stdin)))
+    print(f"report-export users: {'added' if args.action == 'add' else 'new password for'} {args.name}")
+    return EXIT_OK
+
+
+def export_id(name: str) -> bool:
+    return len(name) <= 64 and all(c.isalnum() or c in "._-" for c in name) and name[0].isalnum()
+
+
+def new_password(from_stdin: bool) -> str:
+    """Asked twice on a terminal, never echoed; or one line from standard input for scripts."""
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            raise UsageError("the two passwords differ: try again")
+    if len(password) < 12:
+        raise UsageError("the password is shorter than 12 characters: choose a longer one")
+    return password
+
+
+SCHEDULED_RUN = {"first": None, "last": None, "ledger": None, "topic": None, "format": None, "out": None,
+                 "wait": False, "csv_preset": None, "strict": None, "combine": False, "detailed_exit_codes": False,
+                 "concurrency": None}  # fmt: skip
 COMMANDS = {
     "run": cmd_run, "feed": cmd_feed, "status": cmd_status, "schedule": cmd_schedule,
-    "ledgers": cmd_ledgers, "check": cmd_check, "verify": cmd_verify,
+    "ledgers": cmd_ledgers, "check": cmd_check, "verify": cmd_verify, "serve": cmd_serve, "users": cmd_users,
 }  # fmt: skip
 
 

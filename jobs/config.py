@@ -58,6 +58,14 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    host: str = "127.0.0.1"  # reachable from this machine only, unless told otherwise
+    port: int = 8080
+    session_hours: int = 8  # a sign-in lasts a working day
+    behind_proxy: bool = False  # trust X-Forwarded-Proto/-For from a reverse proxy (TLS ends there)
+
+
+@dataclass(frozen=True)
 class Settings:
     base_url: str
     token_url: str
@@ -85,6 +93,7 @@ class Settings:
     feed_start: str = "beginning"
     feed_batch_entries: int = 100_000
     schedule: Schedule = Schedule()
+    web: WebSettings = WebSettings()
     missing: tuple[str, ...] = ()  # names of unset credential variables
 
     def require_credentials(self) -> Credentials:
@@ -105,6 +114,7 @@ KNOWN_KEYS = {
     "state": ("path", "start_date", "warn_after_days"),
     "feed": ("start", "batch_entries"),
     "schedule": ("cron", "timezone", "misfire_grace_seconds"),
+    "web": ("host", "port", "session_hours", "behind_proxy"),
 }  # fmt: skip
 RETIRED_KEYS = {
     ("state", "give_up_after_days"): "no date is given up any more: rename it to warn_after_days",
@@ -126,8 +136,8 @@ def built_in() -> Settings:
 
 
 def _settings(toml: dict, env: Mapping[str, str], here: Path) -> Settings:
-    api, export, retry, system, state, feed, schedule, csv = (
-        _Table(toml, name) for name in ("api", "export", "retry", "system", "state", "feed", "schedule", "csv")
+    api, export, retry, system, state, feed, schedule, csv, web = (
+        _Table(toml, name) for name in ("api", "export", "retry", "system", "state", "feed", "schedule", "csv", "web")
     )
 
     key_type = env.get("VIPPS_KEY_TYPE") or api.choice("key_type", KEY_TYPES)
@@ -171,6 +181,12 @@ def _settings(toml: dict, env: Mapping[str, str], here: Path) -> Settings:
         feed_start=feed.choice("start", ("beginning", "now")),
         feed_batch_entries=feed.whole("batch_entries", 100_000),
         schedule=_schedule(schedule, export, credentials),
+        web=WebSettings(
+            host=web.text("host", WebSettings.host),
+            port=web.whole("port", WebSettings.port, least=0, most=65535),
+            session_hours=web.whole("session_hours", WebSettings.session_hours, most=24 * 30),
+            behind_proxy=web.flag("behind_proxy"),
+        ),
     )
 
 

@@ -349,6 +349,67 @@ class State:
              json.dumps(files) if files is not None else None, run_id),
         )  # fmt: skip
 
+    # -- the web page: users, failed sign-ins, what each user did ------------------
+
+    def users(self) -> list[dict]:
+        rows = self.db.execute("SELECT name, created_at, changed_at FROM users ORDER BY name")
+        return [{"name": name, "createdAt": created, "passwordChangedAt": changed} for name, created, changed in rows]
+
+    def password_hash(self, name: str) -> str | None:
+        row = self.db.execute("SELECT password_hash FROM users WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def set_user(self, name: str, password_hash: str) -> bool:
+        """Add the user, or give an existing one a new password; True if the user is new."""
+        now, new = now_utc(), self.password_hash(name) is None
+        self.db.execute(
+            "INSERT INTO users VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
+            " password_hash = excluded.password_hash, changed_at = excluded.changed_at",
+            (name, password_hash, now, now),
+        )
+        return new
+
+    def remove_user(self, name: str) -> bool:
+        return self.db.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount > 0
+
+    def signin_failures(self, user: str, address: str, since: float) -> tuple[int, int]:
+        """Failed sign-ins since `since` (seconds): (for this user, from this address)."""
+        self.db.execute("DELETE FROM signin_failures WHERE at < ?", (since,))
+        return self.db.execute(
+            "SELECT count(*) FILTER (WHERE user = ?), count(*) FILTER (WHERE address = ?) FROM signin_failures",
+            (user, address),
+        ).fetchone()
+
+    def record_signin_failure(self, user: str, address: str, at: float) -> None:
+        self.db.execute("INSERT INTO signin_failures VALUES (?, ?, ?)", (at, user, address))
+
+    def audit(self, user: str, action: str, run_id: int | None = None, detail: str = "") -> None:
+        self.db.execute(
+            "INSERT INTO audit (at, user, action, run_id, detail) VALUES (?, ?, ?, ?, ?)",
+            (now_utc(), user, action, run_id, detail),
+        )
+
+    def audit_of_run(self, run_id: int) -> list[dict]:
+        rows = self.db.execute(
+            "SELECT at, user, action, detail FROM audit WHERE run_id = ? ORDER BY id", (run_id,)
+        ).fetchall()
+        return [{"at": at, "user": user, "action": action, "detail": detail} for at, user, action, detail in rows]
+
+    def web_secret(self, make: Callable[[], str]) -> str:
+        """The key that signs the page's cookies, made once and kept, so sessions outlive a restart."""
+        self.db.execute("INSERT OR IGNORE INTO web VALUES ('session_secret', ?)", (make(),))
+        return self.db.execute("SELECT value FROM web WHERE key = 'session_secret'").fetchone()[0]
+
+    def left_pending(self, run_id: int) -> list[dict]:
+        """The dates a run found open or unavailable and that are still pending."""
+        rows = self.db.execute(
+            "SELECT ledger_id, topic, ledger_date, status, detail FROM dates WHERE run_id = ?"
+            " AND status IN ('open', 'unavailable') ORDER BY ledger_id, ledger_date, topic",
+            (run_id,),
+        )
+        names = ("ledgerId", "topic", "date", "status", "detail")
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
     # -- status --------------------------------------------------------------
 
     def overview(self, today: dt.date, warn_after_days: int) -> list[dict]:
@@ -378,6 +439,9 @@ class State:
                     for p in self.pending(ledger_id, topic)
                 ],
                 "withdrawnAt": withdrawn.get(ledger_id),
+                "checksFailed": [day for (day,) in self.db.execute(
+                    "SELECT ledger_date FROM dates WHERE ledger_id = ? AND topic = ? AND checks_failed > 0"
+                    " AND status = 'exported' ORDER BY ledger_date", (ledger_id, topic))],
                 "feed": {"batches": feed[0], "entries": feed[1], "updatedAt": feed[2]} if feed else None,
             })  # fmt: skip
         return result

@@ -1,0 +1,130 @@
+"""The Flask app: one per `serve`, built from the settings like every other command."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flask import Flask, g, render_template, request
+from flask.sessions import SecureCookieSessionInterface
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from jobs import config
+from jobs.errors import ReportExportError
+from jobs.runner import Context
+from jobs.state import State
+
+log = logging.getLogger("jobs")
+CSRF_MESSAGE = "The form had expired or was not sent from this page. Go back, reload the page and try again."
+# No inline script or style anywhere: the page's own script and style sheet only.
+POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+@dataclass
+class Web:
+    """What the page's routes share: the settings, where the state is, the clocks, the running exports."""
+
+    settings: config.Settings
+    state_path: Path
+    context: Context = field(default_factory=Context)
+    now: Callable[[], float] = time.time  # wall-clock seconds: session age and sign-in throttling
+    today: Callable[[], dt.date] | None = None  # None: today in the configured zone
+    exports: object = None  # exports.Exports, set by create_app
+
+    @contextmanager
+    def state(self):
+        with State(self.state_path) as state:
+            yield state
+
+    def day(self) -> dt.date:
+        return self.today() if self.today else dt.datetime.now(self.settings.timezone).date()
+
+
+class Sessions(SecureCookieSessionInterface):
+    """Cookies marked Secure whenever the page is reached over HTTPS (directly or through the proxy)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return request.is_secure or super().get_cookie_secure(app)
+
+
+def create_app(web: Web) -> Flask:
+    from jobs.web import auth, downloads, exports
+
+    settings = web.settings.web
+    app = Flask(__name__)
+    with web.state() as state:
+        secret = state.web_secret(lambda: secrets.token_hex(32))
+    app.config.update(
+        SECRET_KEY=secret,
+        SESSION_COOKIE_NAME="report_export_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=settings.session_hours),
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session, which expires
+        MAX_CONTENT_LENGTH=64 * 1024,  # forms only
+    )
+    app.session_interface = Sessions()
+    if settings.behind_proxy:  # trust the proxy's X-Forwarded-Proto/-For, and only then
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+    CSRFProtect(app)
+    app.extensions["report_export"] = web
+    app.jinja_env.filters["money"] = money
+    web.exports = exports.Exports(web)
+    app.register_blueprint(auth.blueprint)
+    app.register_blueprint(exports.blueprint)
+    app.register_blueprint(downloads.blueprint)
+    app.before_request(auth.require_signed_in)
+    app.after_request(secure_headers)
+    app.register_error_handler(CSRFError, lambda e: error_page(400, CSRF_MESSAGE))
+    app.register_error_handler(HTTPException, lambda e: error_page(e.code or 500, e.description))
+    app.register_error_handler(ReportExportError, lambda e: error_page(502, str(e)))
+    app.register_error_handler(Exception, internal_error)
+    return app
+
+
+def the_web() -> Web:
+    return g.get("web") or _web()
+
+
+def _web() -> Web:
+    from flask import current_app
+
+    g.web = current_app.extensions["report_export"]
+    return g.web
+
+
+def secure_headers(response):
+    response.headers["Content-Security-Policy"] = POLICY
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers.setdefault("Cache-Control", "no-store")  # pages and files hold financial data
+    return response
+
+
+def internal_error(exc: Exception):
+    log.error("web: internal error on %s %s", request.method, request.path, exc_info=exc)  # for IT, not the page
+    return error_page(500, "Something went wrong on our side. Try again; if it persists, tell IT.")
+
+
+def money(minor: int | None) -> str:
+    """Minor units as the Nordic way of writing money: 1 234 567,89 (exact: integers only)."""
+    if minor is None:
+        return "–"
+    units, cents = divmod(abs(minor), 100)
+    return f"{'-' if minor < 0 else ''}{units:,}".replace(",", "\u00a0") + f",{cents:02}"
+
+
+def error_page(status: int, message: str):
+    return render_template("error.html", status=status, message=message), status
