@@ -1,8 +1,9 @@
 """Real processes: SIGKILL at several points, two runs started at once, the scheduler.
 
-The exporter runs as `python -m jobs` in a subprocess with its own real calendar,
-so the sandbox answers for the real today here, with real latency to give the
-processes time to overlap and be killed part way.
+The exporter runs in a subprocess (the CLI's main() under `python -c`) with TODAY as
+its today, like the sandbox, whatever the machine's date; the sandbox has real
+latency to give the processes time to overlap and be killed part way. Where a kill
+must land at one exact step, the process kills itself there (see MAIN).
 """
 
 from __future__ import annotations
@@ -13,23 +14,49 @@ import signal
 import subprocess
 import sys
 import time
-from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import TODAY
 from expected import HEADER, csv_rows, read_csv
 from test_nightly import assert_exported, feed_rows, served_feed
 
 DAY = dt.timedelta(days=1)
 LEDGERS = ["302321", "0302399"]
 
+# `python -c MAIN TODAY [STEP] -- ARGS`: the CLI as `python -m jobs` runs it, but with today injected.
+# With a STEP, the process SIGKILLs itself right after the second time it takes that step:
+#   batch-files   the feed has committed a batch's files and manifest (its cursor is not stored yet)
+#   feed-cursor   the feed has stored the cursor past a batch
+MAIN = """
+import datetime, os, signal, sys
+from jobs import cli, feed, state
 
-def real_today() -> dt.date:
-    return dt.datetime.now(ZoneInfo("Europe/Oslo")).date()
+today, steps, argv = sys.argv[1], sys.argv[2:sys.argv.index("--")], sys.argv[sys.argv.index("--") + 1:]
+taken = 0
+
+def then_die(real, counts=lambda *args: True):
+    def step(*args, **kwargs):
+        global taken
+        value = real(*args, **kwargs)
+        taken += counts(*args)
+        if taken == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return value
+    return step
+
+if steps == ["batch-files"]:
+    feed.write_manifest = then_die(feed.write_manifest)
+elif steps == ["feed-cursor"]:  # with entries > 0: past a batch, not the position of an empty walk
+    state.State.record_feed = then_die(state.State.record_feed, lambda *args: args[-1] > 0)
+elif steps:
+    sys.exit(f"unknown step {steps}")
+sys.exit(cli.main(argv, cli.Runtime(today=datetime.date.fromisoformat(today))))
+"""
 
 
 @pytest.fixture
 def live_sandbox(make_sandbox):
-    return make_sandbox(today=real_today(), latency_ms=10, page_size=100, clock=time.monotonic, sleep=time.sleep)
+    return make_sandbox(latency_ms=10, page_size=100, clock=time.monotonic, sleep=time.sleep)
 
 
 @pytest.fixture
@@ -37,8 +64,9 @@ def start(live_sandbox, use_sandbox, workdir):
     use_sandbox(live_sandbox)  # for the processes and for in-process runs alike
     started = []
 
-    def start(*argv: str) -> subprocess.Popen:
-        process = subprocess.Popen([sys.executable, "-m", "jobs", *argv], cwd=workdir,
+    def start(*argv: str, kill_at: str | None = None) -> subprocess.Popen:
+        steps = [kill_at] if kill_at else []
+        process = subprocess.Popen([sys.executable, "-c", MAIN, str(TODAY), *steps, "--", *argv], cwd=workdir,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
         started.append(process)
         return process
@@ -63,7 +91,7 @@ def final_files(folder, pattern="*.csv"):
 
 
 def test_sigkill_at_several_points_then_a_run_completes_without_gaps_or_doubles(live_sandbox, start, run_cli, workdir):
-    first_day = real_today() - 4 * DAY
+    first_day = TODAY - 4 * DAY
     (workdir / "config.toml").write_text(f'[state]\nstart_date = "{first_day}"\n')
     args = ("run", "--ledger", LEDGERS[0], "--ledger", LEDGERS[1])
     for files_before_kill in (1, 4, 9):
@@ -75,7 +103,7 @@ def test_sigkill_at_several_points_then_a_run_completes_without_gaps_or_doubles(
             ledger, topic, day = path.stem.split("_")
             served = live_sandbox.entries(ledger, topic, dt.date.fromisoformat(day))
             assert read_csv(path) == [HEADER] + csv_rows(served, ledger)
-    result = run_cli(*args, today=real_today())
+    result = run_cli(*args)
     assert result.code == 0, result.err
     days = [first_day + n * DAY for n in range(4)]
     assert_exported(live_sandbox, workdir / "reports", workdir / "state/report-export.sqlite3", LEDGERS, days)
@@ -85,24 +113,38 @@ def test_sigkill_at_several_points_then_a_run_completes_without_gaps_or_doubles(
     assert "unfinished (killed, or still running)" in runs
 
 
-def test_a_killed_feed_run_is_resumed_without_repeating_or_skipping(live_sandbox, start, run_cli, workdir):
-    (workdir / "config.toml").write_text("[feed]\nbatch_entries = 300\n")
-    ledger = "412345"
-    process = start("feed", "--ledger", ledger, "--topic", "funds")
-    feed_folder = workdir / "reports" / ledger / "funds" / "feed"
-    wait_for(lambda: len(final_files(feed_folder)) >= 2 if feed_folder.exists() else False, process)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    result = run_cli("feed", "--ledger", ledger, "--topic", "funds", today=real_today())
+@pytest.mark.parametrize("step", ["batch-files", "feed-cursor"])
+def test_a_feed_killed_between_a_batch_and_its_cursor_is_resumed_without_repeating_or_skipping(
+    live_sandbox, start, run_cli, workdir, step
+):
+    (workdir / "config.toml").write_text("[feed]\nbatch_entries = 700\n")
+    ledger, args = "412345", ("feed", "--ledger", "412345", "--topic", "funds")
+    process = start(*args, kill_at=step)
+    assert process.wait() == -signal.SIGKILL, process.stderr.read()
+    folder = workdir / "reports" / ledger / "funds" / "feed"
+    names = [f"{ledger}_funds_feed_{n:06d}.{suffix}" for n in (1, 2) for suffix in ("csv", "manifest.json", "xlsx")]
+    assert sorted(p.name for p in folder.iterdir()) == names  # the second batch is in place either way
+    feed = json.loads(run_cli("status", "--json").out)["ledgers"][0]["feed"]
+    # Killed after the files: the cursor is still that of the first batch. Killed after the cursor:
+    # it moved, and that is safe only because the files it moved past were committed before it.
+    assert feed["batches"] == {"batch-files": 1, "feed-cursor": 2}[step]
+
+    result = run_cli(*args)
     assert result.code == 0, result.err
-    assert feed_rows(workdir / "reports", ledger, "funds") == csv_rows(
-        served_feed(live_sandbox, ledger, "funds"), ledger
-    )
+    served = served_feed(live_sandbox, ledger, "funds")
+    assert feed_rows(workdir / "reports", ledger, "funds") == csv_rows(served, ledger)  # none twice, none missing
+    batches = sorted(folder.glob("*.csv"))
+    assert [p.name for p in batches] == [f"{ledger}_funds_feed_{n:06d}.csv" for n in range(1, len(batches) + 1)]
+    assert len(batches) > 2
+    feed = json.loads(run_cli("status", "--json").out)["ledgers"][0]["feed"]
+    assert (feed["batches"], feed["entries"]) == (len(batches), len(served))
+    verified = run_cli("verify", "reports")
+    assert verified.code == 0, verified.out  # every file, the rewritten batch's included, matches its manifest
     assert not [p for p in workdir.rglob("*.tmp")]
 
 
 def test_two_runs_started_at_once_one_waits_or_steps_aside(live_sandbox, start, workdir):
-    args = ("run", "--ledger", LEDGERS[0], "--from", str(real_today() - 3 * DAY), "--to", str(real_today() - DAY))
+    args = ("run", "--ledger", LEDGERS[0], "--from", str(TODAY - 3 * DAY), "--to", str(TODAY - DAY))
     first, second = start(*args), start(*args)
     codes = sorted(p.wait() for p in (first, second))
     assert codes == [0, 7]
@@ -132,12 +174,12 @@ def test_the_scheduler_runs_the_catch_up_and_stops_cleanly_on_sigterm(live_sandb
     assert process.wait(timeout=10) == 0
     stderr = process.stderr.read()
     assert "Traceback" not in stderr and "schedule stopped" in stderr
-    yesterday = real_today() - DAY
+    yesterday = TODAY - DAY
     assert len(final_files(workdir / "reports", f"*_{yesterday}.csv")) == 2 * len(live_sandbox.ledgers())
 
 
 def test_sigterm_stops_a_run_after_the_date_in_progress(live_sandbox, start, run_cli, workdir):
-    first_day = real_today() - 4 * DAY
+    first_day = TODAY - 4 * DAY
     (workdir / "config.toml").write_text(f'[state]\nstart_date = "{first_day}"\n')
     process = start("run", "--ledger", LEDGERS[0], "--ledger", LEDGERS[1])
     wait_for(lambda: len(final_files(workdir / "reports")) >= 1, process)
@@ -148,6 +190,6 @@ def test_sigterm_stops_a_run_after_the_date_in_progress(live_sandbox, start, run
     assert not [p for p in workdir.rglob("*.tmp")]
     runs = json.loads(run_cli("status", "--json").out)["runs"]
     assert runs[0]["outcome"] == "stopped" and runs[0]["exitCode"] == 130
-    assert run_cli("run", "--ledger", LEDGERS[0], "--ledger", LEDGERS[1], today=real_today()).code == 0
+    assert run_cli("run", "--ledger", LEDGERS[0], "--ledger", LEDGERS[1]).code == 0
     days = [first_day + n * DAY for n in range(4)]
     assert_exported(live_sandbox, workdir / "reports", workdir / "state/report-export.sqlite3", LEDGERS, days)
