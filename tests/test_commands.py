@@ -74,7 +74,8 @@ def test_print_cron_gives_a_crontab_line_at_this_installations_minute(workdir, m
     assert fields[5:7] == ["flock", "-n"] and f"--config {workdir / 'config.toml'}" in line and "run --quiet" in line
 
 
-def test_console_script_and_module_run_a_real_export(sandbox, workdir):
+def test_console_script_and_module_run_a_real_export(make_sandbox, workdir):
+    sandbox = make_sandbox(page_size=1000)
     script = shutil.which("report-export", path=str(Path(sys.executable).parent))
     assert script, "the console script is installed with the project"
     env = {
@@ -83,20 +84,13 @@ def test_console_script_and_module_run_a_real_export(sandbox, workdir):
         "VIPPS_CLIENT_ID": ACCOUNTING_CLIENT[0],
         "VIPPS_CLIENT_SECRET": ACCOUNTING_CLIENT[1],
     }
-    day = (TODAY.replace(day=TODAY.day - 1)).isoformat()
-    ledger = sandbox.ledgers()[0]["ledgerId"]
+    # The feed, not a date: these processes have the machine's today, the sandbox has TODAY.
+    args = ["feed", "--ledger", "412345", "--topic", "funds", "--format", "csv"]
     for command in ([script], [sys.executable, "-m", "jobs"]):
-        done = subprocess.run(
-            [*command, "run", "--from", day, "--to", day, "--ledger", ledger, "--format", "csv"],
-            env=env,
-            cwd=workdir,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = subprocess.run([*command, *args], env=env, cwd=workdir, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         assert "Traceback" not in done.stderr
-    assert list((workdir / "reports" / ledger / "funds").glob("*.csv"))
+    assert list((workdir / "reports" / "412345" / "funds" / "feed").glob("*.csv"))
 
 
 def test_the_log_file_gets_the_full_log_and_the_summary_even_when_quiet(sandbox, use_sandbox, run_cli, workdir):
