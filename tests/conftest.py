@@ -1,9 +1,10 @@
-"""Fixtures: a sandbox on loopback, the CLI driven in-process, a shared fake clock."""
+"""Fixtures: a sandbox on loopback, the CLI driven in-process, a shared fake clock, SIGINT as in a terminal."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import signal
 import threading
 from dataclasses import dataclass
 
@@ -31,6 +32,21 @@ class FakeTime:
         with self._lock:
             self.slept.append(seconds)
             self.now += seconds
+
+
+@pytest.fixture(autouse=True, scope="session")
+def sigint_as_from_a_terminal():
+    """Processes the tests interrupt as with Ctrl-C stop as they would in a terminal, however pytest
+    was started: with SIGINT ignored (nohup, a background job) every child would inherit that, since
+    an ignored signal stays ignored across exec, and Python then installs no KeyboardInterrupt."""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # a handler, unlike SIG_IGN, is reset by exec
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @pytest.fixture
