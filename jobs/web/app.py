@@ -15,7 +15,6 @@ from flask import Flask, g, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from jobs import config
 from jobs.errors import ReportExportError
@@ -75,8 +74,6 @@ def create_app(web: Web) -> Flask:
         MAX_CONTENT_LENGTH=64 * 1024,  # forms only
     )
     app.session_interface = Sessions()
-    if settings.behind_proxy:  # trust the proxy's X-Forwarded-Proto/-For, and only then
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
     CSRFProtect(app)
     app.extensions["report_export"] = web
     app.jinja_env.filters["money"] = money
@@ -91,6 +88,16 @@ def create_app(web: Web) -> Flask:
     app.register_error_handler(ReportExportError, lambda e: error_page(502, str(e)))
     app.register_error_handler(Exception, internal_error)
     return app
+
+
+def server_options(settings: config.WebSettings) -> dict:
+    """waitress's options. Behind a reverse proxy on this machine, its X-Forwarded-* headers are
+    believed (so the page knows it is served over HTTPS); otherwise waitress drops them."""
+    options = {"threads": 8, "ident": "report-export"}
+    if settings.behind_proxy:
+        options.update(trusted_proxy="127.0.0.1", trusted_proxy_count=1,
+                       trusted_proxy_headers={"x-forwarded-proto", "x-forwarded-for", "x-forwarded-host"})  # fmt: skip
+    return options
 
 
 def the_web() -> Web:

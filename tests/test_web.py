@@ -1,0 +1,277 @@
+"""The export page over real HTTP (waitress on 127.0.0.1) against the sandbox: every page, sign-in,
+CSRF, throttling, downloads and their rules, headers, and queueing behind a run that holds the lock."""
+
+from __future__ import annotations
+
+import io
+import re
+import sqlite3
+import threading
+import time
+import zipfile
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from conftest import TODAY
+from webpage import PASSWORD, add_user, csrf, serve_page
+
+from jobs.lock import run_lock
+from jobs.sandbox import ACCOUNTING_CLIENT
+
+MONTH = ("2026-10-01", "2026-10-31")
+LEDGER = "302321"
+
+
+@pytest.fixture
+def page(sandbox, fake_time, workdir):
+    env = {"VIPPS_CLIENT_ID": ACCOUNTING_CLIENT[0], "VIPPS_CLIENT_SECRET": ACCOUNTING_CLIENT[1]}
+    yield from serve_page(workdir, sandbox, fake_time, TODAY, env)
+
+
+def start_export(client, *, ledgers=(LEDGER,), period=MONTH, topics=("funds", "fees"), formats=("csv", "xlsx"),
+                 preset="standard", combine=False):  # fmt: skip
+    form = {"csrf_token": csrf(client, "/export"), "ledger": list(ledgers), "from": period[0], "to": period[1],
+            "topic": list(topics), "format": list(formats), "preset": preset}  # fmt: skip
+    if combine:
+        form["combine"] = "on"
+    return client.post("/export", data=form)
+
+
+def finish(client, job_url: str, seconds: float = 30) -> dict:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        progress = client.get(job_url + "/progress").json()
+        if progress["status"] in ("finished", "failed"):
+            return progress
+        time.sleep(0.02)
+    raise AssertionError(f"the export did not finish: {progress}")
+
+
+def exported(client) -> dict:
+    started = start_export(client)
+    assert started.status_code == 303, started.text
+    progress = finish(client, started.headers["location"])
+    assert progress["status"] == "finished", progress
+    return progress
+
+
+# -- who gets in ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/", "/export", "/runs", "/runs/1", "/runs/1/files/0", "/runs/1/zip",
+                                  "/jobs/x", "/jobs/x/progress"])  # fmt: skip
+def test_every_page_but_sign_in_needs_a_signed_in_user(page, path):
+    with page.client() as client:
+        answer = client.get(path)
+        assert answer.status_code == 302 and answer.headers["location"].startswith("/signin")
+        signin = client.get("/signin")
+        assert signin.status_code == 200 and "Sign in" in signin.text
+
+
+def test_sign_in_sets_a_strict_http_only_cookie_that_expires(page):
+    with page.client() as client:
+        wrong = client.post("/signin", data={"csrf_token": csrf(client, "/signin"), "user": "alice", "password": "x"})
+        assert wrong.status_code == 401 and "Wrong name or password." in wrong.text
+        right = client.post("/signin", data={"csrf_token": csrf(client, "/signin"), "user": "alice",
+                                             "password": PASSWORD})  # fmt: skip
+        assert right.status_code == 302 and right.headers["location"] == "/"
+        cookie = right.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie  # plain http here
+        assert PASSWORD not in cookie
+        assert client.get("/").status_code == 200
+        page.clock[0] += 8 * 3600 + 1  # a working day later
+        assert client.get("/").status_code == 302
+
+
+def test_cookies_are_secure_behind_a_tls_proxy(sandbox, fake_time, workdir):
+    (workdir / "config.toml").write_text("[web]\nbehind_proxy = true\n")
+    env = {"VIPPS_CLIENT_ID": ACCOUNTING_CLIENT[0], "VIPPS_CLIENT_SECRET": ACCOUNTING_CLIENT[1]}
+    for page in serve_page(workdir, sandbox, fake_time, TODAY, env):
+        with page.client() as client:
+            over_tls = client.get("/signin", headers={"X-Forwarded-Proto": "https"})  # as the proxy says
+            assert "Secure" in over_tls.headers["set-cookie"] and "HttpOnly" in over_tls.headers["set-cookie"]
+            assert "Secure" not in client.get("/signin").headers["set-cookie"]  # plain http, straight in
+
+
+def test_a_removed_user_is_out_at_the_next_request(page):
+    add_user(page.state_path, "bob")
+    with page.signed_in("bob") as client:
+        assert client.get("/runs").status_code == 200
+        with closing(sqlite3.connect(page.state_path)) as db:
+            db.execute("DELETE FROM users WHERE name = 'bob'")
+            db.commit()
+        assert client.get("/runs").status_code == 302
+
+
+def test_sign_in_is_throttled_per_user_and_per_address_after_failures(page):
+    add_user(page.state_path, "bob")
+    with page.client() as client:
+        for _ in range(5):
+            failed = client.post("/signin", data={"csrf_token": csrf(client, "/signin"), "user": "alice",
+                                                  "password": "guess"})  # fmt: skip
+            assert failed.status_code == 401
+        refused = client.post("/signin", data={"csrf_token": csrf(client, "/signin"), "user": "alice",
+                                               "password": PASSWORD})  # fmt: skip
+        assert refused.status_code == 429 and "Too many failed sign-ins" in refused.text
+        other = client.post("/signin", data={"csrf_token": csrf(client, "/signin"), "user": "bob",
+                                             "password": PASSWORD})  # fmt: skip
+        assert other.status_code == 302  # another name from the same address is not yet throttled
+        for n in range(15):
+            client.post("/signin", data={"csrf_token": csrf(client, "/signin"), "user": f"guess{n}", "password": "x"})
+        by_address = client.post("/signin", data={"csrf_token": csrf(client, "/signin"), "user": "bob",
+                                                  "password": PASSWORD})  # fmt: skip
+        assert by_address.status_code == 429  # 20 failures from this address
+        page.clock[0] += 15 * 60 + 1
+        assert client.post("/signin", data={"csrf_token": csrf(client, "/signin"), "user": "alice",
+                                            "password": PASSWORD}).status_code == 302  # fmt: skip
+
+
+@pytest.mark.parametrize("path, data", [("/signin", {"user": "alice", "password": PASSWORD}),
+                                        ("/export", {"ledger": LEDGER, "from": MONTH[0], "to": MONTH[1]}),
+                                        ("/signout", {})])  # fmt: skip
+def test_every_form_needs_its_csrf_token(page, path, data):
+    with page.signed_in() as client:
+        for token in (None, "forged"):
+            answer = client.post(path, data={**data, **({"csrf_token": token} if token else {})})
+            assert answer.status_code == 400 and "was not sent from this page" in answer.text
+    with closing(sqlite3.connect(page.state_path)) as db:
+        assert db.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
+
+
+# -- what every answer carries ------------------------------------------------------------------------
+
+
+def test_headers_on_every_page_and_no_secret_anywhere(page):
+    with page.signed_in() as client:
+        run_id = exported(client)["runId"]
+        pages = ["/", "/export", "/runs", f"/runs/{run_id}", f"/runs/{run_id}/files/0", "/runs/999", "/nowhere",
+                 "/static/style.css"]  # fmt: skip
+        for path in pages:
+            answer = client.get(path)
+            assert answer.headers["Content-Security-Policy"].startswith("default-src 'none'; script-src 'self';")
+            assert "'unsafe-inline'" not in answer.headers["Content-Security-Policy"]
+            assert answer.headers["X-Frame-Options"] == "DENY"
+            assert answer.headers["X-Content-Type-Options"] == "nosniff"
+            assert ACCOUNTING_CLIENT[1] not in answer.text and PASSWORD not in answer.text
+            assert "Traceback" not in answer.text
+            if "<html" in answer.text:
+                assert "<script>" not in answer.text and " style=" not in answer.text  # nothing inline
+        assert client.get(f"/runs/{run_id}/files/0").headers["Cache-Control"] == "no-store"
+        missing = client.get("/runs/999")
+        assert missing.status_code == 404 and "No such run." in missing.text
+
+
+# -- an export, the same as from the command line ----------------------------------------------------
+
+
+def test_an_export_from_the_page_is_byte_identical_to_run_from_the_shell(page, run_cli, use_sandbox, sandbox):
+    with page.signed_in() as client:
+        first = client.get("/")
+        assert LEDGER in first.text and "NOK" in first.text
+        progress = exported(client)
+        assert progress["done"] == progress["total"] == 62 and progress["ledger"] == LEDGER
+        run = client.get(progress["runUrl"])
+        assert "Run 1: ok" in run.text and "by alice (web)" in run.text
+        archive = zipfile.ZipFile(io.BytesIO(client.get(f"/runs/{progress['runId']}/zip").content))
+    use_sandbox(sandbox)
+    shell = run_cli("run", "--from", MONTH[0], "--to", MONTH[1], "--ledger", LEDGER, "--out", "shell",
+                    "--state", "shell.sqlite3")  # fmt: skip
+    assert shell.code == 0, shell.err
+    on_disk = {str(p.relative_to(Path("shell"))): p.read_bytes() for p in Path("shell").rglob("*") if p.is_file()}
+    assert len(on_disk) == 62 * 3
+    assert {name: archive.read(name) for name in archive.namelist()} == on_disk  # manifests included (run 1 both)
+
+
+def test_downloads_are_the_files_and_refuse_anything_changed_or_unlisted(page):
+    with page.signed_in() as client:
+        run_id = exported(client)["runId"]
+        listing = client.get(f"/runs/{run_id}").text
+        links = re.findall(rf'href="/runs/{run_id}/files/(\d+)">([^<]+)<', listing)
+        assert len(links) == 62 * 3
+        for n, name in links[:6]:
+            answer = client.get(f"/runs/{run_id}/files/{n}")
+            assert answer.status_code == 200 and answer.content == (page.out / name).read_bytes()
+            assert answer.headers["Content-Disposition"].startswith("attachment;")
+        (n, name), (gone_n, gone) = links[0], links[5]  # a CSV of 1 October, an XLSX of 2 October
+        assert name.endswith("10-01.csv") and gone.endswith("10-02.xlsx")
+        (page.out / name).write_bytes(b"changed by someone")
+        refused = client.get(f"/runs/{run_id}/files/{n}")
+        assert refused.status_code == 410 and "changed since it was written" in refused.text
+        assert client.get(f"/runs/{run_id}/files/{len(links)}").status_code == 404
+        (page.out / gone).unlink()
+        assert client.get(f"/runs/{run_id}/files/{gone_n}").status_code == 410
+        archive = zipfile.ZipFile(io.BytesIO(client.get(f"/runs/{run_id}/zip").content))
+        assert name not in archive.namelist() and gone not in archive.namelist()
+        assert len(archive.namelist()) == 62 * 3 - 2  # only the changed and the missing file are left out
+        audit = client.get(f"/runs/{run_id}").text
+        assert audit.count(f"alice: download {name}<") == 1  # the refused download is not one
+        assert "alice: download 302321/fees/" in audit and "alice: download zip of" in audit
+
+
+@pytest.mark.parametrize("path", [
+    "/runs/1/files/..%2F..%2Fstate%2Freport-export.sqlite3", "/runs/1/files/%2e%2e%2fstate",
+    "/runs/1/files/-1", "/runs/1/files/1e3", "/static/..%2Fstate%2Freport-export.sqlite3",
+    "/static/%2e%2e/%2e%2e/state/report-export.sqlite3", "/static/..%252F..%252Fstate%252Freport-export.sqlite3",
+    "/static/%c0%ae%c0%ae/state/report-export.sqlite3", "/static//etc/passwd", "/static/..\\..\\state",
+    "/runs/1/files/0/../../../state/report-export.sqlite3",
+])  # fmt: skip
+def test_no_path_from_the_request_reaches_the_file_system(page, path):
+    with page.signed_in() as client:
+        exported(client)
+        answer = client.get(path, follow_redirects=True)  # werkzeug may first merge slashes (308)
+        assert answer.status_code in (404, 405), (path, answer.status_code)
+        assert b"SQLite format" not in answer.content and b"root:" not in answer.content
+
+
+def test_the_form_names_what_to_fix(page):
+    with page.signed_in() as client:
+        swapped = start_export(client, period=("2026-10-31", "2026-10-01"))
+        assert swapped.status_code == 400 and "swap the dates" in swapped.text
+        future = start_export(client, period=("2026-11-01", "2026-12-24"))
+        assert future.status_code == 400 and "is in the future" in future.text
+        nothing = start_export(client, ledgers=())
+        assert nothing.status_code == 400 and "Choose at least one ledger." in nothing.text
+        hostile = start_export(client, ledgers=("../../etc",))
+        assert hostile.status_code == 400
+        form = client.get("/export").text
+        assert 'value="2026-10-01"' in form and 'value="2026-10-31"' in form  # last month preselected
+
+
+def test_an_export_waits_behind_a_running_nightly_job_and_says_so(page):
+    lock = Path(f"{page.state_path}.lock")
+    held, release = threading.Event(), threading.Event()
+
+    def nightly() -> None:
+        with run_lock(lock, wait=False):
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=nightly)
+    holder.start()
+    held.wait(5)
+    try:
+        with page.signed_in() as client:
+            job = start_export(client).headers["location"]
+            deadline = time.monotonic() + 10
+            while (progress := client.get(job + "/progress").json())["status"] != "waiting":
+                assert time.monotonic() < deadline, progress
+                time.sleep(0.02)
+            assert progress["holder"].startswith("report-export pid ") and progress["runId"] is None
+            assert "Waiting behind another run" in client.get(job).text
+            release.set()
+            assert finish(client, job)["status"] == "finished"
+    finally:
+        release.set()
+        holder.join()
+
+
+def test_history_shows_who_ran_what_newest_first(page, run_cli, use_sandbox, sandbox):
+    use_sandbox(sandbox)
+    assert run_cli("run", "--ledger", LEDGER).code == 0  # as cron would, before the accountant
+    with page.signed_in() as client:
+        exported(client)
+        history = client.get("/runs").text
+    rows = re.findall(r"<tr>\s*<td><a href=\"/runs/(\d+)\">.*?</tr>", history, re.S)
+    assert rows == ["2", "1"]
+    assert "alice (web)" in history and "(cli)" in history and "2026-10-01 to 2026-10-31; 302321" in history
