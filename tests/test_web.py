@@ -4,14 +4,19 @@ CSRF, throttling, downloads and their rules, headers, and queueing behind a run 
 from __future__ import annotations
 
 import io
+import os
 import re
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 import zipfile
 from contextlib import closing
 from pathlib import Path
 
+import httpx
 import pytest
 from conftest import TODAY
 from webpage import PASSWORD, add_user, csrf, serve_page
@@ -275,3 +280,59 @@ def test_history_shows_who_ran_what_newest_first(page, run_cli, use_sandbox, san
     rows = re.findall(r"<tr>\s*<td><a href=\"/runs/(\d+)\">.*?</tr>", history, re.S)
     assert rows == ["2", "1"]
     assert "alice (web)" in history and "(cli)" in history and "2026-10-01 to 2026-10-31; 302321" in history
+
+
+# -- users, made by an administrator on the command line -------------------------------------------------
+
+
+def test_users_are_added_listed_changed_and_removed_with_hashes_only(run_cli, workdir, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough secret\n"))
+    assert run_cli("users", "add", "kari", "--password-stdin").code == 0
+    asked = iter(["another long secret", "another long secret"])
+    monkeypatch.setattr("getpass.getpass", lambda prompt: next(asked))  # typed twice, never echoed
+    assert run_cli("users", "password", "kari").code == 0
+    listed = run_cli("users", "list")
+    assert listed.code == 0 and listed.out.startswith("kari  added ")
+    with closing(sqlite3.connect(workdir / "state" / "report-export.sqlite3")) as db:
+        (stored,) = db.execute("SELECT password_hash FROM users WHERE name = 'kari'").fetchone()
+    assert stored.startswith("$argon2id$") and "secret" not in stored
+    from jobs.web.auth import password_ok
+
+    assert password_ok(stored, "another long secret") and not password_ok(stored, "a long enough secret")
+    assert run_cli("users", "remove", "kari").code == 0
+    assert run_cli("users", "list").out == ""
+
+
+@pytest.mark.parametrize("argv, typed, words", [
+    (["users", "add", "kari"], ["a long enough secret", "a different secret!!"], "the two passwords differ"),
+    (["users", "add", "kari"], ["short", "short"], "shorter than 12 characters"),
+    (["users", "add", "../kari"], [], "needs a NAME"),
+    (["users", "remove", "nobody"], [], "no user nobody"),
+    (["users", "password", "nobody"], [], "no user nobody"),
+])  # fmt: skip
+def test_user_mistakes_are_one_line_errors(argv, typed, words, run_cli, monkeypatch):
+    asked = iter(typed)
+    monkeypatch.setattr("getpass.getpass", lambda prompt: next(asked))
+    result = run_cli(*argv)
+    assert result.code == 2 and words in result.err and "Traceback" not in result.err
+    assert run_cli("users", "list").out == ""  # nothing stored
+
+
+@pytest.mark.parametrize("extra", [[], ["--schedule"]])
+def test_serve_binds_loopback_answers_and_stops_on_sigterm(extra, sandbox, workdir):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent), "VIPPS_BASE_URL": sandbox.base_url,
+           "VIPPS_CLIENT_ID": ACCOUNTING_CLIENT[0], "VIPPS_CLIENT_SECRET": ACCOUNTING_CLIENT[1]}  # fmt: skip
+    server = subprocess.Popen([sys.executable, "-m", "jobs", "serve", "--port", "0", *extra], cwd=workdir, env=env,
+                              stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        first = server.stderr.readline()
+        url = re.search(r"serve: (http://\S+/)", first).group(1)
+        assert url.startswith("http://127.0.0.1:")  # nobody else's machine can reach it unless told
+        with httpx.Client() as client:
+            assert client.get(url + "signin").status_code == 200
+        server.send_signal(signal.SIGTERM)
+        rest = server.communicate(timeout=20)[1]
+    finally:
+        server.kill()
+    assert server.returncode == 0 and "report-export serve: stopped" in rest and "Traceback" not in rest
+    assert ("schedule started" in rest) == bool(extra)
