@@ -275,10 +275,13 @@ def test_history_shows_who_ran_what_newest_first(page, run_cli, use_sandbox, san
     use_sandbox(sandbox)
     assert run_cli("run", "--ledger", LEDGER).code == 0  # as cron would, before the accountant
     with page.signed_in() as client:
-        exported(client)
+        run_id = exported(client)["runId"]
+        client.get(f"/runs/{run_id}/zip")
+        client.get(f"/runs/{run_id}/files/0")
         history = client.get("/runs").text
     rows = re.findall(r"<tr>\s*<td><a href=\"/runs/(\d+)\">.*?</tr>", history, re.S)
     assert rows == ["2", "1"]
+    assert "<td>alice (2)</td>" in history  # every download is in the history, with who made it
     assert "alice (web)" in history and "(cli)" in history and "2026-10-01 to 2026-10-31; 302321" in history
 
 

@@ -220,6 +220,8 @@ def run_page(run_id: int):
 def history():
     with the_web().state() as state:
         runs = state.recent_runs(100)
+        for run in runs:
+            run["downloads"] = [a["user"] for a in state.audit_of_run(run["id"]) if a["action"] == "download"]
     return render_template("runs.html", runs=runs, describe=describe_period)
 
 
