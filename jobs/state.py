@@ -171,6 +171,21 @@ class State:
             ) from None
 
     @classmethod
+    def reading(cls, path: Path) -> State:
+        """A read-only connection to a state of this version, for many short reads while a run writes
+        (WAL lets readers in beside the writer); any other state is opened as usual first."""
+        path = Path(path)
+        try:
+            db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=30, isolation_level=None)
+            if db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+                return cls(path, db)
+            db.close()
+        except sqlite3.Error:
+            pass
+        cls(path).close()  # creates or upgrades it, or says what is wrong
+        return cls(path, sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=30))
+
+    @classmethod
     def snapshot(cls, path: Path) -> State:
         """The state as it is, for reading only: copied into memory and upgraded there, so that looking
         (`status`) never creates, upgrades or locks the file. Missing, empty or foreign files are errors."""

@@ -339,3 +339,17 @@ def test_serve_binds_loopback_answers_and_stops_on_sigterm(extra, sandbox, workd
         server.kill()
     assert server.returncode == 0 and "report-export serve: stopped" in rest and "Traceback" not in rest
     assert ("schedule started" in rest) == bool(extra)
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "/\\evil.example/", "https://evil.example/"])
+def test_sign_in_never_sends_anyone_to_another_site(page, target):
+    with page.client() as client:
+        token = csrf(client, "/signin")
+        answer = client.post("/signin", params={"next": target}, data={"csrf_token": token, "user": "alice",
+                                                                       "password": PASSWORD})  # fmt: skip
+        assert answer.status_code == 302 and answer.headers["location"] == "/"
+        back = client.post("/signout", data={"csrf_token": csrf(client, "/")})
+        token = csrf(client, "/signin")
+        answer = client.post("/signin", params={"next": "/runs"}, data={"csrf_token": token, "user": "alice",
+                                                                        "password": PASSWORD})  # fmt: skip
+        assert back.status_code == 302 and answer.headers["location"] == "/runs"

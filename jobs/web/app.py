@@ -42,8 +42,9 @@ class Web:
     exports: object = None  # exports.Exports, set by create_app
 
     @contextmanager
-    def state(self):
-        with State(self.state_path) as state:
+    def state(self, *, read_only: bool = False):
+        """The state for one request; read-only ones never wait for a running export's writes."""
+        with State.reading(self.state_path) if read_only else State(self.state_path) as state:
             yield state
 
     def day(self) -> dt.date:

@@ -45,7 +45,7 @@ def require_signed_in():
     user, since = session.get("user"), session.get("since", 0)
     lifetime = web.settings.web.session_hours * 3600
     if user and web.now() - since < lifetime:
-        with web.state() as state:
+        with web.state(read_only=True) as state:
             if state.password_hash(user) is not None:
                 return None
     session.clear()
@@ -73,7 +73,8 @@ def signin():
     session.permanent = True
     session.update(user=name, since=web.now())
     target = request.args.get("next", "")
-    return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("exports.ledgers"))
+    local = target.startswith("/") and not target.startswith("//") and "\\" not in target  # never another site
+    return redirect(target if local else url_for("exports.ledgers"))
 
 
 @blueprint.route("/signout", methods=["POST"])

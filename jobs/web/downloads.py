@@ -64,7 +64,7 @@ def listing(manifest: Path) -> dict[str, str] | None:
 
 def the_run_files(run_id: int) -> tuple[Web, list[dict]]:
     web = the_web()
-    with web.state() as state:
+    with web.state(read_only=True) as state:
         runs = state.recent_runs(1, run_id=run_id)
     if not runs:
         abort(404, "No such run.")

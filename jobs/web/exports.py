@@ -117,7 +117,7 @@ def readable_ledgers(web: Web) -> tuple[list[dict], str | None]:
             listed = [describe_ledger(ledger) for ledger in api.ledgers()]
     except ReportExportError as exc:
         return [], str(exc)
-    with web.state() as state:
+    with web.state(read_only=True) as state:
         known = state.overview(web.day(), web.settings.warn_after_days)
     ids = {ledger["ledgerId"] for ledger in listed}
     for ledger_id in dict.fromkeys(row["ledgerId"] for row in known if row["ledgerId"] not in ids):
@@ -205,7 +205,7 @@ def run_page(run_id: int):
     from jobs.web.downloads import reconciliation, run_files
 
     web = the_web()
-    with web.state() as state:
+    with web.state(read_only=True) as state:
         runs = state.recent_runs(1, run_id=run_id)
         if not runs:
             abort(404, "No such run.")
@@ -218,7 +218,7 @@ def run_page(run_id: int):
 
 @blueprint.route("/runs")
 def history():
-    with the_web().state() as state:
+    with the_web().state(read_only=True) as state:
         runs = state.recent_runs(100)
         for run in runs:
             run["downloads"] = [a["user"] for a in state.audit_of_run(run["id"]) if a["action"] == "download"]
