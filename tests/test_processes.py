@@ -3,13 +3,14 @@
 The exporter runs in a subprocess (the CLI's main() under `python -c`) with TODAY as
 its today, like the sandbox, whatever the machine's date; the sandbox has real
 latency to give the processes time to overlap and be killed part way. Where a kill
-must land at one exact step, the process kills itself there (see MAIN).
+must land at one exact step, the process signals itself there (see MAIN).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -24,9 +25,11 @@ DAY = dt.timedelta(days=1)
 LEDGERS = ["302321", "0302399"]
 
 # `python -c MAIN TODAY [STEP] -- ARGS`: the CLI as `python -m jobs` runs it, but with today injected.
-# With a STEP, the process SIGKILLs itself right after the second time it takes that step:
-#   batch-files   the feed has committed a batch's files and manifest (its cursor is not stored yet)
-#   feed-cursor   the feed has stored the cursor past a batch
+# A STEP makes the process signal itself right after it takes that step:
+#   batch-files   SIGKILL once the feed has committed its second batch's files and manifest (the
+#                 cursor past them is not stored yet)
+#   feed-cursor   SIGKILL once the feed has stored the cursor past its second batch
+#   run-started   SIGSTOP once the run is recorded, so under the lock, before any request
 MAIN = """
 import datetime, os, signal, sys
 from jobs import cli, feed, state
@@ -34,20 +37,22 @@ from jobs import cli, feed, state
 today, steps, argv = sys.argv[1], sys.argv[2:sys.argv.index("--")], sys.argv[sys.argv.index("--") + 1:]
 taken = 0
 
-def then_die(real, counts=lambda *args: True):
+def then(real, times, signum, counts=lambda *args: True):
     def step(*args, **kwargs):
         global taken
         value = real(*args, **kwargs)
         taken += counts(*args)
-        if taken == 2:
-            os.kill(os.getpid(), signal.SIGKILL)
+        if taken == times:
+            os.kill(os.getpid(), signum)
         return value
     return step
 
 if steps == ["batch-files"]:
-    feed.write_manifest = then_die(feed.write_manifest)
+    feed.write_manifest = then(feed.write_manifest, 2, signal.SIGKILL)
 elif steps == ["feed-cursor"]:  # with entries > 0: past a batch, not the position of an empty walk
-    state.State.record_feed = then_die(state.State.record_feed, lambda *args: args[-1] > 0)
+    state.State.record_feed = then(state.State.record_feed, 2, signal.SIGKILL, lambda *args: args[-1] > 0)
+elif steps == ["run-started"]:
+    state.State.start_run = then(state.State.start_run, 1, signal.SIGSTOP)
 elif steps:
     sys.exit(f"unknown step {steps}")
 sys.exit(cli.main(argv, cli.Runtime(today=datetime.date.fromisoformat(today))))
@@ -64,8 +69,8 @@ def start(live_sandbox, use_sandbox, workdir):
     use_sandbox(live_sandbox)  # for the processes and for in-process runs alike
     started = []
 
-    def start(*argv: str, kill_at: str | None = None) -> subprocess.Popen:
-        steps = [kill_at] if kill_at else []
+    def start(*argv: str, step: str | None = None) -> subprocess.Popen:
+        steps = [step] if step else []
         process = subprocess.Popen([sys.executable, "-c", MAIN, str(TODAY), *steps, "--", *argv], cwd=workdir,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
         started.append(process)
@@ -119,7 +124,7 @@ def test_a_feed_killed_between_a_batch_and_its_cursor_is_resumed_without_repeati
 ):
     (workdir / "config.toml").write_text("[feed]\nbatch_entries = 700\n")
     ledger, args = "412345", ("feed", "--ledger", "412345", "--topic", "funds")
-    process = start(*args, kill_at=step)
+    process = start(*args, step=step)
     assert process.wait() == -signal.SIGKILL, process.stderr.read()
     folder = workdir / "reports" / ledger / "funds" / "feed"
     names = [f"{ledger}_funds_feed_{n:06d}.{suffix}" for n in (1, 2) for suffix in ("csv", "manifest.json", "xlsx")]
@@ -145,11 +150,14 @@ def test_a_feed_killed_between_a_batch_and_its_cursor_is_resumed_without_repeati
 
 def test_two_runs_started_at_once_one_waits_or_steps_aside(live_sandbox, start, workdir):
     args = ("run", "--ledger", LEDGERS[0], "--from", str(TODAY - 3 * DAY), "--to", str(TODAY - DAY))
-    first, second = start(*args), start(*args)
-    codes = sorted(p.wait() for p in (first, second))
-    assert codes == [0, 7]
-    loser = first if first.returncode == 7 else second
-    assert "holds" in loser.stderr.read()
+    first = start(*args, step="run-started")
+    stopped = os.waitid(os.P_PID, first.pid, os.WSTOPPED | os.WEXITED | os.WNOWAIT)
+    assert stopped.si_code == os.CLD_STOPPED, first.stderr.read()  # holding the lock
+    second = start(*args)
+    assert second.wait() == 7
+    assert "holds" in second.stderr.read()
+    first.send_signal(signal.SIGCONT)
+    assert first.wait() == 0, first.stderr.read()
     queued = [start(*args, "--wait"), start(*args, "--wait")]
     assert [p.wait() for p in queued] == [0, 0]
     for path in final_files(workdir / "reports"):
