@@ -90,10 +90,6 @@ def chrome(downloads: Path, width: int = 1280, height: int = 900) -> webdriver.C
                                               "download.prompt_for_download": False})  # fmt: skip
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver") or "chromedriver"))
-    # Until the page answers /favicon.ico without touching the session, that request (after every page)
-    # replaces the sign-in form's CSRF token; see the xfail test in tests/test_web_browser.py.
-    driver.execute_cdp_cmd("Network.enable", {})
-    driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/favicon.ico"]})
     return driver
 
 

@@ -353,3 +353,14 @@ def test_sign_in_never_sends_anyone_to_another_site(page, target):
         answer = client.post("/signin", params={"next": "/runs"}, data={"csrf_token": token, "user": "alice",
                                                                         "password": PASSWORD})  # fmt: skip
         assert back.status_code == 302 and answer.headers["location"] == "/runs"
+
+
+def test_a_request_for_another_page_before_signing_in_keeps_the_forms_token(page):
+    """Browsers fetch /favicon.ico (and people open a second tab) while the sign-in form is on screen."""
+    with page.client() as client:
+        token = csrf(client, "/signin")
+        icon = client.get("/favicon.ico")
+        assert icon.status_code == 204 and "set-cookie" not in icon.headers
+        assert client.get("/runs").status_code == 302  # redirected to sign in, the session left as it was
+        answer = client.post("/signin", data={"csrf_token": token, "user": "alice", "password": PASSWORD})
+        assert answer.status_code == 302, answer.text

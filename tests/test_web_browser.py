@@ -95,13 +95,6 @@ def nightly_run(page):
     holder.join()
 
 
-def without_favicon(driver: webdriver.Chrome) -> None:
-    """The browser asks for no /favicon.ico. Until the page answers it without touching the session, the
-    request (made by every page load) replaces the sign-in form's CSRF token: see the xfail test below."""
-    driver.execute_cdp_cmd("Network.enable", {})
-    driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/favicon.ico"]})
-
-
 def sign_in(driver: webdriver.Chrome, url: str) -> None:
     driver.get(url + "/")
     WebDriverWait(driver, WAIT).until(seen.url_contains("/signin"))
@@ -131,7 +124,6 @@ def downloaded(folder: Path, name: str) -> Path | None:
 def test_an_accountant_signs_in_exports_a_month_and_downloads_the_zip(page, browser, downloads, nightly_run, run_cli,
                                                                       use_sandbox, sandbox):  # fmt: skip
     wait = WebDriverWait(browser, WAIT)
-    without_favicon(browser)
     sign_in(browser, page.url)
     assert browser.find_element(By.TAG_NAME, "h1").text == "Ledgers"
 
@@ -167,13 +159,8 @@ def test_an_accountant_signs_in_exports_a_month_and_downloads_the_zip(page, brow
     assert {name: archive.read(name) for name in archive.namelist()} == on_disk
 
 
-FAVICON_BUG = (
-    "jobs/web: the GET /favicon.ico Chromium sends after each page meets require_signed_in, whose session.clear() "
-    "and redirect to a fresh sign-in page replace the session's CSRF token: the form on screen always fails (400)"
-)
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=FAVICON_BUG)
 def test_a_browser_signs_in_although_it_asks_for_a_favicon(page, browser):
+    """Chromium asks for /favicon.ico after each page: that must neither redirect nor touch the session, or
+    the sign-in form's CSRF token no longer matches the session's (this failed until the page answered it)."""
     sign_in(browser, page.url)
     assert browser.find_element(By.TAG_NAME, "h1").text == "Ledgers", browser.find_element(By.TAG_NAME, "main").text

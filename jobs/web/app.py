@@ -78,6 +78,7 @@ def create_app(web: Web) -> Flask:
     CSRFProtect(app)
     app.extensions["report_export"] = web
     app.jinja_env.filters["money"] = money
+    app.jinja_env.filters["local"] = lambda stamp: local_time(stamp, web.settings.timezone)
     web.exports = exports.Exports(web)
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(exports.blueprint)
@@ -124,6 +125,13 @@ def secure_headers(response):
 def internal_error(exc: Exception):
     log.error("web: internal error on %s %s", request.method, request.path, exc_info=exc)  # for IT, not the page
     return error_page(500, "Something went wrong on our side. Try again; if it persists, tell IT.")
+
+
+def local_time(stamp: str | None, zone) -> str:
+    """A UTC ISO timestamp from the state as the accountant's wall-clock time: 2026-12-02 01:31."""
+    if not stamp:
+        return "–"
+    return dt.datetime.fromisoformat(stamp).astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
 def money(minor: int | None) -> str:

@@ -16,7 +16,7 @@ from jobs.web.app import the_web
 FAILURES_PER_USER = 5
 FAILURES_PER_ADDRESS = 20
 THROTTLE_SECONDS = 15 * 60
-OPEN = {"auth.signin", "static"}  # the only endpoints for people who are not signed in
+OPEN = {"auth.signin", "auth.favicon", "static"}  # the only endpoints for people who are not signed in
 
 blueprint = Blueprint("auth", __name__)
 _hasher = argon2.PasswordHasher()  # argon2id with the library's current parameters
@@ -48,8 +48,15 @@ def require_signed_in():
         with web.state(read_only=True) as state:
             if state.password_hash(user) is not None:
                 return None
-    session.clear()
+    if user:  # expired, or the user was removed: end it. A session without a user keeps its CSRF token,
+        session.clear()  # or a second tab's sign-in page would invalidate the form in the first
     return redirect(url_for("auth.signin", next=request.path if request.method == "GET" else None))
+
+
+@blueprint.route("/favicon.ico")
+def favicon():
+    """Browsers ask for it on every page, signed in or not: nothing to send, and no redirect to sign-in."""
+    return "", 204
 
 
 @blueprint.route("/signin", methods=["GET", "POST"])

@@ -143,9 +143,9 @@ def export_form():
                 "topics": list(web.settings.topics), "formats": list(web.settings.formats),
                 "preset": web.settings.csv_preset, "ledgers": request.args.getlist("ledger"),
                 "combine": False}  # fmt: skip
-    listed, problem = readable_ledgers(web)
-    choices = {"topics": config.TOPICS, "formats": config.FORMATS, "presets": PRESETS, "ledgers": listed}
+    choices = {"topics": config.TOPICS, "formats": config.FORMATS, "presets": PRESETS, "ledgers": []}
     if request.method == "GET":
+        choices["ledgers"], problem = readable_ledgers(web)
         return render_template("export.html", form=defaults, choices=choices, error=problem)
     form = {"from": request.form.get("from", ""), "to": request.form.get("to", ""),
             "topics": request.form.getlist("topic"), "formats": request.form.getlist("format"),
@@ -153,7 +153,8 @@ def export_form():
             "combine": request.form.get("combine") == "on"}  # fmt: skip
     try:
         wanted = parse_form(form, web, day)
-    except ValueError as exc:
+    except ValueError as exc:  # only now the ledger list: a valid form goes straight to the export
+        choices["ledgers"] = readable_ledgers(web)[0]
         return render_template("export.html", form=form, choices=choices, error=str(exc)), 400
     job = web.exports.start(session["user"], wanted)
     return redirect(url_for("exports.job_page", job_id=job.id), code=303)
