@@ -44,8 +44,8 @@ clean:
 # Not part of `make test`: style is checked by people, not by CI.
 lint: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet 'ruff>=0.17,<0.18'
-	$(BIN)/ruff check jobs tests bench
-	$(BIN)/ruff format --check jobs tests bench
+	$(BIN)/ruff check jobs tests bench docs
+	$(BIN)/ruff format --check jobs tests bench docs
 
 # Performance figures against the targets of the concurrency/large-date issue (about 3-4 minutes on
 # 2 cores; BENCH_ARGS=--quick for a one-minute smoke run). See bench/README.md.
