@@ -73,7 +73,8 @@ def read_ahead(pages: Iterator[DatePage]) -> Iterator[DatePage]:
         except BaseException as exc:  # the caller raises it, after the pages before it
             ahead.put(exc)
 
-    threading.Thread(target=fetch, name=f"{threading.current_thread().name}-read-ahead", daemon=True).start()
+    helper = threading.Thread(target=fetch, name=f"{threading.current_thread().name}-read-ahead", daemon=True)
+    helper.start()
     try:
         yield first
         while (page := ahead.get()) is not None:
@@ -84,6 +85,9 @@ def read_ahead(pages: Iterator[DatePage]) -> Iterator[DatePage]:
         stop.set()
         with contextlib.suppress(queue.Empty):
             ahead.get_nowait()  # a helper waiting to hand over a page can now see `stop`
+        # Wait for the request it may be making: the caller may close the HTTP client next, and a
+        # request still running then leaves its connection to the garbage collector.
+        helper.join()
 
 
 @dataclass(frozen=True)
