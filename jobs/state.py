@@ -164,10 +164,15 @@ class State:
             self._migrate()
             self.db.execute("BEGIN IMMEDIATE")  # a state that cannot be written fails here, before any run starts
             self.db.execute("COMMIT")
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, sqlite3.OperationalError) as exc:
             raise ConfigError(
                 f"cannot open state {self.path}: {exc}; make it and its folder writable for this user, "
                 "or point [state] path or --state at another file"
+            ) from None
+        except sqlite3.Error as exc:  # not a database, damaged, or of a newer release
+            raise ConfigError(
+                f"{self.path} is not a state this release can use ({exc}); it is left as it is: point "
+                "[state] path or --state at another file, or move it aside to start afresh"
             ) from None
 
     @classmethod

@@ -175,7 +175,7 @@ def test_a_state_file_that_is_not_a_state_exits_3_and_is_left_alone(sandbox, use
     state = workdir / "state" / "report-export.sqlite3"
     state.parent.mkdir()
     state.write_text("ledger;amount\n302321;100\n")
-    assert_one_line(run_cli("run"), 3, "cannot open state", "not a database", "--state")
+    assert_one_line(run_cli("run"), 3, "is not a state this release can use", "not a database", "--state")
     assert state.read_text() == "ledger;amount\n302321;100\n"
 
 
