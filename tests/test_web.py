@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import TODAY
-from webpage import PASSWORD, add_user, csrf, serve_page
+from webpage import PASSWORD, add_user, csrf, serve_page, shell_export
 
 from jobs.lock import run_lock
 from jobs.sandbox import ACCOUNTING_CLIENT
@@ -180,10 +180,7 @@ def test_an_export_from_the_page_is_byte_identical_to_run_from_the_shell(page, r
         assert "Run 1: ok" in run.text and "by alice (web)" in run.text
         archive = zipfile.ZipFile(io.BytesIO(client.get(f"/runs/{progress['runId']}/zip").content))
     use_sandbox(sandbox)
-    shell = run_cli("run", "--from", MONTH[0], "--to", MONTH[1], "--ledger", LEDGER, "--out", "shell",
-                    "--state", "shell.sqlite3")  # fmt: skip
-    assert shell.code == 0, shell.err
-    on_disk = {str(p.relative_to(Path("shell"))): p.read_bytes() for p in Path("shell").rglob("*") if p.is_file()}
+    on_disk = shell_export(run_cli, MONTH, LEDGER)
     assert len(on_disk) == 62 * 3
     assert {name: archive.read(name) for name in archive.namelist()} == on_disk  # manifests included (run 1 both)
 

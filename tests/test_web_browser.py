@@ -22,7 +22,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as seen
 from selenium.webdriver.support.ui import WebDriverWait
-from webpage import PASSWORD, serve_page
+from webpage import PASSWORD, serve_page, shell_export
 
 from jobs.lock import run_lock
 from jobs.sandbox import ACCOUNTING_CLIENT
@@ -151,10 +151,7 @@ def test_an_accountant_signs_in_exports_a_month_and_downloads_the_zip(page, brow
     assert problems == []  # no CSP violation, failed request or script error on any page
 
     use_sandbox(sandbox)
-    shell = run_cli("run", "--from", MONTH[0], "--to", MONTH[1], "--ledger", LEDGER, "--out", "shell",
-                    "--state", "shell.sqlite3")  # fmt: skip
-    assert shell.code == 0, shell.err
-    on_disk = {str(p.relative_to(Path("shell"))): p.read_bytes() for p in Path("shell").rglob("*") if p.is_file()}
+    on_disk = shell_export(run_cli, MONTH, LEDGER)
     assert len(on_disk) == 62 * 3
     assert {name: archive.read(name) for name in archive.namelist()} == on_disk
 

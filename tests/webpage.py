@@ -71,3 +71,11 @@ def serve_page(workdir: Path, sandbox, fake_time, today: dt.date, environ: dict[
         web.context.stop.set()
         web.exports.join(30)
         stop_server(server, thread)
+
+
+def shell_export(run_cli, period: tuple[str, str], ledger: str) -> dict[str, bytes]:
+    """The same period exported by `report-export run` into a folder and state of its own: name -> bytes."""
+    shell = run_cli("run", "--from", period[0], "--to", period[1], "--ledger", ledger, "--out", "shell",
+                    "--state", "shell.sqlite3")  # fmt: skip
+    assert shell.code == 0, shell.err
+    return {str(p.relative_to(Path("shell"))): p.read_bytes() for p in Path("shell").rglob("*") if p.is_file()}
