@@ -162,8 +162,9 @@ class State:
             # State may under-report, never over-report; FULL would fsync once per ledger date.
             self.db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
-            self.db.execute("BEGIN IMMEDIATE")  # a state that cannot be written fails here, before any run starts
-            self.db.execute("COMMIT")
+            # A state that cannot be written (read-only file or folder, an immutable file) fails here, before
+            # any run starts: SQLite opens such a file read-only without a word and fails only at the first write.
+            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except (OSError, sqlite3.OperationalError) as exc:
             raise ConfigError(
                 f"cannot open state {self.path}: {exc}; make it and its folder writable for this user, "

@@ -265,3 +265,22 @@ def test_output_cut_short_by_its_reader_is_no_bug(workdir):
                           text=True, timeout=30)  # fmt: skip
     assert done.stdout.startswith("ledger 000000 funds: last exported -; pending: ")
     assert (done.returncode, done.stderr) == (141, "")
+
+
+def test_a_state_file_that_cannot_be_written_exits_3_before_the_run_starts(sandbox, use_sandbox, run_cli, workdir):
+    """SQLite opens a file it cannot write read-only without a word; the run must not find out at its first row."""
+    use_sandbox(sandbox)
+    state = workdir / "state" / "report-export.sqlite3"
+    State(state).close()
+    if os.geteuid() == 0:  # root writes any file whatever its mode: make it immutable instead
+        subprocess.run(["chattr", "+i", str(state)], check=True)
+        undo = ["chattr", "-i", str(state)]
+    else:
+        state.chmod(0o444)
+        undo = ["chmod", "644", str(state)]
+    try:
+        assert_one_line(run_cli("run"), 3, "cannot open state", "attempt to write a readonly database", "writable")
+        assert not sandbox.requests
+        assert run_cli("status").code == 0  # reading it still works
+    finally:
+        subprocess.run(undo, check=True)
