@@ -21,6 +21,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import dotenv_values
 
 from jobs import __version__
+from jobs.accounts import KEYS as ACCOUNT_KEYS
+from jobs.accounts import Accounts
+from jobs.accounts import parse as parse_accounts
 from jobs.errors import ConfigError
 
 DEFAULT_CONFIG = Path("config.toml")
@@ -86,6 +89,7 @@ class Settings:
     feed_batch_entries: int = 100_000
     schedule: Schedule = Schedule()
     missing: tuple[str, ...] = ()  # names of unset credential variables
+    accounts: Accounts | None = None  # [accounts]: the chart GBAT10 vouchers post to
 
     def require_credentials(self) -> Credentials:
         if self.credentials is None:
@@ -105,6 +109,7 @@ KNOWN_KEYS = {
     "state": ("path", "start_date", "warn_after_days"),
     "feed": ("start", "batch_entries"),
     "schedule": ("cron", "timezone", "misfire_grace_seconds"),
+    "accounts": ACCOUNT_KEYS,  # its tables' own keys are checked by jobs.accounts
 }  # fmt: skip
 RETIRED_KEYS = {
     ("state", "give_up_after_days"): "no date is given up any more: rename it to warn_after_days",
@@ -171,6 +176,7 @@ def _settings(toml: dict, env: Mapping[str, str], here: Path) -> Settings:
         feed_start=feed.choice("start", ("beginning", "now")),
         feed_batch_entries=feed.whole("batch_entries", 100_000),
         schedule=_schedule(schedule, export, credentials),
+        accounts=parse_accounts(toml.get("accounts")),
     )
 
 
