@@ -78,7 +78,7 @@ def build_parser(settings: config.Settings) -> Parser:
         "--format",
         action="append",
         choices=config.FORMATS,
-        help=f"csv or xlsx (repeatable; default: {' and '.join(settings.formats)})",
+        help=f"{', '.join(config.FORMATS)} (repeatable; default: {' and '.join(settings.formats)})",
     )
     selection.add_argument("--out", type=Path, metavar="DIR", help=f"output folder (default: {settings.out})")
     selection.add_argument("--csv-preset", choices=PRESETS, help=f"CSV flavour (default: {settings.csv_preset})")
@@ -318,6 +318,7 @@ def selection(args: argparse.Namespace, settings: config.Settings):
         sheet_row_limit=settings.sheet_row_limit,
         strict=settings.strict if getattr(args, "strict", None) is None else args.strict,
         api_base_url=settings.base_url,
+        accounts=settings.accounts,
     )
     return tuple(dict.fromkeys(args.ledger or ())), tuple(dict.fromkeys(args.topic or settings.topics)), output
 

@@ -29,7 +29,8 @@ from jobs.errors import ConfigError
 DEFAULT_CONFIG = Path("config.toml")
 KEY_TYPES = ("accounting", "merchant")
 TOPICS = ("funds", "fees")
-FORMATS = ("csv", "xlsx")
+FORMATS = ("csv", "xlsx", "gbat10", "camt053")
+DEFAULT_FORMATS = ("csv", "xlsx")  # the bookkeeping formats only when asked for: gbat10 needs [accounts]
 MAX_CONCURRENCY = 64
 TOKEN_PATHS = {"accounting": "/miami/v1/token", "merchant": "/accesstoken/get"}
 SECRET_NAMES = re.compile(r"secret|password|subscription_key|client_id", re.IGNORECASE)
@@ -156,7 +157,7 @@ def _settings(toml: dict, env: Mapping[str, str], here: Path) -> Settings:
         timezone=_zone(export.text("timezone", "Europe/Oslo"), "[export] timezone"),
         out=here / export.text("out", "reports"),
         topics=export.choices("topics", TOPICS),
-        formats=export.choices("formats", FORMATS),
+        formats=export.choices("formats", FORMATS) if "formats" in export.values else DEFAULT_FORMATS,
         file_mode=_file_mode(export.text("file_mode", "0600")),
         retry=RetryPolicy(
             max_attempts=retry.whole("max_attempts", 6),
