@@ -137,7 +137,7 @@ def keep_bookkeeping(reports: list[ReportFile], what: str) -> list[ReportFile]:
     for report in empty:
         report.abort()
     if empty:
-        log.info("%s: no entries, so no %s (nothing moved)", what, " and ".join(r.path.name for r in empty))
+        log.debug("%s: no entries, so no %s (nothing moved)", what, " and ".join(r.path.name for r in empty))
     return [r for r in reports if r not in empty]
 
 
