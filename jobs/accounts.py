@@ -20,6 +20,7 @@ ledgers in use works without listing every ledger there is.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ class Posting:
         return self.text.format(date=date, ledger=ledger, count=count, type=entry_type, currency=currency,
                                 reference=reference, psp=psp)  # fmt: skip
 
-    @property
+    @functools.cached_property  # asked for every entry of a per-entry voucher
     def names_reference(self) -> bool:
         return any(field == "reference" for _, field, _, _ in string.Formatter().parse(self.text))
 

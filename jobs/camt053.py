@@ -63,9 +63,8 @@ def element(name: str, text: str, limit: int) -> str:
     """`<name>text</name>`, shortened and escaped; nothing for an empty text."""
     if not text:
         return ""
-    text = shorten(text, limit)
-    if _CARE.search(text):
-        text = text.translate(_ESCAPES)
+    if len(text) > limit or _CARE.search(text):  # most ids and references need neither
+        text = shorten(text, limit).translate(_ESCAPES)
     return f"<{name}>{text}</{name}>"
 
 
