@@ -111,6 +111,9 @@ def test_the_committed_example_works_out_of_the_box_for_every_ledger(sandbox, us
         assert not list((out / ledger / "fees").glob("*_vouchers_*")) and not list(out.rglob(f"{ledger}_fees*.xml"))
     assert quiet and set(PAYOUTS) <= seen and {"instant-payout-fee", "top-up", "payout-aborted"} <= seen
     assert run_cli("verify", "reports").code == 0
+    (out / MAIN / "funds" / "stray.xml").write_text("<x/>")  # a statement no manifest lists is named too
+    stray = run_cli("verify", "reports")
+    assert stray.code == 10 and f"{MAIN}/funds/stray.xml: not in any manifest" in stray.out
 
 
 def test_negative_balances_and_the_top_up_that_ends_them(make_sandbox, use_sandbox, run_cli, workdir):
