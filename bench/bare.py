@@ -3,6 +3,8 @@
     python -m bench.bare writers  --ledgers N --ledger ID --topic T --date D --entries N --out DIR
     python -m bench.bare transfer --base-url URL --ledger ID --topic T --date D
     python -m bench.bare naive    --base-url URL --ledger ID --topic T --date D --out DIR
+    python -m bench.bare stream   --format F [--lines per-type|per-entry] --ledgers N --ledger ID --topic T
+                                  --date D --entries N --out DIR
 
 Each prints one line of JSON with the seconds of its phases.
 
@@ -13,6 +15,11 @@ Each prints one line of JSON with the seconds of its phases.
   cursors, parse the JSON, keep nothing.
 - naive: what a first script would do: every page one at a time into a list of dicts,
   one pandas DataFrame, then to_csv and to_excel (openpyxl engine).
+- stream: one of our writers alone (jobs.writers.open_report: csv, gbat10, camt053),
+  fed the big date's rows a page of 1000 at a time as they are made from the
+  sandbox's generator, never all at once; only the writer's calls are timed, so
+  the formats compare at equal footing, and the process's peak RSS is the writer's
+  plus a page.
 """
 
 from __future__ import annotations
@@ -64,6 +71,40 @@ def writers(args: argparse.Namespace) -> dict:
         _sync(file)
     xlsx_seconds = time.perf_counter() - started
     return {"rows": len(rows), "build_s": build, "csv_s": csv_seconds, "xlsx_s": xlsx_seconds}
+
+
+def chart(ledger: str) -> dict:
+    """The big date's chart of accounts (config.toml's [accounts] table) for the GBAT10 writer."""
+    types = {"capture": 3000, "refund": 3000, "payout-scheduled": 1920, "fees-retained": 7770}
+    return {"clearing": {"NOK": 1940}, "series": {ledger: 1},
+            "types": {name: {"account": account} for name, account in types.items()}}  # fmt: skip
+
+
+def stream(args: argparse.Namespace) -> dict:
+    from itertools import islice
+    from zoneinfo import ZoneInfo
+
+    from bench.serve import make_sandbox
+    from jobs.accounts import parse
+    from jobs.entries import to_row
+    from jobs.writers import open_report
+
+    started = time.perf_counter()
+    sandbox = make_sandbox(args.ledgers, [((args.ledger, args.topic, args.date), args.entries)])
+    accounts = parse({**chart(args.ledger), "lines": args.lines})
+    entries = sandbox.iter_entries(args.ledger, args.topic, args.date)
+    writing = cpu = 0.0  # wall and CPU seconds in the writer's calls: CPU is what a busy machine leaves alone
+    path = args.out / f"stream.{args.format}"
+    with open_report(args.format, path, accounts=accounts, timezone=ZoneInfo("Europe/Oslo")) as report:
+        while page := [to_row(entry, args.ledger) for entry in islice(entries, 1000)]:
+            mark, cpu_mark = time.perf_counter(), time.process_time()
+            report.write(page)
+            writing, cpu = writing + time.perf_counter() - mark, cpu + time.process_time() - cpu_mark
+        mark, cpu_mark = time.perf_counter(), time.process_time()
+        report.commit()  # includes the fsync, as the exporter's
+        writing, cpu = writing + time.perf_counter() - mark, cpu + time.process_time() - cpu_mark
+    return {"rows": report.rows, "write_s": writing, "write_cpu_s": cpu, "total_s": time.perf_counter() - started,
+            "bytes": report.size}  # fmt: skip
 
 
 def _sync(file) -> None:  # the exporter syncs its files too
@@ -129,7 +170,9 @@ def naive(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bare", description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("writers", "transfer", "naive"))
+    parser.add_argument("what", choices=("writers", "transfer", "naive", "stream"))
+    parser.add_argument("--format", default="csv", help="stream: the writer (csv, gbat10, camt053)")
+    parser.add_argument("--lines", default="per-type", help="stream: GBAT10 lines per-type or per-entry")
     parser.add_argument("--base-url")
     parser.add_argument("--ledgers", type=int, default=1, help="ledgers the sandbox serves (writers)")
     parser.add_argument("--ledger", required=True)
@@ -138,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--entries", type=int, help="entries of the big date (writers)")
     parser.add_argument("--out", type=Path, help="folder for the files written")
     args = parser.parse_args(argv)
-    result = {"writers": writers, "transfer": transfer, "naive": naive}[args.what](args)
+    result = {"writers": writers, "transfer": transfer, "naive": naive, "stream": stream}[args.what](args)
     print(json.dumps(result), flush=True)
     return 0
 

@@ -85,3 +85,27 @@ def large_figures(r: dict, entries: int) -> list[Figure]:
         at_most("tokens, large date", export["tokens"], token_limit(wall, BIG_TOKEN_TTL), "tokens",
                 f"token lifetime {BIG_TOKEN_TTL} s"),
     ]  # fmt: skip
+
+
+def format_figures(r: dict, entries: int) -> list[Figure]:
+    """The GBAT10 and camt.053 writers beside the CSV writer on the big date: throughput and peak RSS."""
+    figures = []
+    csv_s = r["streams"]["csv"]["write_s"]
+    for name, s in r["streams"].items():
+        rate = s["rows"] / s["write_s"] / 1000
+        rss, size = s["run"]["peak_rss_mb"], s["bytes"] / 2**20
+        detail = (f"{s['write_s']:.1f} s ({s['write_s'] / csv_s:.2f}x the CSV writer's), CPU {s['write_cpu_s']:.1f} "
+                  f"s, for {s['rows']} rows, {size:.0f} MiB; peak RSS {rss:.0f} MB")  # fmt: skip
+        figures.append(info(f"large date: {name} writer alone", rate, "k rows/s", detail))
+    # What each file must hold: a line pair per type (capture, refund, payout) or per entry, an Ntry per entry.
+    records = {"csv": entries, "gbat10 per type": 6, "gbat10 per entry": 2 * entries, "camt053": entries}
+    for name, e in r["exports"].items():
+        wall, rss = e["run"]["wall_s"], e["run"]["peak_rss_mb"]
+        figures.append(Figure(f"large date: export {name}: records", e["written"], "rows", f"= {records[name]}",
+                              e["written"] == records[name] and e["rows"] == entries,
+                              f"{e['bytes'] / 2**20:.0f} MiB; summary line {e['rows']} rows"))  # fmt: skip
+        figures.append(info(f"large date: export {name}: wall time", wall, "s",
+                            f"{entries / wall / 1000:.1f}k entries/s, fetching included; CPU "
+                            f"{e['run']['cpu_s']:.1f} s"))  # fmt: skip
+        figures.append(at_most(f"large date: export {name}: peak RSS", rss, 150, "MB"))
+    return figures

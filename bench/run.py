@@ -24,7 +24,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.figures import BIG_TOKEN_TTL, large_figures, latency_figures
+from bench.figures import BIG_TOKEN_TTL, format_figures, large_figures, latency_figures
 from bench.procs import PYTHON, Measured, SandboxProcess, child_env, delta, measure
 from bench.report import Figure, as_json, machine, table
 from jobs.sandbox import ACCOUNTING_CLIENT
@@ -116,7 +116,65 @@ def sheet_rows(book: zipfile.ZipFile, name: str) -> int:
     return count
 
 
-def large_date(tmp: Path, entries: int) -> dict:
+# The writers alone on the big date's rows (bench.bare stream): name -> (format, GBAT10 lines).
+STREAMS = {"csv": ("csv", "per-type"), "gbat10 per type": ("gbat10", "per-type"),
+           "gbat10 per entry": ("gbat10", "per-entry"), "camt053": ("camt053", "per-type")}  # fmt: skip
+SUFFIXES = {"csv": "csv", "gbat10": "csv", "camt053": "xml"}
+NAMES = {"csv": "funds", "gbat10": "vouchers", "camt053": "camt053"}
+
+
+def chart_toml(ledger: str, lines_per: str) -> str:
+    """config.toml for the bookkeeping runs: the chart bench.bare's stream uses, as TOML."""
+    from bench.bare import chart
+
+    table = chart(ledger)
+    lines = ["[accounts]", f'lines = "{lines_per}"', "[accounts.clearing]",
+             *(f"{k} = {v}" for k, v in table["clearing"].items()),
+             "[accounts.series]", *(f'"{k}" = {v}' for k, v in table["series"].items())]  # fmt: skip
+    for name, values in table["types"].items():
+        lines += [f"[accounts.types.{name}]", f"account = {values['account']}"]
+    return "\n".join(lines) + "\n"
+
+
+def count_in(path: Path, needle: bytes) -> int:
+    """Occurrences of `needle` in a file, read a chunk at a time (no needle spans more than a chunk's tail)."""
+    count, tail = 0, b""
+    with open(path, "rb") as file:
+        while chunk := file.read(1 << 20):
+            data = tail + chunk
+            count += data.count(needle)
+            tail = data[-(len(needle) - 1) :]
+    return count
+
+
+def large_formats(tmp: Path, base_url: str, entries: int, where: list[str], env: dict) -> dict:
+    """Each writer alone on the big date, then `report-export run --format F` for each format: every one in a
+    process of its own, so its peak RSS is its own."""
+    ledger, topic, date = BIG
+    results: dict = {"streams": {}, "exports": {}}
+    for name, (fmt, lines) in STREAMS.items():
+        progress(f"large date: the {name} writer alone (rows made as they are written, only the writer timed)")
+        folder = tmp / f"stream-{name.replace(' ', '-')}"
+        run = measure([PYTHON, "-m", "bench.bare", "stream", "--format", fmt, "--lines", lines, "--ledgers", "1",
+                       "--entries", str(entries), *where, "--out", str(folder)], cwd=folder, env=env)  # fmt: skip
+        results["streams"][name] = {"run": run.check(f"{name} writer").summary(), **run.json()}
+        found = results["streams"][name]
+        progress(f"  {found['rows'] / found['write_s']:,.0f} rows/s, peak RSS {run.peak_rss_mb:.0f} MB")
+    for name, (fmt, lines) in STREAMS.items():
+        progress(f"large date: report-export run --format {fmt}" + (f" ({name})" if name != fmt else ""))
+        folder = tmp / f"large-{name.replace(' ', '-')}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "config.toml").write_text(chart_toml(ledger, lines))  # only the chart: built-in defaults otherwise
+        run, said = export(folder, base_url, date, date, ["--ledger", ledger, "--topic", topic, "--format", fmt])
+        path = folder / "out" / ledger / topic / f"{ledger}_{NAMES[fmt]}_{date}.{SUFFIXES[fmt]}"
+        written = {"csv": lambda p: count_in(p, b"\r\n") - 1, "gbat10": lambda p: count_in(p, b"\r\n"),
+                   "camt053": lambda p: count_in(p, b"<Ntry>")}[fmt](path)  # fmt: skip
+        results["exports"][name] = {"run": run.summary(), **said, "written": written, "bytes": path.stat().st_size}
+        progress(f"  {run.wall_s:.1f} s, peak RSS {run.peak_rss_mb:.0f} MB, {written} records in {path.name}")
+    return results
+
+
+def large_date(tmp: Path, entries: int, formats: bool = True) -> dict:
     ledger, topic, date = BIG
     where = ["--ledger", ledger, "--topic", topic, "--date", date]
     results: dict = {}
@@ -141,6 +199,9 @@ def large_date(tmp: Path, entries: int) -> dict:
         results["writers"] = {"run": run.check("bare writers").summary(), **run.json()}
         progress(f"  CSV {results['writers']['csv_s']:.1f} s, XLSX {results['writers']['xlsx_s']:.1f} s")
 
+        if formats:
+            results.update(large_formats(tmp, sandbox.base_url, entries, where, env))
+
         progress("large date: naive baseline (pages one at a time, DataFrame, to_csv, to_excel)")
         folder = tmp / "naive"
         run = measure([*bare, "naive", "--base-url", sandbox.base_url, *where, "--out", str(folder)],
@@ -160,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token-ttl", type=int, default=5, help="token lifetime (s) in the latency runs")
     parser.add_argument("--latency-format", action="append", choices=("csv", "xlsx"), default=[],
                         help="--format for the latency runs (default: the exporter's, both)")  # fmt: skip
-    parser.add_argument("--skip", action="append", choices=("latency", "large"), default=[], help="leave a part out")
+    parser.add_argument("--skip", action="append", choices=("latency", "large", "formats"), default=[],
+                        help="leave a part out (formats: the per-format runs of the large date)")  # fmt: skip
     parser.add_argument("--json", type=Path, metavar="PATH", help="also save every measurement as JSON")
     args = parser.parse_args(argv)
     base = QUICK if args.quick else DEFAULT
@@ -182,8 +244,10 @@ def main(argv: list[str] | None = None) -> int:
                                               args.latency_format)  # fmt: skip
                 figures += latency_figures(raw["latency"], args.latency_ms, args.token_ttl)
             if "large" not in args.skip:
-                raw["large"] = large_date(Path(folder), sizes.entries)
+                raw["large"] = large_date(Path(folder), sizes.entries, formats="formats" not in args.skip)
                 figures += large_figures(raw["large"], sizes.entries)
+                if "streams" in raw["large"]:
+                    figures += format_figures(raw["large"], sizes.entries)
     except RuntimeError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 2

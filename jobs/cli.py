@@ -83,7 +83,7 @@ def build_parser(settings: config.Settings) -> Parser:
         "--format",
         action="append",
         choices=config.FORMATS,
-        help=f"csv or xlsx (repeatable; default: {' and '.join(settings.formats)})",
+        help=f"{', '.join(config.FORMATS)} (repeatable; default: {' and '.join(settings.formats)})",
     )
     selection.add_argument("--out", type=Path, metavar="DIR", help=f"output folder (default: {settings.out})")
     selection.add_argument("--csv-preset", choices=PRESETS, help=f"CSV flavour (default: {settings.csv_preset})")

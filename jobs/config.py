@@ -21,12 +21,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import dotenv_values
 
 from jobs import __version__
+from jobs.accounts import KEYS as ACCOUNT_KEYS
+from jobs.accounts import Accounts
+from jobs.accounts import parse as parse_accounts
 from jobs.errors import ConfigError
 
 DEFAULT_CONFIG = Path("config.toml")
 KEY_TYPES = ("accounting", "merchant")
 TOPICS = ("funds", "fees")
-FORMATS = ("csv", "xlsx")
+FORMATS = ("csv", "xlsx", "gbat10", "camt053")
+DEFAULT_FORMATS = ("csv", "xlsx")  # the bookkeeping formats only when asked for: gbat10 needs [accounts]
 MAX_CONCURRENCY = 64
 TOKEN_PATHS = {"accounting": "/miami/v1/token", "merchant": "/accesstoken/get"}
 SECRET_NAMES = re.compile(r"secret|password|subscription_key|client_id", re.IGNORECASE)
@@ -95,6 +99,7 @@ class Settings:
     schedule: Schedule = Schedule()
     web: WebSettings = WebSettings()
     missing: tuple[str, ...] = ()  # names of unset credential variables
+    accounts: Accounts | None = None  # [accounts]: the chart GBAT10 vouchers post to
 
     def require_credentials(self) -> Credentials:
         if self.credentials is None:
@@ -115,6 +120,7 @@ KNOWN_KEYS = {
     "feed": ("start", "batch_entries"),
     "schedule": ("cron", "timezone", "misfire_grace_seconds"),
     "web": ("host", "port", "session_hours", "behind_proxy"),
+    "accounts": ACCOUNT_KEYS,  # its tables' own keys are checked by jobs.accounts
 }  # fmt: skip
 RETIRED_KEYS = {
     ("state", "give_up_after_days"): "no date is given up any more: rename it to warn_after_days",
@@ -161,7 +167,7 @@ def _settings(toml: dict, env: Mapping[str, str], here: Path) -> Settings:
         timezone=_zone(export.text("timezone", "Europe/Oslo"), "[export] timezone"),
         out=here / export.text("out", "reports"),
         topics=export.choices("topics", TOPICS),
-        formats=export.choices("formats", FORMATS),
+        formats=export.choices("formats", FORMATS) if "formats" in export.values else DEFAULT_FORMATS,
         file_mode=_file_mode(export.text("file_mode", "0600")),
         retry=RetryPolicy(
             max_attempts=retry.whole("max_attempts", 6),
@@ -187,6 +193,7 @@ def _settings(toml: dict, env: Mapping[str, str], here: Path) -> Settings:
             session_hours=web.whole("session_hours", WebSettings.session_hours, most=24 * 30),
             behind_proxy=web.flag("behind_proxy"),
         ),
+        accounts=parse_accounts(toml.get("accounts")),
     )
 
 

@@ -9,6 +9,7 @@ is written only after the files it describes are durably in place.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import re
@@ -36,7 +37,7 @@ from jobs.errors import (
     ProtocolError,
     Unreconciled,
 )
-from jobs.output import Output, PeriodFiles, ledger_zone, write_date
+from jobs.output import Output, PeriodFiles, ledger_zone, usable_topics, write_date
 from jobs.progress import Progress
 from jobs.retry import Retrier
 from jobs.state import Pending, State
@@ -226,6 +227,7 @@ def run(
     *, stop: threading.Event, progress_bar: bool, watch: Callable[[int, int, str], None] | None = None,
 ) -> Result:  # fmt: skip
     result = Result()
+    request = dataclasses.replace(request, topics=usable_topics(request.output, request.topics))
     readable = readable_ledgers(api, state, first_date(settings, today), result)
     selected = select(readable, request.ledgers)
     result.ledgers = len(selected)

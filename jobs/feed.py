@@ -9,6 +9,7 @@ skipped, because the cursor only moves once the files are in place.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from contextlib import ExitStack
@@ -18,10 +19,10 @@ from zoneinfo import ZoneInfo
 
 from jobs.api import ReportApi
 from jobs.entries import to_row
-from jobs.errors import NotAvailable
+from jobs.errors import NotAvailable, UsageError
 from jobs.export import OUTCOMES, exit_code
 from jobs.manifest import describe, write_manifest
-from jobs.output import Output, file_errors, report_path
+from jobs.output import BOOKKEEPING, Output, file_errors, report_path
 from jobs.reconcile import DateSummary
 from jobs.state import State
 
@@ -57,6 +58,7 @@ def follow(
     *, start: str, run_id: int, stop: threading.Event, batch_limit: int,
 ) -> FeedResult:  # fmt: skip
     """Follow each ledger's feed (ledger id -> its time zone) from the stored cursor to the end."""
+    output = entry_formats(output)
     result = FeedResult(ledgers=len(ledgers))
     for ledger_id, zone in ledgers.items():
         for topic in topics:
@@ -70,6 +72,19 @@ def follow(
                 log.warning("unavailable: %s", exc)
                 result.unavailable.append(str(exc))
     return result
+
+
+def entry_formats(output: Output) -> Output:
+    """Feed batches are not ledger dates, so they get no voucher or statement: those need a closed date."""
+    kept = tuple(fmt for fmt in output.formats if fmt not in BOOKKEEPING)
+    if kept == output.formats:
+        return output
+    if not kept:
+        raise UsageError("feed batches are written as csv or xlsx: vouchers and statements are made of closed "
+                         "ledger dates; use report-export run --format gbat10 or camt053 for those")  # fmt: skip
+    log.info("feed: batches are written as %s only; vouchers and statements come from report-export run",
+             " and ".join(kept))  # fmt: skip
+    return dataclasses.replace(output, formats=kept)
 
 
 def follow_one(

@@ -19,6 +19,7 @@ from jobs.reconcile import DateSummary
 from jobs.writers import ReportFile, SpillFile, fsync_folder
 
 SUFFIX = ".manifest.json"
+REPORT_SUFFIXES = (".csv", ".xlsx", ".xml")  # GBAT10 vouchers are .csv, camt.053 statements .xml
 
 
 def sha256(path: Path) -> str:
@@ -128,6 +129,6 @@ def verify(folder: Path) -> tuple[int, int, list[Finding]]:
             elif sha256(path) != entry["sha256"]:
                 findings.append(Finding(path, "changed since it was written (SHA-256 differs from its manifest)"))
     for path in sorted(folder.rglob("*")):
-        if path.suffix in (".csv", ".xlsx") and not path.name.startswith(".") and path not in covered:
+        if path.suffix in REPORT_SUFFIXES and not path.name.startswith(".") and path not in covered:
             findings.append(Finding(path, "not in any manifest"))
     return len(manifests), len(covered), findings

@@ -4,6 +4,11 @@ Rows stream from the API's pages into every format at once (and into the period
 files of a --combine run), while a DateSummary adds the date up. Only a closed
 date whose pages all arrived is committed; its manifest is written last, after
 the files it describes are in place.
+
+The bookkeeping formats (GBAT10 vouchers, camt.053 statements) are per topic funds:
+the fees topic gets the other formats, and a run asked for bookkeeping formats
+alone leaves fees out. They are proven (jobs.proof) before anything is committed,
+and a date without entries gets neither: nothing moved, and no balance is known.
 """
 
 from __future__ import annotations
@@ -17,17 +22,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from jobs.accounts import Accounts
 from jobs.api import ReportApi
 from jobs.entries import EntryError, to_row
-from jobs.errors import OutputError, ProtocolError, Unreconciled
+from jobs.errors import ConfigError, OutputError, ProtocolError, Unreconciled, UsageError
 from jobs.manifest import describe, write_manifest
 from jobs.presets import CsvFormat
+from jobs.proof import NEVER_WRITTEN, BookkeepingFile
 from jobs.reconcile import DateSummary
-from jobs.writers import ReportFile, open_report
+from jobs.writers import BOOKKEEPING, FORMATS, ReportFile, open_report
 
 log = logging.getLogger(__name__)
 ZONES = {"NO": "Europe/Oslo", "DK": "Europe/Copenhagen", "FI": "Europe/Helsinki"}
 CURRENCY_COUNTRY = {"NOK": "NO", "DKK": "DK", "EUR": "FI"}  # Vipps MobilePay's EUR merchants are Finnish
+# File name part and suffix per format: <ledgerId>_<part>_<label>.<suffix>; the others use the topic and format.
+FILE_NAMES = {"gbat10": ("vouchers", "csv"), "camt053": ("camt053", "xml")}
 
 
 @dataclass(frozen=True)
@@ -40,10 +49,33 @@ class Output:
     sheet_row_limit: int
     strict: bool
     api_base_url: str
+    accounts: Accounts | None = None  # [accounts], for GBAT10
 
     def open(self, fmt: str, path: Path, zone: ZoneInfo) -> ReportFile:
         return open_report(fmt, path, mode=self.mode, sheet_row_limit=self.sheet_row_limit,
-                           csv_format=self.csv_format, timezone=zone, gdpr=self.gdpr)  # fmt: skip
+                           csv_format=self.csv_format, timezone=zone, gdpr=self.gdpr,
+                           accounts=self.accounts)  # fmt: skip
+
+    def formats_for(self, topic: str) -> tuple[str, ...]:
+        """In one order whatever the command line's, so a set of formats always gets the same manifest name."""
+        usable = FORMATS + (BOOKKEEPING if topic == "funds" else ())
+        return tuple(fmt for fmt in usable if fmt in self.formats)
+
+
+def usable_topics(output: Output, topics: tuple[str, ...]) -> tuple[str, ...]:
+    """The topics that get a file in a format asked for; says once which formats a topic does not get."""
+    if "gbat10" in output.formats and output.accounts is None:
+        raise ConfigError("--format gbat10 needs an [accounts] table in config.toml: copy the example from the "
+                          "committed config.toml and change it to your chart of accounts")  # fmt: skip
+    skipped = [f for f in output.formats if f in BOOKKEEPING]
+    if skipped and "fees" in topics:
+        log.info("%s: written for topic funds only; fees dates get %s", " and ".join(skipped),
+                 " and ".join(output.formats_for("fees")) or "no file this run")  # fmt: skip
+    usable = tuple(topic for topic in topics if output.formats_for(topic))
+    if not usable:
+        raise UsageError(f"--format {' and '.join(skipped)} is written for topic funds only: add --topic funds, "
+                         "or --format csv or xlsx for fees")  # fmt: skip
+    return usable
 
 
 def ledger_zone(ledger: dict, default: ZoneInfo) -> ZoneInfo:
@@ -54,7 +86,8 @@ def ledger_zone(ledger: dict, default: ZoneInfo) -> ZoneInfo:
 
 
 def report_path(out: Path, ledger_id: str, topic: str, label: str, fmt: str) -> Path:
-    path = out / ledger_id / topic / f"{ledger_id}_{topic}_{label}.{fmt}"
+    part, suffix = FILE_NAMES.get(fmt, (topic, fmt))
+    path = out / ledger_id / topic / f"{ledger_id}_{part}_{label}.{suffix}"
     # Belt and braces after check_identifier, on the text alone: resolve() would cost a syscall
     # per folder level for every file of a run.
     if not Path(os.path.normpath(path)).is_relative_to(os.path.normpath(out)):
@@ -68,10 +101,11 @@ def write_date(
 ) -> tuple[DateSummary, dict[Path, str]] | None:  # fmt: skip
     """Files and manifest of a closed date, with their SHA-256; None (and no file) when the date is open."""
     what = f"ledger {ledger_id} {topic} {date}"
-    paths = [report_path(output.out, ledger_id, topic, date.isoformat(), fmt) for fmt in output.formats]
+    formats = output.formats_for(topic)
+    paths = [report_path(output.out, ledger_id, topic, date.isoformat(), fmt) for fmt in formats]
     summary = DateSummary(ledger_id, topic, date)
     with file_errors(what, output.out), ExitStack() as stack:
-        reports = [stack.enter_context(output.open(f, p, zone)) for f, p in zip(output.formats, paths, strict=True)]
+        reports = [stack.enter_context(output.open(f, p, zone)) for f, p in zip(formats, paths, strict=True)]
         for page in api.date_pages(ledger_id, topic, date, gdpr=output.gdpr):
             if page.try_later:
                 return None  # open: the writers abort on the way out
@@ -80,16 +114,31 @@ def write_date(
                 summary.add(entry)
             for report in (*reports, *also):
                 report.write(rows)
+        reports = keep_bookkeeping(reports, what)
+        for report in reports:
+            if isinstance(report, BookkeepingFile):
+                summary.proofs += report.proofs([summary])
         if not summary.ok:
             failed = "; ".join(f"{c.name}: {c.detail}" for c in summary.checks if not c.ok)
-            if output.strict:
-                raise Unreconciled(f"{what} does not reconcile ({failed}); no file written (--strict)")
+            if output.strict or any(c.name in NEVER_WRITTEN for c in summary.checks if not c.ok):
+                why = "--strict" if output.strict else "a voucher that does not balance is never written"
+                raise Unreconciled(f"{what} does not reconcile ({failed}); no file written ({why})")
             log.warning("%s does not reconcile: %s (files written; --strict refuses them)", what, failed)
         for report in reports:
             report.commit([summary], sync_folder=False)  # the manifest, written last, syncs the folder
         digests = write_manifest(reports, describe([summary], closed=True), api_base_url=output.api_base_url,
-                                 run_id=run_id, mode=output.mode)  # fmt: skip
+                                 run_id=run_id, mode=output.mode) if reports else {}  # fmt: skip
     return summary, digests
+
+
+def keep_bookkeeping(reports: list[ReportFile], what: str) -> list[ReportFile]:
+    """The reports to commit: a voucher or statement only for entries (the others are abandoned)."""
+    empty = [r for r in reports if isinstance(r, BookkeepingFile) and not r.has_entries]
+    for report in empty:
+        report.abort()
+    if empty:
+        log.debug("%s: no entries, so no %s (nothing moved)", what, " and ".join(r.path.name for r in empty))
+    return [r for r in reports if r not in empty]
 
 
 class PeriodFiles:
@@ -98,9 +147,10 @@ class PeriodFiles:
     def __init__(self, output: Output, ledger_id: str, topic: str, first: dt.date, last: dt.date, zone: ZoneInfo):
         self.output, self.what = output, f"ledger {ledger_id} {topic} {first}..{last}"
         label = f"{first.isoformat()}_{last.isoformat()}"
-        paths = [report_path(output.out, ledger_id, topic, label, fmt) for fmt in output.formats]
+        formats = output.formats_for(topic)
+        paths = [report_path(output.out, ledger_id, topic, label, fmt) for fmt in formats]
         with file_errors(self.what, output.out):
-            self.reports = [output.open(fmt, path, zone) for fmt, path in zip(output.formats, paths, strict=True)]
+            self.reports = [output.open(fmt, path, zone) for fmt, path in zip(formats, paths, strict=True)]
         self.summaries: list[DateSummary] = []
         self.missing: str | None = None
 
@@ -119,12 +169,35 @@ class PeriodFiles:
             log.warning("no period file for %s: %s", self.what, self.missing)
             return []
         with file_errors(self.what, self.output.out):
-            for report in self.reports:
+            content = describe(self.summaries, closed=True)
+            reports = self._proven(keep_bookkeeping(self.reports, self.what), content)
+            for report in reports:
                 report.commit(self.summaries, sync_folder=False)
-            digests = write_manifest(self.reports, describe(self.summaries, closed=True),
-                                     api_base_url=self.output.api_base_url, run_id=run_id,
+            if not reports:
+                return []
+            digests = write_manifest(reports, content, api_base_url=self.output.api_base_url, run_id=run_id,
                                      mode=self.output.mode)  # fmt: skip
         return list(digests)
+
+    def _proven(self, reports: list[ReportFile], content: dict) -> list[ReportFile]:
+        """The period's vouchers and statement proven against its dates: across dates too, a statement's
+        opening balance plus its entries must give its closing one. A failure is in the manifest; under
+        --strict, or for a voucher that does not balance, that file is not written."""
+        period = "..".join(content["dates"])
+        kept = []
+        for report in reports:
+            proofs = report.proofs(self.summaries) if isinstance(report, BookkeepingFile) else []
+            content["checks"] += [{"date": period, "name": c.name, "ok": c.ok, "detail": c.detail} for c in proofs]
+            failed = "; ".join(f"{c.name}: {c.detail}" for c in proofs if not c.ok)
+            if failed and (self.output.strict or any(c.name in NEVER_WRITTEN for c in proofs if not c.ok)):
+                log.error("%s does not reconcile (%s); no %s written", self.what, failed, report.path.name)
+                report.abort()
+                continue
+            if failed:
+                log.warning("%s does not reconcile: %s (%s written; --strict refuses it)", self.what, failed,
+                            report.path.name)  # fmt: skip
+            kept.append(report)
+        return kept
 
 
 @contextmanager

@@ -9,6 +9,9 @@ Nothing here assumes a balance is positive, that a date ends at zero or that a
 payout carries a reference: a ledger can stay below zero for weeks, and Norwegian
 payouts currently come with an empty or missing one. Entry types are an open set;
 each gets its own sum, and the summary's columns group them per topic.
+
+A date written as a GBAT10 voucher or camt.053 statement also carries those files'
+own checks (PROOFS, made by jobs.proof), so they are reported like the others.
 """
 
 from __future__ import annotations
@@ -82,7 +85,8 @@ class DateSummary:
     closing: int | None = None  # balanceAfter of the last entry
     sums: Counter[str] = field(default_factory=Counter)  # entryType -> sum of amounts
     payout: Payout | None = None
-    _findings: dict[str, list[str]] = field(default_factory=lambda: {name: [] for name in CHECKS})
+    proofs: list[Check] = field(default_factory=list)  # of the date's voucher and statement files (jobs.proof)
+    _findings: dict[str, list[str]] = field(default_factory=lambda: {name: [] for name in ENTRY_CHECKS})
     _payout_seen_at: int | None = None
 
     def add(self, entry: dict[str, Any]) -> None:
@@ -124,16 +128,27 @@ class DateSummary:
         total = sum(self.sums.values())
         if self.entries and self.closing - self.opening != total:
             self._findings["sums"] = [f"closing {self.closing} - opening {self.opening} != sum of amounts {total}"]
-        return [Check(name, not details, "; ".join(details)) for name, details in self._findings.items()]
+        found = [Check(name, not details, "; ".join(details)) for name, details in self._findings.items()]
+        return found + self.proofs
 
     @property
     def ok(self) -> bool:
         return all(check.ok for check in self.checks)
 
 
-CHECKS = {
+ENTRY_CHECKS = {
     "balance": "balanceAfter = balanceBefore + amount, for every entry",
     "chain": "each entry's balanceBefore is the previous entry's balanceAfter",
     "sums": "the amounts add up to closing minus opening balance",
     "payout last": "a payout is the last entry of its date",
 }
+# Checked only where a GBAT10 voucher or camt.053 statement is written (jobs.proof).
+PROOFS = {
+    "voucher balances": "the GBAT10 voucher's lines sum to zero",
+    "voucher clearing": "the voucher moves the clearing account by the ledger's balance change",
+    "voucher payout": "the voucher's payout line is the payout entry",
+    "statement balances": "the camt.053 opening balance plus its entries is its closing balance",
+    "statement movement": "the statement's entries add up to the ledger's balance change",
+    "statement payout": "the statement's payout entries are the payout entry",
+}
+CHECKS = {**ENTRY_CHECKS, **PROOFS}

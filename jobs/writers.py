@@ -34,13 +34,15 @@ from types import TracebackType
 from typing import IO
 from zoneinfo import ZoneInfo
 
+from jobs.accounts import Accounts
 from jobs.entries import COLUMNS, GDPR_COLUMNS, Row
 from jobs.presets import STANDARD, CsvFormat, row_formatter
 from jobs.reconcile import DateSummary
 from jobs.sheets import entries_header, entry_renderer, entry_widths, write_summary
 from jobs.xlsx import Package
 
-FORMATS = ("csv", "xlsx")
+FORMATS = ("csv", "xlsx")  # entry lists, for every topic
+BOOKKEEPING = ("gbat10", "camt053")  # vouchers and statements made of the entries (topic funds)
 EXCEL_ROW_LIMIT = 1_048_576
 
 # mkstemp(prefix=".<name>.", suffix=".tmp") adds 8 characters from this set.
@@ -58,18 +60,28 @@ def open_report(
     csv_format: CsvFormat = STANDARD,
     timezone: ZoneInfo | None = None,
     gdpr: bool = False,
+    accounts: Accounts | None = None,
 ) -> ReportFile:
     """Start a report at `path` (created only on commit) in format `fmt`.
 
     CSV: `csv_format` says what the file shows (its columns, GDPR ones included, come from it);
     `timezone` is the ledger's, needed by presets that show local time. XLSX: `gdpr` adds the
-    GDPR columns after the standard ones.
+    GDPR columns after the standard ones. GBAT10 vouchers post to `accounts` (jobs.gbat10); a camt.053
+    statement (jobs.camt053) states its period in `timezone`.
     """
     if fmt == "csv":
         return _CsvReport(path, mode, csv_format, timezone)
     if fmt == "xlsx":
         return _XlsxReport(path, mode, sheet_row_limit, COLUMNS + GDPR_COLUMNS if gdpr else COLUMNS)
-    raise ValueError(f"unknown report format {fmt!r}, expected one of {FORMATS}")
+    if fmt == "gbat10":
+        from jobs.gbat10 import VoucherFile  # here: it builds on ReportFile below
+
+        return VoucherFile(path, mode, accounts)
+    if fmt == "camt053":
+        from jobs.camt053 import StatementFile
+
+        return StatementFile(path, mode, timezone)
+    raise ValueError(f"unknown report format {fmt!r}, expected one of {FORMATS + BOOKKEEPING}")
 
 
 def remove_stale_temp_files(folder: Path) -> int:

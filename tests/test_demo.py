@@ -14,8 +14,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from camt053_reader import read_camt053
+from gbat10_reader import read_gbat10
 
-from jobs.sandbox import demo
+from jobs.sandbox import Sandbox, demo
 
 ROOT = Path(__file__).parent.parent
 MAIN, RESERVE, MERCHANT, DANISH, EURO = "302321", "0302399", "412345", "5551234", "7778881"
@@ -23,7 +25,8 @@ MAIN, RESERVE, MERCHANT, DANISH, EURO = "302321", "0302399", "412345", "5551234"
 # must never be in its future: a fixed past date, or the machine's own date on a clock set earlier.
 # Both lie before the sandbox's weeks-long open stretch of 2026, so every date of the week is closed.
 DEMO_TODAY = min(dt.date(2025, 3, 12), dt.datetime.now(ZoneInfo("Europe/Oslo")).date())
-LINE = re.compile(r"^  (\S+) +(\d+) report files \((\d+) CSV, (\d+) XLSX\), (\d+) manifests$", re.M)
+LINE = re.compile(r"^  (\S+) +(\d+) report files \((\d+) CSV, (\d+) XLSX, (\d+) GBAT10, (\d+) camt\.053\), "
+                  r"(\d+) manifests$", re.M)  # fmt: skip
 
 
 def run_demo(cwd: Path, today: dt.date = DEMO_TODAY, env: dict[str, str] | None = None):
@@ -33,15 +36,23 @@ def run_demo(cwd: Path, today: dt.date = DEMO_TODAY, env: dict[str, str] | None 
     return done
 
 
-def on_disk(out: Path) -> dict[str, tuple[int, int, int, int]]:
-    """Per ledger folder: (report files, CSV, XLSX, manifests), counted without the demo's help."""
+def on_disk(out: Path) -> dict[str, tuple[int, ...]]:
+    """Per ledger folder: (report files, CSV, XLSX, GBAT10, camt.053, manifests), counted without the demo's help."""
     counts = {}
     for folder in sorted(p for p in out.iterdir()):
         names = [p.name for p in folder.rglob("*") if p.is_file()]
-        kinds = Counter("manifest" if n.endswith(".manifest.json") else n.rsplit(".", 1)[1] for n in names)
-        assert set(kinds) <= {"csv", "xlsx", "manifest"}, names
-        counts[folder.name] = (kinds["csv"] + kinds["xlsx"], kinds["csv"], kinds["xlsx"], kinds["manifest"])
+        kinds = Counter("manifest" if n.endswith(".manifest.json") else "gbat10" if "_vouchers_" in n
+                        else n.rsplit(".", 1)[1] for n in names)  # fmt: skip
+        assert set(kinds) <= {"csv", "gbat10", "xlsx", "xml", "manifest"}, names
+        files = [kinds[k] for k in ("csv", "xlsx", "gbat10", "xml")]
+        counts[folder.name] = (sum(files), *files, kinds["manifest"])
     return counts
+
+
+def busy_days(ledger: str) -> int:
+    """Funds dates of the demo's week with entries: each gets a voucher and a statement (quiet ones neither)."""
+    sandbox = Sandbox(today=DEMO_TODAY)
+    return sum(1 for n in range(1, 8) if sandbox.entries(ledger, "funds", DEMO_TODAY - dt.timedelta(days=n)))
 
 
 def fingerprints(folder: Path) -> dict[str, str]:
@@ -66,17 +77,24 @@ def test_the_demo_keeps_to_demo_and_lists_what_it_wrote(tmp_path):
         done = run_demo(tmp_path, today, env)
 
     assert sorted(p.name for p in tmp_path.iterdir()) == [".env", "config.toml", "demo"]
-    assert sorted(p.name for p in folder.iterdir()) == ["README.txt", "reports", "state"]
+    assert sorted(p.name for p in folder.iterdir()) == ["README.txt", "config.toml", "reports", "state"]
     state = sorted(p.name for p in (folder / "state").iterdir())
     assert state == ["report-export.sqlite3", "report-export.sqlite3.lock"]
-    # seven closed days, two topics: CSV, XLSX and a manifest each; nothing left of the earlier week
+    # seven closed days, two topics: CSV, XLSX and a manifest each, and on funds days with entries a GBAT10
+    # voucher and a camt.053 statement; nothing left of the earlier week
     week = {(DEMO_TODAY - dt.timedelta(days=n)).isoformat() for n in range(1, 8)}
     assert {p.name.split("_")[2][:10] for p in out.rglob("*.*")} == week
-    assert on_disk(out) == dict.fromkeys(sorted([MAIN, RESERVE, MERCHANT, DANISH, EURO]), (28, 14, 14, 14))
-    lines = listed(done.stdout)
-    assert lines.pop("total") == (140, 70, 70, 70)
+    busy = {ledger: busy_days(ledger) for ledger in sorted([MAIN, RESERVE, MERCHANT, DANISH, EURO])}
+    assert on_disk(out) == {ledger: (28 + 2 * n, 14, 14, n, n, 14) for ledger, n in busy.items()}
+    assert sum(busy.values()) > 0  # (two ledgers rest on Sundays; 412345's history starts in 2026)
+    lines, vouchers = listed(done.stdout), sum(busy.values())
+    assert lines.pop("total") == (140 + 2 * vouchers, 70, 70, vouchers, vouchers, 70)
     assert lines == on_disk(out)
-    assert f"140 files under {out})" in done.stdout  # the exporter's summary counts report files only
+    assert f"{140 + 2 * vouchers} files under {out})" in done.stdout  # the exporter's summary counts report files only
+    for path in out.rglob("*_vouchers_*.csv"):  # the sandbox's chart works: every voucher balances
+        read_gbat10(path)
+    for path in out.rglob("*.xml"):
+        read_camt053(path)
     assert f"Demo folder: {folder}," in done.stdout
     assert f"Files in {out}, per ledger:" in done.stdout
     assert f"State: {folder / 'state' / 'report-export.sqlite3'}\n" in done.stdout

@@ -837,7 +837,7 @@ def changed(before: list[dict], after: list[dict]) -> dict[int, dict]:
 
 
 @pytest.mark.parametrize(("ledger", "topic"), [(MAIN, "funds"), (MAIN, "fees"), (RESERVE, "funds")])
-@pytest.mark.parametrize("kind", ["balance", "chain"])
+@pytest.mark.parametrize("kind", ["balance", "chain", "amount"])
 def test_corrupt_middle_entry(make, kind, ledger, topic):
     date = WEEK[-1]
     sb = make(page_size=7)
@@ -853,6 +853,9 @@ def test_corrupt_middle_entry(make, kind, ledger, topic):
         assert changed(pristine, served) == {m: {"balanceAfter": (old["balanceAfter"], old["balanceAfter"] + 1)}}
         assert served[m + 1]["balanceBefore"] == served[m]["balanceBefore"] + served[m]["amount"]
         assert defects_of(served) == {"balance": [m], "chain": [m + 1], "sums": True, "after payout": []}
+    elif kind == "amount":
+        assert changed(pristine, served) == {m: {"amount": (old["amount"], old["amount"] + 100)}}
+        assert defects_of(served) == {"balance": [m], "chain": [], "sums": False, "after payout": []}
     else:
         shifted = {k: (old[k], old[k] + 100) for k in ("balanceBefore", "balanceAfter")}
         assert changed(pristine, served) == {m: shifted}
@@ -961,6 +964,35 @@ def test_corrupt_refuses(sb, args, error, message):
     with pytest.raises(error, match=message):
         sb.corrupt(*args)
     assert defects_of(sb.entries(MAIN, "funds", WEEK[0]))["chain"] == []
+
+
+def test_served_entries_are_paged_as_written_and_open_dates_serve_what_happened_so_far(make):
+    written = [
+        {
+            "pspReference": f"p{n}",
+            "time": f"{TODAY}T{8 + n:02d}:00:00Z",
+            "ledgerDate": str(TODAY),
+            "entryType": "capture",
+            "reference": None,
+            "currency": "NOK",
+            "amount": 5,
+            "balanceBefore": 999,
+            "balanceAfter": 0,
+            "recipientHandle": None,
+        }
+        for n in range(5)
+    ]  # balances as written, wrong or not
+    sb = make(page_size=2)  # noon on TODAY: the date is open, entries stamped after 11:00 UTC not there yet
+    sb.serve_entries(MAIN, "funds", WEEK[-1], [{**e, "ledgerDate": str(WEEK[-1])} for e in written])
+    sb.serve_entries(MAIN, "funds", TODAY, written)
+    with httpx.Client(base_url=sb.base_url) as c:
+        tok = token(c)
+        closed = all_pages(c, tok, MAIN, "funds", WEEK[-1])
+        so_far = all_pages(c, tok, MAIN, "funds", TODAY)
+    assert closed == sb.entries(MAIN, "funds", WEEK[-1]) == [{**e, "ledgerDate": str(WEEK[-1])} for e in written]
+    assert so_far == written[:3] and sb.entries(MAIN, "funds", TODAY) == written
+    written[0]["amount"] = 7  # the sandbox kept its own copy
+    assert sb.entries(MAIN, "funds", TODAY)[0]["amount"] == 5
 
 
 def test_corrupt_refuses_dates_too_small(sb):

@@ -18,6 +18,7 @@ serve. The exporter never imports it; the demo and the integration tests do.
     data.py      deterministic entries per (ledger, date): times, balances, settlement
     closing.py   the sandbox's clock: which dates exist, which are open, when they close
     bulk.py      very large dates, generated a page at a time
+    scripted.py  dates that serve exactly the entries a test wrote (hand-computed examples)
     defects.py   dates whose balances do not add up (Sandbox.corrupt), and what fails
     faults.py    fault specs (grammar in its docstring) and their counters
     tokens.py    token endpoints, credentials, bearer checks

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from . import data, defects
 from .bulk import ITER_CHUNK, MAX_ENTRIES, BigDate
 from .ledgers import BY_ID, LEDGERS, MERCHANT_LEDGER, Ledger
+from .scripted import ScriptedDate
 from .tokens import MERCHANT
 
 DateLike = dt.date | str
@@ -31,7 +32,7 @@ class Catalog:
         self._lock = threading.Lock()
         self._known: dict[str, Ledger] = dict(BY_ID)
         self._granted: list[str] = []  # in the order the ledger list serves them
-        self._big: dict[Key, BigDate] = {}
+        self._big: dict[Key, BigDate | ScriptedDate] = {}  # dates not made by data.py
         self._defects: dict[Key, str] = {}  # kind per corrupted date
         for ledger_id in [ledger.id for ledger in LEDGERS] if ledger_ids is None else ledger_ids:
             self.grant(ledger_id)
@@ -89,6 +90,13 @@ class Catalog:
             if kind is not None:  # the date keeps its defect: it must still fit
                 self._check_defect((ledger_id, topic, date), big, kind)
             self._big[ledger_id, topic, date] = big
+
+    def script(self, ledger_id: str, topic: str, date: DateLike, entries: Iterable[dict]) -> None:
+        """Serve exactly `entries` on the date (see scripted.py), in place of what it held."""
+        _check_topic(topic)
+        self.ledger(ledger_id)
+        with self._lock:
+            self._big[ledger_id, topic, as_date(date)] = ScriptedDate(entries)
 
     def corrupt(self, ledger_id: str, topic: str, date: DateLike, kind: str) -> None:
         """Serve the date with a defect of `kind` (see defects.py), in place of any earlier one."""

@@ -15,22 +15,27 @@ Which reconciliation checks fail, for a date of n entries and m = n // 2:
                        still starts from the correct value
     "chain"            entry m: balanceBefore and             holds    fails (m      holds holds
                        balanceAfter both + 100                         and m+1)
+    "amount"           entry m: amount + 100, its balances    fails    holds         fails holds
+                       as they were (the amounts no longer
+                       add up to the balance change)
     "payout-not-last"  the payout (entry n-1, funds only)     holds    holds         holds fails
                        swaps places and times with entry n-2;
                        balances recomputed along the new order
 
-Entry numbers count from 0. balance and chain need n >= 3, so the corrupted
-entry has a neighbour on each side and the opening and closing balances stay
-true. A "sums" defect cannot be made: when every entry has balanceAfter =
-balanceBefore + amount and each balanceBefore is the previous balanceAfter, the
-amounts telescope to closing minus opening, by construction.
+Entry numbers count from 0. balance, chain and amount need n >= 3, so the
+corrupted entry has a neighbour on each side, is not the payout, and the opening
+and closing balances stay true. A "sums" defect cannot be made on its own: when
+every entry has balanceAfter = balanceBefore + amount and each balanceBefore is
+the previous balanceAfter, the amounts telescope to closing minus opening, by
+construction; "amount" breaks the first of those to break the sums.
 """
 
 from __future__ import annotations
 
-KINDS = ("balance", "chain", "payout-not-last")
+KINDS = ("balance", "chain", "amount", "payout-not-last")
 BALANCE_OFF = 1  # øre added to the balanceAfter of a "balance" entry
 CHAIN_SHIFT = 100  # øre added to both balances of a "chain" entry
+AMOUNT_OFF = 100  # øre added to the amount of an "amount" entry
 PAYOUT_TYPES = frozenset({"payout-scheduled", "scheduled-for-payout"})
 
 
@@ -38,7 +43,7 @@ def check_kind(kind: str) -> None:
     if kind == "sums":
         raise ValueError(
             'a "sums" defect cannot be made: with every entry\'s balances right and chained, the amounts '
-            "add up to closing minus opening by construction"
+            'add up to closing minus opening by construction (an "amount" defect breaks both)'
         )
     if kind not in KINDS:
         raise ValueError(f"defect kind must be one of {KINDS}, got {kind!r}")
@@ -49,7 +54,7 @@ def check_date(kind: str, topic: str, count: int, last_type: str | None, where: 
     check_kind(kind)
     if count == 0:
         raise ValueError(f"{where} has no entries: nothing to corrupt")
-    if kind in ("balance", "chain") and count < 3:
+    if kind in ("balance", "chain", "amount") and count < 3:
         raise ValueError(f"a {kind!r} defect needs 3 entries or more; {where} has {count}")
     if kind == "payout-not-last":
         if topic != "funds":
@@ -70,6 +75,9 @@ def apply(kind: str, originals: dict[int, dict]) -> dict[int, dict]:
     if kind == "balance":
         ((i, entry),) = originals.items()
         return {i: {**entry, "balanceAfter": entry["balanceAfter"] + BALANCE_OFF}}
+    if kind == "amount":
+        ((i, entry),) = originals.items()
+        return {i: {**entry, "amount": entry["amount"] + AMOUNT_OFF}}
     if kind == "chain":
         ((i, entry),) = originals.items()
         shifted = {"balanceBefore": entry["balanceBefore"] + CHAIN_SHIFT}

@@ -4,8 +4,9 @@ The exporter runs as a subprocess with only environment variables, exactly as
 a user would start it, so the demo proves the command line works end to end.
 
 Everything the demo writes stays in its own folder, demo/ (git-ignored; `make clean`
-removes it). The exporter runs inside that folder, so it finds no config.toml or .env
-to redirect it, and keeps its state and report files there. A real installation's state
+removes it). The exporter runs inside that folder, so it finds no .env to redirect it,
+and only the demo's own config.toml, which holds the sandbox's chart of accounts for
+the GBAT10 vouchers and nothing else; it keeps its state and report files there. A real installation's state
 never learns the sandbox's ledgers: if it did, the first real run would report every one
 of them as withdrawn and fail. Each demo starts from an empty folder, so the files it
 lists are the files this run wrote.
@@ -37,12 +38,42 @@ NOTE_TEXT = (
     "`make clean` removes it.\n"
 )
 ROOT = Path(__file__).resolve().parents[2]  # holds the jobs package
+FORMATS = ("csv", "xlsx", "gbat10", "camt053")
+# The sandbox's ledgers on a Norwegian chart (NS 4102), like config.toml's example; a real installation's
+# config.toml is never read, so an installation whose chart is its own still gets a demo that works.
+CHART = """# Written by the demo: the sandbox's chart of accounts for its GBAT10 vouchers. See ../config.toml.
+[accounts]
+voucher_type = 50
+[accounts.clearing]
+NOK = 1940
+DKK = 1941
+EUR = 1942
+[accounts.series]
+"302321" = 1
+"0302399" = 2
+"412345" = 3
+"5551234" = 4
+"7778881" = 5
+[accounts.types]
+capture = { account = 3000 }
+refund = { account = 3000 }
+fees-retained = { account = 7770 }
+payout-scheduled = { account = 1920 }
+payout-aborted = { account = 1920 }
+top-up = { account = 1920 }
+retained-disputed-capture = { account = 1570 }
+returned-disputed-capture = { account = 1570 }
+correction = { account = 1579 }
+credit-note = { account = 1579 }
+instant-payout-fee = { account = 7770 }
+"""
 
 
 def exporter_command(today: dt.date, out: str = OUT, state: str = STATE) -> list[str]:
     first, last = today - dt.timedelta(days=7), today - dt.timedelta(days=1)
+    formats = [arg for fmt in FORMATS for arg in ("--format", fmt)]
     return [sys.executable, "-m", "jobs", "run", "--from", first.isoformat(), "--to", last.isoformat(),
-            "--out", out, "--state", state]  # fmt: skip
+            "--out", out, "--state", state, *formats]  # fmt: skip
 
 
 def exporter_env(base_url: str, environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -67,10 +98,15 @@ def fresh_folder(folder: Path) -> None:
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     (folder / NOTE).write_text(NOTE_TEXT, encoding="utf-8")
+    (folder / "config.toml").write_text(CHART, encoding="utf-8")
 
 
 def kind(path: Path) -> str:
-    return "manifest" if path.name.endswith(".manifest.json") else path.suffix.lstrip(".").upper() or "other"
+    if path.name.endswith(".manifest.json"):
+        return "manifest"
+    if "_vouchers_" in path.name:
+        return "GBAT10"
+    return "camt.053" if path.suffix == ".xml" else path.suffix.lstrip(".").upper() or "other"
 
 
 def files_per_ledger(out: Path) -> dict[str, Counter[str]]:
@@ -88,8 +124,10 @@ def plural(n: int, word: str) -> str:
 
 
 def describe(kinds: Counter[str]) -> str:
-    """'28 report files (14 CSV, 14 XLSX), 14 manifests': report files as the exporter's summary counts them."""
-    reports = sorted((k, n) for k, n in kinds.items() if k != "manifest")
+    """'40 report files (14 CSV, 14 XLSX, 6 GBAT10, 6 camt.053), 14 manifests': report files as the exporter's
+    summary counts them."""
+    shown = ("CSV", "XLSX", "GBAT10", "camt.053")  # the formats the demo asks for, even where one has no file
+    reports = [(k, kinds[k]) for k in shown] + sorted((k, n) for k, n in kinds.items() if k not in (*shown, "manifest"))
     detail = f" ({', '.join(f'{n} {k}' for k, n in reports)})" if reports else ""
     return f"{plural(sum(n for _, n in reports), 'report file')}{detail}, {plural(kinds['manifest'], 'manifest')}"
 

@@ -184,18 +184,24 @@ class Sandbox:
         """
         self._catalog.set_volume(ledger_id, topic, date, n_entries)
 
+    def serve_entries(self, ledger_id: str, topic: str, date: DateLike, entries: Iterable[dict]) -> None:
+        """Serve exactly these entries on a date, as written, for hand-computed examples (scripted.py)."""
+        self._catalog.script(ledger_id, topic, date, entries)
+
     def corrupt(self, ledger_id: str, topic: str, date: DateLike, kind: str) -> None:
         """Serve a date with a defect its reconciliation checks find, for entries() and HTTP alike.
 
         kind: "balance" (the middle entry's balanceAfter is 1 øre more than balanceBefore +
         amount: the balance check fails there, the chain check at the next entry), "chain"
         (the middle entry's two balances are 100 more: the chain check fails there and at
-        the next entry) or "payout-not-last" (funds: the payout swaps places and times with
-        the entry before it, balances recomputed: only the payout-last check fails). The
-        amounts still add up to closing minus opening in all three; no kind can break that
-        alone. A later call replaces the date's defect. ValueError for another kind or topic,
-        a date without entries, balance or chain on fewer than 3 entries, payout-not-last
-        without a payout; KeyError for a ledger this sandbox does not hold. See defects.py.
+        the next entry), "amount" (the middle entry's amount is 100 more, its balances as
+        they were: the balance check fails there, and the amounts no longer add up to closing
+        minus opening) or "payout-not-last" (funds: the payout swaps places and times with
+        the entry before it, balances recomputed: only the payout-last check fails). Only
+        "amount" breaks the sums; no kind can break them alone. A later call replaces the
+        date's defect. ValueError for another kind or topic, a date without entries, balance,
+        chain or amount on fewer than 3 entries, payout-not-last without a payout; KeyError
+        for a ledger this sandbox does not hold. See defects.py.
         """
         self._catalog.corrupt(ledger_id, topic, date, kind)
 

@@ -1,0 +1,202 @@
+"""camt.053.001.02 bank statements: a ledger is an account with an opening balance, booked
+movements and a closing balance, which every Nordic accounting system reconciles.
+
+Written as a stream, never as a document tree: the statement's head (group header,
+account, the OPBD and CLBD balances, the transaction summary) must come before the
+entries, but the closing balance is known only after the last one. So the head's
+room is reserved right after the XML declaration, the entries follow as they come,
+and at the end the head is written into that room, padded with spaces, which XML
+ignores between elements. Memory stays flat however many entries a period holds.
+
+Per entry: amount (always positive) with CRDT (money in) or DBIT, status BOOK, the
+ledger date as booking and value date, `pspReference` as the servicer's reference
+(AcctSvcrRef, also in TxDtls/Refs), the entry type as a proprietary bank transaction
+code issued by "Vipps MobilePay", the merchant's `reference` as EndToEndId and, in
+full, as unstructured remittance information (Ustrd), and entry type, pspReference
+and reference together in AddtlNtryInf. Empty values are left out (the schema's
+texts have at least one character). Ids are deterministic, so writing a date again
+gives the same bytes: MsgId and Stmt/Id `<ledgerId>-<YYYYMMDD>` (a period:
+`-<first>-<last>`), CreDtTm the time of the statement's last entry.
+
+Shortening rule: text is kept exactly as served, except characters XML cannot hold,
+which become U+FFFD. A value longer than its element allows (35 characters for ids,
+34 for the account id, 70 for the name, 140 for Ustrd, 500 for AddtlNtryInf) keeps
+its first (limit - 9) characters, then `~` and the first 8 hex digits of the
+SHA-256 of its UTF-8 bytes: the same value always gives the same id, two values
+give different ones, and the full value is in Ustrd or AddtlNtryInf where it fits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from jobs.entries import EntryError, Row
+from jobs.proof import BookkeepingFile, balance_change, fact, minor_units, money, payout_amount
+from jobs.reconcile import PAYOUT_TYPES, Check, DateSummary
+
+NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"
+ISSUER = "Vipps MobilePay"
+HEAD_ROOM = 4096  # bytes: the head is at most ~2.3 KB (every id at its limit, 4 bytes per character)
+_CHUNK = 1 << 16
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_ESCAPES = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;", ord("\r"): "&#13;"}
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_CARE = re.compile(r"[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` if it fits `limit` characters, else its start, `~` and 8 hex digits of its SHA-256."""
+    text = _NOT_XML.sub("\ufffd", text)
+    if len(text) <= limit:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+    return f"{text[: limit - 9]}~{digest}"
+
+
+def element(name: str, text: str, limit: int) -> str:
+    """`<name>text</name>`, shortened and escaped; nothing for an empty text."""
+    if not text:
+        return ""
+    if len(text) > limit or _CARE.search(text):  # most ids and references need neither
+        text = shorten(text, limit).translate(_ESCAPES)
+    return f"<{name}>{text}</{name}>"
+
+
+def amount(minor: int) -> str:
+    return money(abs(minor))
+
+
+def side(minor: int) -> str:
+    return "DBIT" if minor < 0 else "CRDT"
+
+
+class StatementFile(BookkeepingFile):
+    """One statement for a ledger date, or for a whole period (rows come date by date, in order)."""
+
+    def __init__(self, path: Path, mode: int, zone: ZoneInfo | None) -> None:
+        super().__init__(path, mode)
+        self._zone = zone or ZoneInfo("UTC")
+        self._bytes.write(b'<?xml version="1.0" encoding="UTF-8"?>\n')
+        self._head_at = self._bytes.tell()
+        self._bytes.write(b" " * HEAD_ROOM)
+        self._text = io.StringIO()
+        self._ledger = self._currency = self._last_time = ""
+        self._dates: list[dt.date] = []
+        self._opening: int | None = None
+        self._closing = 0
+        self._credits = [0, 0]  # count, sum
+        self._debits = [0, 0]
+        self._payouts = 0
+
+    def write(self, rows: Iterable[Row]) -> None:
+        out = self._text
+        for row in rows:
+            if self._opening is None:
+                self._opening = minor_units(row.balanceBefore)
+                self._ledger, self._currency = row.ledgerId, row.currency
+                if not _CURRENCY.fullmatch(row.currency):
+                    raise EntryError(f"currency {row.currency[:10]!r} is not an ISO 4217 code; no camt.053 written")
+            if not self._dates or self._dates[-1] != row.ledgerDate:
+                self._dates.append(row.ledgerDate)
+            value = minor_units(row.amount)
+            totals = self._debits if value < 0 else self._credits
+            totals[0] += 1
+            totals[1] += abs(value)
+            if row.entryType in PAYOUT_TYPES:
+                self._payouts += value
+            self._closing = minor_units(row.balanceAfter)
+            self._last_time = row.time
+            day = row.ledgerDate.isoformat()
+            psp = element("AcctSvcrRef", row.pspReference, 35)
+            refs = psp + element("EndToEndId", row.reference, 35)
+            details = (f"<Refs>{refs}</Refs>" if refs else "") + (
+                f"<RmtInf>{element('Ustrd', row.reference, 140)}</RmtInf>" if row.reference else ""
+            )
+            about = " ".join(text for text in (row.entryType, row.pspReference, row.reference) if text)
+            out.write(
+                f'<Ntry><Amt Ccy="{self._currency}">{amount(value)}</Amt><CdtDbtInd>{side(value)}</CdtDbtInd>'
+                f"<Sts>BOOK</Sts><BookgDt><Dt>{day}</Dt></BookgDt><ValDt><Dt>{day}</Dt></ValDt>{psp}"
+                f"<BkTxCd><Prtry>{element('Cd', row.entryType or '?', 35)}<Issr>{ISSUER}</Issr></Prtry></BkTxCd>"
+                + (f"<NtryDtls><TxDtls>{details}</TxDtls></NtryDtls>" if details else "")
+                + f"{element('AddtlNtryInf', about, 500)}</Ntry>\n"
+            )
+            self.rows += 1
+            if out.tell() > _CHUNK:
+                self._pass_on()
+        self._pass_on()
+
+    def proofs(self, summaries: Sequence[DateSummary]) -> list[Check]:
+        if not self.rows:
+            return []
+        moved = self._credits[1] - self._debits[1]
+        return [
+            fact("statement balances", self._closing - (self._opening or 0), moved,
+                 f"OPBD {money(self._opening or 0)} to CLBD {money(self._closing)}, but its entries move"),
+            fact("statement movement", balance_change(summaries), moved, "the statement's entries move"),
+            fact("statement payout", payout_amount(summaries), self._payouts, "the statement's payout entries are"),
+        ]  # fmt: skip
+
+    def _pass_on(self) -> None:
+        self._bytes.write(self._text.getvalue().encode())
+        self._text.seek(0)
+        self._text.truncate()
+
+    def _finish(self, summaries: Sequence[DateSummary]) -> None:
+        self._pass_on()
+        self._bytes.write(b"</Stmt></BkToCstmrStmt></Document>\n")
+        head = self._head().encode()
+        if len(head) > HEAD_ROOM:  # cannot happen with ids held to their limits; never write a broken file
+            raise RuntimeError(f"statement head of {len(head)} bytes does not fit its {HEAD_ROOM}")
+        end = self._bytes.tell()
+        self._bytes.seek(self._head_at)
+        self._bytes.write(head + b" " * (HEAD_ROOM - len(head)))
+        self._bytes.seek(end)
+
+    def _head(self) -> str:
+        first, last = self._dates[0], self._dates[-1]
+        label = f"{self._ledger}-{first:%Y%m%d}" + (f"-{last:%Y%m%d}" if last != first else "")
+        created = self._created()
+        opening = self._opening or 0
+        start = dt.datetime.combine(first, dt.time(), tzinfo=self._zone).isoformat()
+        end = dt.datetime.combine(last, dt.time(23, 59, 59), tzinfo=self._zone).isoformat()
+        net = self._credits[1] - self._debits[1]
+        ccy = self._currency
+        return (
+            f'<Document xmlns="{NAMESPACE}"><BkToCstmrStmt>'
+            f"<GrpHdr>{element('MsgId', label, 35)}<CreDtTm>{created}</CreDtTm></GrpHdr>"
+            f"<Stmt>{element('Id', label, 35)}<CreDtTm>{created}</CreDtTm>"
+            f"<FrToDt><FrDtTm>{start}</FrDtTm><ToDtTm>{end}</ToDtTm></FrToDt>"
+            f"<Acct><Id><Othr>{element('Id', self._ledger, 34)}<SchmeNm><Prtry>VippsMobilePayLedger</Prtry></SchmeNm>"
+            f"<Issr>{ISSUER}</Issr></Othr></Id><Ccy>{ccy}</Ccy>"
+            f"{element('Nm', f'{ISSUER} {self._ledger}', 70)}</Acct>"
+            f"{_balance('OPBD', opening, ccy, first)}{_balance('CLBD', self._closing, ccy, last)}"
+            f"<TxsSummry><TtlNtries><NbOfNtries>{self.rows}</NbOfNtries>"
+            f"<Sum>{amount(self._credits[1] + self._debits[1])}</Sum><TtlNetNtryAmt>{amount(net)}</TtlNetNtryAmt>"
+            f"<CdtDbtInd>{side(net)}</CdtDbtInd></TtlNtries>"
+            f"<TtlCdtNtries><NbOfNtries>{self._credits[0]}</NbOfNtries><Sum>{amount(self._credits[1])}</Sum>"
+            f"</TtlCdtNtries><TtlDbtNtries><NbOfNtries>{self._debits[0]}</NbOfNtries>"
+            f"<Sum>{amount(self._debits[1])}</Sum></TtlDbtNtries></TxsSummry>\n"
+        )
+
+    def _created(self) -> str:
+        """The time of the last entry, in UTC: deterministic, and when the statement's content was complete."""
+        try:
+            moment = dt.datetime.fromisoformat(self._last_time)
+        except ValueError:  # an unreadable time: the end of the last ledger date instead
+            moment = dt.datetime.combine(self._dates[-1] + dt.timedelta(days=1), dt.time(), tzinfo=self._zone)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _balance(code: str, minor: int, currency: str, date: dt.date) -> str:
+    return (
+        f'<Bal><Tp><CdOrPrtry><Cd>{code}</Cd></CdOrPrtry></Tp><Amt Ccy="{currency}">{amount(minor)}</Amt>'
+        f"<CdtDbtInd>{side(minor)}</CdtDbtInd><Dt><Dt>{date.isoformat()}</Dt></Dt></Bal>"
+    )

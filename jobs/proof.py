@@ -1,0 +1,68 @@
+"""What a voucher or statement file must show before it is written, and the base of their writers.
+
+Every GBAT10 voucher and camt.053 statement is checked for the same three facts,
+from what the file itself holds, against what the ledger's own entries say (a
+DateSummary, added up apart from the writer):
+
+    voucher balances     its lines sum to zero
+    voucher clearing     its movement on the clearing account is the ledger's balance change
+    voucher payout       its payout line is the payout entry (what the bank receives)
+    statement balances   opening balance + entries = closing balance, as the file states them
+    statement movement   its entries add up to the ledger's balance change
+    statement payout     its payout entries are the payout entry
+
+The results join the date's other checks (jobs.reconcile), so they reach the log,
+the XLSX summary and the manifest, and --strict refuses the date, as for every
+other check. A voucher that does not balance is refused even without --strict:
+no bookkeeping system may be handed one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from jobs.reconcile import Check, DateSummary
+from jobs.writers import ReportFile
+
+NEVER_WRITTEN = frozenset({"voucher balances"})  # refused whatever --strict says
+
+
+class BookkeepingFile(ReportFile):
+    """A file of postings (vouchers, a statement): only for dates with entries, proven before commit."""
+
+    def proofs(self, summaries: Sequence[DateSummary]) -> list[Check]:
+        """The three facts for what this file holds, against the summaries of its dates."""
+        raise NotImplementedError
+
+    @property
+    def has_entries(self) -> bool:
+        # Nothing moved: no voucher to book, and no balance to state (the API gives balances on entries only).
+        return self.rows > 0
+
+
+def fact(name: str, expected: int, found: int, what: str) -> Check:
+    """A check that `found` (from the file) equals `expected` (from the ledger), both in minor units."""
+    if found == expected:
+        return Check(name, True, "")
+    return Check(name, False, f"{what} {money(found)}, the ledger says {money(expected)}")
+
+
+def money(minor: int) -> str:
+    """-5 -> '-0.05': minor units shown as major, without floating point."""
+    sign = "-" if minor < 0 else ""
+    return f"{sign}{abs(minor) // 100}.{abs(minor) % 100:02d}"
+
+
+def minor_units(major) -> int:
+    """Decimal('499.00') -> 49900; exact for the two-decimal amounts rows carry."""
+    return int(major.scaleb(2))
+
+
+def payout_amount(summaries: Sequence[DateSummary]) -> int:
+    """The payout entries' amounts (negative: the bank receives minus this), one per date at most."""
+    return sum(s.payout.amount for s in summaries if s.payout is not None)
+
+
+def balance_change(summaries: Sequence[DateSummary]) -> int:
+    """What the ledger's balances say each date moved, from its first balanceBefore to its last balanceAfter."""
+    return sum(s.closing - s.opening for s in summaries if s.entries)
