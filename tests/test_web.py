@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -361,3 +362,23 @@ def test_a_request_for_another_page_before_signing_in_keeps_the_forms_token(page
         assert client.get("/runs").status_code == 302  # redirected to sign in, the session left as it was
         answer = client.post("/signin", data={"csrf_token": token, "user": "alice", "password": PASSWORD})
         assert answer.status_code == 302, answer.text
+
+
+def test_vouchers_and_statements_are_downloads_too(sandbox, fake_time, workdir):
+    """One manifest lists every format of a date: each file is found in it, whatever its own name."""
+    shutil.copy(Path(__file__).parent.parent / "config.toml", workdir)  # its [accounts] example fits the sandbox
+    env = {"VIPPS_CLIENT_ID": ACCOUNTING_CLIENT[0], "VIPPS_CLIENT_SECRET": ACCOUNTING_CLIENT[1]}
+    for page in serve_page(workdir, sandbox, fake_time, TODAY, env):
+        with page.signed_in() as client:
+            started = start_export(client, topics=("funds",), formats=("csv", "gbat10", "camt053"),
+                                   period=("2026-10-01", "2026-10-03"))  # fmt: skip
+            progress = finish(client, started.headers["location"])
+            assert progress["status"] == "finished", progress
+            listing = client.get(progress["runUrl"]).text
+            links = dict((name, n) for n, name in re.findall(r'href="/runs/\d+/files/(\d+)">([^<]+)<', listing))
+            names = {Path(name).name for name in links}
+            assert {"302321_vouchers_2026-10-02.csv", "302321_camt053_2026-10-02.xml"} <= names
+            assert len(links) == 3 * 4 and "in no manifest" not in listing
+            voucher = next(name for name in links if name.endswith("_vouchers_2026-10-02.csv"))
+            answer = client.get(f"/runs/{progress['runId']}/files/{links[voucher]}")
+            assert answer.status_code == 200 and answer.content == (page.out / voucher).read_bytes()

@@ -27,19 +27,24 @@ FEE_TOPIC_SETTLED = {"fees-retained", "fees-invoiced"}  # on topic fees: what se
 
 
 def run_files(web: Web, run: dict) -> list[dict]:
-    """Every file of the run with its manifest, in a fixed order, each marked whether it can be sent."""
+    """Every file of the run with its manifests, in a fixed order, each marked whether it can be sent."""
     reports = [Path(p) for p in run["files"]]
-    paths = sorted({*reports, *(manifest_path(p) for p in reports)}, key=str)
+    # One manifest lists every format of a date, named after the first of them: find each report's
+    # digest in whichever of its folder's manifests lists it.
+    manifests = sorted({m for m in map(manifest_path, reports) if m.is_file()}, key=str)
+    listed: dict[Path, str] = {}
+    for manifest in manifests:
+        listed.update({manifest.parent / name: digest for name, digest in (listing(manifest) or {}).items()})
     out = os.path.realpath(web.settings.out)
     files = []
-    for n, path in enumerate(paths):
+    for n, path in enumerate(sorted({*reports, *manifests}, key=str)):
         real = os.path.realpath(path)
         name = os.path.relpath(real, out) if real.startswith(out + os.sep) else path.name
-        files.append({"n": n, "path": path, "name": name, "problem": problem(path, real, out)})
+        files.append({"n": n, "path": path, "name": name, "problem": problem(path, real, out, listed)})
     return files
 
 
-def problem(path: Path, real: str, out: str) -> str | None:
+def problem(path: Path, real: str, out: str, listed: dict[Path, str]) -> str | None:
     """Why this file may not be sent, or None."""
     if not real.startswith(out + os.sep):
         return "not under the output folder"
@@ -47,10 +52,9 @@ def problem(path: Path, real: str, out: str) -> str | None:
         return "no longer there"
     if path.name.endswith(SUFFIX):
         return None if listing(path) is not None else "its manifest cannot be read"
-    entries = listing(manifest_path(path))
-    if entries is None:
-        return "its manifest is missing"
-    if entries.get(path.name) != sha256(path):
+    if path not in listed:
+        return "in no manifest"
+    if listed[path] != sha256(path):
         return "changed since it was written"
     return None
 
