@@ -9,6 +9,9 @@ Nothing here assumes a balance is positive, that a date ends at zero or that a
 payout carries a reference: a ledger can stay below zero for weeks, and Norwegian
 payouts currently come with an empty or missing one. Entry types are an open set;
 each gets its own sum, and the summary's columns group them per topic.
+
+A finding names its amounts in major units with two decimals (``1.00 + 0.50 !=
+9.99``), as every file shows amounts, so the summary sheet uses one unit throughout.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+from jobs.entries import format_amount, major_units
 
 PAYOUT_TYPES = frozenset({"payout-scheduled", "scheduled-for-payout"})  # the 2023 name, then the current one
 # The summary's columns per topic, in order: a name and the entry types it adds up. "other" takes
@@ -91,9 +96,11 @@ class DateSummary:
         amount, before, after = entry["amount"], entry["balanceBefore"], entry["balanceAfter"]
         self.currency = self.currency or entry.get("currency") or ""
         if after != before + amount:
-            self._find("balance", f"entry {n}: {before} + {amount} != {after}")
+            self._find("balance", f"entry {n}: {_major(before)} + {_major(amount)} != {_major(after)}")
         if self.closing is not None and before != self.closing:
-            self._find("chain", f"entry {n}: balanceBefore {before} != previous balanceAfter {self.closing}")
+            self._find(
+                "chain", f"entry {n}: balanceBefore {_major(before)} != previous balanceAfter {_major(self.closing)}"
+            )
         if self._payout_seen_at is not None:
             self._find(
                 "payout last", f"entry {n} ({entry['entryType']}) follows the payout (entry {self._payout_seen_at})"
@@ -123,12 +130,18 @@ class DateSummary:
     def checks(self) -> list[Check]:
         total = sum(self.sums.values())
         if self.entries and self.closing - self.opening != total:
-            self._findings["sums"] = [f"closing {self.closing} - opening {self.opening} != sum of amounts {total}"]
+            self._findings["sums"] = [
+                f"closing {_major(self.closing)} - opening {_major(self.opening)} != sum of amounts {_major(total)}"
+            ]
         return [Check(name, not details, "; ".join(details)) for name, details in self._findings.items()]
 
     @property
     def ok(self) -> bool:
         return all(check.ok for check in self.checks)
+
+
+def _major(minor: int) -> str:
+    return format_amount(major_units(minor))
 
 
 CHECKS = {

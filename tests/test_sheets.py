@@ -205,13 +205,28 @@ def test_payout_reference_and_ledger_stay_text(tmp_path: Path) -> None:
 def test_failed_check_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "day.xlsx"
     served = api_entries(DAY, 0, [("capture", 100), ("capture", 50)])
-    served[1]["balanceAfter"] = 999  # a typo in the API's data: 100 + 50 != 999
+    served[1]["balanceAfter"] = 999  # a typo in the API's data: 100 + 50 != 999 øre
     write_xlsx(path, served, [summarise(DAY, served)])
 
     checks = {row[0]: row[1:3] for row in values(path)[-4:]}
 
-    assert checks["balance"] == ["FAILED", "entry 2: 100 + 50 != 999"]
+    # In kroner, as every amount of the sheet: 1.00 + 0.50 is not 9.99.
+    assert checks["balance"] == ["FAILED", "entry 2: 1.00 + 0.50 != 9.99"]
     assert checks["chain"] == ["ok", None]
+    assert checks["sums"] == ["FAILED", "closing 9.99 - opening 0.00 != sum of amounts 1.50"]
+
+
+def test_a_broken_chain_is_reported_in_kroner(tmp_path: Path) -> None:
+    path = tmp_path / "day.xlsx"
+    served = api_entries(DAY, -100000, [("capture", 100), ("capture", 50)])  # opening -1000.00
+    served[1]["balanceBefore"], served[1]["balanceAfter"] = -99880, -99830  # 20 øre appear between the two
+    write_xlsx(path, served, [summarise(DAY, served)])
+
+    read = {row[0]: row[1:3] for row in values(path)}
+
+    assert read["Opening balance"][0] == Decimal("-1000.00") and read["Closing balance"][0] == Decimal("-998.30")
+    assert read["chain"] == ["FAILED", "entry 2: balanceBefore -998.80 != previous balanceAfter -999.00"]
+    assert read["sums"] == ["FAILED", "closing -998.30 - opening -1000.00 != sum of amounts 1.50"]
 
 
 def test_one_empty_date(tmp_path: Path) -> None:
