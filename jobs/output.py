@@ -4,6 +4,10 @@ Rows stream from the API's pages into every format at once (and into the period
 files of a --combine run), while a DateSummary adds the date up. Only a closed
 date whose pages all arrived is committed; its manifest is written last, after
 the files it describes are in place.
+
+Text the API sends never stops a date: a lone surrogate (which no file can hold)
+is written as U+FFFD, counted in the summary and the manifest, and named in a
+warning (``read_page``).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from jobs.api import ReportApi
-from jobs.entries import EntryError, to_row
+from jobs.entries import EntryError, Row, replace_lone_surrogates, to_row
 from jobs.errors import OutputError, ProtocolError, Unreconciled
 from jobs.manifest import describe, write_manifest
 from jobs.presets import CsvFormat
@@ -62,6 +66,23 @@ def report_path(out: Path, ledger_id: str, topic: str, label: str, fmt: str) -> 
     return path
 
 
+def read_page(items: list[dict], ledger_id: str, summary: DateSummary) -> list[Row]:
+    """A page's rows, added to `summary`; lone surrogates in its text become U+FFFD and are counted there."""
+    summary.replaced += replace_lone_surrogates(items)
+    rows = [to_row(entry, ledger_id) for entry in items]
+    for entry in items:
+        summary.add(entry)
+    return rows
+
+
+def warn_replaced(what: str, summary: DateSummary) -> None:
+    if summary.replaced:
+        log.warning(
+            "%s: the API sent %d character(s) that are not valid Unicode (lone surrogates); written as U+FFFD "
+            "(\ufffd), counted in the manifest's replacedCharacters", what, summary.replaced,
+        )  # fmt: skip
+
+
 def write_date(
     api: ReportApi, output: Output, ledger_id: str, topic: str, date: dt.date, zone: ZoneInfo, run_id: int,
     also: Sequence[ReportFile] = (),
@@ -75,11 +96,10 @@ def write_date(
         for page in api.date_pages(ledger_id, topic, date, gdpr=output.gdpr):
             if page.try_later:
                 return None  # open: the writers abort on the way out
-            rows = [to_row(entry, ledger_id) for entry in page.items]
-            for entry in page.items:
-                summary.add(entry)
+            rows = read_page(page.items, ledger_id, summary)
             for report in (*reports, *also):
                 report.write(rows)
+        warn_replaced(what, summary)
         if not summary.ok:
             failed = "; ".join(f"{c.name}: {c.detail}" for c in summary.checks if not c.ok)
             if output.strict:
@@ -134,8 +154,6 @@ def file_errors(what: str, out: Path) -> Iterator[None]:
         yield
     except EntryError as exc:
         raise ProtocolError(f"{what}: {exc}") from None
-    except UnicodeEncodeError:  # a lone surrogate from a JSON escape cannot be UTF-8
-        raise ProtocolError(f"{what}: the API sent text that is not valid Unicode; no file written") from None
     except OSError as exc:
         raise OutputError(
             f"cannot write {what} under {out}: {exc.strerror or exc}; check --out and free space"

@@ -87,6 +87,7 @@ class DateSummary:
     closing: int | None = None  # balanceAfter of the last entry
     sums: Counter[str] = field(default_factory=Counter)  # entryType -> sum of amounts
     payout: Payout | None = None
+    replaced: int = 0  # lone surrogates in the API's text, written as U+FFFD (entries.replace_lone_surrogates)
     _findings: dict[str, list[str]] = field(default_factory=lambda: {name: [] for name in CHECKS})
     _payout_seen_at: int | None = None
 

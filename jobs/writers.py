@@ -12,7 +12,9 @@ the exact record (text as served, amounts as ``format_amount`` gives them).
 XLSX is for people in Excel: always every column (the GDPR ones on request),
 ``time`` as the API's UTC text, and a ``summary`` sheet first when commit() is
 given the dates' summaries. What the sheets hold is in ``jobs.sheets``; how the
-XLSX is written (directly, streamed, without openpyxl) in ``jobs.xlsx``.
+XLSX is written (directly, streamed, without openpyxl) in ``jobs.xlsx``. Both write
+a lone surrogate, which UTF-8 cannot hold, as U+FFFD; the exporter has already
+replaced and counted them (``entries.replace_lone_surrogates``).
 A sheet holds at most ``sheet_row_limit`` rows with its header; later rows go
 on to ``entries (2)``, ``entries (3)``... (sooner only if a sheet's XML would
 pass 4 GiB, which takes rows of about 4 KB each).
@@ -47,6 +49,10 @@ EXCEL_ROW_LIMIT = 1_048_576
 _TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 _CHUNK = 1 << 16  # characters of rows gathered before they are encoded and passed on: few calls, flat memory
 IN_MEMORY = 1 << 18  # bytes of a report kept in memory before it goes on in its temp file (see SpillFile)
+# An encoding error handler: U+FFFD for each character UTF-8 cannot hold. As bytes: the UTF-8 encoder takes
+# only ASCII from a handler that answers with text.
+_UTF8_OR_FFFD = "report-export-fffd"
+codecs.register_error(_UTF8_OR_FFFD, lambda error: ("\ufffd".encode() * (error.end - error.start), error.end))
 
 
 def open_report(
@@ -232,7 +238,7 @@ class _CsvReport(ReportFile):
         self._pass_on()
 
     def _pass_on(self) -> None:
-        self._bytes.write(self._text.getvalue().encode())
+        self._bytes.write(self._text.getvalue().encode("utf-8", _UTF8_OR_FFFD))
         self._text.seek(0)
         self._text.truncate()
 

@@ -312,6 +312,21 @@ def test_csv_keeps_what_xml_cannot_hold(tmp_path: Path) -> None:
     assert [line["reference"] for line in read] == texts
 
 
+@pytest.mark.parametrize("preset", ["standard", "no"])
+def test_csv_writes_a_lone_surrogate_as_the_replacement_character(tmp_path: Path, preset: str) -> None:
+    # UTF-8 cannot hold one. The exporter replaces and counts them before rows are made
+    # (entries.replace_lone_surrogates); the writer, given one anyway, does as the XLSX does.
+    path = tmp_path / "entries.csv"
+    rows = [make_row("lone \ud800 and \udfff"), make_row("a pair: 😀")]
+    write("csv", path, rows, csv_format=csv_format(preset), timezone=ZoneInfo("Europe/Oslo"))
+
+    separator = "," if preset == "standard" else ";"
+    with path.open(encoding="utf-8-sig", newline="") as file:
+        read = [line["reference"] for line in csv.DictReader(file, delimiter=separator)]
+    frame = pd.read_csv(path, sep=separator, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    assert read == frame["reference"].tolist() == ["lone \ufffd and \ufffd", "a pair: 😀"]
+
+
 def test_xlsx_splits_sheets_at_the_row_limit(tmp_path: Path) -> None:
     path = tmp_path / "entries.xlsx"
     rows = [make_row(number=number) for number in range(10)]
