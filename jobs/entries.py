@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 COLUMNS = (
     "ledgerId",
@@ -84,6 +85,18 @@ def replace_lone_surrogates(entries: Iterable[dict[str, Any]]) -> int:
                 entry[name], count = _LONE_SURROGATE.subn("\ufffd", value)
                 replaced += count
     return replaced
+
+
+def local_time(served: str, zone: ZoneInfo) -> dt.datetime | None:
+    """The API's `time` ('2026-11-20T07:19:26.528092Z') as wall time in `zone`; None if it cannot be read
+    or has no UTC offset (which zone it means would be a guess, and a wrong local time is worse than none)."""
+    try:
+        moment = dt.datetime.fromisoformat(served)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return moment.astimezone(zone)
 
 
 def to_row(entry: dict[str, Any], ledger_id: str) -> Row:

@@ -93,8 +93,10 @@ def follow_one(
         paths = [path.parent / "feed" / path.name for path in paths]
         summary: DateSummary | None = None
         replaced = 0
+        heading = f"Ledger {ledger_id} {topic} feed batch {batch:06d}"
         with file_errors(what, output.out), ExitStack() as stack:
-            reports = [stack.enter_context(output.open(f, p, zone)) for f, p in zip(output.formats, paths, strict=True)]
+            reports = [stack.enter_context(output.open(f, p, zone, heading))
+                       for f, p in zip(output.formats, paths, strict=True)]  # fmt: skip
             ended = True
             for page in pages:
                 replaced += replace_lone_surrogates(page.items)

@@ -45,9 +45,9 @@ class Output:
     strict: bool
     api_base_url: str
 
-    def open(self, fmt: str, path: Path, zone: ZoneInfo) -> ReportFile:
+    def open(self, fmt: str, path: Path, zone: ZoneInfo, heading: str = "") -> ReportFile:
         return open_report(fmt, path, mode=self.mode, sheet_row_limit=self.sheet_row_limit,
-                           csv_format=self.csv_format, timezone=zone, gdpr=self.gdpr)  # fmt: skip
+                           csv_format=self.csv_format, timezone=zone, gdpr=self.gdpr, heading=heading)  # fmt: skip
 
 
 def ledger_zone(ledger: dict, default: ZoneInfo) -> ZoneInfo:
@@ -91,8 +91,10 @@ def write_date(
     what = f"ledger {ledger_id} {topic} {date}"
     paths = [report_path(output.out, ledger_id, topic, date.isoformat(), fmt) for fmt in output.formats]
     summary = DateSummary(ledger_id, topic, date)
+    heading = f"Ledger {ledger_id} {topic} {date}"
     with file_errors(what, output.out), ExitStack() as stack:
-        reports = [stack.enter_context(output.open(f, p, zone)) for f, p in zip(output.formats, paths, strict=True)]
+        reports = [stack.enter_context(output.open(f, p, zone, heading))
+                   for f, p in zip(output.formats, paths, strict=True)]  # fmt: skip
         for page in api.date_pages(ledger_id, topic, date, gdpr=output.gdpr):
             if page.try_later:
                 return None  # open: the writers abort on the way out
@@ -119,8 +121,10 @@ class PeriodFiles:
         self.output, self.what = output, f"ledger {ledger_id} {topic} {first}..{last}"
         label = f"{first.isoformat()}_{last.isoformat()}"
         paths = [report_path(output.out, ledger_id, topic, label, fmt) for fmt in output.formats]
+        heading = f"Ledger {ledger_id} {topic} {first} to {last}"
         with file_errors(self.what, output.out):
-            self.reports = [output.open(fmt, path, zone) for fmt, path in zip(output.formats, paths, strict=True)]
+            self.reports = [output.open(fmt, path, zone, heading)
+                            for fmt, path in zip(output.formats, paths, strict=True)]  # fmt: skip
         self.summaries: list[DateSummary] = []
         self.missing: str | None = None
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jobs.entries import AMOUNT_COLUMNS, COLUMNS, GDPR_COLUMNS, Row, format_amount
+from jobs.entries import AMOUNT_COLUMNS, COLUMNS, GDPR_COLUMNS, Row, format_amount, local_time
 
 PRESETS = ("standard", "no", "dk", "fi")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -147,11 +147,7 @@ def _neutralise(text: str) -> str:
 
 def _local_time(text: str, timezone: ZoneInfo, date_format: Callable[[dt.date], str]) -> str:
     """'2026-11-20T07:19:26.528092Z' -> '20.11.2026 08:19:26' (Oslo, NO dates); unreadable: as served."""
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
+    local = local_time(text, timezone)
+    if local is None:
         return text
-    if moment.tzinfo is None:
-        return text  # no offset: which zone it means is a guess, and a wrong local time is worse than none
-    local = moment.astimezone(timezone)
     return f"{date_format(local.date())} {local:%H:%M:%S}"

@@ -202,6 +202,21 @@ def test_payout_reference_and_ledger_stay_text(tmp_path: Path) -> None:
     assert ">=1+1</t>" in xml and "<f>" not in xml and "<f " not in xml
 
 
+def test_a_payout_reference_of_two_lines_shows_both(tmp_path: Path) -> None:
+    path = tmp_path / "day.xlsx"
+    served = api_entries(DAY, 0, [("capture", 100), ("payout-scheduled", -100)], reference="Vipps utbet.\n2000001")
+    write_xlsx(path, served, [summarise(DAY, served)])
+
+    book = openpyxl.load_workbook(path)
+    try:
+        sheet = book["summary"]
+        [cell] = [row[1] for row in sheet.iter_rows() if row[0].value == "Payout reference"]
+        shown = (cell.value, cell.alignment.wrap_text, sheet.row_dimensions[cell.row].height)
+        assert shown == ("Vipps utbet.\n2000001", True, 30)
+    finally:
+        book.close()
+
+
 def test_failed_check_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "day.xlsx"
     served = api_entries(DAY, 0, [("capture", 100), ("capture", 50)])
