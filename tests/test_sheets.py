@@ -299,6 +299,27 @@ def test_period_through_pandas(tmp_path: Path) -> None:
     assert frame["Closing balance"].tolist() == [1.0, 1.5, 1.5]
 
 
+def test_period_summary_repeats_its_header_row_on_every_printed_page(tmp_path: Path) -> None:
+    path = tmp_path / "period.xlsx"
+    days = [DAY + dt.timedelta(days=n) for n in range(3)]
+    write_xlsx(path, [], [summarise(day, []) for day in days])
+
+    book = openpyxl.load_workbook(path)
+    try:
+        sheet = book["summary"]
+        assert (sheet.freeze_panes, sheet.print_title_rows) == ("A2", "$1:$1")
+        assert (sheet.page_setup.orientation, sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight) == (
+            "landscape", 1, 0
+        )  # fmt: skip
+    finally:
+        book.close()
+    read_only = openpyxl.load_workbook(path, read_only=True)
+    try:
+        assert read_only["summary"].calculate_dimension() == f"A1:{chr(64 + len(PERIOD_HEADER))}5"  # header, 3, total
+    finally:
+        read_only.close()
+
+
 def test_period_of_empty_dates_has_empty_balances(tmp_path: Path) -> None:
     path = tmp_path / "period.xlsx"
     write_xlsx(path, [], [summarise(DAY, []), summarise(DAY + dt.timedelta(days=1), [])])
