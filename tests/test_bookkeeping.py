@@ -218,12 +218,20 @@ def test_period_files_hold_every_date_and_a_per_date_summary(sandbox, use_sandbo
         wb = openpyxl.load_workbook(period.with_suffix(".xlsx"))
         try:
             assert wb.sheetnames[0] == "summary"
+            # Each printed page says what it belongs to, as does each date's own file.
+            assert {sheet.oddHeader.left.text for sheet in wb} == {f"Ledger {MAIN} {topic} {first} to {D3}"}
+            assert {sheet.oddFooter.left.text for sheet in wb} == {"Times in Europe/Oslo"}
             rows = [r for r in wb["summary"].iter_rows(values_only=True) if r and r[0] is not None]
             dates = [r[0].date() for r in rows if isinstance(r[0], dt.datetime)]
             assert dates == [first + n * DAY for n in range(4)]
             assert any(r[0] == "Total" for r in rows)
         finally:
             wb.close()
+        day = openpyxl.load_workbook(report(workdir / "reports", MAIN, topic, D3, "xlsx"))
+        try:
+            assert {sheet.oddHeader.left.text for sheet in day} == {f"Ledger {MAIN} {topic} {D3}"}
+        finally:
+            day.close()
     assert run_cli("verify", "reports").code == 0
 
 
