@@ -118,11 +118,6 @@ def date_serial(date: dt.date) -> int:
     return date.toordinal() - _DAY_ZERO
 
 
-def time_serial(moment: dt.datetime) -> str:
-    """A wall-clock date and time as Excel's serial number, to the second (as the CSV presets show it)."""
-    return repr(date_serial(moment) + (moment.hour * 3600 + moment.minute * 60 + moment.second) / 86400)
-
-
 def text_cell(text: str, style: int = 0) -> str | None:
     """A cell for `row`; None (no cell) for empty text. Plain text with a line break wraps."""
     if not text:

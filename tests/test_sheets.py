@@ -9,13 +9,16 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import pandas as pd
+import pytest
 from test_writers import sheet_part
 
 from jobs.entries import to_row
 from jobs.reconcile import DateSummary
+from jobs.sheets import wall_clock_serial
 from jobs.writers import open_report
 
 DAY = dt.date(2026, 11, 20)
@@ -420,3 +423,22 @@ def test_a_date_below_zero_without_a_payout_reconciles(tmp_path: Path) -> None:
     assert read["Closing balance"][0] == Decimal("-1297554.25")
     assert read["Payouts"][0] == Decimal("0.00") and read["Payout amount"][0] is None
     assert [read[name][0] for name in ("balance", "chain", "sums", "payout last")] == ["ok"] * 4
+
+
+@pytest.mark.parametrize(
+    "zone", ["Europe/Oslo", "Europe/Helsinki", "UTC", "Australia/Lord_Howe", "Asia/Kathmandu", "America/St_Johns"]
+)  # the ledgers' zones, and some whose offsets or changes are not whole hours
+def test_wall_clock_serial_is_the_wall_time_of_each_instant(zone: str) -> None:
+    # An instant every 17 min 13.5 s through 2026, both changes of summer time included.
+    start, step = dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dt.timedelta(minutes=17, seconds=13.5)
+    served = [(start + n * step).isoformat().replace("+00:00", "Z") for n in range(30_600)]
+    serial = wall_clock_serial(ZoneInfo(zone))
+
+    shown = [dt.datetime(1899, 12, 30) + dt.timedelta(days=float(serial(text))) for text in served]
+
+    expected = [dt.datetime.fromisoformat(text).astimezone(ZoneInfo(zone)).replace(tzinfo=None) for text in served]
+    near = dt.timedelta(milliseconds=1)  # a double is near the second, not always on or past it
+    assert [moment.replace(microsecond=0) for moment in expected] == [
+        (moment + near).replace(microsecond=0) for moment in shown
+    ]
+    assert serial("2026-11-20T07:19:26") is None and serial("soon") is None  # no offset, or no time: no serial
