@@ -3,13 +3,21 @@
 The API gives integers in minor units (øre, cents); the files show major units
 with exactly two decimals. The conversion is integer arithmetic only: a float
 cannot hold every balance of a large merchant exactly.
+
+Text is kept as served, with one exception: a lone surrogate (a JSON escape such
+as ``\\ud800`` without its pair) is not a character, and no UTF-8 file, SQLite
+row or log line can hold it. It becomes U+FFFD, the replacement character, before
+anything else sees the entry, and the caller is told how many there were.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 COLUMNS = (
     "ledgerId",
@@ -28,6 +36,9 @@ COLUMNS = (
 GDPR_COLUMNS = ("name", "maskedPhoneNo", "message")
 TEXT_COLUMNS = frozenset(COLUMNS + GDPR_COLUMNS) - {"ledgerDate", "amount", "balanceBefore", "balanceAfter"}
 AMOUNT_COLUMNS = ("amount", "balanceBefore", "balanceAfter")
+# The entry's own text fields; the ledger id comes from the path, not the entry.
+_SERVED_TEXT = tuple(sorted(TEXT_COLUMNS - {"ledgerId"}))
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # in a str from JSON, a pair is already one character
 
 
 class Row(NamedTuple):
@@ -61,6 +72,31 @@ def major_units(minor: int) -> Decimal:
 def format_amount(value: Decimal) -> str:
     """Decimal('499.00') -> '499.00', never scientific notation."""
     return f"{value:.2f}"
+
+
+def replace_lone_surrogates(entries: Iterable[dict[str, Any]]) -> int:
+    """Replace, in place, each lone surrogate in the entries' text fields with U+FFFD; returns how many."""
+    replaced = 0
+    for entry in entries:
+        for name in _SERVED_TEXT:
+            value = entry.get(name)
+            # Only non-ASCII text can hold one: most fields are passed over after a single cheap test.
+            if type(value) is str and not value.isascii() and _LONE_SURROGATE.search(value):
+                entry[name], count = _LONE_SURROGATE.subn("\ufffd", value)
+                replaced += count
+    return replaced
+
+
+def local_time(served: str, zone: ZoneInfo) -> dt.datetime | None:
+    """The API's `time` ('2026-11-20T07:19:26.528092Z') as wall time in `zone`; None if it cannot be read
+    or has no UTC offset (which zone it means would be a guess, and a wrong local time is worse than none)."""
+    try:
+        moment = dt.datetime.fromisoformat(served)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return moment.astimezone(zone)
 
 
 def to_row(entry: dict[str, Any], ledger_id: str) -> Row:

@@ -18,11 +18,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from jobs.api import ReportApi
-from jobs.entries import to_row
+from jobs.entries import replace_lone_surrogates, to_row
 from jobs.errors import NotAvailable, UsageError
 from jobs.export import OUTCOMES, exit_code
 from jobs.manifest import describe, write_manifest
-from jobs.output import BOOKKEEPING, Output, file_errors, report_path
+from jobs.output import BOOKKEEPING, Output, file_errors, report_path, warn_replaced
 from jobs.reconcile import DateSummary
 from jobs.state import State
 
@@ -107,10 +107,14 @@ def follow_one(
         paths = [report_path(output.out, ledger_id, topic, label, fmt) for fmt in output.formats]
         paths = [path.parent / "feed" / path.name for path in paths]
         summary: DateSummary | None = None
+        replaced = 0
+        heading = f"Ledger {ledger_id} {topic} feed batch {batch:06d}"
         with file_errors(what, output.out), ExitStack() as stack:
-            reports = [stack.enter_context(output.open(f, p, zone)) for f, p in zip(output.formats, paths, strict=True)]
+            reports = [stack.enter_context(output.open(f, p, zone, heading))
+                       for f, p in zip(output.formats, paths, strict=True)]  # fmt: skip
             ended = True
             for page in pages:
+                replaced += replace_lone_surrogates(page.items)
                 rows = [to_row(entry, ledger_id) for entry in page.items]
                 for entry, row in zip(page.items, rows, strict=True):
                     summary = summary or DateSummary(ledger_id, topic, row.ledgerDate)
@@ -125,6 +129,8 @@ def follow_one(
                     ended = False
                     break
             if summary:
+                summary.replaced = replaced
+                warn_replaced(f"{what}, batch {batch:06d}", summary)
                 for report in reports:
                     report.commit(sync_folder=False)
                 content = {**describe([summary], closed=False), "dates": [str(summary.date), str(last_date)]}

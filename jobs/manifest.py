@@ -49,6 +49,7 @@ def describe(summaries: list[DateSummary], *, closed: bool) -> dict[str, Any]:
         "openingBalance": first.opening,
         "closingBalance": last.closing,
         "sums": dict(sorted(sums.items())),  # minor units, per entry type
+        "replacedCharacters": sum(s.replaced for s in summaries),  # lone surrogates written as U+FFFD
         "checks": [
             {"date": s.date.isoformat(), "name": c.name, "ok": c.ok, "detail": c.detail}
             for s in summaries

@@ -9,6 +9,10 @@ The bookkeeping formats (GBAT10 vouchers, camt.053 statements) are per topic fun
 the fees topic gets the other formats, and a run asked for bookkeeping formats
 alone leaves fees out. They are proven (jobs.proof) before anything is committed,
 and a date without entries gets neither: nothing moved, and no balance is known.
+
+Text the API sends never stops a date: a lone surrogate (which no file can hold)
+is written as U+FFFD, counted in the summary and the manifest, and named in a
+warning (``read_page``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from jobs.accounts import Accounts
 from jobs.api import ReportApi
-from jobs.entries import EntryError, to_row
+from jobs.entries import EntryError, Row, replace_lone_surrogates, to_row
 from jobs.errors import ConfigError, OutputError, ProtocolError, Unreconciled, UsageError
 from jobs.manifest import describe, write_manifest
 from jobs.presets import CsvFormat
@@ -51,10 +55,10 @@ class Output:
     api_base_url: str
     accounts: Accounts | None = None  # [accounts], for GBAT10
 
-    def open(self, fmt: str, path: Path, zone: ZoneInfo) -> ReportFile:
+    def open(self, fmt: str, path: Path, zone: ZoneInfo, heading: str = "") -> ReportFile:
         return open_report(fmt, path, mode=self.mode, sheet_row_limit=self.sheet_row_limit,
                            csv_format=self.csv_format, timezone=zone, gdpr=self.gdpr,
-                           accounts=self.accounts)  # fmt: skip
+                           accounts=self.accounts, heading=heading)  # fmt: skip
 
     def formats_for(self, topic: str) -> tuple[str, ...]:
         """In one order whatever the command line's, so a set of formats always gets the same manifest name."""
@@ -95,6 +99,23 @@ def report_path(out: Path, ledger_id: str, topic: str, label: str, fmt: str) -> 
     return path
 
 
+def read_page(items: list[dict], ledger_id: str, summary: DateSummary) -> list[Row]:
+    """A page's rows, added to `summary`; lone surrogates in its text become U+FFFD and are counted there."""
+    summary.replaced += replace_lone_surrogates(items)
+    rows = [to_row(entry, ledger_id) for entry in items]
+    for entry in items:
+        summary.add(entry)
+    return rows
+
+
+def warn_replaced(what: str, summary: DateSummary) -> None:
+    if summary.replaced:
+        log.warning(
+            "%s: the API sent %d character(s) that are not valid Unicode (lone surrogates); written as U+FFFD "
+            "(\ufffd), counted in the manifest's replacedCharacters", what, summary.replaced,
+        )  # fmt: skip
+
+
 def write_date(
     api: ReportApi, output: Output, ledger_id: str, topic: str, date: dt.date, zone: ZoneInfo, run_id: int,
     also: Sequence[ReportFile] = (),
@@ -104,16 +125,17 @@ def write_date(
     formats = output.formats_for(topic)
     paths = [report_path(output.out, ledger_id, topic, date.isoformat(), fmt) for fmt in formats]
     summary = DateSummary(ledger_id, topic, date)
+    heading = f"Ledger {ledger_id} {topic} {date}"
     with file_errors(what, output.out), ExitStack() as stack:
-        reports = [stack.enter_context(output.open(f, p, zone)) for f, p in zip(formats, paths, strict=True)]
+        reports = [stack.enter_context(output.open(f, p, zone, heading))
+                   for f, p in zip(formats, paths, strict=True)]  # fmt: skip
         for page in api.date_pages(ledger_id, topic, date, gdpr=output.gdpr):
             if page.try_later:
                 return None  # open: the writers abort on the way out
-            rows = [to_row(entry, ledger_id) for entry in page.items]
-            for entry in page.items:
-                summary.add(entry)
+            rows = read_page(page.items, ledger_id, summary)
             for report in (*reports, *also):
                 report.write(rows)
+        warn_replaced(what, summary)
         reports = keep_bookkeeping(reports, what)
         for report in reports:
             if isinstance(report, BookkeepingFile):
@@ -149,8 +171,10 @@ class PeriodFiles:
         label = f"{first.isoformat()}_{last.isoformat()}"
         formats = output.formats_for(topic)
         paths = [report_path(output.out, ledger_id, topic, label, fmt) for fmt in formats]
+        heading = f"Ledger {ledger_id} {topic} {first} to {last}"
         with file_errors(self.what, output.out):
-            self.reports = [output.open(fmt, path, zone) for fmt, path in zip(formats, paths, strict=True)]
+            self.reports = [output.open(fmt, path, zone, heading)
+                            for fmt, path in zip(formats, paths, strict=True)]  # fmt: skip
         self.summaries: list[DateSummary] = []
         self.missing: str | None = None
 
@@ -207,8 +231,6 @@ def file_errors(what: str, out: Path) -> Iterator[None]:
         yield
     except EntryError as exc:
         raise ProtocolError(f"{what}: {exc}") from None
-    except UnicodeEncodeError:  # a lone surrogate from a JSON escape cannot be UTF-8
-        raise ProtocolError(f"{what}: the API sent text that is not valid Unicode; no file written") from None
     except OSError as exc:
         raise OutputError(
             f"cannot write {what} under {out}: {exc.strerror or exc}; check --out and free space"

@@ -1,21 +1,28 @@
-"""CSV presets: what a CSV file looks like for the tool or country that reads it.
+"""CSV presets: what a CSV file looks like for the import tool that reads it.
 
-``standard`` is for import tools: comma, decimal point, ISO dates, UTF-8
-without BOM, ``time`` exactly as the API serves it (UTC), and every string
-exactly as served, so the file is an exact record.
+Every preset is for import tools, and keeps identifiers exactly as served: ``0302399``,
+``00123``, a 20-digit reference and ``1/2`` are written as those characters (the
+Nordic presets' formula guard, below, is the one change they make). A CSV
+cannot tell a spreadsheet that a column is text (short of formulas or invisible
+characters, which would corrupt it for import tools), so a spreadsheet that opens
+one turns such identifiers into numbers or dates. The file for people is the XLSX.
 
-``no``, ``dk`` and ``fi`` are for people who open the file in Excel with Nordic
-regional settings: semicolon, decimal comma, the local date format, a UTF-8 BOM
-(without it Excel reads the file as the ANSI code page and garbles æøå), and
-``time`` in the ledger's own time zone. They also neutralise text that Excel
-would run as a formula (OWASP "CSV injection"): a text value starting with
-``=``, ``+``, ``-``, ``@``, tab or CR gets a leading ``'``. That changes such
-values (a reference ``-42`` becomes ``'-42``), which is why ``standard`` does
-not do it. Amounts and dates are never prefixed: a negative amount stays ``-0,05``.
+``standard``: comma, decimal point, ISO dates, UTF-8 without BOM, ``time``
+exactly as the API serves it (UTC), and every string exactly as served, so the
+file is an exact record.
+
+``no``, ``dk`` and ``fi`` are laid out as Nordic bookkeeping imports expect:
+semicolon, decimal comma, the local date format, a UTF-8 BOM (without it Excel
+and readers like it take the file for the ANSI code page and garble æøå), and
+``time`` in the ledger's own time zone. For whoever opens one in a spreadsheet
+anyway, they also neutralise text that it would run as a formula (OWASP "CSV
+injection"): a text value starting with ``=``, ``+``, ``-``, ``@``, tab or CR gets
+a leading ``'``. That changes such values (a reference ``-42`` becomes ``'-42``),
+which is why ``standard`` does not do it. Amounts and dates are never prefixed: a
+negative amount stays ``-0,05``.
 
 No preset writes a ``sep=`` line: Excel honours it, but it breaks every other
-reader (pandas, import tools), and it is not needed with the regional settings
-a preset is made for.
+reader (pandas, import tools).
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jobs.entries import AMOUNT_COLUMNS, COLUMNS, GDPR_COLUMNS, Row, format_amount
+from jobs.entries import AMOUNT_COLUMNS, COLUMNS, GDPR_COLUMNS, Row, format_amount, local_time
 
 PRESETS = ("standard", "no", "dk", "fi")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -147,11 +154,7 @@ def _neutralise(text: str) -> str:
 
 def _local_time(text: str, timezone: ZoneInfo, date_format: Callable[[dt.date], str]) -> str:
     """'2026-11-20T07:19:26.528092Z' -> '20.11.2026 08:19:26' (Oslo, NO dates); unreadable: as served."""
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
+    local = local_time(text, timezone)
+    if local is None:
         return text
-    if moment.tzinfo is None:
-        return text  # no offset: which zone it means is a guess, and a wrong local time is worse than none
-    local = moment.astimezone(timezone)
     return f"{date_format(local.date())} {local:%H:%M:%S}"

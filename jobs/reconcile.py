@@ -12,6 +12,9 @@ each gets its own sum, and the summary's columns group them per topic.
 
 A date written as a GBAT10 voucher or camt.053 statement also carries those files'
 own checks (PROOFS, made by jobs.proof), so they are reported like the others.
+
+A finding names its amounts in major units with two decimals (``1.00 + 0.50 !=
+9.99``), as every file shows amounts, so the summary sheet uses one unit throughout.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+from jobs.entries import format_amount, major_units
 
 PAYOUT_TYPES = frozenset({"payout-scheduled", "scheduled-for-payout"})  # the 2023 name, then the current one
 # The summary's columns per topic, in order: a name and the entry types it adds up. "other" takes
@@ -86,6 +91,7 @@ class DateSummary:
     sums: Counter[str] = field(default_factory=Counter)  # entryType -> sum of amounts
     payout: Payout | None = None
     proofs: list[Check] = field(default_factory=list)  # of the date's voucher and statement files (jobs.proof)
+    replaced: int = 0  # lone surrogates in the API's text, written as U+FFFD (entries.replace_lone_surrogates)
     _findings: dict[str, list[str]] = field(default_factory=lambda: {name: [] for name in ENTRY_CHECKS})
     _payout_seen_at: int | None = None
 
@@ -95,9 +101,11 @@ class DateSummary:
         amount, before, after = entry["amount"], entry["balanceBefore"], entry["balanceAfter"]
         self.currency = self.currency or entry.get("currency") or ""
         if after != before + amount:
-            self._find("balance", f"entry {n}: {before} + {amount} != {after}")
+            self._find("balance", f"entry {n}: {_major(before)} + {_major(amount)} != {_major(after)}")
         if self.closing is not None and before != self.closing:
-            self._find("chain", f"entry {n}: balanceBefore {before} != previous balanceAfter {self.closing}")
+            self._find(
+                "chain", f"entry {n}: balanceBefore {_major(before)} != previous balanceAfter {_major(self.closing)}"
+            )
         if self._payout_seen_at is not None:
             self._find(
                 "payout last", f"entry {n} ({entry['entryType']}) follows the payout (entry {self._payout_seen_at})"
@@ -127,13 +135,19 @@ class DateSummary:
     def checks(self) -> list[Check]:
         total = sum(self.sums.values())
         if self.entries and self.closing - self.opening != total:
-            self._findings["sums"] = [f"closing {self.closing} - opening {self.opening} != sum of amounts {total}"]
+            self._findings["sums"] = [
+                f"closing {_major(self.closing)} - opening {_major(self.opening)} != sum of amounts {_major(total)}"
+            ]
         found = [Check(name, not details, "; ".join(details)) for name, details in self._findings.items()]
         return found + self.proofs
 
     @property
     def ok(self) -> bool:
         return all(check.ok for check in self.checks)
+
+
+def _major(minor: int) -> str:
+    return format_amount(major_units(minor))
 
 
 ENTRY_CHECKS = {

@@ -4,7 +4,9 @@ An entries sheet has a bold header, frozen, with a filter over the rows and
 widths to read them by; ``ledgerDate`` is a date cell, amounts are number cells
 holding the exact decimal text with format ``0.00`` (without a thousands
 separator what Excel shows and copies is the plain number, in the user's locale:
-``499,00`` in Nordic Excel), and every other column is text. How a cell is
+``499,00`` in Nordic Excel), ``time`` is a date-time cell in the ledger's own time
+zone, the one the CSV presets show (a time that cannot be read, or has no UTC
+offset, stays text as served), and every other column is text. How a cell is
 written, and why, is in ``jobs.xlsx``.
 
 The summary sheet comes first in the workbook, so it is what Excel opens on.
@@ -20,7 +22,9 @@ the payout's reference, which Norwegian payouts currently leave empty.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
+from zoneinfo import ZoneInfo
 
 from jobs.entries import AMOUNT_COLUMNS, Row, format_amount, major_units
 from jobs.reconcile import CHECKS, DateSummary, category_names, has_payouts
@@ -28,6 +32,7 @@ from jobs.xlsx import (
     AMOUNT,
     BOLD,
     DATE,
+    DATETIME,
     MAX_CELL_TEXT,
     NEEDS_CARE,
     Package,
@@ -36,14 +41,17 @@ from jobs.xlsx import (
     date_serial,
     number_cell,
     row,
+    row_start,
     text_cell,
-    xml_text,
 )
 
-_ENTRY_WIDTHS = {"time": 30, "reference": 30, "pspReference": 24, "entryType": 22, "recipientHandle": 18}
+_ENTRY_WIDTHS = {"time": 21, "reference": 30, "pspReference": 24, "entryType": 22, "recipientHandle": 18}
 _ENTRY_WIDTHS |= {"name": 24, "maskedPhoneNo": 16, "message": 40}  # the GDPR columns
 _PAYOUT_LABELS = ("Payout amount", "Payout number", "Payout reference")
-_TEXT, _DATE, _AMOUNT = "text", "date", "amount"
+_TEXT, _DATE, _AMOUNT, _TIME = "text", "date", "amount", "time"
+_KINDS = {"ledgerDate": _DATE, "time": _TIME} | dict.fromkeys(AMOUNT_COLUMNS, _AMOUNT)
+_SECOND = dt.timedelta(seconds=1)
+_UNIX_EPOCH = 25569  # 1970-01-01 as an Excel serial number
 
 
 def entry_widths(columns: Sequence[str]) -> list[int]:
@@ -54,51 +62,87 @@ def entries_header(columns: Sequence[str]) -> str:
     return row(1, _labels(columns))
 
 
-def entry_renderer(columns: Sequence[str]) -> Callable[[Row, int], str]:
-    """A function from a row and its row number to the row's XML; `columns` are a prefix of Row's fields."""
-    plan = [
-        (
-            index,
-            _DATE if name == "ledgerDate" else _AMOUNT if name in AMOUNT_COLUMNS else _TEXT,
-            column_letter(index + 1),
-        )
-        for index, name in enumerate(columns)
-    ]
+def entry_renderer(columns: Sequence[str], zone: ZoneInfo) -> Callable[[Row, int], str]:
+    """A function from a row and its row number to the row's XML; `columns` are a prefix of Row's fields,
+    `zone` the one `time` is shown in."""
+    plan = [(index, _KINDS.get(name, _TEXT), column_letter(index + 1)) for index, name in enumerate(columns)]
     care, long_text = NEEDS_CARE.search, MAX_CELL_TEXT // 2
+    wall_clock = wall_clock_serial(zone)
 
     # The one loop every cell goes through: plain strings, no objects, no calls it can do without.
     def render(entry: Row, number: int) -> str:
         n = str(number)
         cells = [f'<row r="{n}">']
+        lines = 1
         for index, kind, letter in plan:
             value = entry[index]
             if kind is _TEXT:
-                if value:
-                    if care(value) or len(value) > long_text:
-                        value = xml_text(value)
+                if not value:
+                    continue
+                if not (care(value) or len(value) > long_text):
                     cells.append(f'<c r="{letter}{n}" t="inlineStr"><is><t xml:space="preserve">{value}</t></is></c>')
+                    continue
             elif kind is _AMOUNT:
                 cells.append(f'<c r="{letter}{n}" s="{AMOUNT}"><v>{format_amount(value)}</v></c>')
-            else:
+                continue
+            elif kind is _DATE:
                 cells.append(f'<c r="{letter}{n}" s="{DATE}"><v>{date_serial(value)}</v></c>')
+                continue
+            elif not value:  # _TIME from here
+                continue
+            elif (serial := wall_clock(value)) is not None:
+                cells.append(f'<c r="{letter}{n}" s="{DATETIME}"><v>{serial}</v></c>')
+                continue
+            # Rare: text to escape, cut or wrap, or a time that cannot be read (kept as served, as in the CSV).
+            cell = text_cell(value)
+            cells.append(f'<c r="{letter}{n}"{cell}')
+            lines = max(lines, cell.count("\n") + 1)
+        if lines > 1:
+            cells[0] = row_start(number, lines)
         cells.append("</row>")
         return "".join(cells)
 
     return render
 
 
+def wall_clock_serial(zone: ZoneInfo) -> Callable[[str], str | None]:
+    """A function from the API's `time` to Excel's serial number of its wall time in `zone`, to the second
+    (as the CSV presets show it); None where entries.local_time gives None (unreadable, no UTC offset).
+
+    The same instant and zone as local_time, found faster: the zone's offset is looked up once per UTC
+    minute, not per entry. A large date has hundreds of entries a minute; no zone changes its offset
+    within one.
+    """
+    offsets: dict[int, int] = {}  # UTC minute -> the zone's offset then, in seconds
+
+    def serial(served: str) -> str | None:
+        try:
+            moment = dt.datetime.fromisoformat(served)
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            return None
+        seconds = int(moment.timestamp())  # the fraction dropped, as the presets drop it
+        offset = offsets.get(seconds // 60)
+        if offset is None:
+            offset = offsets[seconds // 60] = moment.astimezone(zone).utcoffset() // _SECOND
+        return repr((seconds + offset) / 86400 + _UNIX_EPOCH)
+
+    return serial
+
+
 def write_summary(package: Package, summaries: Sequence[DateSummary]) -> None:
     """Add a `summary` sheet, shown first; one summary or a period of them."""
-    if len(summaries) == 1:
-        widths, frozen, lines = (22, 20, 60, 60), False, _one_date(summaries[0])
+    if len(summaries) == 1:  # a block of labels and values: no header row
+        widths, header_row, lines = (22, 20, 60, 60), False, _one_date(summaries[0])
     else:
         topic = summaries[0].topic
         payout_widths = (16, 14, 30) if has_payouts(topic) else ()
-        widths, frozen = (12, 16, *[16] * len(category_names(topic)), 16, 10, *payout_widths, 24), True
+        widths, header_row = (12, 16, *[16] * len(category_names(topic)), 16, 10, *payout_widths, 24), True
         lines = _period(sorted(summaries, key=lambda summary: summary.date))
-    sheet = package.add_sheet("summary", widths, frozen_header=frozen, first=True)
+    sheet = package.add_sheet("summary", widths, header_row=header_row, first=True)
     sheet.write("".join(row(number, cells) for number, cells in enumerate(lines, 1) if cells))
-    sheet.close()
+    sheet.close(rows=len(lines))
 
 
 def _one_date(summary: DateSummary) -> list[list[str | None]]:

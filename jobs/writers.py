@@ -10,9 +10,11 @@ CSV is for import tools and templates: its preset (``jobs.presets``) chooses the
 columns, headers, delimiter, decimal mark and dates; the ``standard`` preset is
 the exact record (text as served, amounts as ``format_amount`` gives them).
 XLSX is for people in Excel: always every column (the GDPR ones on request),
-``time`` as the API's UTC text, and a ``summary`` sheet first when commit() is
-given the dates' summaries. What the sheets hold is in ``jobs.sheets``; how the
-XLSX is written (directly, streamed, without openpyxl) in ``jobs.xlsx``.
+``time`` as a date-time in the ledger's time zone, and a ``summary`` sheet first
+when commit() is given the dates' summaries. What the sheets hold is in
+``jobs.sheets``; how the XLSX is written (directly, streamed, without openpyxl) in
+``jobs.xlsx``. Both write a lone surrogate, which UTF-8 cannot hold, as U+FFFD;
+the exporter has already replaced and counted them (``entries.replace_lone_surrogates``).
 A sheet holds at most ``sheet_row_limit`` rows with its header; later rows go
 on to ``entries (2)``, ``entries (3)``... (sooner only if a sheet's XML would
 pass 4 GiB, which takes rows of about 4 KB each).
@@ -49,6 +51,10 @@ EXCEL_ROW_LIMIT = 1_048_576
 _TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 _CHUNK = 1 << 16  # characters of rows gathered before they are encoded and passed on: few calls, flat memory
 IN_MEMORY = 1 << 18  # bytes of a report kept in memory before it goes on in its temp file (see SpillFile)
+# An encoding error handler: U+FFFD for each character UTF-8 cannot hold. As bytes: the UTF-8 encoder takes
+# only ASCII from a handler that answers with text.
+_UTF8_OR_FFFD = "report-export-fffd"
+codecs.register_error(_UTF8_OR_FFFD, lambda error: ("\ufffd".encode() * (error.end - error.start), error.end))
 
 
 def open_report(
@@ -61,18 +67,21 @@ def open_report(
     timezone: ZoneInfo | None = None,
     gdpr: bool = False,
     accounts: Accounts | None = None,
+    heading: str = "",
 ) -> ReportFile:
     """Start a report at `path` (created only on commit) in format `fmt`.
 
-    CSV: `csv_format` says what the file shows (its columns, GDPR ones included, come from it);
-    `timezone` is the ledger's, needed by presets that show local time. XLSX: `gdpr` adds the
-    GDPR columns after the standard ones. GBAT10 vouchers post to `accounts` (jobs.gbat10); a camt.053
-    statement (jobs.camt053) states its period in `timezone`.
+    `timezone` is the ledger's. CSV: `csv_format` says what the file shows (its columns, GDPR ones
+    included, come from it); presets that show local time need `timezone`. XLSX: `gdpr` adds the
+    GDPR columns after the standard ones; `time` is shown in `timezone` (UTC if None); `heading`
+    (the ledger, topic and dates) tops every printed page. GBAT10 vouchers post to `accounts`
+    (jobs.gbat10); a camt.053 statement (jobs.camt053) states its period in `timezone`.
     """
     if fmt == "csv":
         return _CsvReport(path, mode, csv_format, timezone)
     if fmt == "xlsx":
-        return _XlsxReport(path, mode, sheet_row_limit, COLUMNS + GDPR_COLUMNS if gdpr else COLUMNS)
+        columns = COLUMNS + GDPR_COLUMNS if gdpr else COLUMNS
+        return _XlsxReport(path, mode, sheet_row_limit, columns, timezone or ZoneInfo("UTC"), heading)
     if fmt == "gbat10":
         from jobs.gbat10 import VoucherFile  # here: it builds on ReportFile below
 
@@ -225,6 +234,44 @@ class SpillFile:
         return fd
 
 
+class ScratchFile:
+    """Bytes written once, read back once, then thrown away: an XLSX sheet's rows until the sheet is closed.
+
+    In memory up to IN_MEMORY bytes, then in an unnamed temp file in the report's folder (so memory
+    stays flat, and nothing is written anywhere else). Unnamed, it takes no cleaning up: the system
+    frees it with its last handle, also when the run is killed.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._file: IO[bytes] = io.BytesIO()
+        self._in_memory = True
+
+    def write(self, data: bytes) -> int:
+        written = self._file.write(data)
+        if self._in_memory and self._file.tell() > IN_MEMORY:
+            memory, self._file = self._file, self._unnamed()
+            self._file.write(memory.getbuffer())
+            self._in_memory = False
+        return written
+
+    def read(self, size: int = -1) -> bytes:
+        return self._file.read(size)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def _unnamed(self) -> IO[bytes]:
+        try:
+            return tempfile.TemporaryFile(dir=self._folder)
+        except FileNotFoundError:
+            _make_folders(self._folder)
+            return tempfile.TemporaryFile(dir=self._folder)
+
+
 class _CsvReport(ReportFile):
     def __init__(self, path: Path, mode: int, fmt: CsvFormat, timezone: ZoneInfo | None) -> None:
         self._format_row = row_formatter(fmt, timezone)  # first: a missing time zone leaves nothing behind
@@ -244,7 +291,7 @@ class _CsvReport(ReportFile):
         self._pass_on()
 
     def _pass_on(self) -> None:
-        self._bytes.write(self._text.getvalue().encode())
+        self._bytes.write(self._text.getvalue().encode("utf-8", _UTF8_OR_FFFD))
         self._text.seek(0)
         self._text.truncate()
 
@@ -253,14 +300,18 @@ class _CsvReport(ReportFile):
 
 
 class _XlsxReport(ReportFile):
-    def __init__(self, path: Path, mode: int, sheet_row_limit: int, columns: tuple[str, ...]) -> None:
+    def __init__(
+        self, path: Path, mode: int, sheet_row_limit: int, columns: tuple[str, ...], zone: ZoneInfo, heading: str
+    ) -> None:
         if not 2 <= sheet_row_limit <= EXCEL_ROW_LIMIT:
             raise ValueError(f"sheet_row_limit must be 2..{EXCEL_ROW_LIMIT}, got {sheet_row_limit}")
         super().__init__(path, mode)
         self._limit = sheet_row_limit
         self._columns = columns
-        self._render = entry_renderer(columns)
-        self._package = Package(self._bytes)
+        self._render = entry_renderer(columns, zone)
+        folder = self.path.parent
+        self._package = Package(self._bytes, heading=heading, footer=f"Times in {zone.key}",
+                                scratch=lambda: ScratchFile(folder))  # fmt: skip
         self._entry_sheets = 0
         self._pending: list[str] = []  # rows not yet handed to the zip
         self._new_sheet()
@@ -292,14 +343,14 @@ class _XlsxReport(ReportFile):
     def _new_sheet(self) -> None:
         self._entry_sheets += 1
         title = "entries" if self._entry_sheets == 1 else f"entries ({self._entry_sheets})"
-        self._sheet = self._package.add_sheet(title, entry_widths(self._columns), frozen_header=True)
+        self._sheet = self._package.add_sheet(title, entry_widths(self._columns), header_row=True)
         self._pending.append(entries_header(self._columns))
         self._sheet_rows = 1
         self._flush()
 
     def _end_sheet(self) -> None:
         self._flush()
-        self._sheet.close(filter_columns=len(self._columns), rows=self._sheet_rows)
+        self._sheet.close(rows=self._sheet_rows, autofilter=True)
 
     def _next_sheet(self) -> None:
         self._end_sheet()

@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import openpyxl
 
@@ -22,6 +23,16 @@ HEADER = [
     "balanceBefore",
     "balanceAfter",
 ]
+
+
+# The sandbox's ledgers are Norwegian (NOK), Danish (DKK) and Finnish (EUR): the zone of each.
+ZONES = {"NOK": "Europe/Oslo", "DKK": "Europe/Copenhagen", "EUR": "Europe/Helsinki"}
+
+
+def wall_time(served: str, currency: str) -> dt.datetime:
+    """The served UTC time as the XLSX shows it: wall time in the ledger's zone, to the second."""
+    moment = dt.datetime.fromisoformat(served.replace("Z", "+00:00")).astimezone(ZoneInfo(ZONES[currency]))
+    return moment.replace(tzinfo=None, microsecond=0)
 
 
 def major(minor: int) -> str:
@@ -58,7 +69,7 @@ def report(out: Path, ledger_id: str, topic: str, date: dt.date, fmt: str) -> Pa
 
 
 def check_xlsx(path: Path, entries: list[dict], ledger_id: str) -> None:
-    """Every cell typed as promised: text as text, dates as dates, amounts as exact numbers."""
+    """Every cell typed as promised: text as text, dates and times as dates, amounts as exact numbers."""
     wb = openpyxl.load_workbook(path)
     try:
         ws = wb["entries"]
@@ -70,13 +81,15 @@ def check_xlsx(path: Path, entries: list[dict], ledger_id: str) -> None:
             cells = dict(zip(HEADER, row, strict=True))
             served = {**e, "ledgerId": ledger_id, "reference": e.get("reference") or "",
                       "recipientHandle": e["recipientHandle"] or ""}  # fmt: skip
-            for name in ("ledgerId", "time", "entryType", "pspReference", "reference", "recipientHandle", "currency"):
+            for name in ("ledgerId", "entryType", "pspReference", "reference", "recipientHandle", "currency"):
                 if served[name] == "":  # openpyxl cannot write an empty string cell: no value at all
                     assert cells[name].value is None, (name, cells[name].value)
                 else:
                     assert cells[name].data_type == "s", (name, cells[name].value)
                     assert cells[name].value == served[name]
             assert cells["ledgerDate"].is_date
+            assert cells["time"].is_date and cells["time"].number_format == "yyyy-mm-dd hh:mm:ss"
+            assert cells["time"].value == wall_time(e["time"], e["currency"]), (e["time"], cells["time"].value)
             assert cells["ledgerDate"].value.date() == dt.date.fromisoformat(e["ledgerDate"])
             for name in ("amount", "balanceBefore", "balanceAfter"):
                 assert cells[name].data_type == "n"

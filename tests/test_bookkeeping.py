@@ -177,6 +177,36 @@ def test_broken_balances_warn_and_under_strict_fail(kind, check, sandbox, use_sa
     assert not path.exists() and not path.with_suffix(".xlsx").exists()
 
 
+def test_text_that_is_not_valid_unicode_never_stops_a_date(make_sandbox, use_sandbox, run_cli, workdir):
+    sandbox = make_sandbox(page_size=400)
+    use_sandbox(sandbox)
+    sandbox.corrupt(MAIN, "funds", D3, "lone-surrogate")  # half an emoji in one reference, as a JSON escape
+    served = sandbox.entries(MAIN, "funds", D3)
+    assert sum((e["reference"] or "").count("\ud83d") for e in served) == 1  # whole emoji are one character each
+
+    result = run_cli("run", "--to", str(D3), "--ledger", MAIN, "--topic", "funds")
+
+    assert result.code == 0, result.err
+    assert (f"ledger {MAIN} funds {D3}: the API sent 1 character(s) that are not valid Unicode (lone surrogates); "
+            "written as U+FFFD") in result.err  # fmt: skip
+    references = [(e["reference"] or "").replace("\ud83d", "\ufffd") for e in served]
+    path = report(workdir / "reports", MAIN, "funds", D3, "csv")
+    expected = [row[:5] + [text] + row[6:] for row, text in zip(csv_rows(served, MAIN), references, strict=True)]
+    assert read_csv(path) == [HEADER] + expected
+    frame = pd.read_excel(path.with_suffix(".xlsx"), sheet_name="entries", dtype=str, keep_default_na=False)
+    assert frame["reference"].tolist() == references
+    manifest = json.loads(path.with_name(f"{MAIN}_funds_{D3}.manifest.json").read_text(encoding="utf-8"))
+    assert manifest["replacedCharacters"] == 1 and all(check["ok"] for check in manifest["checks"])
+    assert run_cli("verify", "reports").code == 0
+
+    # The feed serves the same entries: its batch is written, and says so too.
+    feed = run_cli("feed", "--ledger", MAIN, "--topic", "funds")
+    assert feed.code == 0, feed.err
+    assert f"the feed of ledger {MAIN} funds, batch 000001: the API sent 1 character(s)" in feed.err
+    [batch] = (workdir / "reports" / MAIN / "funds" / "feed").glob("*.manifest.json")
+    assert json.loads(batch.read_text(encoding="utf-8"))["replacedCharacters"] == 1
+
+
 def test_period_files_hold_every_date_and_a_per_date_summary(sandbox, use_sandbox, run_cli, workdir):
     use_sandbox(sandbox)
     first = TODAY - 4 * DAY
@@ -188,12 +218,20 @@ def test_period_files_hold_every_date_and_a_per_date_summary(sandbox, use_sandbo
         wb = openpyxl.load_workbook(period.with_suffix(".xlsx"))
         try:
             assert wb.sheetnames[0] == "summary"
+            # Each printed page says what it belongs to, as does each date's own file.
+            assert {sheet.oddHeader.left.text for sheet in wb} == {f"Ledger {MAIN} {topic} {first} to {D3}"}
+            assert {sheet.oddFooter.left.text for sheet in wb} == {"Times in Europe/Oslo"}
             rows = [r for r in wb["summary"].iter_rows(values_only=True) if r and r[0] is not None]
             dates = [r[0].date() for r in rows if isinstance(r[0], dt.datetime)]
             assert dates == [first + n * DAY for n in range(4)]
             assert any(r[0] == "Total" for r in rows)
         finally:
             wb.close()
+        day = openpyxl.load_workbook(report(workdir / "reports", MAIN, topic, D3, "xlsx"))
+        try:
+            assert {sheet.oddHeader.left.text for sheet in day} == {f"Ledger {MAIN} {topic} {D3}"}
+        finally:
+            day.close()
     assert run_cli("verify", "reports").code == 0
 
 

@@ -50,3 +50,13 @@ def test_every_exit_code_is_documented():
     defined |= {errors.EXIT_OK, errors.EXIT_PENDING, errors.EXIT_NOTHING_TO_DO, errors.EXIT_VERIFY_FAILED,
                 errors.EXIT_OVERDUE, errors.EXIT_INTERNAL, errors.EXIT_BROKEN_PIPE}  # fmt: skip
     assert defined - {1} <= codes
+
+
+def test_csv_presets_are_described_as_import_files_and_people_are_sent_to_the_xlsx():
+    presets = README.split("### CSV presets", 1)[1].split("\n### ", 1)[0]
+    warning = "**Opening a CSV in a\nspreadsheet (Excel, LibreOffice) converts identifiers that look like numbers**"
+    assert warning in presets
+    assert "open the [XLSX](#xlsx): it keeps every identifier as text" in presets
+    run = cli.build_parser(config.built_in())._subparsers._group_actions[0].choices["run"]
+    preset_help = " ".join(action.help or "" for action in run._actions if "--csv-preset" in action.option_strings)
+    assert preset_help and not re.search(r"excel|spreadsheet|open", preset_help, re.I)

@@ -1,11 +1,12 @@
 """Entries to rows: exact amounts, text untouched."""
 
 import datetime as dt
+import json
 from decimal import Decimal
 
 import pytest
 
-from jobs.entries import EntryError, format_amount, major_units, to_row
+from jobs.entries import EntryError, format_amount, major_units, replace_lone_surrogates, to_row
 
 ENTRY = {
     "pspReference": "0012345",
@@ -63,3 +64,21 @@ def test_a_row_keeps_text_as_served_and_ignores_unknown_fields():
 def test_mistyped_fields_are_refused_rather_than_guessed(change):
     with pytest.raises(EntryError):
         to_row({**ENTRY, **change}, "1")
+
+
+def test_lone_surrogates_become_replacement_characters_and_are_counted():
+    # json.loads turns the escape "\ud83d" without its pair into a lone surrogate; no UTF-8 file can hold it.
+    served = json.loads(
+        '[{"reference": "cut \\ud83d", "entryType": "\\udcb8\\ud83d x", "pspReference": "0012345",'
+        ' "message": "pair \\ud83d\\udcb8", "name": "Ærlig", "brandNewField": "\\ud800", "amount": 1},'
+        ' {"reference": null, "currency": "NOK", "time": "2026-11-20T07:19:26Z"}]'
+    )
+
+    assert replace_lone_surrogates(served) == 3
+
+    assert served == [
+        {"reference": "cut \ufffd", "entryType": "\ufffd\ufffd x", "pspReference": "0012345",
+         "message": "pair 💸", "name": "Ærlig", "brandNewField": "\ud800", "amount": 1},  # not a column: left alone
+        {"reference": None, "currency": "NOK", "time": "2026-11-20T07:19:26Z"},
+    ]  # fmt: skip
+    assert replace_lone_surrogates(served) == 0  # nothing left to replace

@@ -50,6 +50,7 @@ PARTS = [
     ),
     (r"xl/workbook\.xml", "sml.xsd", f"{{{MAIN}}}workbook"),
     (r"xl/styles\.xml", "sml.xsd", f"{{{MAIN}}}styleSheet"),
+    (r"xl/theme/theme1\.xml", "dml-main.xsd", f"{{{_OOXML}/drawingml/2006/main}}theme"),
     (r"xl/worksheets/sheet[1-9][0-9]*\.xml", "sml.xsd", f"{{{MAIN}}}worksheet"),
 ]
 PACKAGE = [  # the parts of every workbook besides its worksheets
@@ -59,6 +60,7 @@ PACKAGE = [  # the parts of every workbook besides its worksheets
     "docProps/core.xml",
     "xl/_rels/workbook.xml.rels",
     "xl/styles.xml",
+    "xl/theme/theme1.xml",
     "xl/workbook.xml",
 ]
 # Text that XML, Excel or the writer's shortcuts could get wrong.
@@ -206,7 +208,7 @@ def test_a_part_out_of_order_is_a_problem(tmp_path: Path) -> None:
     assert "autoFilter" in problems(broken)["xl/worksheets/sheet1.xml"][0]
 
 
-@pytest.mark.parametrize("name", ["xl/theme/theme1.xml", "xl/sharedStrings.xml", "customXml/item1.xml"])
+@pytest.mark.parametrize("name", ["xl/calcChain.xml", "xl/sharedStrings.xml", "customXml/item1.xml"])
 def test_a_part_without_a_schema_is_a_problem(tmp_path: Path, name: str) -> None:
     path = tmp_path / "day.xlsx"
     write("xlsx", path, [make_row()])

@@ -270,3 +270,22 @@ def test_amounts_are_exact_beyond_float_precision(tmp_path: Path) -> None:
 
     assert line[COLUMNS.index("amount")] == "1234567890123456,78"
     assert Decimal(line[COLUMNS.index("amount")].replace(",", ".")) == major_units(amount)
+
+
+# What a spreadsheet opening the CSV turns into numbers or dates (0302399 -> 302399, a 20-digit
+# reference -> 1.23456789012346E+19, 1/2 -> a date in Norwegian settings). The file keeps them.
+IDENTIFIERS = ["0302399", "00123", "12345678901234567890", "1/2", "1E5", "1.5", "1,5", "2026-11-20", "0", "TRUE"]
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_identifiers_are_kept_exactly_as_served(tmp_path: Path, preset: str) -> None:
+    path = tmp_path / "entries.csv"
+    rows = [make_row(text)._replace(ledgerId=text, pspReference=text, recipientHandle=text) for text in IDENTIFIERS]
+    write(path, rows, preset)
+
+    delimiter = PROMISES[preset][0]
+    [header, *lines] = read(path, delimiter)
+    frame = pd.read_csv(path, sep=delimiter, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    for name in ("ledgerId", "pspReference", "reference", "recipientHandle"):
+        assert [line[header.index(name)] for line in lines] == IDENTIFIERS, name
+        assert frame[name].tolist() == IDENTIFIERS, name

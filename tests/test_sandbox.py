@@ -862,6 +862,23 @@ def test_corrupt_middle_entry(make, kind, ledger, topic):
         assert defects_of(served) == {"balance": [], "chain": [m, m + 1], "sums": True, "after payout": []}
 
 
+def test_corrupt_lone_surrogate(make):
+    date = WEEK[-1]
+    sb = make(page_size=1000)
+    pristine = sb.entries(MAIN, "funds", date)
+    sb.corrupt(MAIN, "funds", date, "lone-surrogate")
+    with httpx.Client(base_url=sb.base_url) as c:
+        body = get(c, DATES.format(MAIN, "funds", date), token(c)).content
+    served = json.loads(body)["items"]
+    m = len(served) // 2
+    assert served == sb.entries(MAIN, "funds", date)
+    reference = pristine[m]["reference"]
+    assert changed(pristine, served) == {m: {"reference": (reference, f"{reference} \ud83d")}}
+    # Only an escape carries it, and with it the reply escapes all non-ASCII text (read back intact above).
+    assert body.isascii() and body.count(b' \\ud83d"') == 1
+    assert defects_of(served) == {"balance": [], "chain": [], "sums": True, "after payout": []}
+
+
 def test_corrupt_payout_not_last(make):
     date = WEEK[-1]
     sb = make(page_size=5)

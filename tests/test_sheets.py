@@ -9,13 +9,16 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import pandas as pd
+import pytest
 from test_writers import sheet_part
 
 from jobs.entries import to_row
 from jobs.reconcile import DateSummary
+from jobs.sheets import wall_clock_serial
 from jobs.writers import open_report
 
 DAY = dt.date(2026, 11, 20)
@@ -202,16 +205,46 @@ def test_payout_reference_and_ledger_stay_text(tmp_path: Path) -> None:
     assert ">=1+1</t>" in xml and "<f>" not in xml and "<f " not in xml
 
 
+def test_a_payout_reference_of_two_lines_shows_both(tmp_path: Path) -> None:
+    path = tmp_path / "day.xlsx"
+    served = api_entries(DAY, 0, [("capture", 100), ("payout-scheduled", -100)], reference="Vipps utbet.\n2000001")
+    write_xlsx(path, served, [summarise(DAY, served)])
+
+    book = openpyxl.load_workbook(path)
+    try:
+        sheet = book["summary"]
+        [cell] = [row[1] for row in sheet.iter_rows() if row[0].value == "Payout reference"]
+        shown = (cell.value, cell.alignment.wrap_text, sheet.row_dimensions[cell.row].height)
+        assert shown == ("Vipps utbet.\n2000001", True, 30)
+    finally:
+        book.close()
+
+
 def test_failed_check_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "day.xlsx"
     served = api_entries(DAY, 0, [("capture", 100), ("capture", 50)])
-    served[1]["balanceAfter"] = 999  # a typo in the API's data: 100 + 50 != 999
+    served[1]["balanceAfter"] = 999  # a typo in the API's data: 100 + 50 != 999 øre
     write_xlsx(path, served, [summarise(DAY, served)])
 
     checks = {row[0]: row[1:3] for row in values(path)[-4:]}
 
-    assert checks["balance"] == ["FAILED", "entry 2: 100 + 50 != 999"]
+    # In kroner, as every amount of the sheet: 1.00 + 0.50 is not 9.99.
+    assert checks["balance"] == ["FAILED", "entry 2: 1.00 + 0.50 != 9.99"]
     assert checks["chain"] == ["ok", None]
+    assert checks["sums"] == ["FAILED", "closing 9.99 - opening 0.00 != sum of amounts 1.50"]
+
+
+def test_a_broken_chain_is_reported_in_kroner(tmp_path: Path) -> None:
+    path = tmp_path / "day.xlsx"
+    served = api_entries(DAY, -100000, [("capture", 100), ("capture", 50)])  # opening -1000.00
+    served[1]["balanceBefore"], served[1]["balanceAfter"] = -99880, -99830  # 20 øre appear between the two
+    write_xlsx(path, served, [summarise(DAY, served)])
+
+    read = {row[0]: row[1:3] for row in values(path)}
+
+    assert read["Opening balance"][0] == Decimal("-1000.00") and read["Closing balance"][0] == Decimal("-998.30")
+    assert read["chain"] == ["FAILED", "entry 2: balanceBefore -998.80 != previous balanceAfter -999.00"]
+    assert read["sums"] == ["FAILED", "closing -998.30 - opening -1000.00 != sum of amounts 1.50"]
 
 
 def test_one_empty_date(tmp_path: Path) -> None:
@@ -267,6 +300,27 @@ def test_period_through_pandas(tmp_path: Path) -> None:
     assert frame["Ledger date"].tolist()[2] == "Total"
     assert frame["Captures"].tolist() == [1.0, 0.5, 1.5]
     assert frame["Closing balance"].tolist() == [1.0, 1.5, 1.5]
+
+
+def test_period_summary_repeats_its_header_row_on_every_printed_page(tmp_path: Path) -> None:
+    path = tmp_path / "period.xlsx"
+    days = [DAY + dt.timedelta(days=n) for n in range(3)]
+    write_xlsx(path, [], [summarise(day, []) for day in days])
+
+    book = openpyxl.load_workbook(path)
+    try:
+        sheet = book["summary"]
+        assert (sheet.freeze_panes, sheet.print_title_rows) == ("A2", "$1:$1")
+        assert (sheet.page_setup.orientation, sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight) == (
+            "landscape", 1, 0
+        )  # fmt: skip
+    finally:
+        book.close()
+    read_only = openpyxl.load_workbook(path, read_only=True)
+    try:
+        assert read_only["summary"].calculate_dimension() == f"A1:{chr(64 + len(PERIOD_HEADER))}5"  # header, 3, total
+    finally:
+        read_only.close()
 
 
 def test_period_of_empty_dates_has_empty_balances(tmp_path: Path) -> None:
@@ -369,3 +423,22 @@ def test_a_date_below_zero_without_a_payout_reconciles(tmp_path: Path) -> None:
     assert read["Closing balance"][0] == Decimal("-1297554.25")
     assert read["Payouts"][0] == Decimal("0.00") and read["Payout amount"][0] is None
     assert [read[name][0] for name in ("balance", "chain", "sums", "payout last")] == ["ok"] * 4
+
+
+@pytest.mark.parametrize(
+    "zone", ["Europe/Oslo", "Europe/Helsinki", "UTC", "Australia/Lord_Howe", "Asia/Kathmandu", "America/St_Johns"]
+)  # the ledgers' zones, and some whose offsets or changes are not whole hours
+def test_wall_clock_serial_is_the_wall_time_of_each_instant(zone: str) -> None:
+    # An instant every 17 min 13.5 s through 2026, both changes of summer time included.
+    start, step = dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dt.timedelta(minutes=17, seconds=13.5)
+    served = [(start + n * step).isoformat().replace("+00:00", "Z") for n in range(30_600)]
+    serial = wall_clock_serial(ZoneInfo(zone))
+
+    shown = [dt.datetime(1899, 12, 30) + dt.timedelta(days=float(serial(text))) for text in served]
+
+    expected = [dt.datetime.fromisoformat(text).astimezone(ZoneInfo(zone)).replace(tzinfo=None) for text in served]
+    near = dt.timedelta(milliseconds=1)  # a double is near the second, not always on or past it
+    assert [moment.replace(microsecond=0) for moment in expected] == [
+        (moment + near).replace(microsecond=0) for moment in shown
+    ]
+    assert serial("2026-11-20T07:19:26") is None and serial("soon") is None  # no offset, or no time: no serial

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import importlib.metadata
 import re
 import stat
 import struct
@@ -312,6 +313,21 @@ def test_csv_keeps_what_xml_cannot_hold(tmp_path: Path) -> None:
     assert [line["reference"] for line in read] == texts
 
 
+@pytest.mark.parametrize("preset", ["standard", "no"])
+def test_csv_writes_a_lone_surrogate_as_the_replacement_character(tmp_path: Path, preset: str) -> None:
+    # UTF-8 cannot hold one. The exporter replaces and counts them before rows are made
+    # (entries.replace_lone_surrogates); the writer, given one anyway, does as the XLSX does.
+    path = tmp_path / "entries.csv"
+    rows = [make_row("lone \ud800 and \udfff"), make_row("a pair: 😀")]
+    write("csv", path, rows, csv_format=csv_format(preset), timezone=ZoneInfo("Europe/Oslo"))
+
+    separator = "," if preset == "standard" else ";"
+    with path.open(encoding="utf-8-sig", newline="") as file:
+        read = [line["reference"] for line in csv.DictReader(file, delimiter=separator)]
+    frame = pd.read_csv(path, sep=separator, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    assert read == frame["reference"].tolist() == ["lone \ufffd and \ufffd", "a pair: 😀"]
+
+
 def test_xlsx_splits_sheets_at_the_row_limit(tmp_path: Path) -> None:
     path = tmp_path / "entries.xlsx"
     rows = [make_row(number=number) for number in range(10)]
@@ -408,7 +424,7 @@ def test_xlsx_leaves_gdpr_columns_out_by_default(tmp_path: Path) -> None:
     assert "Kari Nordmann" not in frame.to_numpy().tolist()[0]
 
 
-def test_xlsx_ignores_the_csv_format_and_keeps_utc_time(tmp_path: Path) -> None:
+def test_xlsx_ignores_the_csv_format(tmp_path: Path) -> None:
     path = tmp_path / "entries.xlsx"
     fmt = csv_format("no", columns=["amount", "time"], rename={"amount": "Beløp"})
     with open_report("xlsx", path, csv_format=fmt, timezone=ZoneInfo("Europe/Oslo")) as report:
@@ -417,7 +433,163 @@ def test_xlsx_ignores_the_csv_format_and_keeps_utc_time(tmp_path: Path) -> None:
 
     frame = pd.read_excel(path, dtype=str, keep_default_na=False)
     assert list(frame.columns) == list(COLUMNS)
-    assert frame["time"].tolist() == ["2024-01-02T10:00:00.123Z"]
+    assert frame["ledgerDate"].tolist() == ["2024-01-02 00:00:00"]  # a date cell, not the preset's 02.01.2024
+
+
+OSLO, COPENHAGEN, HELSINKI = (ZoneInfo(name) for name in ("Europe/Oslo", "Europe/Copenhagen", "Europe/Helsinki"))
+
+
+@pytest.mark.parametrize(
+    ("served", "zone", "shown"),
+    [
+        ("2026-11-20T07:19:26.528092Z", OSLO, dt.datetime(2026, 11, 20, 8, 19, 26)),  # winter: UTC+1; to the second
+        ("2026-07-01T22:30:00Z", OSLO, dt.datetime(2026, 7, 2, 0, 30)),  # summer: UTC+2, the next day
+        ("2026-03-29T00:59:59Z", OSLO, dt.datetime(2026, 3, 29, 1, 59, 59)),  # the last second of winter time
+        ("2026-03-29T01:00:00Z", OSLO, dt.datetime(2026, 3, 29, 3, 0, 0)),  # and the first of summer time
+        ("2026-10-25T00:30:00Z", OSLO, dt.datetime(2026, 10, 25, 2, 30)),  # the hour that happens twice:
+        ("2026-10-25T01:30:00Z", OSLO, dt.datetime(2026, 10, 25, 2, 30)),  # both show 02:30
+        ("2026-01-31T23:00:00.5Z", COPENHAGEN, dt.datetime(2026, 2, 1, 0, 0, 0)),
+        ("2026-08-15T09:05:03+0200", COPENHAGEN, dt.datetime(2026, 8, 15, 9, 5, 3)),
+        ("2026-06-15T12:00:00Z", HELSINKI, dt.datetime(2026, 6, 15, 15, 0, 0)),  # summer: UTC+3
+        ("2026-06-15T23:59:59.999999Z", None, dt.datetime(2026, 6, 15, 23, 59, 59)),  # no zone given: UTC
+    ],
+)
+def test_xlsx_time_is_a_date_time_in_the_ledgers_zone(
+    tmp_path: Path, served: str, zone: ZoneInfo | None, shown: dt.datetime
+) -> None:
+    path = tmp_path / "entries.xlsx"
+    write("xlsx", path, [make_row()._replace(time=served)], timezone=zone)
+
+    book = openpyxl.load_workbook(path, read_only=True)
+    try:
+        [cell] = [row[COLUMNS.index("time")] for row in book["entries"].iter_rows(min_row=2)]
+        assert (cell.is_date, cell.number_format, cell.value) == (True, "yyyy-mm-dd hh:mm:ss", shown)
+    finally:
+        book.close()
+    frame = pd.read_excel(path, dtype=str, keep_default_na=False)
+    assert frame["time"].tolist() == [f"{shown:%Y-%m-%d %H:%M:%S}"]
+
+
+def test_xlsx_time_that_cannot_be_read_stays_text_as_served(tmp_path: Path) -> None:
+    path = tmp_path / "entries.xlsx"
+    texts = ["2026-11-20T07:19:26", "soon", "=1+1", "00123", "line\nbreak"]  # the first: no offset, so no zone
+    write("xlsx", path, [make_row()._replace(time=text) for text in [*texts, ""]], timezone=OSLO)
+
+    frame = pd.read_excel(path, dtype=str, keep_default_na=False)
+    assert frame["time"].tolist() == [*texts, ""]
+    book = openpyxl.load_workbook(path)
+    try:
+        cells = [row[COLUMNS.index("time")] for row in book["entries"].iter_rows(min_row=2)]
+        assert [cell.data_type for cell in cells] == ["s"] * len(texts) + ["n"]  # "n": no cell at all
+    finally:
+        book.close()
+
+
+def test_xlsx_text_with_line_breaks_wraps_on_rows_tall_enough(tmp_path: Path) -> None:
+    path = tmp_path / "entries.xlsx"
+    # text: wraps, and the height its row needs in points (None: the default, one line of 15)
+    texts = {"line\nbreak": (True, 30), "crlf\r\nline": (True, 30), "a\nb\nc": (True, 45), "cr\r": (True, None),
+             "one line": (False, None), "a & b": (False, None)}  # fmt: skip
+    write("xlsx", path, [make_row(text) for text in texts])
+
+    book = openpyxl.load_workbook(path)
+    try:
+        sheet = book["entries"]
+        rows = list(sheet.iter_rows(min_row=2))
+        cells = [row[COLUMNS.index("reference")] for row in rows]
+        read = [(cell.value, bool(cell.alignment.wrap_text), sheet.row_dimensions[cell.row].height) for cell in cells]
+        assert read == [(text, *shown) for text, shown in texts.items()]
+        assert not any(cell.alignment.wrap_text for row in rows for cell in row if cell not in cells)
+    finally:
+        book.close()
+
+
+def test_xlsx_sheets_say_what_range_they_use(tmp_path: Path) -> None:
+    # openpyxl in read-only mode sizes a sheet by its <dimension> alone.
+    path = tmp_path / "entries.xlsx"
+    summary = DateSummary("00123", "funds", dt.date(2024, 1, 2))
+    with open_report("xlsx", path, sheet_row_limit=4, gdpr=True) as report:
+        report.write([make_row()] * 4)
+        report.commit([summary])
+
+    book = openpyxl.load_workbook(path, read_only=True)
+    try:
+        sized = {sheet.title: sheet.calculate_dimension() for sheet in book.worksheets}
+        counted = {sheet.title: len(list(sheet.iter_rows())) for sheet in book.worksheets}
+    finally:
+        book.close()
+    assert sized == {"summary": f"A1:D{counted['summary']}", "entries": "A1:N4", "entries (2)": "A1:N2"}
+    assert counted["entries"] == 4 and counted["summary"] > 20
+
+
+def test_xlsx_text_that_looks_like_a_number_is_not_flagged(tmp_path: Path) -> None:
+    # Excel marks "00123" in a text cell with a green triangle unless told the range holds such text on purpose.
+    path = tmp_path / "entries.xlsx"
+    with open_report("xlsx", path) as report:
+        report.write([make_row("00123"), make_row("12345678901234567890")])
+        report.commit([DateSummary("00123", "funds", dt.date(2024, 1, 2))])
+
+    for title, used in (("entries", "A1:K3"), ("summary", "A1:D23")):
+        sheet = ElementTree.fromstring(sheet_part(path, title))
+        errors = sheet.iter(f"{{{MAIN}}}ignoredError")
+        ignored = [(error.get("sqref"), error.get("numberStoredAsText")) for error in errors]
+        assert ignored == [(used, "1")], title
+        assert sheet.find(f"{{{MAIN}}}dimension").get("ref") == used, title
+
+
+def test_xlsx_prints_landscape_one_page_wide_with_header_row_and_heading(tmp_path: Path) -> None:
+    path = tmp_path / "entries.xlsx"
+    with open_report("xlsx", path, sheet_row_limit=3, timezone=OSLO, heading="Ledger 00123 funds 2024-01-02") as report:
+        report.write([make_row()] * 3)
+        report.commit([DateSummary("00123", "funds", dt.date(2024, 1, 2))])
+
+    book = openpyxl.load_workbook(path)
+    try:
+        assert book.sheetnames == ["summary", "entries", "entries (2)"]
+        for sheet in book.worksheets:
+            setup = sheet.page_setup
+            assert (setup.orientation, setup.paperSize, setup.fitToWidth, setup.fitToHeight) == ("landscape", 9, 1, 0)
+            assert sheet.sheet_properties.pageSetUpPr.fitToPage
+            assert (sheet.oddHeader.left.text, sheet.oddHeader.right.text) == ("Ledger 00123 funds 2024-01-02", "&A")
+            assert (sheet.oddFooter.left.text, sheet.oddFooter.right.text) == ("Times in Europe/Oslo", "Page &P of &N")
+        assert [sheet.print_title_rows for sheet in book.worksheets] == [None, "$1:$1", "$1:$1"]
+    finally:
+        book.close()
+
+
+def test_xlsx_heading_keeps_an_ampersand(tmp_path: Path) -> None:
+    # In a page header "&" starts a code ("&P" is the page number): a literal one is written "&&".
+    path = tmp_path / "entries.xlsx"
+    write("xlsx", path, [make_row()], heading="Ledger A&P funds")
+
+    assert "<oddHeader>&amp;LLedger A&amp;&amp;P funds&amp;R&amp;A</oddHeader>" in sheet_part(path, "entries")
+
+
+def test_xlsx_has_a_theme(tmp_path: Path) -> None:
+    path = tmp_path / "entries.xlsx"
+    write("xlsx", path, [make_row()])
+
+    book = openpyxl.load_workbook(path)
+    try:
+        theme = ElementTree.fromstring(book.loaded_theme)
+    finally:
+        book.close()
+    drawing = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+    assert theme.tag == f"{drawing}theme"
+    latin = theme.find(f"{drawing}themeElements/{drawing}fontScheme/{drawing}minorFont/{drawing}latin")
+    assert latin.get("typeface") == "Calibri"  # the font the styles name
+
+
+def test_xlsx_names_this_tool_and_its_version(tmp_path: Path) -> None:
+    path = tmp_path / "entries.xlsx"
+    write("xlsx", path, [make_row()])
+
+    with zipfile.ZipFile(path) as archive:
+        properties = ElementTree.fromstring(archive.read("docProps/app.xml"))
+    extended = "{http://schemas.openxmlformats.org/officeDocument/2006/extended-properties}"
+    assert [element.text for element in properties.iter(f"{extended}Application")] == [
+        f"report-export {importlib.metadata.version('report-export')}"
+    ]
 
 
 def test_xlsx_markup_characters_round_trip(tmp_path: Path) -> None:
@@ -473,20 +645,24 @@ def test_xlsx_package_parts_and_content_types(tmp_path: Path) -> None:
         workbook_rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
     sheets = {"xl/worksheets/sheet1.xml", "xl/worksheets/sheet2.xml", "xl/worksheets/sheet3.xml"}
     fixed = {"[Content_Types].xml", "_rels/.rels", "docProps/core.xml", "docProps/app.xml"}
-    assert names == sheets | fixed | {"xl/workbook.xml", "xl/_rels/workbook.xml.rels", "xl/styles.xml"}
+    workbook = {"xl/workbook.xml", "xl/_rels/workbook.xml.rels", "xl/styles.xml", "xl/theme/theme1.xml"}
+    assert names == sheets | fixed | workbook
     kinds = "application/vnd.openxmlformats-officedocument"
     overrides = {item.get("PartName"): item.get("ContentType") for item in types if item.tag.endswith("Override")}
     defaults = {item.get("Extension"): item.get("ContentType") for item in types if item.tag.endswith("Default")}
     assert overrides == {
         "/xl/workbook.xml": f"{kinds}.spreadsheetml.sheet.main+xml",
         "/xl/styles.xml": f"{kinds}.spreadsheetml.styles+xml",
+        "/xl/theme/theme1.xml": f"{kinds}.theme+xml",
         "/docProps/core.xml": "application/vnd.openxmlformats-package.core-properties+xml",
         "/docProps/app.xml": f"{kinds}.extended-properties+xml",
         **{f"/{name}": f"{kinds}.spreadsheetml.worksheet+xml" for name in sheets},
     }
     assert defaults == {"rels": "application/vnd.openxmlformats-package.relationships+xml", "xml": "application/xml"}
     assert {rel.get("Target") for rel in package_rels} == {"xl/workbook.xml", "docProps/core.xml", "docProps/app.xml"}
-    assert {f"xl/{rel.get('Target')}" for rel in workbook_rels} == sheets | {"xl/styles.xml"}
+    assert {f"xl/{rel.get('Target')}" for rel in workbook_rels} == sheets | {"xl/styles.xml", "xl/theme/theme1.xml"}
+    theme = [rel for rel in workbook_rels if rel.get("Target") == "theme/theme1.xml"]
+    assert [rel.get("Type") for rel in theme] == [f"{RELS}/theme"]
 
 
 def test_xlsx_zip_members_need_no_zip64(tmp_path: Path) -> None:
@@ -505,7 +681,7 @@ def test_xlsx_zip_members_need_no_zip64(tmp_path: Path) -> None:
             assert info.extra == b"", info.filename
 
 
-def test_xlsx_filter_has_its_defined_name_on_each_entries_sheet(tmp_path: Path) -> None:
+def test_xlsx_filter_and_print_titles_have_their_defined_names(tmp_path: Path) -> None:
     path = tmp_path / "entries.xlsx"
     with open_report("xlsx", path, sheet_row_limit=4) as report:
         report.write([make_row()] * 5)
@@ -521,8 +697,10 @@ def test_xlsx_filter_has_its_defined_name_on_each_entries_sheet(tmp_path: Path) 
     assert titles == ["summary", "entries", "entries (2)"]
     assert names == [
         ("_xlnm._FilterDatabase", "1", "1", "'entries'!$A$1:$K$4"),
+        ("_xlnm.Print_Titles", "1", None, "'entries'!$1:$1"),
         ("_xlnm._FilterDatabase", "2", "1", "'entries (2)'!$A$1:$K$3"),
-    ]
+        ("_xlnm.Print_Titles", "2", None, "'entries (2)'!$1:$1"),
+    ]  # none for a one-date summary: a block of labels and values has no header row
     assert '<autoFilter ref="A1:K4"/>' in sheet_part(path, "entries")
     assert '<autoFilter ref="A1:K3"/>' in sheet_part(path, "entries (2)")
     assert "autoFilter" not in sheet_part(path, "summary")
@@ -668,8 +846,10 @@ def test_temp_file_is_hidden_private_and_beside_the_report(
     folder = tmp_path / "a" / "b"
     path = folder / f"entries.{fmt}"
 
-    with open_report(fmt, path) as report:
-        report.write([make_row()])
+    # XLSX: a sheet goes into the file once complete (its rows wait in an unnamed scratch file, which
+    # no folder listing shows), so the second row, on a sheet of its own, puts the first sheet there.
+    with open_report(fmt, path, sheet_row_limit=2) as report:
+        report.write([make_row(), make_row()])
         [temp] = folder.iterdir()
         assert re.fullmatch(rf"\.entries\.{fmt}\.[a-z0-9_]{{8}}\.tmp", temp.name)
         assert stat.S_IMODE(temp.stat().st_mode) == 0o600

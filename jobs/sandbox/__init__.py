@@ -3,7 +3,8 @@
 It speaks the real protocol over HTTP on 127.0.0.1, awkward parts included:
 both token flows, bearer checks and expiry, ledger paging, date pages with
 hasMore/cursor/tryLater, the never-ending feed, GDPR opt-in fields,
-injectable faults, and dates whose balances do not add up, on request. It also
+injectable faults, and dates whose balances do not add up or whose text is not
+valid Unicode, on request. It also
 does what the real API does that its docs play down: yesterday stays open until
 a closing hour in each ledger's own zone, one ledger's dates run 04:00-04:00, a
 negative balance keeps dates open for weeks, Norwegian payouts come without a
@@ -19,7 +20,7 @@ serve. The exporter never imports it; the demo and the integration tests do.
     closing.py   the sandbox's clock: which dates exist, which are open, when they close
     bulk.py      very large dates, generated a page at a time
     scripted.py  dates that serve exactly the entries a test wrote (hand-computed examples)
-    defects.py   dates whose balances do not add up (Sandbox.corrupt), and what fails
+    defects.py   dates served with a defect (Sandbox.corrupt), and what fails
     faults.py    fault specs (grammar in its docstring) and their counters
     tokens.py    token endpoints, credentials, bearer checks
     routes.py    Report API endpoints and cursors

@@ -1,4 +1,5 @@
-"""Dates whose balances do not add up, made on request (Sandbox.corrupt) for reconciliation tests.
+"""Dates served with a defect, made on request (Sandbox.corrupt): balances that do not add up, for
+reconciliation tests, and text that is not valid Unicode.
 
 The real API's own examples hold such inconsistencies. A defect changes one or
 two entries of one (ledger, topic, date), at positions fixed by how many entries
@@ -21,6 +22,11 @@ Which reconciliation checks fail, for a date of n entries and m = n // 2:
     "payout-not-last"  the payout (entry n-1, funds only)     holds    holds         holds fails
                        swaps places and times with entry n-2;
                        balances recomputed along the new order
+    "lone-surrogate"   entry m: its reference ends in half    holds    holds         holds holds
+                       an emoji, a lone surrogate, which
+                       JSON can only carry as an escape
+                       ("\\ud83d"), so the whole reply is
+                       served with non-ASCII escaped
 
 Entry numbers count from 0. balance, chain and amount need n >= 3, so the
 corrupted entry has a neighbour on each side, is not the payout, and the opening
@@ -32,10 +38,11 @@ construction; "amount" breaks the first of those to break the sums.
 
 from __future__ import annotations
 
-KINDS = ("balance", "chain", "amount", "payout-not-last")
+KINDS = ("balance", "chain", "amount", "payout-not-last", "lone-surrogate")
 BALANCE_OFF = 1  # øre added to the balanceAfter of a "balance" entry
 CHAIN_SHIFT = 100  # øre added to both balances of a "chain" entry
 AMOUNT_OFF = 100  # øre added to the amount of an "amount" entry
+HALF_EMOJI = "\ud83d"  # the first half of U+1F4B8 (money with wings) without its second
 PAYOUT_TYPES = frozenset({"payout-scheduled", "scheduled-for-payout"})
 
 
@@ -78,6 +85,9 @@ def apply(kind: str, originals: dict[int, dict]) -> dict[int, dict]:
     if kind == "amount":
         ((i, entry),) = originals.items()
         return {i: {**entry, "amount": entry["amount"] + AMOUNT_OFF}}
+    if kind == "lone-surrogate":
+        ((i, entry),) = originals.items()
+        return {i: {**entry, "reference": f"{entry.get('reference') or ''} {HALF_EMOJI}"}}
     if kind == "chain":
         ((i, entry),) = originals.items()
         shifted = {"balanceBefore": entry["balanceBefore"] + CHAIN_SHIFT}

@@ -44,7 +44,11 @@ class Reply:
 
     def encode(self) -> bytes:
         # Compact, key order as built, UTF-8 as is: the same data gives the same bytes.
-        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        text = json.dumps(self.body, ensure_ascii=False, separators=(",", ":"))
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (defects.py): only a JSON escape can carry it
+            return json.dumps(self.body, separators=(",", ":")).encode("ascii")
 
 
 def problem(status: int, title: str, detail: str, instance: str) -> Reply:
