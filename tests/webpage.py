@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from jobs.runner import Context
 from jobs.state import State
 from jobs.web.app import Web, create_app, server_options
 from jobs.web.auth import hash_password
-from jobs.web.serve import stop_server
+from jobs.web.serve import Serving
 
 PASSWORD = "correct horse battery staple"
 
@@ -63,14 +62,13 @@ def serve_page(workdir: Path, sandbox, fake_time, today: dt.date, environ: dict[
     web = Web(settings, state_path, Context(fake_time.clock, fake_time.sleep), now=lambda: clock[0],
               today=lambda: today)  # fmt: skip
     server = waitress.create_server(create_app(web), host="127.0.0.1", port=0, **server_options(settings.web))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    serving = Serving(server).start()
     try:
         yield Page(f"http://127.0.0.1:{server.effective_port}", web, state_path, settings.out.absolute(), clock)
     finally:
         web.context.stop.set()
         web.exports.join(30)
-        stop_server(server, thread)
+        serving.stop()
 
 
 def shell_export(run_cli, period: tuple[str, str], ledger: str) -> dict[str, bytes]:

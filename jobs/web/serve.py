@@ -24,8 +24,7 @@ def serve(web: Web, host: str, port: int, *, schedule: Callable[[threading.Event
     app = create_app(web)
     server = waitress.create_server(app, host=host, port=port, **server_options(web.settings.web))
     log.warning("report-export serve: http://%s:%s/ (Ctrl-C or SIGTERM stops it)", host, server.effective_port)
-    thread = threading.Thread(target=server.run, name="web", daemon=True)
-    thread.start()
+    serving = Serving(server).start()
     try:
         if schedule is not None:
             schedule(web.context.stop)  # returns on SIGTERM/SIGINT, after its own run
@@ -33,7 +32,7 @@ def serve(web: Web, host: str, port: int, *, schedule: Callable[[threading.Event
             wait_for_signal(web.context.stop)
     finally:
         web.context.stop.set()  # running exports stop after the ledger date in progress
-        stop_server(server, thread)
+        serving.stop()
         web.exports.join()
     log.warning("report-export serve: stopped")
     return 0
@@ -52,16 +51,36 @@ def wait_for_signal(stop: threading.Event) -> None:
             signal.signal(signum, handler)
 
 
-def stop_server(server, thread: threading.Thread) -> None:
-    """Stop waitress from its own loop: closing its sockets from another thread while the loop polls
-    them fails with EBADF. Each socket is closed in the loop thread, which then ends, having none."""
+class Serving:
+    """waitress's loop in a thread of its own, stopped from another. Its sockets are closed inside the
+    loop (closing them from here while it polls them fails with EBADF); whatever is left once the
+    loop has ended is closed from here."""
 
-    def close_all() -> None:
-        for dispatcher in list(server._map.values()):  # waitress's socket map: no public way to end its loop
+    def __init__(self, server) -> None:
+        self.server, self.stopping = server, threading.Event()
+        self.thread = threading.Thread(target=self._run, name="web", daemon=True)
+
+    def start(self) -> Serving:
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            self.server.run()
+        except OSError:
+            if not self.stopping.is_set():
+                raise
+
+    def _close_all(self) -> None:
+        for dispatcher in list(self.server._map.values()):  # waitress's socket map: no public way to end its loop
             with contextlib.suppress(OSError):
                 dispatcher.close()
-        server._map.clear()
+        self.server._map.clear()
 
-    server.trigger.pull_trigger(close_all)
-    thread.join(10)
-    server.task_dispatcher.shutdown()
+    def stop(self) -> None:
+        self.stopping.set()
+        with contextlib.suppress(OSError):  # a trigger already closed: the loop is ending anyway
+            self.server.trigger.pull_trigger(self._close_all)
+        self.thread.join(10)
+        self._close_all()
+        self.server.task_dispatcher.shutdown()
