@@ -267,6 +267,20 @@ def test_a_webhook_that_never_answers_times_out_and_its_notice_waits_for_the_nex
     assert status(run_cli)["undelivered"] == []
 
 
+def test_a_notice_for_a_channel_no_longer_configured_is_dropped_with_a_warning(
+    sandbox, use_sandbox, run_cli, configure, receiver, monkeypatch
+):
+    configure(webhook=receiver, other="[retry]\nmax_attempts = 1\n")
+    use_sandbox(sandbox)
+    receiver.answer((503, "down", {}))
+    assert run_cli("run", "--ledger", "999999").code == 5 and len(status(run_cli)["undelivered"]) == 1
+    monkeypatch.delenv("NOTIFY_WEBHOOK_URL")  # the webhook is given up
+    result = run_cli("run")
+    assert result.code == 0 and "notification #1 dropped: webhook is no longer configured in [notify]" in result.err
+    assert status(run_cli) == {"channels": [], "undelivered": []} and len(receiver.posts) == 1
+    assert "notifications: none configured (see [notify] in config.toml)" in run_cli("status").out
+
+
 # -- when: every failure, lasting conditions once a day, recovery ------------------------------------------
 
 
