@@ -138,6 +138,8 @@ def build_parser(settings: config.Settings) -> Parser:
     users.add_argument("action", choices=("add", "list", "remove", "password"), help="what to do")
     users.add_argument("name", nargs="?", help="the user's name (for add, remove, password)")
     users.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    notify = commands.add_parser("notify", parents=[common], help="notifications of failed runs ([notify])")
+    notify.add_argument("--test", action="store_true", help="send a test message through every configured channel")
     commands.add_parser("sandbox", help="serve a local Report API stand-in (see report-export sandbox --help)")
     return parser
 
@@ -311,6 +313,7 @@ def run_and_report(command, trigger, args, settings, runtime, body, out, request
         finished = runner.execute(
             command, trigger, settings, body, out=out, context=runtime.context, state_path=args.state,
             wait=args.wait, detailed=args.detailed_exit_codes, user=getpass.getuser(), request=request,
+            today=today(settings, runtime),
         )  # fmt: skip
     if not args.quiet:
         print("\n".join([finished.summary, *finished.notes]))
@@ -334,15 +337,18 @@ def sigterm_stops(runtime: Runtime) -> Iterator[None]:
 
 
 def cmd_status(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
+    from jobs import outbox
     from jobs.state import State
 
     day = today(settings, runtime)
     with State.snapshot(args.state or settings.state_path) as state:  # reads only: writes nothing anywhere
         ledgers, runs = state.overview(day, settings.warn_after_days), state.recent_runs()
+        notifications = outbox.overview(settings, state)
     schedule = {"cron": settings.schedule.cron, "timezone": str(settings.schedule.timezone),
                 "from": settings.schedule.source}  # fmt: skip
     if args.json:
-        print(json.dumps({"ledgers": ledgers, "runs": runs, "schedule": schedule}, indent=2, ensure_ascii=False))
+        print(json.dumps({"ledgers": ledgers, "runs": runs, "schedule": schedule, "notifications": notifications},
+                         indent=2, ensure_ascii=False))  # fmt: skip
         return EXIT_OK
     for row in ledgers:
         pending = ", ".join(
@@ -360,6 +366,7 @@ def cmd_status(args: argparse.Namespace, settings: config.Settings, runtime: Run
     if not ledgers:
         print("no ledger dates recorded yet")
     print(f"schedule: {schedule['cron']} ({schedule['timezone']}; from {schedule['from']})")
+    print("\n".join(outbox.status_lines(notifications)))
     print("last runs:" if runs else "no runs recorded yet")
     for run in runs:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(run["counts"].items()) if v)
@@ -500,12 +507,35 @@ def new_password(from_stdin: bool) -> str:
     return password
 
 
+def cmd_notify(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
+    """One line per channel with what it answered; exit 12 unless every one took the test message."""
+    from jobs import notice, outbox
+    from jobs.errors import EXIT_NOT_DELIVERED, ConfigError, NotDelivered, hide
+
+    if not args.test:
+        raise UsageError("notify needs --test: report-export notify --test sends a test message through every channel")
+    notify = settings.notify
+    if not notify.channels:
+        raise ConfigError('no notification channel is configured: set [notify] email_to = ["..."] and smtp_host in '
+                          "config.toml, or NOTIFY_WEBHOOK_URL in .env (see README, Notifications)")  # fmt: skip
+    message, code = notice.for_test(notify.installation), EXIT_OK
+    for channel in notify.channels:
+        try:
+            answer = outbox.send(notify, channel, message, clock=runtime.clock, sleep=runtime.sleep)
+            line = f"{outbox.describe(notify, channel)}: accepted: {answer}"
+        except NotDelivered as exc:
+            line, code = f"{outbox.describe(notify, channel)}: not delivered: {exc}", EXIT_NOT_DELIVERED
+        print(f"report-export notify: {hide(line, outbox.secrets_of(settings))}")
+    return code
+
+
 SCHEDULED_RUN = {"first": None, "last": None, "ledger": None, "topic": None, "format": None, "out": None,
                  "wait": False, "csv_preset": None, "strict": None, "combine": False, "detailed_exit_codes": False,
                  "concurrency": None}  # fmt: skip
 COMMANDS = {
     "run": cmd_run, "feed": cmd_feed, "status": cmd_status, "schedule": cmd_schedule,
     "ledgers": cmd_ledgers, "check": cmd_check, "verify": cmd_verify, "serve": cmd_serve, "users": cmd_users,
+    "notify": cmd_notify,
 }  # fmt: skip
 
 

@@ -33,7 +33,7 @@ FORMATS = ("csv", "xlsx", "gbat10", "camt053")
 DEFAULT_FORMATS = ("csv", "xlsx")  # the bookkeeping formats only when asked for: gbat10 needs [accounts]
 MAX_CONCURRENCY = 64
 TOKEN_PATHS = {"accounting": "/miami/v1/token", "merchant": "/accesstoken/get"}
-SECRET_NAMES = re.compile(r"secret|password|subscription_key|client_id", re.IGNORECASE)
+SECRET_NAMES = re.compile(r"secret|password|subscription_key|client_id|webhook_url", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,37 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class NotifySettings:
+    """[notify]: where notices of failed runs go (jobs/notify.py). The SMTP password and the webhook URL,
+    which may embed a token, come from the environment or .env only and stay out of every repr."""
+
+    email_to: tuple[str, ...] = ()
+    email_from: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: str = "starttls"  # starttls, tls (implicit, port 465) or none
+    smtp_user: str = ""  # log in when set
+    smtp_password: str = field(default="", repr=False)
+    smtp_ca_file: Path | None = None  # None: the system's CAs
+    webhook_url: str = field(default="", repr=False)
+    on_success: bool = False  # also a daily "all good"
+    installation: str = ""  # named in every subject; the host name unless set
+    timeout: float = 10.0  # seconds per attempt
+    retry: RetryPolicy = RetryPolicy(max_attempts=6, max_seconds=60.0)
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return tuple(name for name, on in (("email", self.email_to), ("webhook", self.webhook_url)) if on)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What must never be shown: the password, the webhook URL and its path (a token, for Slack)."""
+        url = urlsplit(self.webhook_url)
+        tail = url.path + (f"?{url.query}" if url.query else "")
+        return tuple(s for s in (self.smtp_password, self.webhook_url, tail if len(tail) > 1 else "") if s)
+
+
+@dataclass(frozen=True)
 class Settings:
     base_url: str
     token_url: str
@@ -98,6 +129,7 @@ class Settings:
     feed_batch_entries: int = 100_000
     schedule: Schedule = Schedule()
     web: WebSettings = WebSettings()
+    notify: NotifySettings = NotifySettings()
     missing: tuple[str, ...] = ()  # names of unset credential variables
     accounts: Accounts | None = None  # [accounts]: the chart GBAT10 vouchers post to
 
@@ -121,6 +153,8 @@ KNOWN_KEYS = {
     "schedule": ("cron", "timezone", "misfire_grace_seconds"),
     "web": ("host", "port", "session_hours", "behind_proxy"),
     "accounts": ACCOUNT_KEYS,  # its tables' own keys are checked by jobs.accounts
+    "notify": ("email_to", "email_from", "smtp_host", "smtp_port", "smtp_security", "smtp_user", "smtp_ca_file",
+               "on_success", "installation", "timeout_seconds", "retry_seconds"),
 }  # fmt: skip
 RETIRED_KEYS = {
     ("state", "give_up_after_days"): "no date is given up any more: rename it to warn_after_days",
@@ -194,6 +228,7 @@ def _settings(toml: dict, env: Mapping[str, str], here: Path) -> Settings:
             behind_proxy=web.flag("behind_proxy"),
         ),
         accounts=parse_accounts(toml.get("accounts")),
+        notify=_notify(_Table(toml, "notify"), _Table(toml, "retry"), env, here),
     )
 
 
@@ -392,3 +427,69 @@ def _file_mode(text: str) -> int:
     if not 0 <= mode <= 0o777 or not mode & 0o600 == 0o600:
         raise ConfigError(f'[export] file_mode {text!r} must be octal like "0600" and owner read-write')
     return mode
+
+
+EMAIL_ADDRESS = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+")
+SMTP_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+
+
+def _is_address(value: object) -> bool:
+    """A plain ASCII address: SMTP without the SMTPUTF8 extension carries no other."""
+    return isinstance(value, str) and value.isascii() and EMAIL_ADDRESS.fullmatch(value) is not None
+
+
+def _notify(table: _Table, retry: _Table, env: Mapping[str, str], here: Path) -> NotifySettings:
+    """[notify] with NOTIFY_SMTP_PASSWORD and NOTIFY_WEBHOOK_URL; a half-configured channel is refused here,
+    so that a run never finds out at night that its notices cannot go anywhere."""
+    to = table.get("email_to", [])
+    if not isinstance(to, list) or not all(_is_address(a) for a in to):
+        raise table.wrong("email_to", 'a list of addresses, e.g. ["it-alerts@example.com"]')
+    host, user = table.text("smtp_host", ""), table.text("smtp_user", "")
+    security = table.choice("smtp_security", tuple(SMTP_PORTS))
+    password, webhook = env.get("NOTIFY_SMTP_PASSWORD", ""), env.get("NOTIFY_WEBHOOK_URL", "")
+    if to and not host:
+        raise ConfigError('[notify] email_to is set but smtp_host is not: name your mail relay, e.g. smtp_host = '
+                          '"smtp.example.com", or remove email_to')  # fmt: skip
+    if host and not to:
+        raise ConfigError('[notify] smtp_host is set but email_to is not: add e.g. email_to = ["it@example.com"]')
+    if user and not password:
+        raise ConfigError("[notify] smtp_user is set but NOTIFY_SMTP_PASSWORD is not: put it in .env or the "
+                          "environment")  # fmt: skip
+    if password and not user:
+        raise ConfigError("NOTIFY_SMTP_PASSWORD is set but [notify] smtp_user is not: set smtp_user, or unset it")
+    if user and security == "none":
+        raise ConfigError('[notify] smtp_security = "none" would send NOTIFY_SMTP_PASSWORD unencrypted: use '
+                          '"starttls" or "tls"')  # fmt: skip
+    url = urlsplit(webhook)
+    if webhook and (url.scheme not in ("http", "https") or not url.hostname):
+        raise ConfigError("NOTIFY_WEBHOOK_URL is not an http(s) URL: copy the whole URL your chat tool gave you")
+    ca_file = table.text("smtp_ca_file", "")
+    if ca_file and not (here / ca_file).is_file():
+        raise ConfigError(f"[notify] smtp_ca_file {ca_file!r} is not a file: give the path of your relay's CA "
+                          "certificate (PEM), or remove it to trust the system's CAs")  # fmt: skip
+    sender = table.text("email_from", "")
+    if sender and not _is_address(sender):
+        raise table.wrong("email_from", 'an address, e.g. "report-export@example.com"')
+    if to and not sender:  # getfqdn may ask DNS: only when mail is configured
+        sender = f"report-export@{socket.getfqdn()}"
+    return NotifySettings(
+        email_to=tuple(to),
+        email_from=sender,
+        smtp_host=host,
+        smtp_port=table.whole("smtp_port", SMTP_PORTS[security], most=65535),
+        smtp_security=security,
+        smtp_user=user,
+        smtp_password=password,
+        smtp_ca_file=here / ca_file if ca_file else None,
+        webhook_url=webhook,
+        on_success=table.flag("on_success"),
+        installation=table.text("installation", "") or socket.gethostname(),
+        timeout=table.number("timeout_seconds", 10.0),
+        # The API's backoff ([retry]), but a notice gives up sooner: it waits in the outbox for the next run.
+        retry=RetryPolicy(
+            max_attempts=retry.whole("max_attempts", 6),
+            max_seconds=table.number("retry_seconds", 60.0),
+            base_delay=retry.number("base_delay_seconds", 0.5),
+            max_delay=retry.number("max_delay_seconds", 30.0),
+        ),
+    )

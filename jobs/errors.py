@@ -10,7 +10,9 @@
     │   ├── ProtocolError          the API answered something we cannot trust
     │   └── Unreconciled           --strict: a date's balances do not add up
     ├── OutputError            exit 6: a report file could not be written
-    └── LockHeld               exit 7: another run holds the lock; try again later or --wait
+    ├── LockHeld               exit 7: another run holds the lock; try again later or --wait
+    └── NotDelivered           exit 12: a notification channel did not take a notice (notify --test);
+                                        after a run it is logged and kept for the next run, never raised
 
 Every message is one line that names the problem and the fix, and holds no secret.
 Exit codes are documented in README.md; tests pin them.
@@ -24,6 +26,7 @@ EXIT_PENDING = 8  # files for every closed date were written, but some dates are
 EXIT_NOTHING_TO_DO = 9  # every ledger date through yesterday was already exported
 EXIT_VERIFY_FAILED = 10  # verify: a file is missing, changed, or in no manifest, or there is no manifest
 EXIT_OVERDUE = 11  # a date has been pending longer than [state] warn_after_days: still queued, look at it
+EXIT_NOT_DELIVERED = 12  # notify --test: a configured channel did not accept the test message
 EXIT_INTERNAL = 70  # a bug: EX_SOFTWARE from sysexits.h
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a process killed by SIGPIPE: the reader closed the pipe
 
@@ -75,3 +78,23 @@ class LockHeld(ReportExportError):
 
 class Unreconciled(ApiError):
     """--strict: a ledger date whose balances do not add up gets no file."""
+
+
+class NotDelivered(ReportExportError):
+    """A mail server or webhook refused a notice, or could not be reached even after retries."""
+
+    exit_code = EXIT_NOT_DELIVERED
+
+
+def hide(value, secrets: tuple[str, ...]):
+    """The value (text, or JSON-like data) with every secret replaced, the longest first: for what others
+    wrote into a message (a webhook receiver that echoes its URL), and for anything stored or logged."""
+    if isinstance(value, str):
+        for secret in sorted(filter(None, secrets), key=len, reverse=True):
+            value = value.replace(secret, "[hidden]")
+        return value
+    if isinstance(value, dict):
+        return {key: hide(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [hide(item, secrets) for item in value]
+    return value

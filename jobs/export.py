@@ -103,6 +103,7 @@ class Result:
     unavailable: list[tuple[Unit, str]] = field(default_factory=list)
     overdue: list[tuple[Unit, Pending]] = field(default_factory=list)  # pending past [state] warn_after_days
     unreconciled: list[Unit] = field(default_factory=list)
+    reasons: dict[Unit, str] = field(default_factory=dict)  # why each unreconciled date got no file
     withdrawn: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     stopped: bool = False
@@ -332,6 +333,7 @@ def record_unit(
     except Unreconciled as exc:
         log.error("%s", exc)
         result.unreconciled.append(unit)
+        result.reasons[unit] = str(exc)
         written = None
     else:
         if written is None:

@@ -42,6 +42,7 @@ class Retrier:
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
     retries: int = 0  # over the whole run, for the summary
+    advice: str = "check VIPPS_BASE_URL and the network, or try again later"  # the fix named when it gives up
     _paused_until: float = 0.0  # no worker sends a request before this (after a 429)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -65,10 +66,7 @@ class Retrier:
             # INFO, not WARNING: a retry that succeeds needs no attention; the summary counts them.
             log.info("%s: %s; retry %d in %.1f s", what, problem, attempt, delay)
             self.sleep(delay)
-        raise ApiError(
-            f"{what}: {problem}, gave up after {attempt} attempts: "
-            "check VIPPS_BASE_URL and the network, or try again later"
-        )
+        raise ApiError(f"{what}: {problem}, gave up after {attempt} attempts: {self.advice}")
 
     def _wait_out_pause(self) -> None:
         with self._lock:

@@ -103,17 +103,22 @@ def execute(
     command: str, trigger: str, settings: config.Settings, body, *, out: Path, context: Context,
     state_path: Path | None = None, wait: bool = False, detailed: bool = False, user: str = "",
     request: dict | None = None, on_wait: Callable[[str], None] | None = None,
-    on_start: Callable[[int], None] | None = None,
+    on_start: Callable[[int], None] | None = None, today: dt.date | None = None,
 ) -> Finished:  # fmt: skip
-    """Lock, state, one API client and a run row around `body`."""
+    """Lock, state, one API client and a run row around `body`; then the run's notifications.
+
+    `today` is the run's date (tests inject it): notifications count "once a day" by it."""
     from jobs.export import connect
     from jobs.lock import run_lock
+    from jobs.notify import Notifier, Run
+    from jobs.outbox import Outbox
     from jobs.state import State
     from jobs.writers import remove_stale_temp_files
 
     started = context.clock()
     settings.require_credentials()  # before anything is created on disk
     state_path = state_path or settings.state_path
+    day = today or dt.datetime.now(settings.timezone).date()
     with run_lock(Path(f"{state_path}.lock"), wait=wait, on_wait=on_wait), State(state_path) as state:
         run_id = state.start_run(command, trigger, user=user, request=json.dumps(request) if request else None)
         if on_start is not None:
@@ -121,22 +126,31 @@ def execute(
         # Only under the lock: another run's temporary files would look the same.
         if removed := remove_stale_temp_files(out):
             log.info("removed %d temporary files an interrupted run left under %s", removed, out)
+        outbox = Outbox(settings, state, clock=context.clock, sleep=context.sleep, stop=context.stop)
+        notifier = Notifier(settings, state, day, outbox)
         try:
+            # First what earlier runs could not deliver; under the lock, so no two runs send the same notice.
+            outbox.deliver()
             with connect(settings, clock=context.clock, sleep=context.sleep) as (api, auth):
                 result, ledgers, done, notes = body(api, state, run_id)
         except BaseException as exc:
             code = getattr(exc, "exit_code", 130 if isinstance(exc, KeyboardInterrupt) else EXIT_INTERNAL)
-            state.end_run(run_id, "failed" if code != 130 else "interrupted", code, {}, str(exc) or type(exc).__name__)
+            error = str(exc) or type(exc).__name__
+            state.end_run(run_id, "failed" if code != 130 else "interrupted", code, {}, error)
+            if code != 130:  # a stop asked for is no failure
+                notifier.after_run(Run(run_id, command, trigger, "failed", code, error=error, request=request))
             raise
         counts = {**result.counts(), "tokens": auth.tokens_fetched, "retries": api.retrier.retries}
         code = result.exit_code
         if code in (EXIT_PENDING, EXIT_NOTHING_TO_DO) and not detailed:
             code = EXIT_OK  # normal every hour: a scheduler must not page anyone for it
         state.end_run(run_id, result.outcome, code, counts, files=[str(path) for path in result.files])
-    summary = (
-        f"report-export {command}: {plural(ledgers, 'ledger')}, {done}, {plural(auth.tokens_fetched, 'token')}, "
-        f"{plural(api.retrier.retries, 'retry', 'retries')}, {context.clock() - started:.1f} s: {result.outcome}"
-    )
+        summary = (
+            f"report-export {command}: {plural(ledgers, 'ledger')}, {done}, {plural(auth.tokens_fetched, 'token')}, "
+            f"{plural(api.retrier.retries, 'retry', 'retries')}, {context.clock() - started:.1f} s: {result.outcome}"
+        )
+        if not result.stopped:
+            notifier.after_run(Run(run_id, command, trigger, result.outcome, code, summary, request=request), result)
     return Finished(run_id, code, result.outcome, summary, notes, list(result.files))
 
 

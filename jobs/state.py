@@ -130,6 +130,25 @@ _MIGRATIONS = [
         value TEXT NOT NULL
     );
     """,
+    # 4: notifications (jobs/notify.py). What has been told and on which day, so that a lasting condition
+    # is told once a day and not every hour; and the outbox, where a notice waits until its channel took it.
+    """
+    CREATE TABLE notify_conditions (
+        key TEXT PRIMARY KEY,                      -- e.g. overdue 302321 funds 2026-10-02, withdrawn 5551234
+        since TEXT NOT NULL,                       -- the run's date (YYYY-MM-DD) when it was first seen
+        told TEXT NOT NULL                         -- the run's date of the last notice that named it
+    );
+    CREATE TABLE notify_outbox (
+        id INTEGER PRIMARY KEY,
+        channel TEXT NOT NULL,                     -- email or webhook
+        run_id INTEGER,
+        created_at TEXT NOT NULL,
+        notice TEXT NOT NULL,                      -- JSON, as the webhook posts it; the mail is made from it
+        tries INTEGER NOT NULL DEFAULT 0,
+        tried_at TEXT,
+        error TEXT                                 -- why the last try failed; never a secret
+    );
+    """,
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -430,6 +449,45 @@ class State:
         )
         names = ("ledgerId", "topic", "date", "status", "detail")
         return [dict(zip(names, row, strict=True)) for row in rows]
+
+    # -- notifications: conditions told, and the outbox (jobs/notify.py) --------
+
+    def notify_conditions(self) -> dict[str, tuple[str, str]]:
+        """key -> (since, told), both run dates."""
+        rows = self.db.execute("SELECT key, since, told FROM notify_conditions")
+        return {key: (since, told) for key, since, told in rows}
+
+    def set_notify_conditions(self, conditions: dict[str, tuple[str, str]]) -> None:
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("DELETE FROM notify_conditions")
+            self.db.executemany("INSERT INTO notify_conditions VALUES (?, ?, ?)",
+                                [(key, since, told) for key, (since, told) in conditions.items()])  # fmt: skip
+
+    def withdrawn_ledgers(self) -> dict[str, str]:
+        """Ledger id -> since when the keys cannot read it."""
+        return dict(self.db.execute("SELECT ledger_id, withdrawn_at FROM ledgers WHERE withdrawn_at IS NOT NULL"))
+
+    def queue_notice(self, channel: str, run_id: int | None, notice: str) -> int:
+        return self.db.execute(
+            "INSERT INTO notify_outbox (channel, run_id, created_at, notice) VALUES (?, ?, ?, ?)",
+            (channel, run_id, now_utc(), notice),
+        ).lastrowid
+
+    def outbox(self) -> list[dict]:
+        """Notices not delivered yet, oldest first."""
+        rows = self.db.execute(
+            "SELECT id, channel, run_id, created_at, notice, tries, tried_at, error FROM notify_outbox ORDER BY id"
+        )
+        names = ("id", "channel", "runId", "createdAt", "notice", "tries", "triedAt", "error")
+        return [{**dict(zip(names, row, strict=True)), "notice": json.loads(row[4])} for row in rows]
+
+    def notice_sent(self, notice_id: int) -> None:
+        self.db.execute("DELETE FROM notify_outbox WHERE id = ?", (notice_id,))
+
+    def notice_failed(self, notice_id: int, error: str) -> None:
+        self.db.execute("UPDATE notify_outbox SET tries = tries + 1, tried_at = ?, error = ? WHERE id = ?",
+                        (now_utc(), error, notice_id))  # fmt: skip
 
     # -- status --------------------------------------------------------------
 

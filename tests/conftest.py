@@ -83,7 +83,7 @@ class Result:
 
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
-    """An empty working folder: no config.toml, no .env, no credentials from the caller's shell."""
+    """An empty working folder: no config.toml, no .env, no credentials or notify secrets from the caller's shell."""
     monkeypatch.chdir(tmp_path)
     for name in (
         "VIPPS_CLIENT_ID",
@@ -93,6 +93,8 @@ def workdir(tmp_path, monkeypatch):
         "VIPPS_MSN",
         "VIPPS_BASE_URL",
         "VIPPS_TOKEN_PATH",
+        "NOTIFY_SMTP_PASSWORD",
+        "NOTIFY_WEBHOOK_URL",
     ):
         monkeypatch.delenv(name, raising=False)
     return tmp_path

@@ -83,7 +83,7 @@ class Exports:
                 finished = runner.execute(
                     "run", "web", web.settings, with_api, out=request.output.out, context=web.context,
                     state_path=web.state_path, wait=True, user=user, request=job.request,
-                    on_wait=waiting, on_start=started,
+                    on_wait=waiting, on_start=started, today=web.day(),
                 )  # fmt: skip
                 job.code, job.message, job.status = finished.code, finished.summary, "finished"
             except ReportExportError as exc:
