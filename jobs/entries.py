@@ -87,16 +87,20 @@ def replace_lone_surrogates(entries: Iterable[dict[str, Any]]) -> int:
     return replaced
 
 
-def local_time(served: str, zone: ZoneInfo) -> dt.datetime | None:
-    """The API's `time` ('2026-11-20T07:19:26.528092Z') as wall time in `zone`; None if it cannot be read
+def instant(served: str) -> dt.datetime | None:
+    """The API's `time` ('2026-11-20T07:19:26.528092Z') as an aware datetime; None if it cannot be read
     or has no UTC offset (which zone it means would be a guess, and a wrong local time is worse than none)."""
     try:
         moment = dt.datetime.fromisoformat(served)
     except ValueError:
         return None
-    if moment.tzinfo is None:
-        return None
-    return moment.astimezone(zone)
+    return moment if moment.tzinfo is not None else None
+
+
+def local_time(served: str, zone: ZoneInfo) -> dt.datetime | None:
+    """The API's `time` as wall time in `zone`, or None (see instant)."""
+    moment = instant(served)
+    return moment.astimezone(zone) if moment is not None else None
 
 
 def to_row(entry: dict[str, Any], ledger_id: str) -> Row:

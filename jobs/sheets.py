@@ -26,7 +26,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from zoneinfo import ZoneInfo
 
-from jobs.entries import AMOUNT_COLUMNS, Row, format_amount, major_units
+from jobs.entries import AMOUNT_COLUMNS, Row, format_amount, instant, major_units
 from jobs.reconcile import CHECKS, DateSummary, category_names, has_payouts
 from jobs.xlsx import (
     AMOUNT,
@@ -116,11 +116,8 @@ def wall_clock_serial(zone: ZoneInfo) -> Callable[[str], str | None]:
     offsets: dict[int, int] = {}  # UTC minute -> the zone's offset then, in seconds
 
     def serial(served: str) -> str | None:
-        try:
-            moment = dt.datetime.fromisoformat(served)
-        except ValueError:
-            return None
-        if moment.tzinfo is None:
+        moment = instant(served)
+        if moment is None:
             return None
         seconds = int(moment.timestamp())  # the fraction dropped, as the presets drop it
         offset = offsets.get(seconds // 60)
