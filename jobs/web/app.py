@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flask import Flask, g, render_template, request
+from flask import Flask, current_app, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -103,14 +103,7 @@ def server_options(settings: config.WebSettings) -> dict:
 
 
 def the_web() -> Web:
-    return g.get("web") or _web()
-
-
-def _web() -> Web:
-    from flask import current_app
-
-    g.web = current_app.extensions["report_export"]
-    return g.web
+    return current_app.extensions["report_export"]
 
 
 def secure_headers(response):

@@ -26,32 +26,35 @@ FEES = {"fees-retained"}
 FEE_TOPIC_SETTLED = {"fees-retained", "fees-invoiced"}  # on topic fees: what settles the fees
 
 
-def run_files(web: Web, run: dict) -> list[dict]:
-    """Every file of the run with its manifests, in a fixed order, each marked whether it can be sent."""
+def run_files(web: Web, run: dict, *, only: int | None = None) -> list[dict]:
+    """Every file of the run with its manifests, in a fixed order, each marked whether it can be sent.
+    With `only`, just that file is checked: sending one file hashes that file, not the whole run."""
     reports = [Path(p) for p in run["files"]]
     # One manifest lists every format of a date, named after the first of them: find each report's
     # digest in whichever of its folder's manifests lists it.
-    manifests = sorted({m for m in map(manifest_path, reports) if m.is_file()}, key=str)
+    listings = {m: listing(m) for m in {manifest_path(p) for p in reports} if m.is_file()}
     listed: dict[Path, str] = {}
-    for manifest in manifests:
-        listed.update({manifest.parent / name: digest for name, digest in (listing(manifest) or {}).items()})
+    for manifest, entries in listings.items():
+        listed.update({manifest.parent / name: digest for name, digest in (entries or {}).items()})
     out = os.path.realpath(web.settings.out)
     files = []
-    for n, path in enumerate(sorted({*reports, *manifests}, key=str)):
+    for n, path in enumerate(sorted({*reports, *listings}, key=str)):
         real = os.path.realpath(path)
         name = os.path.relpath(real, out) if real.startswith(out + os.sep) else path.name
-        files.append({"n": n, "path": path, "name": name, "problem": problem(path, real, out, listed)})
+        checked = only is None or n == only
+        files.append({"n": n, "path": path, "name": name,
+                      "problem": problem(path, real, out, listed, listings) if checked else None})  # fmt: skip
     return files
 
 
-def problem(path: Path, real: str, out: str, listed: dict[Path, str]) -> str | None:
+def problem(path: Path, real: str, out: str, listed: dict[Path, str], listings: dict) -> str | None:
     """Why this file may not be sent, or None."""
     if not real.startswith(out + os.sep):
         return "not under the output folder"
     if path.is_symlink() or not path.is_file():
         return "no longer there"
     if path.name.endswith(SUFFIX):
-        return None if listing(path) is not None else "its manifest cannot be read"
+        return None if listings.get(path) is not None else "its manifest cannot be read"
     if path not in listed:
         return "in no manifest"
     if listed[path] != sha256(path):
@@ -66,18 +69,18 @@ def listing(manifest: Path) -> dict[str, str] | None:
         return None
 
 
-def the_run_files(run_id: int) -> tuple[Web, list[dict]]:
+def the_run_files(run_id: int, only: int | None = None) -> tuple[Web, list[dict]]:
     web = the_web()
     with web.state(read_only=True) as state:
         runs = state.recent_runs(1, run_id=run_id)
     if not runs:
         abort(404, "No such run.")
-    return web, run_files(web, runs[0])
+    return web, run_files(web, runs[0], only=only)
 
 
 @blueprint.route("/runs/<int:run_id>/files/<int:n>")
 def download(run_id: int, n: int):
-    web, files = the_run_files(run_id)
+    web, files = the_run_files(run_id, only=n)
     if not 0 <= n < len(files):
         abort(404, "This run has no such file.")
     file = files[n]
