@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from jobs.errors import ConfigError, LockHeld
+from jobs.private import FILE, private_file, private_folder
 from jobs.state import now_utc
 
 
@@ -22,14 +23,15 @@ def run_lock(path: Path, *, wait: bool, on_wait: Callable[[str], None] | None = 
     """Hold the lock for the block. Busy: LockHeld, or with `wait` queue behind the holder, first telling
     `on_wait` who holds it (the web page shows that its export waits behind the nightly run)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        private_folder(path.parent, path.name.removesuffix(".lock"))  # the lock names who holds it: private too
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE)
     except OSError as exc:
         raise ConfigError(
             f"cannot open the lock file {path}: {exc.strerror}; make its folder writable for this user, "
             "or point [state] path or --state elsewhere (the lock sits beside the state)"
         ) from None
     try:
+        private_file(fd, path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

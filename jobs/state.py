@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -22,7 +23,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from jobs import users
 from jobs.errors import ConfigError
+from jobs.private import FILE, private_file, private_folder, private_path
 
 _MIGRATIONS = [
     """
@@ -149,6 +152,35 @@ _MIGRATIONS = [
         error TEXT                                 -- why the last try failed; never a secret
     );
     """,
+    # 5: the page's sessions are kept here, so the server can end them (sign-out, a new password, a removed
+    # user, a new signing key); every sign-in, failed or not, for whoever administers the page and for
+    # throttling; each ledger's description as last seen, for the page while the API cannot be reached;
+    # and the dates each run left open or unavailable (a page export records no dates in the catch-up).
+    """
+    CREATE TABLE web_sessions (
+        id TEXT PRIMARY KEY,                       -- SHA-256 of the cookie's session id, never the id itself
+        user TEXT NOT NULL,
+        created_at REAL NOT NULL,                  -- seconds on the web server's clock
+        seen_at REAL NOT NULL,
+        address TEXT NOT NULL
+    );
+    CREATE INDEX web_sessions_user ON web_sessions (user);
+    DROP TABLE signin_failures;
+    CREATE TABLE signins (
+        at REAL NOT NULL,                          -- seconds on the web server's clock
+        user TEXT NOT NULL,                        -- the name as compared: normalised and case-folded
+        address TEXT NOT NULL,
+        ok INTEGER NOT NULL,
+        counted INTEGER NOT NULL DEFAULT 1         -- a failure still counted for throttling
+    );
+    CREATE INDEX signins_at ON signins (at);
+    CREATE TABLE ledger_names (
+        ledger_id TEXT PRIMARY KEY,
+        description TEXT NOT NULL,                 -- JSON: owner, currency, salesUnits, payoutAccount
+        seen_at TEXT NOT NULL
+    );
+    ALTER TABLE runs ADD COLUMN left_pending TEXT; -- JSON: [{ledgerId, topic, date, status, detail}]
+    """,
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -173,7 +205,7 @@ class State:
             self.db = db
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._private()
             self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")  # `status` can read while a run writes
             # NORMAL, not FULL: a power cut may lose the last few rows, never corrupt the file, and a
@@ -194,6 +226,17 @@ class State:
                 f"{self.path} is not a state this release can use ({exc}); it is left as it is: point "
                 "[state] path or --state at another file, or move it aside to start afresh"
             ) from None
+
+    def _private(self) -> None:
+        """Folder 0700, file 0600 (SQLite gives its -wal and -shm files the file's mode): see jobs.private."""
+        private_folder(self.path.parent, self.path.name)
+        fd = os.open(self.path, os.O_RDONLY | os.O_CREAT, FILE)
+        try:
+            private_file(fd, self.path)
+        finally:
+            os.close(fd)
+        for suffix in ("-wal", "-shm"):
+            private_path(Path(f"{self.path}{suffix}"))
 
     @classmethod
     def reading(cls, path: Path) -> State:
@@ -381,15 +424,17 @@ class State:
 
     def end_run(
         self, run_id: int, outcome: str, exit_code: int, counts: dict, error: str | None = None,
-        files: list[str] | None = None,
+        files: list[str] | None = None, left: list[dict] | None = None,
     ) -> None:  # fmt: skip
         self.db.execute(
-            "UPDATE runs SET ended_at = ?, outcome = ?, exit_code = ?, counts = ?, error = ?, files = ? WHERE id = ?",
+            "UPDATE runs SET ended_at = ?, outcome = ?, exit_code = ?, counts = ?, error = ?, files = ?,"
+            " left_pending = ? WHERE id = ?",
             (now_utc(), outcome, exit_code, json.dumps(counts, sort_keys=True), error,
-             json.dumps(files) if files is not None else None, run_id),
+             json.dumps(files) if files is not None else None, json.dumps(left) if left is not None else None,
+             run_id),
         )  # fmt: skip
 
-    # -- the web page: users, failed sign-ins, what each user did ------------------
+    # -- the web page: users, their sessions and sign-ins, what each user did --------------------
 
     def users(self) -> list[dict]:
         rows = self.db.execute("SELECT name, created_at, changed_at FROM users ORDER BY name")
@@ -399,29 +444,79 @@ class State:
         row = self.db.execute("SELECT password_hash FROM users WHERE name = ?", (name,)).fetchone()
         return row[0] if row else None
 
-    def set_user(self, name: str, password_hash: str) -> bool:
-        """Add the user, or give an existing one a new password; True if the user is new."""
-        now, new = now_utc(), self.password_hash(name) is None
-        self.db.execute(
-            "INSERT INTO users VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
-            " password_hash = excluded.password_hash, changed_at = excluded.changed_at",
-            (name, password_hash, now, now),
-        )
-        return new
+    def find_user(self, name: str) -> tuple[str, str] | None:
+        """(stored name, password hash) of the user `name` means, compared as users.canonical says."""
+        key = users.canonical(name)
+        for stored, hashed in self.db.execute("SELECT name, password_hash FROM users"):
+            if users.canonical(stored) == key:
+                return stored, hashed
+        return None
+
+    def add_user(self, name: str, password_hash: str) -> None:
+        now = now_utc()
+        self.db.execute("INSERT INTO users VALUES (?, ?, ?, ?)", (name, password_hash, now, now))
+
+    def change_password(self, name: str, password_hash: str) -> int:
+        """A new password ends every session of the user and forgives its failed sign-ins; returns the
+        number of sessions ended."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("UPDATE users SET password_hash = ?, changed_at = ? WHERE name = ?",
+                            (password_hash, now_utc(), name))  # fmt: skip
+            self.db.execute("UPDATE signins SET counted = 0 WHERE user = ?", (users.canonical(name),))
+            return self.db.execute("DELETE FROM web_sessions WHERE user = ?", (name,)).rowcount
 
     def remove_user(self, name: str) -> bool:
-        return self.db.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount > 0
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("DELETE FROM web_sessions WHERE user = ?", (name,))
+            return self.db.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount > 0
 
-    def signin_failures(self, user: str, address: str, since: float) -> tuple[int, int]:
-        """Failed sign-ins since `since` (seconds): (for this user, from this address)."""
-        self.db.execute("DELETE FROM signin_failures WHERE at < ?", (since,))
-        return self.db.execute(
-            "SELECT count(*) FILTER (WHERE user = ?), count(*) FILTER (WHERE address = ?) FROM signin_failures",
+    def start_session(self, key: str, user: str, at: float, address: str) -> None:
+        self.db.execute("INSERT INTO web_sessions VALUES (?, ?, ?, ?, ?)", (key, user, at, at, address))
+
+    def session(self, key: str) -> tuple[str, float, float] | None:
+        """(user, created at, last seen at) of a live session record."""
+        return self.db.execute("SELECT user, created_at, seen_at FROM web_sessions WHERE id = ?", (key,)).fetchone()
+
+    def touch_session(self, key: str, at: float) -> None:
+        self.db.execute("UPDATE web_sessions SET seen_at = ? WHERE id = ?", (at, key))
+
+    def end_session(self, key: str) -> None:
+        self.db.execute("DELETE FROM web_sessions WHERE id = ?", (key,))
+
+    def end_sessions(self, user: str | None = None) -> int:
+        """End every session of `user`, or of everyone; returns how many."""
+        return self.db.execute("DELETE FROM web_sessions WHERE ? IS NULL OR user = ?", (user, user)).rowcount
+
+    def record_signin(self, at: float, user: str, address: str, ok: bool, forget_before: float) -> None:
+        """A sign-in: a success forgives the failures of its name from its address; the log keeps what is
+        newer than `forget_before`."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("DELETE FROM signins WHERE at < ?", (forget_before,))
+            if ok:
+                self.db.execute("UPDATE signins SET counted = 0 WHERE user = ? AND address = ?", (user, address))
+            self.db.execute("INSERT INTO signins (at, user, address, ok) VALUES (?, ?, ?, ?)",
+                            (at, user, address, int(ok)))  # fmt: skip
+
+    def signin_failures(self, user: str, address: str, since: float) -> tuple[int, float, int]:
+        """Failed sign-ins still counted: (for this name from this address, the last one's time, from this
+        address since `since`)."""
+        pair = self.db.execute(
+            "SELECT count(*), coalesce(max(at), 0) FROM signins WHERE NOT ok AND counted AND user = ? AND address = ?",
             (user, address),
         ).fetchone()
+        (by_address,) = self.db.execute(
+            "SELECT count(*) FROM signins WHERE NOT ok AND counted AND address = ? AND at >= ?", (address, since)
+        ).fetchone()
+        return pair[0], pair[1], by_address
 
-    def record_signin_failure(self, user: str, address: str, at: float) -> None:
-        self.db.execute("INSERT INTO signin_failures VALUES (?, ?, ?)", (at, user, address))
+    def signin_log(self, limit: int) -> list[tuple[float, str, str, bool]]:
+        """The last sign-ins, newest first: (at, name, address, ok)."""
+        rows = self.db.execute("SELECT at, user, address, ok FROM signins ORDER BY at DESC, rowid DESC LIMIT ?",
+                               (limit,))  # fmt: skip
+        return [(at, user, address, bool(ok)) for at, user, address, ok in rows]
 
     def audit(self, user: str, action: str, run_id: int | None = None, detail: str = "") -> None:
         self.db.execute(
@@ -439,6 +534,28 @@ class State:
         """The key that signs the page's cookies, made once and kept, so sessions outlive a restart."""
         self.db.execute("INSERT OR IGNORE INTO web VALUES ('session_secret', ?)", (make(),))
         return self.db.execute("SELECT value FROM web WHERE key = 'session_secret'").fetchone()[0]
+
+    def rotate_web_secret(self, secret: str) -> int:
+        """A new signing key; every session ends with the old one. Returns how many sessions ended."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("INSERT OR REPLACE INTO web VALUES ('session_secret', ?)", (secret,))
+            return self.db.execute("DELETE FROM web_sessions").rowcount
+
+    def remember_ledgers(self, descriptions: list[dict]) -> None:
+        """What the API said of each readable ledger (jobs.api.describe_ledger), for pages shown while it
+        cannot be reached."""
+        now = now_utc()
+        self.db.executemany(
+            "INSERT INTO ledger_names VALUES (?, ?, ?) ON CONFLICT (ledger_id) DO UPDATE SET"
+            " description = excluded.description, seen_at = excluded.seen_at",
+            [(d["ledgerId"], json.dumps(d, sort_keys=True), now) for d in descriptions],
+        )
+
+    def ledger_names(self) -> list[tuple[dict, str]]:
+        """Each ledger's description as last seen, with when, by ledger id."""
+        rows = self.db.execute("SELECT description, seen_at FROM ledger_names ORDER BY ledger_id")
+        return [(json.loads(description), seen) for description, seen in rows]
 
     def left_pending(self, run_id: int) -> list[dict]:
         """The dates a run found open or unavailable and that are still pending."""
@@ -525,19 +642,22 @@ class State:
             })  # fmt: skip
         return result
 
-    def recent_runs(self, limit: int = 10, run_id: int | None = None) -> list[dict]:
-        """The last runs, newest first (or the one run `run_id`), with who started them and what they covered."""
+    def recent_runs(self, limit: int | None = 10, run_id: int | None = None, trigger: str | None = None) -> list[dict]:
+        """The last runs, newest first (or the one run `run_id`, or those of one trigger), with who started them
+        and what they covered; `limit` None: all."""
         rows = self.db.execute(
             "SELECT id, command, trigger, started_at, ended_at, outcome, exit_code, counts, error, user, request,"
-            " files FROM runs WHERE ? IS NULL OR id = ? ORDER BY id DESC LIMIT ?",
-            (run_id, run_id, limit),
+            " files, left_pending FROM runs WHERE (? IS NULL OR id = ?) AND (? IS NULL OR trigger = ?)"
+            " ORDER BY id DESC LIMIT ?",
+            (run_id, run_id, trigger, trigger, -1 if limit is None else limit),
         )
         names = ("id", "command", "trigger", "startedAt", "endedAt", "outcome", "exitCode", "counts", "error", "user",
-                 "request", "files")  # fmt: skip
+                 "request", "files", "left")  # fmt: skip
         runs = [dict(zip(names, row, strict=True)) for row in rows]
         for run in runs:
             run["counts"] = json.loads(run["counts"]) if run["counts"] else {}
             run["request"] = json.loads(run["request"]) if run["request"] else None
             run["files"] = json.loads(run["files"]) if run["files"] else []
+            run["left"] = json.loads(run["left"]) if run["left"] else None  # None: a run from before schema 5
             run["outcome"] = run["outcome"] or "unfinished (killed, or still running)"
         return runs
