@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
 import os
 import re
 import socket
@@ -65,8 +66,15 @@ class Schedule:
 class WebSettings:
     host: str = "127.0.0.1"  # reachable from this machine only, unless told otherwise
     port: int = 8080
-    session_hours: int = 8  # a sign-in lasts a working day
-    behind_proxy: bool = False  # trust X-Forwarded-Proto/-For from a reverse proxy (TLS ends there)
+    session_hours: int = 8  # a sign-in lasts a working day at most
+    idle_minutes: int = 60  # and ends sooner when nothing is asked of the page for this long
+    # Behind a reverse proxy (TLS ends there), its X-Forwarded-Proto and -For are believed, from its address only
+    # and for this many proxies in a row; from anyone else they are dropped.
+    behind_proxy: bool = False
+    proxy_address: str = "127.0.0.1"
+    proxy_hops: int = 1
+    exports: Path = Path("web-exports")  # each page export writes into a folder of its own under here
+    keep_days: int = 30  # and keeps it unchanged this long; then its links say it has expired
 
 
 @dataclass(frozen=True)
@@ -151,7 +159,8 @@ KNOWN_KEYS = {
     "state": ("path", "start_date", "warn_after_days"),
     "feed": ("start", "batch_entries"),
     "schedule": ("cron", "timezone", "misfire_grace_seconds"),
-    "web": ("host", "port", "session_hours", "behind_proxy"),
+    "web": ("host", "port", "session_hours", "idle_minutes", "behind_proxy", "proxy_address", "proxy_hops",
+            "exports", "keep_days"),
     "accounts": ACCOUNT_KEYS,  # its tables' own keys are checked by jobs.accounts
     "notify": ("email_to", "email_from", "smtp_host", "smtp_port", "smtp_security", "smtp_user", "smtp_ca_file",
                "on_success", "installation", "timeout_seconds", "retry_seconds"),
@@ -225,7 +234,12 @@ def _settings(toml: dict, env: Mapping[str, str], here: Path) -> Settings:
             host=web.text("host", WebSettings.host),
             port=web.whole("port", WebSettings.port, least=0, most=65535),
             session_hours=web.whole("session_hours", WebSettings.session_hours, most=24 * 30),
+            idle_minutes=web.whole("idle_minutes", WebSettings.idle_minutes, most=24 * 60),
             behind_proxy=web.flag("behind_proxy"),
+            proxy_address=_proxy_address(web.text("proxy_address", WebSettings.proxy_address)),
+            proxy_hops=web.whole("proxy_hops", WebSettings.proxy_hops, most=10),
+            exports=here / web.text("exports", str(WebSettings.exports)),
+            keep_days=web.whole("keep_days", WebSettings.keep_days, most=3650),
         ),
         accounts=parse_accounts(toml.get("accounts")),
         notify=_notify(_Table(toml, "notify"), _Table(toml, "retry"), env, here),
@@ -417,6 +431,14 @@ def _start_date(value: object) -> dt.date | None:
         return dt.date.fromisoformat(str(value))
     except ValueError:
         raise ConfigError(f'[state] start_date {value!r} must be "yesterday" or YYYY-MM-DD') from None
+
+
+def _proxy_address(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise ConfigError(f"[web] proxy_address in config.toml is {text!r}: give the reverse proxy's IP address, "
+                          'e.g. "127.0.0.1" for one on this machine') from None  # fmt: skip
 
 
 def _file_mode(text: str) -> int:

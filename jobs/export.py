@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from jobs.api import ReportApi
+from jobs.api import ReportApi, describe_ledger
 from jobs.auth import TokenAuth
 from jobs.config import Settings
 from jobs.errors import (
@@ -71,6 +71,9 @@ class Request:
     topics: tuple[str, ...]
     output: Output
     combine: bool = False  # also one file per ledger and topic for the whole period
+    # False for the page's exports: they change nothing the catch-up reads (which ledgers it knows, which
+    # dates are exported or pending); the run's own row says what they wrote and left open.
+    records_dates: bool = True
 
 
 OUTCOMES = {
@@ -117,6 +120,13 @@ class Result:
     @property
     def outcome(self) -> str:
         return OUTCOMES.get(self.exit_code, "failed")
+
+    def left(self) -> list[dict]:
+        """The dates this run found open or unavailable, for its row in the state."""
+        found = [(unit, "open", "tryLater") for unit in self.open]
+        found += [(unit, "unavailable", why) for unit, why in self.unavailable]
+        return [{"ledgerId": unit.ledger_id, "topic": unit.topic, "date": unit.date.isoformat(), "status": status,
+                 "detail": detail} for unit, status, detail in found]  # fmt: skip
 
     def counts(self) -> dict[str, int]:
         return {
@@ -165,8 +175,10 @@ def first_date(settings: Settings, today: dt.date) -> dt.date:
     return settings.start_date or today - dt.timedelta(days=1)
 
 
-def readable_ledgers(api: ReportApi, state: State, start: dt.date, result: Result) -> dict[str, dict]:
-    """The ledgers the keys can read now, by id; new and withdrawn ones are reported."""
+def readable_ledgers(
+    api: ReportApi, state: State, start: dt.date, result: Result, *, records: bool = True
+) -> dict[str, dict]:
+    """The ledgers the keys can read now, by id; with `records`, new and withdrawn ones are noted and reported."""
     readable = {}
     for ledger in api.ledgers():
         try:
@@ -174,6 +186,9 @@ def readable_ledgers(api: ReportApi, state: State, start: dt.date, result: Resul
         except ApiError as exc:
             log.error("%s", exc)
             result.refused.append(ledger["ledgerId"])
+    state.remember_ledgers([describe_ledger(ledger) for ledger in readable.values()])  # for the page
+    if not records:
+        return readable
     new, withdrawn, returned = state.see_ledgers(list(readable), start)
     for ledger_id in new:
         log.info("ledger %s is new: exporting from %s", ledger_id, state.start_date(ledger_id))
@@ -229,7 +244,7 @@ def run(
 ) -> Result:  # fmt: skip
     result = Result()
     request = dataclasses.replace(request, topics=usable_topics(request.output, request.topics))
-    readable = readable_ledgers(api, state, first_date(settings, today), result)
+    readable = readable_ledgers(api, state, first_date(settings, today), result, records=request.records_dates)
     selected = select(readable, request.ledgers)
     result.ledgers = len(selected)
     if request.first is None:
@@ -238,6 +253,7 @@ def run(
         units = plan(selected, request.topics, dates(request.first, request.last))
     result.planned = len(units)
     zones = {lid: ledger_zone(readable[lid], settings.timezone) for lid in selected}
+    recorded = state if request.records_dates else None
     progress = Progress(len(units), bar=progress_bar, watch=watch)
     if watch is not None:
         watch(0, len(units), units[0].ledger_id if units else "")
@@ -272,10 +288,10 @@ def run(
             future = pool.submit(unless_stopped, stop, write_date, api, request.output, *unit.key, zone, run_id, also)
             window.append((unit, period, future))
             while len(window) >= queued:
-                record_unit(state, run_id, today, *window.popleft(), result, progress)
+                record_unit(recorded, run_id, today, *window.popleft(), result, progress)
                 tick()
         while window:
-            record_unit(state, run_id, today, *window.popleft(), result, progress)
+            record_unit(recorded, run_id, today, *window.popleft(), result, progress)
             tick()
         if not result.stopped:
             commit_periods(periods, None, run_id, result)
@@ -312,10 +328,11 @@ def commit_periods(periods: dict, keep: str | None, run_id: int, result: Result)
 
 
 def record_unit(
-    state: State, run_id: int, today: dt.date, unit: Unit, period: PeriodFiles | None, future: Future, result: Result,
-    progress: Progress,
+    state: State | None, run_id: int, today: dt.date, unit: Unit, period: PeriodFiles | None, future: Future,
+    result: Result, progress: Progress,
 ) -> None:  # fmt: skip
-    """One ledger date's outcome: an 'exported' row, or a 'pending' row and no file."""
+    """One ledger date's outcome: an 'exported' row, or a 'pending' row and no file; in `result`, and in
+    the state's dates unless `state` is None (a page export)."""
     try:
         written = future.result()
         if written is SKIPPED:
@@ -327,7 +344,8 @@ def record_unit(
             return
     except NotAvailable as exc:
         log.warning("unavailable: %s", exc)
-        state.record_pending(unit.key, "unavailable", str(exc), run_id, today)
+        if state is not None:
+            state.record_pending(unit.key, "unavailable", str(exc), run_id, today)
         result.unavailable.append((unit, str(exc)))
         written = None
     except Unreconciled as exc:
@@ -338,7 +356,8 @@ def record_unit(
     else:
         if written is None:
             log.warning("open: %s is not closed yet (tryLater); no file written, a later run retries it", unit)
-            state.record_pending(unit.key, "open", "tryLater", run_id, today)
+            if state is not None:
+                state.record_pending(unit.key, "open", "tryLater", run_id, today)
             result.open.append(unit)
     progress.unit_done(unit.ledger_id, None if written is None else written[0].entries)
     if written is None:
@@ -349,7 +368,8 @@ def record_unit(
     paths = list(digests)
     files = [{"path": str(path), "sha256": digest} for path, digest in digests.items()]
     failed = sum(1 for check in summary.checks if not check.ok)
-    state.record_exported(unit.key, summary.entries, dict(summary.sums), files, run_id, failed)
+    if state is not None:
+        state.record_exported(unit.key, summary.entries, dict(summary.sums), files, run_id, failed)
     log.debug("written: %s, %d rows", unit, summary.entries)
     result.written.append((unit, summary.entries))
     result.files.extend(path for path in paths if path.suffix != ".json")

@@ -179,7 +179,9 @@ def redo(run: Run, settings: Settings) -> str:
         words += [word for fmt in request["formats"] for word in ("--format", fmt)]
     if request["csvPreset"] != settings.csv_preset:
         words += ["--csv-preset", request["csvPreset"]]
-    if request["out"] != str(settings.out.absolute()):
+    # A page export's folder of its own belongs to the page (jobs.web.exports): from the command line the
+    # work is redone where the nightly run writes.
+    if request["out"] != str(settings.out.absolute()) and run.trigger != "web":
         words += ["--out", request["out"]]
     if request["combine"]:
         words.append("--combine")

@@ -144,7 +144,8 @@ def execute(
         code = result.exit_code
         if code in (EXIT_PENDING, EXIT_NOTHING_TO_DO) and not detailed:
             code = EXIT_OK  # normal every hour: a scheduler must not page anyone for it
-        state.end_run(run_id, result.outcome, code, counts, files=[str(path) for path in result.files])
+        state.end_run(run_id, result.outcome, code, counts, files=[str(path) for path in result.files],
+                      left=result.left())  # fmt: skip
         summary = (
             f"report-export {command}: {plural(ledgers, 'ledger')}, {done}, {plural(auth.tokens_fetched, 'token')}, "
             f"{plural(api.retrier.retries, 'retry', 'retries')}, {context.clock() - started:.1f} s: {result.outcome}"

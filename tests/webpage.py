@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,11 +16,13 @@ import waitress
 from jobs import config
 from jobs.runner import Context
 from jobs.state import State
+from jobs.users import hash_password
 from jobs.web.app import Web, create_app, server_options
-from jobs.web.auth import hash_password
 from jobs.web.serve import Serving
 
 PASSWORD = "correct horse battery staple"
+MONTH = ("2026-10-01", "2026-10-31")
+LEDGER = "302321"
 
 
 @dataclass
@@ -30,16 +33,28 @@ class Page:
     out: Path
     clock: list[float]  # the page's wall clock, moved by tests (sessions, throttling)
 
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, follow_redirects=False, timeout=30)
+    def client(self, **options) -> httpx.Client:
+        return httpx.Client(**{"base_url": self.url, "follow_redirects": False, "timeout": 30, **options})
 
     @contextmanager
-    def signed_in(self, user: str = "alice") -> Iterator[httpx.Client]:
-        with self.client() as client:
-            answer = client.post("/signin", data={"csrf_token": csrf(client, "/signin"), "user": user,
-                                                  "password": PASSWORD})  # fmt: skip
-            assert answer.status_code == 302, answer.text
+    def signed_in(self, user: str = "alice", password: str = PASSWORD, **options) -> Iterator[httpx.Client]:
+        with self.client(**options) as client:
+            sign_in(client, user, password)
             yield client
+
+    def run_folder(self, run_id: int) -> Path:
+        """Where a page export wrote its files: a folder of its own under [web] exports."""
+        with State.reading(self.state_path) as state:
+            (run,) = state.recent_runs(1, run_id=run_id)
+        folder = Path(run["request"]["out"])
+        assert folder.parent == self.web.settings.web.exports.absolute()
+        return folder
+
+
+def sign_in(client: httpx.Client, user: str = "alice", password: str = PASSWORD) -> httpx.Response:
+    answer = client.post("/signin", data={"csrf_token": csrf(client, "/signin"), "user": user, "password": password})
+    assert answer.status_code == 302, answer.text
+    return answer
 
 
 def csrf(client: httpx.Client, path: str) -> str:
@@ -50,7 +65,7 @@ def csrf(client: httpx.Client, path: str) -> str:
 
 def add_user(state_path: Path, name: str) -> None:
     with State(state_path) as state:
-        state.set_user(name, hash_password(PASSWORD))
+        state.add_user(name, hash_password(PASSWORD))
 
 
 def serve_page(workdir: Path, sandbox, fake_time, today: dt.date, environ: dict[str, str]):
@@ -58,7 +73,7 @@ def serve_page(workdir: Path, sandbox, fake_time, today: dt.date, environ: dict[
     settings = config.load(None, environ={**environ, "VIPPS_BASE_URL": sandbox.base_url})
     state_path = (workdir / settings.state_path).absolute()
     add_user(state_path, "alice")
-    clock = [1_000_000.0]
+    clock = [time.time()]  # the page's wall clock starts now: sessions and kept exports are dated by it
     web = Web(settings, state_path, Context(fake_time.clock, fake_time.sleep), now=lambda: clock[0],
               today=lambda: today)  # fmt: skip
     server = waitress.create_server(create_app(web), host="127.0.0.1", port=0, **server_options(settings.web))
@@ -77,3 +92,30 @@ def shell_export(run_cli, period: tuple[str, str], ledger: str) -> dict[str, byt
                     "--state", "shell.sqlite3")  # fmt: skip
     assert shell.code == 0, shell.err
     return {str(p.relative_to(Path("shell"))): p.read_bytes() for p in Path("shell").rglob("*") if p.is_file()}
+
+
+def start_export(client, *, ledgers=(LEDGER,), period=MONTH, topics=("funds", "fees"), formats=("csv", "xlsx"),
+                 preset="standard", combine=False):  # fmt: skip
+    form = {"csrf_token": csrf(client, "/export"), "ledger": list(ledgers), "from": period[0], "to": period[1],
+            "topic": list(topics), "format": list(formats), "preset": preset}  # fmt: skip
+    if combine:
+        form["combine"] = "on"
+    return client.post("/export", data=form)
+
+
+def finish(client, job_url: str, seconds: float = 30) -> dict:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        progress = client.get(job_url + "/progress").json()
+        if progress["status"] in ("finished", "failed"):
+            return progress
+        time.sleep(0.02)
+    raise AssertionError(f"the export did not finish: {progress}")
+
+
+def exported(client) -> dict:
+    started = start_export(client)
+    assert started.status_code == 303, started.text
+    progress = finish(client, started.headers["location"])
+    assert progress["status"] == "finished", progress
+    return progress

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import getpass
+import secrets
 import sys
 from typing import TYPE_CHECKING
 
-from jobs import config
+from jobs import config, users
 from jobs.errors import EXIT_OK, UsageError
 
 if TYPE_CHECKING:
@@ -39,37 +41,88 @@ def cmd_serve(args: argparse.Namespace, settings: config.Settings, runtime: Runt
                  schedule=schedule)  # fmt: skip
 
 
+USER_ACTIONS = ("add", "list", "remove", "password", "sign-out", "log", "rotate-key")
+
+
 def cmd_users(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
     from jobs.state import State
-    from jobs.web.auth import hash_password
 
-    if args.action != "list" and not (args.name and export_id(args.name)):
-        raise UsageError(f"users {args.action} needs a NAME of letters, digits, '.', '_' or '-' (at most 64)")
+    if args.action in ("add", "remove", "password") and not args.name:
+        raise UsageError(f"users {args.action} needs a NAME: e.g. report-export users {args.action} kari")
+    if args.action == "sign-out" and bool(args.name) == args.all:
+        raise UsageError("users sign-out needs a NAME, or --all for everyone")
     with State(args.state or settings.state_path) as state:
-        if args.action == "list":
-            for user in state.users():
-                print(f"{user['name']}  added {user['createdAt']}, password set {user['passwordChangedAt']}")
-            return EXIT_OK
-        if args.action == "remove":
-            if not state.remove_user(args.name):
-                raise UsageError(f"no user {args.name}: see report-export users list")
-            print(f"report-export users: removed {args.name}; their sessions end with their next request")
-            return EXIT_OK
-        exists = state.password_hash(args.name) is not None
-        if args.action == "add" and exists:
-            raise UsageError(f"user {args.name} exists: use users password {args.name} to change the password")
-        if args.action == "password" and not exists:
-            raise UsageError(f"no user {args.name}: add them with users add {args.name}")
-        state.set_user(args.name, hash_password(new_password(args.password_stdin)))
-    print(f"report-export users: {'added' if args.action == 'add' else 'new password for'} {args.name}")
+        said = USERS[args.action](args, state, settings)
+    if said:  # a listing is only the list, for scripts
+        print(f"report-export users: {said}")
     return EXIT_OK
 
 
-def export_id(name: str) -> bool:
-    return len(name) <= 64 and all(c.isalnum() or c in "._-" for c in name) and name[0].isalnum()
+def users_list(args: argparse.Namespace, state, settings: config.Settings) -> str:
+    for user in state.users():
+        print(f"{user['name']}  added {user['createdAt']}, password set {user['passwordChangedAt']}")
+    return ""
 
 
-def new_password(from_stdin: bool) -> str:
+def users_add(args: argparse.Namespace, state, settings: config.Settings) -> str:
+    if problem := users.name_problem(args.name):
+        raise UsageError(f"{problem}; choose another name")
+    if found := state.find_user(args.name):
+        raise UsageError(f"user {found[0]} exists (names are compared ignoring case and width): use "
+                         f"users password {found[0]} to change the password")  # fmt: skip
+    name = users.stored_name(args.name)
+    state.add_user(name, users.hash_password(new_password(args.password_stdin, name)))
+    return f"added {name}"
+
+
+def users_password(args: argparse.Namespace, state, settings: config.Settings) -> str:
+    name = known(state, args.name)
+    ended = state.change_password(name, users.hash_password(new_password(args.password_stdin, name)))
+    return f"new password for {name}; {sessions(ended)} ended, and failed sign-ins for the name forgiven"
+
+
+def users_remove(args: argparse.Namespace, state, settings: config.Settings) -> str:
+    name = known(state, args.name)
+    state.remove_user(name)
+    return f"removed {name}; their sessions are ended"
+
+
+def users_sign_out(args: argparse.Namespace, state, settings: config.Settings) -> str:
+    if args.all:
+        return f"{sessions(state.end_sessions())} ended: everyone signs in again"
+    name = known(state, args.name)
+    return f"{sessions(state.end_sessions(name))} of {name} ended"
+
+
+def users_rotate_key(args: argparse.Namespace, state, settings: config.Settings) -> str:
+    ended = state.rotate_web_secret(secrets.token_hex(32))
+    return f"a new key signs the page's cookies; {sessions(ended)} ended: everyone signs in again"
+
+
+def users_log(args: argparse.Namespace, state, settings: config.Settings) -> str:
+    """Sign-ins on the page, newest first, in the configured time zone."""
+    for at, name, address, ok in state.signin_log(max(args.limit, 1)):
+        when = dt.datetime.fromtimestamp(at, settings.timezone).strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{when}  {'signed in' if ok else 'failed   '}  {name}  from {address}")
+    return ""
+
+
+USERS = {"list": users_list, "add": users_add, "password": users_password, "remove": users_remove,
+         "sign-out": users_sign_out, "rotate-key": users_rotate_key, "log": users_log}  # fmt: skip
+
+
+def known(state, name: str) -> str:
+    found = state.find_user(name)
+    if found is None:
+        raise UsageError(f"no user {name}: see report-export users list")
+    return found[0]
+
+
+def sessions(n: int) -> str:
+    return f"{n} session{'' if n == 1 else 's'}"
+
+
+def new_password(from_stdin: bool, name: str) -> str:
     """Asked twice on a terminal, never echoed; or one line from standard input for scripts."""
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -77,6 +130,6 @@ def new_password(from_stdin: bool) -> str:
         password = getpass.getpass("Password: ")
         if getpass.getpass("Again: ") != password:
             raise UsageError("the two passwords differ: try again")
-    if len(password) < 12:
-        raise UsageError("the password is shorter than 12 characters: choose a longer one")
+    if problem := users.password_problem(password, name):
+        raise UsageError(problem)
     return password

@@ -67,14 +67,14 @@ class Catalog:
             if ledger_id in self._granted:
                 self._granted.remove(ledger_id)
 
-    def add(self, ledger_id: str, like: str) -> Ledger:
-        """A granted copy of `like` under a new id, with its own data and pspReferences."""
+    def add(self, ledger_id: str, like: str, units: tuple[tuple[str, str], ...] | None = None) -> Ledger:
+        """A granted copy of `like` under a new id, with its own data and pspReferences (and sales units)."""
         model = self.ledger(like)
         with self._lock:
             if ledger_id in self._known:
                 raise ValueError(f"ledger {ledger_id!r} already exists")
             serial = 1 + max(ledger.serial for ledger in self._known.values())
-            ledger = dataclasses.replace(model, id=ledger_id, serial=serial)
+            ledger = dataclasses.replace(model, id=ledger_id, serial=serial, units=units or model.units)
             self._known[ledger_id] = ledger
             self._granted.append(ledger_id)
         return ledger

@@ -167,13 +167,16 @@ class Sandbox:
         """Take a ledger away from the keys: gone from the list, 404 "No such ledgerId" on its data."""
         self._catalog.withdraw(ledger_id)
 
-    def add_ledger(self, ledger_id: str, like: str = "302321") -> dict:
-        """A new ledger the accounting keys can read, made like `like` with data of its own.
+    def add_ledger(
+        self, ledger_id: str, like: str = "302321", units: tuple[tuple[str, str], ...] | None = None
+    ) -> dict:
+        """A new ledger the accounting keys can read, made like `like` with data of its own; `units`
+        ((name, recipientHandle), ...) names its sales units instead of the model's.
 
         Any id is served verbatim in the list, "../evil" included; its date and feed
-        paths need only work for ids that fit in a URL path segment.
+        paths need only work for ids that fit in a URL path segment. Names too: any text.
         """
-        return self._catalog.add(ledger_id, like).public()
+        return self._catalog.add(ledger_id, like, units).public()
 
     def set_volume(self, ledger_id: str, topic: str, date: DateLike, n_entries: int) -> None:
         """Make a date serve exactly `n_entries` generated entries, a page at a time.

@@ -28,6 +28,9 @@ POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
+# Bidirectional controls in text from the API (or anywhere) would reorder what is shown around them:
+# with U+202E, "NO:666009" reads "NO:900666". They are dropped from every value a page shows.
+BIDI_CONTROLS = dict.fromkeys(map(ord, "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
 
 
 @dataclass
@@ -37,9 +40,10 @@ class Web:
     settings: config.Settings
     state_path: Path
     context: Context = field(default_factory=Context)
-    now: Callable[[], float] = time.time  # wall-clock seconds: session age and sign-in throttling
+    now: Callable[[], float] = time.time  # wall-clock seconds: sessions, sign-in throttling
     today: Callable[[], dt.date] | None = None  # None: today in the configured zone
     exports: object = None  # exports.Exports, set by create_app
+    ledgers: object = None  # ledgers.Ledgers, set by create_app
 
     @contextmanager
     def state(self, *, read_only: bool = False):
@@ -59,7 +63,7 @@ class Sessions(SecureCookieSessionInterface):
 
 
 def create_app(web: Web) -> Flask:
-    from jobs.web import auth, downloads, exports
+    from jobs.web import auth, downloads, exports, ledgers
 
     settings = web.settings.web
     app = Flask(__name__)
@@ -69,20 +73,28 @@ def create_app(web: Web) -> Flask:
         SECRET_KEY=secret,
         SESSION_COOKIE_NAME="report_export_session",
         SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Strict",
+        # Lax, not Strict: with Strict a link to the page from mail or the intranet arrives without the
+        # cookie, and the sign-in page's new one would replace it. Forms are guarded by the CSRF token and
+        # the origin check (auth.same_origin), which Lax leaves to do their work.
+        SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=settings.session_hours),
-        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session, which expires
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the cookie; sessions end on the server
+        WTF_CSRF_SSL_STRICT=False,  # its Referer check refused every form over HTTPS: auth.same_origin instead
         MAX_CONTENT_LENGTH=64 * 1024,  # forms only
     )
     app.session_interface = Sessions()
     CSRFProtect(app)
     app.extensions["report_export"] = web
+    app.jinja_env.finalize = shown
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["local"] = lambda stamp: local_time(stamp, web.settings.timezone)
     web.exports = exports.Exports(web)
+    web.exports.remove_expired()
+    web.ledgers = ledgers.Ledgers(web)
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(exports.blueprint)
     app.register_blueprint(downloads.blueprint)
+    app.before_request(auth.same_origin)
     app.before_request(auth.require_signed_in)
     app.after_request(secure_headers)
     app.register_error_handler(CSRFError, lambda e: error_page(400, CSRF_MESSAGE))
@@ -93,12 +105,14 @@ def create_app(web: Web) -> Flask:
 
 
 def server_options(settings: config.WebSettings) -> dict:
-    """waitress's options. Behind a reverse proxy on this machine, its X-Forwarded-* headers are
-    believed (so the page knows it is served over HTTPS); otherwise waitress drops them."""
+    """waitress's options. Behind a reverse proxy, the X-Forwarded-Proto and -For it sets are believed when
+    they come from its address, for [web] proxy_hops proxies (so the page knows it is served over HTTPS and
+    whom it serves); from anyone else, and without behind_proxy, waitress drops them."""
     options = {"threads": 8, "ident": "report-export"}
     if settings.behind_proxy:
-        options.update(trusted_proxy="127.0.0.1", trusted_proxy_count=1,
-                       trusted_proxy_headers={"x-forwarded-proto", "x-forwarded-for", "x-forwarded-host"})  # fmt: skip
+        options.update(trusted_proxy=settings.proxy_address, trusted_proxy_count=settings.proxy_hops,
+                       trusted_proxy_headers={"x-forwarded-proto", "x-forwarded-for"},
+                       clear_untrusted_proxy_headers=True)  # fmt: skip
     return options
 
 
@@ -110,7 +124,9 @@ def secure_headers(response):
     response.headers["Content-Security-Policy"] = POLICY
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    # same-origin, not no-referrer: with no-referrer browsers send "Origin: null" with the page's own forms,
+    # and the origin check could not tell them from another site's. Other sites still learn nothing.
+    response.headers["Referrer-Policy"] = "same-origin"
     response.headers.setdefault("Cache-Control", "no-store")  # pages and files hold financial data
     return response
 
@@ -118,6 +134,11 @@ def secure_headers(response):
 def internal_error(exc: Exception):
     log.error("web: internal error on %s %s", request.method, request.path, exc_info=exc)  # for IT, not the page
     return error_page(500, "Something went wrong on our side. Try again; if it persists, tell IT.")
+
+
+def shown(value: object) -> object:
+    """Every value a template shows, without bidirectional controls."""
+    return value.translate(BIDI_CONTROLS) if isinstance(value, str) else value
 
 
 def local_time(stamp: str | None, zone) -> str:

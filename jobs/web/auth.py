@@ -1,56 +1,143 @@
-"""Sign-in: argon2 password hashes in the state, a signed session cookie, throttling after failures.
+"""Sign-in, sessions the server can end, throttling, the origin check, and changing one's password.
 
-Users are made by an administrator with `report-export users add NAME`; the page has no sign-up.
-After FAILURES_PER_USER failed sign-ins for one name, or FAILURES_PER_ADDRESS from one address,
-within THROTTLE_SECONDS, sign-in is refused for that name or address (even with the right password)
-until the window has passed: guessing costs hours, a mistyped password costs nothing.
+Users are made by an administrator with `report-export users add NAME`; the page has no sign-up. The
+rules for names and passwords are jobs.users'.
+
+A session is a record in the state, found by the SHA-256 of a random id that only the browser's cookie
+holds (the state holds no usable session). Each sign-in makes a new one (an id planted before it is
+worth nothing). It ends at sign-out; for every session of a user, with a new password, `users remove`
+or `users sign-out`; for everyone, with `users sign-out --all` or `users rotate-key`; and by itself,
+[web] session_hours after sign-in or idle_minutes after the last request. The cookie is Flask's,
+signed with the key in the state, and carries that id and the CSRF token of the page's forms.
+
+Throttling slows guessing without locking anyone out. A name tried from one address gets
+FREE_FAILURES failures, then waits 1, 2, 4, ... seconds (at most MAX_DELAY) before the next try
+from there; the right password from her own address still gets her in, whatever others try. Past
+ADDRESS_FAILURES failures from one address within ADDRESS_WINDOW, that address waits out the window.
+A success forgives that name's failures from that address; a new password forgives all of the name's.
+Every sign-in is kept SIGNIN_LOG_DAYS days (`report-export users log`).
 """
 
 from __future__ import annotations
 
-import argon2
-from flask import Blueprint, redirect, render_template, request, session, url_for
+import hashlib
+import math
+import re
+import secrets
+from urllib.parse import urlsplit
 
-from jobs.web.app import the_web
+from flask import Blueprint, current_app, g, make_response, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RequestRedirect
 
-FAILURES_PER_USER = 5
-FAILURES_PER_ADDRESS = 20
-THROTTLE_SECONDS = 15 * 60
+from jobs import users
+from jobs.web.app import CSRF_MESSAGE, Web, the_web
+
+FREE_FAILURES = 3
+MAX_DELAY = 15 * 60
+ADDRESS_FAILURES = 20
+ADDRESS_WINDOW = 15 * 60
+SIGNIN_LOG_DAYS = 90
+TOUCH_SECONDS = 60  # a session's last request is written at most once a minute
 OPEN = {"auth.signin", "auth.favicon", "static"}  # the only endpoints for people who are not signed in
+# Where sign-in may send her on: a path of this page, in plain characters (no scheme, no host, no "//",
+# no backslash, no control character that a browser would drop to make "//host" of it).
+LOCAL_PATH = re.compile(r"/(?![/\\])[A-Za-z0-9/._~%-]{0,500}")
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 blueprint = Blueprint("auth", __name__)
-_hasher = argon2.PasswordHasher()  # argon2id with the library's current parameters
-# Checked when a name is unknown, so an unknown name costs as long as a wrong password.
-_UNKNOWN = _hasher.hash("not a password anyone has")
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+def same_origin():
+    """CSRF defence beside the token: a form must be sent from this page's own origin. Browsers send Origin
+    with every form (Referrer-Policy same-origin keeps it real); Referer is the fallback. Over HTTPS one of
+    them must be there, as Flask-WTF's own check wanted; tools without either may use plain HTTP on this
+    machine, with the token."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    sent = request.headers.get("Origin") or request.headers.get("Referer")
+    if sent is None and not request.is_secure:
+        return
+    if sent is None or origin(sent) != origin(request.host_url):
+        raise CSRFError(CSRF_MESSAGE)
 
 
-def password_ok(stored: str | None, password: str) -> bool:
+def origin(url: str) -> tuple[str, str, int] | None:
     try:
-        return _hasher.verify(stored or _UNKNOWN, password) and stored is not None
-    except argon2.exceptions.VerificationError:
-        return False
-    except argon2.exceptions.InvalidHashError:
-        return False
+        parts = urlsplit(url)
+        return parts.scheme, (parts.hostname or ""), parts.port or DEFAULT_PORTS.get(parts.scheme, 0)
+    except ValueError:  # a port that is no number
+        return None
 
 
 def require_signed_in():
     """Every page but sign-in needs a live session of a user who still exists."""
     if request.endpoint in OPEN:
         return None
-    web = the_web()
-    user, since = session.get("user"), session.get("since", 0)
-    lifetime = web.settings.web.session_hours * 3600
-    if user and web.now() - since < lifetime:
-        with web.state(read_only=True) as state:
-            if state.password_hash(user) is not None:
-                return None
-    if user:  # expired, or the user was removed: end it. A session without a user keeps its CSRF token,
-        session.clear()  # or a second tab's sign-in page would invalidate the form in the first
+    user = live_session(the_web())
+    if user is not None:
+        g.user = user
+        return None
     return redirect(url_for("auth.signin", next=request.path if request.method == "GET" else None))
+
+
+def session_key(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def live_session(web: Web) -> str | None:
+    """The user of this request's session, if it is live; a dead one is ended here."""
+    session_id = session.get("sid")
+    if not session_id:
+        return None
+    key, now, settings = session_key(session_id), web.now(), web.settings.web
+    with web.state(read_only=True) as state:
+        found = state.session(key)
+        exists = found is not None and state.password_hash(found[0]) is not None
+    if found is not None:
+        user, created, seen = found
+        if exists and now - created < settings.session_hours * 3600 and now - seen < settings.idle_minutes * 60:
+            if now - seen >= TOUCH_SECONDS:
+                with web.state() as state:
+                    state.touch_session(key, now)
+            return user
+        with web.state() as state:
+            state.end_session(key)
+    session.pop("sid", None)  # the anonymous session keeps its CSRF token: a form open in another tab still works
+    return None
+
+
+def new_session(state, user: str, now: float) -> None:
+    """A new session for `user` in this browser, ending the one it had."""
+    if old := session.get("sid"):
+        state.end_session(session_key(old))
+    session_id = secrets.token_urlsafe(32)
+    state.start_session(session_key(session_id), user, now, request.remote_addr or "?")
+    session.clear()  # and a new CSRF token with it
+    session.permanent = True
+    session["sid"] = session_id
+
+
+def throttled(state, name: str, address: str, now: float) -> float:
+    """Seconds until `name` may be tried again from `address`; 0: now."""
+    failures, last, by_address = state.signin_failures(name, address, since=now - ADDRESS_WINDOW)
+    if by_address >= ADDRESS_FAILURES:
+        return ADDRESS_WINDOW
+    if failures < FREE_FAILURES:
+        return 0
+    return max(0.0, last + min(2 ** (failures - FREE_FAILURES), MAX_DELAY) - now)
+
+
+def local_target(value: str | None) -> str | None:
+    """`next` if it is a page of this site that a signed-in user may be sent to; else None."""
+    if not value or not LOCAL_PATH.fullmatch(value):
+        return None
+    try:
+        endpoint, _ = current_app.url_map.bind("localhost").match(value, method="GET")
+    except (HTTPException, RequestRedirect):
+        return None
+    return None if endpoint in OPEN else value
 
 
 @blueprint.route("/favicon.ico")
@@ -64,29 +151,56 @@ def signin():
     web = the_web()
     if request.method == "GET":
         return render_template("signin.html", error=None)
-    name, password = request.form.get("user", "").strip(), request.form.get("password", "")
-    address = request.remote_addr or "?"
+    typed, password = request.form.get("user", "").strip(), request.form.get("password", "")
+    name, address, now = users.canonical(typed)[: 4 * users.MAX_NAME], request.remote_addr or "?", web.now()
     with web.state() as state:
-        by_user, by_address = state.signin_failures(name, address, since=web.now() - THROTTLE_SECONDS)
-        if by_user >= FAILURES_PER_USER or by_address >= FAILURES_PER_ADDRESS:
-            minutes = THROTTLE_SECONDS // 60
-            error = f"Too many failed sign-ins. Wait {minutes} minutes, or ask IT to reset your password."
-            return render_template("signin.html", error=error), 429
-        if not password_ok(state.password_hash(name), password):
-            state.record_signin_failure(name, address, web.now())
+        if wait := throttled(state, name, address, now):
+            error = f"Too many failed sign-ins: try again in {waiting(wait)}. IT can reset your password."
+            response = make_response(render_template("signin.html", error=error), 429)
+            response.headers["Retry-After"] = str(math.ceil(wait))
+            return response
+        found = state.find_user(typed)
+        ok = users.password_ok(found[1] if found else None, password)
+        state.record_signin(now, name, address, ok, forget_before=now - SIGNIN_LOG_DAYS * 86400)
+        if not ok or found is None:
             return render_template("signin.html", error="Wrong name or password."), 401
-        state.audit(name, "sign-in", detail=address)
-    session.clear()  # a fresh session, never one an attacker planted
-    session.permanent = True
-    session.update(user=name, since=web.now())
-    target = request.args.get("next", "")
-    local = target.startswith("/") and not target.startswith("//") and "\\" not in target  # never another site
-    return redirect(target if local else url_for("exports.ledgers"))
+        new_session(state, found[0], now)
+    return redirect(local_target(request.args.get("next")) or url_for("exports.ledgers"))
+
+
+def waiting(seconds: float) -> str:
+    return f"{math.ceil(seconds)} seconds" if seconds < 120 else f"{math.ceil(seconds / 60)} minutes"
 
 
 @blueprint.route("/signout", methods=["POST"])
 def signout():
     with the_web().state() as state:
-        state.audit(session.get("user", "?"), "sign-out")
+        state.end_session(session_key(session["sid"]))
+        state.audit(g.user, "sign-out")
     session.clear()
     return redirect(url_for("auth.signin"))
+
+
+@blueprint.route("/password", methods=["GET", "POST"])
+def password():
+    """Her own new password: every other session of hers ends, this browser gets a new one."""
+    if request.method == "GET":
+        return render_template("password.html", error=None, done=False)
+    web = the_web()
+    now = web.now()
+    current, new, again = (request.form.get(field, "") for field in ("current", "new", "again"))
+    name, address = users.canonical(g.user), request.remote_addr or "?"
+    with web.state() as state:
+        if wait := throttled(state, name, address, now):
+            return render_template("password.html", error=f"Too many wrong passwords: try again in {waiting(wait)}.",
+                                   done=False), 429  # fmt: skip
+        if not users.password_ok(state.password_hash(g.user), current):
+            state.record_signin(now, name, address, False, forget_before=now - SIGNIN_LOG_DAYS * 86400)
+            return render_template("password.html", error="The current password is wrong.", done=False), 400
+        problem = "the two new passwords differ" if new != again else users.password_problem(new, g.user)
+        if problem:
+            return render_template("password.html", error=problem[0].upper() + problem[1:] + ".", done=False), 400
+        state.change_password(g.user, users.hash_password(new))
+        state.audit(g.user, "password changed")
+        new_session(state, g.user, now)
+    return render_template("password.html", error=None, done=True)

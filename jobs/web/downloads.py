@@ -1,8 +1,11 @@
-"""A run's files: only those the run recorded, under the output folder, and listed in their manifest.
+"""A run's files: only those the run recorded, under its folder, and listed in their manifest.
 
 A download names a run and a file's place in that run's list, never a path: nothing from the request
-is joined to the file system. Before a file is sent, its manifest must list it with the same SHA-256,
-so a file changed or replaced since the run is refused, not served. The zip is streamed file by file.
+is joined to the file system. A file is sent only from the folder its run wrote into (the output
+folder, or a page export's own folder under [web] exports) and only if its manifest lists it with the
+same SHA-256, so a file changed or replaced since the run is refused, not served. A page export's
+files are kept [web] keep_days (jobs.web.exports); after that its links say it has expired. The zip is
+streamed file by file. A HEAD request sends nothing and is not recorded as a download.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, send_file, session
+from flask import Blueprint, Response, abort, g, request, send_file
 
 from jobs.manifest import SUFFIX, listed_files, manifest_path, sha256
 from jobs.web.app import Web, the_web
@@ -24,6 +27,24 @@ CHUNK = 256 * 1024
 PAYOUTS = {"payout-scheduled", "scheduled-for-payout", "payout-aborted"}
 FEES = {"fees-retained"}
 FEE_TOPIC_SETTLED = {"fees-retained", "fees-invoiced"}  # on topic fees: what settles the fees
+
+
+def own_folder(web: Web, run: dict) -> Path | None:
+    """The folder of its own a page export wrote into; None for a run that wrote into the output folder."""
+    out = Path((run["request"] or {}).get("out") or "/")
+    return out if out.parent == web.settings.web.exports.absolute() else None
+
+
+def kept_until(web: Web, run: dict) -> dt.datetime | None:
+    """Until when a page export's files are kept; None: not a page export, or still running."""
+    if own_folder(web, run) is None or not run["endedAt"]:
+        return None
+    return dt.datetime.fromisoformat(run["endedAt"]) + dt.timedelta(days=web.settings.web.keep_days)
+
+
+def expired(web: Web, run: dict) -> bool:
+    until = kept_until(web, run)
+    return until is not None and dt.datetime.fromtimestamp(web.now(), dt.UTC) >= until
 
 
 def run_files(web: Web, run: dict, *, only: int | None = None) -> list[dict]:
@@ -36,7 +57,7 @@ def run_files(web: Web, run: dict, *, only: int | None = None) -> list[dict]:
     listed: dict[Path, str] = {}
     for manifest, entries in listings.items():
         listed.update({manifest.parent / name: digest for name, digest in (entries or {}).items()})
-    out = os.path.realpath(web.settings.out)
+    out = os.path.realpath(own_folder(web, run) or web.settings.out)
     files = []
     for n, path in enumerate(sorted({*reports, *listings}, key=str)):
         real = os.path.realpath(path)
@@ -50,7 +71,7 @@ def run_files(web: Web, run: dict, *, only: int | None = None) -> list[dict]:
 def problem(path: Path, real: str, out: str, listed: dict[Path, str], listings: dict) -> str | None:
     """Why this file may not be sent, or None."""
     if not real.startswith(out + os.sep):
-        return "not under the output folder"
+        return "not under the run's folder"
     if path.is_symlink() or not path.is_file():
         return "no longer there"
     if path.name.endswith(SUFFIX):
@@ -75,6 +96,10 @@ def the_run_files(run_id: int, only: int | None = None) -> tuple[Web, list[dict]
         runs = state.recent_runs(1, run_id=run_id)
     if not runs:
         abort(404, "No such run.")
+    if expired(web, runs[0]):
+        until = kept_until(web, runs[0])
+        abort(410, f"This export has expired: the page keeps the files of each export for {web.settings.web.keep_days}"
+                   f" days, and these expired on {until:%Y-%m-%d}. Export the period again.")  # fmt: skip
     return web, run_files(web, runs[0], only=only)
 
 
@@ -86,8 +111,9 @@ def download(run_id: int, n: int):
     file = files[n]
     if file["problem"]:
         abort(410, f"{file['name']} cannot be downloaded: {file['problem']}. Export the period again.")
-    with web.state() as state:
-        state.audit(session["user"], "download", run_id, file["name"])
+    if request.method == "GET":  # HEAD asks whether it is there: nothing is downloaded
+        with web.state() as state:
+            state.audit(g.user, "download", run_id, file["name"])
     response = send_file(file["path"], as_attachment=True, download_name=file["path"].name, conditional=False,
                          etag=False, max_age=0)  # fmt: skip
     response.headers["Cache-Control"] = "no-store"
@@ -100,8 +126,9 @@ def download_zip(run_id: int):
     ready = [file for file in files if not file["problem"]]
     if not ready:
         abort(410, "None of this run's files can be downloaded any more. Export the period again.")
-    with web.state() as state:
-        state.audit(session["user"], "download", run_id, f"zip of {len(ready)} files")
+    if request.method == "GET":
+        with web.state() as state:
+            state.audit(g.user, "download", run_id, f"zip of {len(ready)} files")
     response = Response(zipped(ready), mimetype="application/zip")
     response.headers["Content-Disposition"] = f'attachment; filename="report-export-run-{run_id}.zip"'
     response.headers["Cache-Control"] = "no-store"

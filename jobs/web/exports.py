@@ -3,6 +3,12 @@
 An export is a thread running runner.execute, the same code as `report-export run --from --to`,
 with the same lock: behind the nightly run it waits (and says so), and while it runs, cron and
 the command line queue or skip exactly as they do for each other. Closing the browser stops nothing.
+
+Each export writes into a folder of its own under [web] exports, never into the output folder the
+nightly run and the bookkeeping imports read, and records nothing the catch-up reads (see
+export.Request.records_dates): two accountants exporting the same dates with other choices each get
+their own files. A folder is kept unchanged for [web] keep_days after its export ended, then removed;
+from then on its links say that it has expired.
 """
 
 from __future__ import annotations
@@ -10,16 +16,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+import shutil
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from flask import Blueprint, abort, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, url_for
 
 from jobs import config, export, runner
-from jobs.api import describe_ledger
 from jobs.errors import ReportExportError
 from jobs.presets import PRESETS
 from jobs.web.app import Web, the_web
+from jobs.web.downloads import expired, kept_until, own_folder, reconciliation, run_files
 
 log = logging.getLogger("jobs")
 blueprint = Blueprint("exports", __name__)
@@ -57,9 +65,15 @@ class Exports:
         self.jobs: dict[str, Job] = {}
         self.threads: list[threading.Thread] = []
 
-    def start(self, user: str, request: export.Request) -> Job:
+    def folder(self) -> tuple[str, Path]:
+        """A new export's id and the folder of its own its files go to."""
+        job_id = secrets.token_urlsafe(12)  # letters, digits, '-' and '_': a plain folder name
+        return job_id, (self.web.settings.web.exports / job_id).absolute()
+
+    def start(self, job_id: str, user: str, request: export.Request) -> Job:
         web = self.web
-        job = Job(secrets.token_urlsafe(12), user, runner.describe_request(request))
+        self.remove_expired()
+        job = Job(job_id, user, runner.describe_request(request))
 
         def watch(done: int, total: int, ledger: str) -> None:
             job.done, job.total, job.ledger = done, total, ledger
@@ -102,36 +116,48 @@ class Exports:
         for thread in self.threads:
             thread.join(timeout)
 
+    def remove_expired(self) -> None:
+        """The folders of page exports that ended more than [web] keep_days ago."""
+        web = self.web
+        with web.state(read_only=True) as state:
+            runs = state.recent_runs(None, trigger="web")
+        for run in runs:
+            folder = own_folder(web, run)
+            if folder is not None and expired(web, run) and folder.is_dir():
+                shutil.rmtree(folder)
+                log.info("web: removed %s, the files of run %d, kept %d days", folder, run["id"],
+                         web.settings.web.keep_days)  # fmt: skip
+
 
 @blueprint.route("/")
 def ledgers():
     web = the_web()
-    rows, problem = readable_ledgers(web)
-    return render_template("ledgers.html", ledgers=rows, problem=problem, user=session["user"])
+    listing = web.ledgers.listing()
+    return render_template("ledgers.html", ledgers=with_progress(web, listing.ledgers), listing=listing)
 
 
-def readable_ledgers(web: Web) -> tuple[list[dict], str | None]:
-    """The ledgers the keys can read, with what the state knows of each; or why they cannot be listed."""
-    try:
-        with export.connect(web.settings, clock=web.context.clock, sleep=web.context.sleep) as (api, _):
-            listed = [describe_ledger(ledger) for ledger in api.ledgers()]
-    except ReportExportError as exc:
-        return [], str(exc)
+def with_progress(web: Web, listed: list[dict]) -> list[dict]:
+    """The ledgers as last seen, with what the state knows of each: last exported date, pending dates, warnings."""
     with web.state(read_only=True) as state:
         known = state.overview(web.day(), web.settings.warn_after_days)
+    latest = max((ledger["seenAt"] for ledger in listed), default=None)
+    listed = [dict(ledger) for ledger in listed]
     ids = {ledger["ledgerId"] for ledger in listed}
     for ledger_id in dict.fromkeys(row["ledgerId"] for row in known if row["ledgerId"] not in ids):
-        listed.append({"ledgerId": ledger_id, "owner": "", "currency": "", "salesUnits": "", "payoutAccount": ""})
+        listed.append({"ledgerId": ledger_id, "owner": "", "currency": "", "salesUnits": "", "payoutAccount": "",
+                       "seenAt": None})  # fmt: skip
     for ledger in listed:
         topics = [row for row in known if row["ledgerId"] == ledger["ledgerId"]]
         ledger["lastExported"] = max((row["lastExported"] or "" for row in topics), default="") or None
         ledger["pending"] = [{**p, "topic": row["topic"]} for row in topics for p in row["pending"]]
         warnings = [f"not readable since {row['withdrawnAt']}" for row in topics[:1] if row["withdrawnAt"]]
+        if ledger["seenAt"] and ledger["seenAt"] != latest:
+            warnings.append(f"not listed by Vipps MobilePay since {ledger['seenAt']}")
         warnings += [f"{p['date']} {p['topic']} overdue ({p['ageDays']} days)"
                      for p in ledger["pending"] if p["overdue"]]  # fmt: skip
         warnings += [f"{row['topic']} {day}: reconciliation failed" for row in topics for day in row["checksFailed"]]
         ledger["warnings"] = warnings
-    return listed, None
+    return listed
 
 
 @blueprint.route("/export", methods=["GET", "POST"])
@@ -143,25 +169,26 @@ def export_form():
                 "topics": list(web.settings.topics), "formats": list(web.settings.formats),
                 "preset": web.settings.csv_preset, "ledgers": request.args.getlist("ledger"),
                 "combine": False}  # fmt: skip
-    choices = {"topics": config.TOPICS, "formats": config.FORMATS, "presets": PRESETS, "ledgers": []}
+    choices = {"topics": config.TOPICS, "formats": config.FORMATS, "presets": PRESETS}
     if request.method == "GET":
-        choices["ledgers"], problem = readable_ledgers(web)
-        return render_template("export.html", form=defaults, choices=choices, error=problem)
+        listing = web.ledgers.listing()
+        return render_template("export.html", form=defaults, choices=choices, listing=listing, error=None)
     form = {"from": request.form.get("from", ""), "to": request.form.get("to", ""),
             "topics": request.form.getlist("topic"), "formats": request.form.getlist("format"),
             "preset": request.form.get("preset", ""), "ledgers": [x for x in request.form.getlist("ledger") if x],
             "combine": request.form.get("combine") == "on"}  # fmt: skip
+    job_id, folder = web.exports.folder()
     try:
-        wanted = parse_form(form, web, day)
+        wanted = parse_form(form, web, day, folder)
     except ValueError as exc:  # only now the ledger list: a valid form goes straight to the export
-        choices["ledgers"] = readable_ledgers(web)[0]
-        return render_template("export.html", form=form, choices=choices, error=str(exc)), 400
-    job = web.exports.start(session["user"], wanted)
+        listing = web.ledgers.listing()
+        return render_template("export.html", form=form, choices=choices, listing=listing, error=str(exc)), 400
+    job = web.exports.start(job_id, g.user, wanted)
     return redirect(url_for("exports.job_page", job_id=job.id), code=303)
 
 
-def parse_form(form: dict, web: Web, day: dt.date) -> export.Request:
-    """The form's choices as an export request, or ValueError saying what to fix."""
+def parse_form(form: dict, web: Web, day: dt.date, out: Path) -> export.Request:
+    """The form's choices as an export into `out`, or ValueError saying what to fix."""
     try:
         first, last = dt.date.fromisoformat(form["from"]), dt.date.fromisoformat(form["to"])
     except ValueError:
@@ -178,9 +205,9 @@ def parse_form(form: dict, web: Web, day: dt.date) -> export.Request:
         raise ValueError("Choose at least one topic and one format, and a CSV preset.")
     if not form["ledgers"] or not all(export.PLAIN_ID.fullmatch(lid) for lid in form["ledgers"]):
         raise ValueError("Choose at least one ledger.")
-    output = runner.output_for(web.settings, formats=tuple(formats), csv_preset=form["preset"])
+    output = runner.output_for(web.settings, out=out, formats=tuple(formats), csv_preset=form["preset"])
     return export.Request(first, last, tuple(dict.fromkeys(form["ledgers"])), tuple(topics), output,
-                          combine=form["combine"])  # fmt: skip
+                          combine=form["combine"], records_dates=False)  # fmt: skip
 
 
 @blueprint.route("/jobs/<job_id>")
@@ -203,18 +230,19 @@ def job_progress(job_id: str):
 
 @blueprint.route("/runs/<int:run_id>")
 def run_page(run_id: int):
-    from jobs.web.downloads import reconciliation, run_files
-
     web = the_web()
     with web.state(read_only=True) as state:
         runs = state.recent_runs(1, run_id=run_id)
         if not runs:
             abort(404, "No such run.")
-        pending, audit = state.left_pending(run_id), state.audit_of_run(run_id)
-    run = runs[0]
-    files = run_files(web, run)
-    return render_template("run.html", run=run, files=files, pending=pending, audit=audit,
-                           checks=reconciliation(files), period=describe_period(run["request"]))  # fmt: skip
+        run = runs[0]
+        pending = run["left"] if run["left"] is not None else state.left_pending(run_id)
+        audit = state.audit_of_run(run_id)
+    gone = expired(web, run)
+    files = [] if gone else run_files(web, run)
+    return render_template("run.html", run=run, files=files, pending=pending, audit=audit, expired=gone,
+                           kept_until=kept_until(web, run), checks=reconciliation(files),
+                           period=describe_period(run["request"]))  # fmt: skip
 
 
 @blueprint.route("/runs")
@@ -227,8 +255,14 @@ def history():
 
 
 def describe_period(request: dict | None) -> str:
+    """Everything that shaped a run's files, in one line for the history and the run's page."""
     if not request:
         return "catch-up through yesterday"
     period = f"{request['from']} to {request['to']}" if request.get("from") else "catch-up through yesterday"
     ledgers = ", ".join(request.get("ledgers") or ["every ledger"])
-    return f"{period}; {ledgers}; {' and '.join(request['topics'])}; {', '.join(request['formats'])}"
+    shape = [", ".join(request["formats"])]
+    if "csv" in request["formats"]:
+        shape.append(f"CSV preset {request.get('csvPreset', 'standard')}")
+    if request.get("combine"):
+        shape.append("also one file for the whole period")
+    return f"{period}; {ledgers}; {' and '.join(request['topics'])}; {'; '.join(shape)}"
