@@ -1,5 +1,6 @@
 """The export page in a real browser: headless Chromium driven by Selenium through Debian's chromedriver,
-from the sign-in form to the downloaded zip, which must hold the same files as `run` from the shell.
+from the sign-in form to the downloaded zip, which must hold the same files as `run` from the shell, over
+HTTPS through a real nginx with deploy/nginx.conf, as the README prescribes.
 
 The HTTP-level tests (test_web.py) cannot see what only a browser does: follow the form's redirects,
 run progress.js under the Content-Security-Policy, open the run page when the export ends, and save
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import TODAY
+from proxy import run_nginx
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -45,14 +47,18 @@ def browser_programs() -> tuple[str, str]:
     return found["chromium"], found["chromedriver"]
 
 
-def chrome(downloads: Path, *, width: int = 1280, height: int = 900) -> webdriver.Chrome:
-    """Headless Chromium that saves downloads into `downloads` without asking and keeps the console log."""
+def chrome(downloads: Path, *, width: int = 1280, height: int = 900, trust: str = "") -> webdriver.Chrome:
+    """Headless Chromium that saves downloads into `downloads` without asking and keeps the console log;
+    `trust`: the SPKI hash of a certificate it accepts (the test proxy's), as if a CA it knows had signed it."""
     chromium, chromedriver = browser_programs()
     options = webdriver.ChromeOptions()
     options.binary_location = chromium  # given, so Selenium Manager never looks for (or downloads) a browser
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}",
-                     "--lang=en-US"):  # fmt: skip
+                     "--lang=en-US", "--disable-background-networking", "--disable-component-update",
+                     "--no-first-run"):  # fmt: skip
         options.add_argument(argument)  # --no-sandbox: CI runs as root, where Chromium's sandbox cannot start
+    if trust:
+        options.add_argument(f"--ignore-certificate-errors-spki-list={trust}")
     options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
                                               "download.prompt_for_download": False})  # fmt: skip
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
@@ -78,12 +84,29 @@ def browser(downloads):
 
 
 @pytest.fixture
-def nightly_run(page):
+def proxied(sandbox, fake_time, workdir, tmp_path_factory):
+    """The page behind nginx with deploy/nginx.conf: (page, proxy)."""
+    (workdir / "config.toml").write_text("[web]\nbehind_proxy = true\n")
+    env = {"VIPPS_CLIENT_ID": ACCOUNTING_CLIENT[0], "VIPPS_CLIENT_SECRET": ACCOUNTING_CLIENT[1]}
+    for page in serve_page(workdir, sandbox, fake_time, TODAY, env):
+        for proxy in run_nginx(tmp_path_factory.mktemp("nginx"), int(page.url.rsplit(":", 1)[1])):
+            yield page, proxy
+
+
+@pytest.fixture
+def tls_browser(downloads, proxied):
+    driver = chrome(downloads, trust=proxied[1].spki)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def nightly_run(proxied):
     """Holds the run lock, as the nightly job would, until released: the export waits on its progress page."""
     held, release = threading.Event(), threading.Event()
 
     def hold() -> None:
-        with run_lock(Path(f"{page.state_path}.lock"), wait=False):
+        with run_lock(Path(f"{proxied[0].state_path}.lock"), wait=False):
             held.set()
             release.wait(60)
 
@@ -121,10 +144,14 @@ def downloaded(folder: Path, name: str) -> Path | None:
     return path if path.is_file() and not busy else None
 
 
-def test_an_accountant_signs_in_exports_a_month_and_downloads_the_zip(page, browser, downloads, nightly_run, run_cli,
-                                                                      use_sandbox, sandbox):  # fmt: skip
+def test_an_accountant_signs_in_exports_a_month_and_downloads_the_zip_over_https(
+    proxied, tls_browser, downloads, nightly_run, run_cli, use_sandbox, sandbox
+):
+    page, proxy = proxied
+    browser = tls_browser
     wait = WebDriverWait(browser, WAIT)
-    sign_in(browser, page.url)
+    sign_in(browser, proxy.url)
+    assert browser.current_url == proxy.url + "/"
     assert browser.find_element(By.TAG_NAME, "h1").text == "Ledgers"
 
     browser.find_element(By.LINK_TEXT, "Export").click()
@@ -161,3 +188,27 @@ def test_a_browser_signs_in_although_it_asks_for_a_favicon(page, browser):
     the sign-in form's CSRF token no longer matches the session's (this failed until the page answered it)."""
     sign_in(browser, page.url)
     assert browser.find_element(By.TAG_NAME, "h1").text == "Ledgers", browser.find_element(By.TAG_NAME, "main").text
+
+
+def test_a_link_from_another_site_arrives_signed_in(proxied, tls_browser):
+    """A link in mail or on the intranet is a navigation from another site: the cookie must come along (a
+    SameSite=Strict cookie did not, and the sign-in page's new cookie then signed her out)."""
+    page, proxy = proxied
+    wait = WebDriverWait(tls_browser, WAIT)
+    sign_in(tls_browser, proxy.url)
+    tls_browser.get(f"data:text/html,<a id=go href='{proxy.url}/runs'>the export page</a>")  # another origin
+    tls_browser.find_element(By.ID, "go").click()
+    wait.until(seen.url_to_be(proxy.url + "/runs"))
+    assert tls_browser.find_element(By.TAG_NAME, "h1").text == "History"
+    tls_browser.get(proxy.url + "/")
+    assert tls_browser.find_element(By.TAG_NAME, "h1").text == "Ledgers"
+
+
+def test_a_very_long_name_from_the_api_wraps_instead_of_widening_the_page(page, browser, sandbox):
+    sandbox.add_ledger("9990002", units=(("Ø" * 3000, "NO:99902"),))
+    sign_in(browser, page.url)
+    for path in ("/", "/export"):
+        browser.get(page.url + path)
+        assert "Ø" * 100 in browser.find_element(By.TAG_NAME, "main").text
+        width = browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+        assert width[0] <= width[1], (path, width)
