@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import signal
+import subprocess
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +17,40 @@ from jobs import cli
 from jobs.sandbox import ACCOUNTING_CLIENT, Sandbox
 
 TODAY = dt.date(2026, 11, 20)  # the sandbox's and the exporter's "today" unless a test moves them
+CHECKOUT = Path(__file__).parent.parent
+MADE_BY_MAKE_TEST = (".venv/", ".pytest_cache/", "report_export.egg-info/")  # installing and running pytest
+
+
+def checkout_changes() -> list[str] | None:
+    """What git sees changed or added in the checkout, ignored files too (a state/ or reports/ a test wrote),
+    but for what `make test` itself makes; None outside a git checkout."""
+    if not (CHECKOUT / ".git").exists():
+        return None
+    listed = subprocess.run(["git", "-C", str(CHECKOUT), "status", "--porcelain", "--ignored"], capture_output=True,
+                            text=True, check=True).stdout.splitlines()  # fmt: skip
+    return sorted(line for line in listed if not line[3:].startswith(MADE_BY_MAKE_TEST) and "__pycache__" not in line)
+
+
+def quick_look() -> tuple[list[str], list[str]]:
+    """The checkout's top level and reports/: cheap enough to look at after every test."""
+    return sorted(os.listdir(CHECKOUT)), sorted(os.listdir(CHECKOUT / "reports"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def checkout_unchanged():
+    """No test writes into the checkout (a state/ or reports/ there is a real installation's): the suite fails
+    if one did, naming what appeared."""
+    before = checkout_changes()
+    yield
+    after = checkout_changes()
+    assert after == before, f"the tests changed the checkout: {sorted(set(after or []) - set(before or []))}"
+
+
+@pytest.fixture(autouse=True)
+def checkout_unchanged_by_this_test():
+    before = quick_look()
+    yield
+    assert quick_look() == before, "this test wrote into the checkout (see the top level and reports/)"
 
 
 class FakeTime:
