@@ -1,20 +1,23 @@
-"""The README's pictures of the export page: docs/web-export.png (the form, filled) and docs/web-result.png
-(the run page after the export: its files and the reconciliation).
+"""The README's pictures of the export page, in Norwegian as an accountant sees it: docs/web-overview.png (the
+overview after a quarter of nightly runs), docs/web-export.png (the form, filled) and docs/web-result.png (the
+run page after the export: its downloads and the reconciliation).
 
 Run by hand, not by the tests; it needs chromium and chromium-driver, as tests/test_web_browser.py does:
 
     .venv/bin/python docs/screenshots.py
 
 In a temporary folder it starts the sandbox (`report-export sandbox`) and the page (`report-export serve`)
-as the README does, adds a user, signs in with headless Chromium (the test's options), fills the export
-form, exports, and captures each page whole at 1280 CSS pixels wide and scale 1. optipng shrinks the
-PNGs when it is installed (apt-get install optipng). One week of one ledger keeps the file list short.
+as the README does, runs the catch-up for the quarter before (so the overview has something to show),
+adds a user, signs in with headless Chromium in Norwegian, fills the export form, exports, and captures
+each page whole at 1280 CSS pixels wide and scale 1. optipng shrinks the PNGs when it is installed (apt-get
+install optipng).
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import datetime as dt
 import os
 import re
 import shutil
@@ -35,7 +38,10 @@ from selenium.webdriver.support.ui import WebDriverWait
 from jobs.sandbox import ACCOUNTING_CLIENT
 
 DOCS = Path(__file__).resolve().parent
-SANDBOX_TODAY = "2026-11-20"  # the tests' TODAY: October is closed, whatever day the script runs on
+# The sandbox's day is this machine's, so the page's "last month" and the 90 days the nightly runs have exported
+# (NIGHTLY_FROM to yesterday) are closed whatever day the script runs on.
+TODAY = dt.date.today()
+NIGHTLY_FROM, NIGHTLY_TO = str(TODAY - dt.timedelta(days=90)), str(TODAY - dt.timedelta(days=1))
 USER, PASSWORD = "kari", "screenshots only, not a real one"
 WAIT = 30  # seconds: a ceiling per step, never a pause
 
@@ -68,10 +74,12 @@ def page_on_a_sandbox(folder: Path) -> Iterator[str]:
     yields the page's address."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIPPS_")}
     with ExitStack() as stack:
-        api = stack.enter_context(process(report_export("sandbox", "--port", "0", "--today", SANDBOX_TODAY),
+        api = stack.enter_context(process(report_export("sandbox", "--port", "0", "--today", str(TODAY)),
                                           folder, env, "sandbox", r"listening on (http://\S+)"))  # fmt: skip
         env.update(VIPPS_BASE_URL=api[1], VIPPS_CLIENT_ID=ACCOUNTING_CLIENT[0],
                    VIPPS_CLIENT_SECRET=ACCOUNTING_CLIENT[1])  # fmt: skip
+        subprocess.run(report_export("run", "--from", NIGHTLY_FROM, "--to", NIGHTLY_TO), cwd=folder, env=env,
+                       check=True, capture_output=True)  # fmt: skip
         subprocess.run(report_export("users", "add", USER, "--password-stdin"), cwd=folder, env=env,
                        input=PASSWORD + "\n", text=True, check=True, capture_output=True)  # fmt: skip
         page = stack.enter_context(process(report_export("serve", "--port", "0"), folder, env, "serve",
@@ -84,10 +92,11 @@ def chrome(downloads: Path, width: int = 1280, height: int = 900) -> webdriver.C
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or "chromium"
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}",
-                     "--lang=en-US", "--hide-scrollbars"):  # fmt: skip
+                     "--lang=nb-NO", "--hide-scrollbars"):  # fmt: skip
         options.add_argument(argument)
     options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
-                                              "download.prompt_for_download": False})  # fmt: skip
+                                              "download.prompt_for_download": False,
+                                              "intl.accept_languages": "nb-NO,nb"})  # fmt: skip
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver") or "chromedriver"))
     return driver
@@ -100,21 +109,16 @@ def sign_in(driver: webdriver.Chrome, url: str) -> None:
     driver.find_element(By.NAME, "user").send_keys(USER)
     driver.find_element(By.NAME, "password").send_keys(PASSWORD)
     driver.find_element(By.CSS_SELECTOR, "form.narrow button[type=submit]").click()
-    wait.until(seen.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Ledgers"))
+    wait.until(seen.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Oversikt"))
 
 
-def fill_export_form(driver: webdriver.Chrome, url: str, ledgers: list[str], first: str, last: str) -> None:
+def fill_export_form(driver: webdriver.Chrome, url: str, ledgers: list[str]) -> None:
+    """Last month (preselected) for the chosen ledgers."""
     driver.get(url + "/export")
     WebDriverWait(driver, WAIT).until(seen.presence_of_element_located((By.ID, "start")))
+    driver.find_element(By.CSS_SELECTOR, "input[name=scope][value=chosen]").click()
     for ledger in ledgers:
         driver.find_element(By.CSS_SELECTOR, f"input[name=ledger][value='{ledger}']").click()
-    for name, iso in (("from", first), ("to", last)):
-        field = driver.find_element(By.NAME, name)
-        field.clear()
-        year, month, day = iso.split("-")
-        field.send_keys(month, day, year)  # en-US field order, as a person types it
-        if field.get_attribute("value") != iso:
-            raise RuntimeError(f"the {name} field holds {field.get_attribute('value')!r}, not {iso}")
     driver.execute_script("document.activeElement.blur()")  # no focus ring in the picture
 
 
@@ -145,8 +149,6 @@ def console_problems(driver: webdriver.Chrome) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ledger", action="append", help="ledger to export (repeatable; default 302321)")
-    parser.add_argument("--from", dest="first", default="2026-10-01", help="first date (default %(default)s)")
-    parser.add_argument("--to", dest="last", default="2026-10-07", help="last date (default %(default)s)")
     parser.add_argument("--width", type=int, default=1280, help="window width in CSS pixels (default %(default)s)")
     parser.add_argument("--out", type=Path, default=DOCS, help="where the PNGs go (default: docs/)")
     args = parser.parse_args(argv)
@@ -156,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
             driver = chrome(folder / "downloads", width=args.width)
             try:
                 sign_in(driver, url)
-                fill_export_form(driver, url, args.ledger or ["302321"], args.first, args.last)
+                capture(driver, args.out / "web-overview.png")
+                fill_export_form(driver, url, args.ledger or ["302321"])
                 capture(driver, args.out / "web-export.png")
                 export_and_wait(driver)
                 capture(driver, args.out / "web-result.png")

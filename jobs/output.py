@@ -89,6 +89,16 @@ def ledger_zone(ledger: dict, default: ZoneInfo) -> ZoneInfo:
     return ZoneInfo(ZONES[country]) if country in ZONES else default
 
 
+def format_of(path: Path) -> str | None:
+    """The format a report file was written in, read back from its name (report_path's rule); None: a manifest
+    or another file."""
+    ledger_id = path.parent.parent.name
+    for fmt, (part, suffix) in FILE_NAMES.items():
+        if path.name.startswith(f"{ledger_id}_{part}_") and path.suffix == f".{suffix}":
+            return fmt
+    return path.suffix[1:] if path.suffix[1:] in FORMATS else None
+
+
 def report_path(out: Path, ledger_id: str, topic: str, label: str, fmt: str) -> Path:
     part, suffix = FILE_NAMES.get(fmt, (topic, fmt))
     path = out / ledger_id / topic / f"{ledger_id}_{part}_{label}.{suffix}"

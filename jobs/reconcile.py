@@ -53,6 +53,16 @@ def category_names(topic: str) -> tuple[str, ...]:
     return (*(name for name, _ in CATEGORIES.get(topic, CATEGORIES["funds"])), OTHER)
 
 
+def categorize(topic: str, sums: dict[str, int]) -> dict[str, int]:
+    """Sums per entry type as the summary's columns of `topic` (category_names), in order: the one rule the
+    workbook's summary sheet, the page and every other view of a date's or a period's movements share."""
+    columns = CATEGORIES.get(topic, CATEGORIES["funds"])
+    totals = dict.fromkeys(category_names(topic), 0)
+    for entry_type, amount in sums.items():
+        totals[next((name for name, types in columns if entry_type in types), OTHER)] += amount
+    return totals
+
+
 def has_payouts(topic: str) -> bool:
     """Only the funds side pays out: the fees topic's summary has no payout rows."""
     return topic != "fees"
@@ -125,11 +135,7 @@ class DateSummary:
     @property
     def categories(self) -> dict[str, int]:
         """Sums per summary column of this topic (category_names), in order."""
-        columns = CATEGORIES.get(self.topic, CATEGORIES["funds"])
-        totals = dict.fromkeys(category_names(self.topic), 0)
-        for entry_type, amount in self.sums.items():
-            totals[next((name for name, types in columns if entry_type in types), OTHER)] += amount
-        return totals
+        return categorize(self.topic, self.sums)
 
     @property
     def checks(self) -> list[Check]:

@@ -642,14 +642,88 @@ class State:
             })  # fmt: skip
         return result
 
+    def ledger_progress(self, ledger_ids: list[str], yesterday: dt.date, topics: tuple[str, ...]) -> dict[str, dict]:
+        """For the page, per ledger and both topics together: the last exported date, the dates pending
+        (open or unavailable), how many ledger dates from its start through `yesterday` were never asked for,
+        the dates whose checks failed, and since when its keys cannot read it. A few grouped queries, none
+        per ledger, so a page of thousands of ledgers costs the same few queries."""
+        wanted = json.dumps(ledger_ids)
+        chosen = "ledger_id IN (SELECT value FROM json_each(?))"
+        found = {lid: {"lastExported": None, "pending": [], "notAsked": 0, "checksFailed": [], "withdrawnAt": None}
+                 for lid in ledger_ids}  # fmt: skip
+        for lid, last in self.db.execute(
+            f"SELECT ledger_id, max(ledger_date) FROM dates WHERE status = 'exported' AND {chosen} GROUP BY 1",
+            (wanted,),
+        ):
+            found[lid]["lastExported"] = last
+        for lid, topic, day, status, since in self.db.execute(
+            f"SELECT ledger_id, topic, ledger_date, status, pending_since FROM dates"
+            f" WHERE status IN ('open', 'unavailable') AND {chosen} ORDER BY ledger_date, topic",
+            (wanted,),
+        ):
+            found[lid]["pending"].append({"topic": topic, "date": day, "status": status, "since": since})
+        for lid, day in self.db.execute(
+            f"SELECT ledger_id, ledger_date FROM dates WHERE checks_failed > 0 AND status = 'exported' AND {chosen}"
+            " ORDER BY ledger_date",
+            (wanted,),
+        ):
+            found[lid]["checksFailed"].append(day)
+        asked = json.dumps(list(topics))
+        for lid, start, withdrawn, recorded in self.db.execute(
+            "SELECT l.ledger_id, l.start_date, l.withdrawn_at, (SELECT count(*) FROM dates d WHERE d.ledger_id ="
+            " l.ledger_id AND d.topic IN (SELECT value FROM json_each(?)) AND d.ledger_date BETWEEN l.start_date"
+            f" AND ?) FROM ledgers l WHERE l.{chosen}",
+            (asked, yesterday.isoformat(), wanted),
+        ):
+            days = max(0, (yesterday - dt.date.fromisoformat(start)).days + 1)
+            found[lid]["notAsked"] = max(0, days * len(topics) - recorded)
+            found[lid]["withdrawnAt"] = withdrawn
+        return found
+
+    def daily_sums(self, ledger_ids: list[str], topic: str, since: dt.date) -> dict[str, dict[str, dict[str, int]]]:
+        """ledger id -> ledger date -> {entry type: sum}, of the dates exported since `since`."""
+        found: dict[str, dict[str, dict[str, int]]] = {lid: {} for lid in ledger_ids}
+        for lid, day, sums in self.db.execute(
+            "SELECT ledger_id, ledger_date, sums FROM dates WHERE status = 'exported' AND topic = ? AND ledger_date"
+            " >= ? AND ledger_id IN (SELECT value FROM json_each(?))",
+            (topic, since.isoformat(), json.dumps(ledger_ids)),
+        ):
+            found[lid][day] = json.loads(sums) if sums else {}
+        return found
+
     def recent_runs(self, limit: int | None = 10, run_id: int | None = None, trigger: str | None = None) -> list[dict]:
         """The last runs, newest first (or the one run `run_id`, or those of one trigger), with who started them
         and what they covered; `limit` None: all."""
+        return self.find_runs(limit=limit, run_id=run_id, trigger=trigger)[0]
+
+    def find_runs(
+        self, *, limit: int | None, offset: int = 0, run_id: int | None = None, trigger: str | None = None,
+        user: str | None = None, ledger: str | None = None, period: tuple[dt.date, dt.date] | None = None,
+        outcome: str | None = None,
+    ) -> tuple[list[dict], int]:  # fmt: skip
+        """Runs newest first, filtered, a page at a time; and how many match. `ledger`: runs that covered it (a
+        run without a ledger list covered every ledger); `period`: runs of dates in it, and catch-ups run then."""
+        where, args = [], []
+        for column, value in (("id", run_id), ("trigger", trigger), ("user", user), ("outcome", outcome)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if ledger is not None:
+            where.append("(request IS NULL OR json_array_length(request, '$.ledgers') = 0"
+                         " OR EXISTS (SELECT 1 FROM json_each(request, '$.ledgers') WHERE value = ?))")  # fmt: skip
+            args.append(ledger)
+        if period is not None:
+            first, last = period[0].isoformat(), period[1].isoformat()
+            where.append("(CASE WHEN json_extract(request, '$.from') IS NULL THEN substr(started_at, 1, 10) BETWEEN ?"
+                         " AND date(?, '+1 day') ELSE json_extract(request, '$.from') <= ?"
+                         " AND json_extract(request, '$.to') >= ? END)")  # fmt: skip
+            args += [first, last, last, first]
+        condition = " AND ".join(where) or "1"
+        (total,) = self.db.execute(f"SELECT count(*) FROM runs WHERE {condition}", args).fetchone()
         rows = self.db.execute(
             "SELECT id, command, trigger, started_at, ended_at, outcome, exit_code, counts, error, user, request,"
-            " files, left_pending FROM runs WHERE (? IS NULL OR id = ?) AND (? IS NULL OR trigger = ?)"
-            " ORDER BY id DESC LIMIT ?",
-            (run_id, run_id, trigger, trigger, -1 if limit is None else limit),
+            f" files, left_pending FROM runs WHERE {condition} ORDER BY id DESC LIMIT ? OFFSET ?",
+            (*args, -1 if limit is None else limit, offset),
         )
         names = ("id", "command", "trigger", "startedAt", "endedAt", "outcome", "exitCode", "counts", "error", "user",
                  "request", "files", "left")  # fmt: skip
@@ -660,4 +734,15 @@ class State:
             run["files"] = json.loads(run["files"]) if run["files"] else []
             run["left"] = json.loads(run["left"]) if run["left"] else None  # None: a run from before schema 5
             run["outcome"] = run["outcome"] or "unfinished (killed, or still running)"
-        return runs
+        return runs, total
+
+    def downloads(self, run_ids: list[int]) -> dict[int, list[dict]]:
+        """Who downloaded what of each run, oldest first."""
+        found: dict[int, list[dict]] = {run_id: [] for run_id in run_ids}
+        for run_id, at, user, detail in self.db.execute(
+            "SELECT run_id, at, user, detail FROM audit WHERE action = 'download' AND run_id IN"
+            " (SELECT value FROM json_each(?)) ORDER BY id",
+            (json.dumps(run_ids),),
+        ):
+            found[run_id].append({"at": at, "user": user, "detail": detail})
+        return found

@@ -51,16 +51,25 @@ def script(letter: str) -> str:
     return unicodedata.name(letter, "UNKNOWN").split(" ")[0]
 
 
+# Why a password may not be used: keys, in the command line's words (the page has its own, in her language).
+PASSWORD_PROBLEMS = {
+    "short": f"the password is shorter than {MIN_PASSWORD} characters: choose a longer one",
+    "repeated": "the password is one character repeated: choose one that is hard to guess",
+    "name": "the password is the user's name: choose one that is hard to guess",
+    "common": "the password is in a list of common passwords that attackers try first: choose another",
+}
+
+
 def password_problem(password: str, name: str = "") -> str | None:
-    """Why `password` may not be used, or None."""
+    """Why `password` may not be used (a key of PASSWORD_PROBLEMS), or None."""
     if len(password) < MIN_PASSWORD:
-        return f"the password is shorter than {MIN_PASSWORD} characters: choose a longer one"
+        return "short"
     if len(set(password)) == 1:
-        return "the password is one character repeated: choose one that is hard to guess"
+        return "repeated"
     if name and canonical(password.strip()) == canonical(name):
-        return "the password is the user's name: choose one that is hard to guess"
+        return "name"
     if password.strip().lower() in common_passwords():
-        return "the password is in a list of common passwords that attackers try first: choose another"
+        return "common"
     return None
 
 

@@ -126,7 +126,7 @@ def test_headers_on_every_page_and_no_secret_anywhere(page):
                 assert "<script>" not in answer.text and " style=" not in answer.text  # nothing inline
         assert client.get(f"/runs/{run_id}/files/0").headers["Cache-Control"] == "no-store"
         missing = client.get("/runs/999")
-        assert missing.status_code == 404 and "No such run." in missing.text
+        assert missing.status_code == 404 and "No such export." in missing.text
 
 
 # -- an export, the same as from the command line ----------------------------------------------------
@@ -139,7 +139,7 @@ def test_an_export_from_the_page_is_byte_identical_to_run_from_the_shell(page, r
         progress = exported(client)
         assert progress["done"] == progress["total"] == 62 and progress["ledger"] == LEDGER
         run = client.get(progress["runUrl"])
-        assert "Run 1: ok" in run.text and "by alice (web)" in run.text
+        assert "Export 1: Done" in run.text and "by alice" in run.text
         archive = zipfile.ZipFile(io.BytesIO(client.get(f"/runs/{progress['runId']}/zip").content))
     use_sandbox(sandbox)
     on_disk = shell_export(run_cli, MONTH, LEDGER)
@@ -162,7 +162,7 @@ def test_downloads_are_the_files_and_refuse_anything_changed_or_unlisted(page):
         assert name.endswith("10-01.csv") and gone.endswith("10-02.xlsx")
         (folder / name).write_bytes(b"changed by someone")
         refused = client.get(f"/runs/{run_id}/files/{n}")
-        assert refused.status_code == 410 and "changed since it was written" in refused.text
+        assert refused.status_code == 410 and "it was changed after it was written" in refused.text
         assert client.get(f"/runs/{run_id}/files/{len(links)}").status_code == 404
         (folder / gone).unlink()
         assert client.get(f"/runs/{run_id}/files/{gone_n}").status_code == 410
@@ -170,8 +170,8 @@ def test_downloads_are_the_files_and_refuse_anything_changed_or_unlisted(page):
         assert name not in archive.namelist() and gone not in archive.namelist()
         assert len(archive.namelist()) == 62 * 3 - 2  # only the changed and the missing file are left out
         audit = client.get(f"/runs/{run_id}").text
-        assert audit.count(f"alice: download {name}<") == 1  # the refused download is not one
-        assert "alice: download 302321/fees/" in audit and "alice: download zip of" in audit
+        assert audit.count(f"alice: downloaded {name}<") == 1  # the refused download is not one
+        assert "alice: downloaded 302321/fees/" in audit and "alice: downloaded everything zip of" in audit
 
 
 @pytest.mark.parametrize("path", [
@@ -200,7 +200,7 @@ def test_the_form_names_what_to_fix(page):
         hostile = start_export(client, ledgers=("../../etc",))
         assert hostile.status_code == 400
         form = client.get("/export").text
-        assert 'value="2026-10-01"' in form and 'value="2026-10-31"' in form  # last month preselected
+        assert 'value="last-month" checked> Last month (October 2026)' in form  # last month preselected
 
 
 def test_an_export_waits_behind_a_running_nightly_job_and_says_so(page):
@@ -222,8 +222,8 @@ def test_an_export_waits_behind_a_running_nightly_job_and_says_so(page):
             while (progress := client.get(job + "/progress").json())["status"] != "waiting":
                 assert time.monotonic() < deadline, progress
                 time.sleep(0.02)
-            assert progress["holder"].startswith("report-export pid ") and progress["runId"] is None
-            assert "Waiting behind another run" in client.get(job).text
+            assert progress["details"].startswith("report-export pid ") and progress["runId"] is None
+            assert "Waiting for the nightly export to finish" in client.get(job).text
             release.set()
             assert finish(client, job)["status"] == "finished"
     finally:
@@ -241,8 +241,8 @@ def test_history_shows_who_ran_what_newest_first(page, run_cli, use_sandbox, san
         history = client.get("/runs").text
     rows = re.findall(r"<tr>\s*<td><a href=\"/runs/(\d+)\">.*?</tr>", history, re.S)
     assert rows == ["2", "1"]
-    assert "<td>alice (2)</td>" in history  # every download is in the history, with who made it
-    assert "alice (web)" in history and "(cli)" in history and "2026-10-01 to 2026-10-31; 302321" in history
+    assert len(re.findall(r"alice \([^)]*\): (everything zip of 186 files|302321/)", history)) == 2  # who, what
+    assert "<td>alice</td>" in history and "01/10/2026 to 31/10/2026; ledgers 302321" in history
 
 
 # -- users, made by an administrator on the command line -------------------------------------------------

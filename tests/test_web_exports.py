@@ -79,9 +79,14 @@ def test_page_exports_leave_the_nightly_files_manifests_and_catch_up_untouched(p
     assert f"{LEDGER}/funds/{LEDGER}_funds_{PERIOD[0]}_{PERIOD[1]}.csv" in first_links
     assert not any(link.endswith(".xlsx") for link in first_links)
     # Everything that shaped each run's files is in its description.
-    assert "2026-10-01 to 2026-10-03; 302321; funds and fees; csv; CSV preset no; also one file for the whole " \
-           "period" in history  # fmt: skip
-    assert "funds and fees; csv, xlsx; CSV preset standard<" in history
+    assert (
+        "01/10/2026 to 03/10/2026; ledgers 302321; Settlements (funds), Fees (fees); CSV for import tools; CSV: "
+        "Norway (semicolon, decimal comma); also one file for the whole period"
+    ) in history
+    assert (
+        "CSV for import tools, Spreadsheet for people (XLSX); CSV: International (UTF-8, comma, amounts with a "
+        "point)</td>"
+    ) in history
 
 
 def test_a_date_still_open_is_named_on_the_run_page_and_not_queued_for_the_catch_up(page):
@@ -89,7 +94,7 @@ def test_a_date_still_open_is_named_on_the_run_page_and_not_queued_for_the_catch
         progress = export_and_finish(client, period=(str(TODAY - dt.timedelta(days=1)), str(TODAY)),
                                      topics=("funds",))  # fmt: skip
         shown = client.get(progress["runUrl"]).text
-    assert f"302321 funds {TODAY}: open (the API had not closed it)" in shown
+    assert f"302321</span> Settlements (funds) {TODAY:%d/%m/%Y}: Vipps MobilePay had not closed this date yet." in shown
     assert catch_up_state(page.state_path)["dates"] == []
 
 
@@ -194,7 +199,7 @@ def test_text_from_the_api_cannot_reorder_what_is_shown(page, sandbox):
     with page.signed_in() as client:
         for path in ("/", "/export"):
             shown = client.get(path).text
-            assert "<bdi>Kafé NO:666009 x (NO:666009)</bdi>" in shown
+            assert ">Kafé NO:666009 x (NO:666009)</bdi>" in shown
             assert not re.search("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]", shown)
 
 

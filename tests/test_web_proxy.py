@@ -31,7 +31,7 @@ def proxied(sandbox, fake_time, workdir, tmp_path_factory):
 
 def browser_like(proxy, address: str = "127.0.0.2") -> httpx.Client:
     """A client of nginx from its own address, sending Origin with its forms as browsers do."""
-    return httpx.Client(base_url=proxy.url, headers={"Origin": proxy.url}, follow_redirects=False, timeout=30,
+    return httpx.Client(base_url=proxy.url, headers={"Origin": proxy.url, "Accept-Language": "en"}, timeout=30,
                         transport=httpx.HTTPTransport(verify=proxy.verify(), local_address=address))  # fmt: skip
 
 
@@ -70,7 +70,7 @@ def test_over_https_a_form_needs_its_own_origin_as_well_as_its_token(proxied):
             refused = client.post("/signin", data=form, headers=headers)
             assert refused.status_code == 400 and "was not sent from this page" in refused.text
         without = httpx.Client(base_url=proxy.url, transport=httpx.HTTPTransport(verify=proxy.verify()),
-                               cookies=client.cookies)  # fmt: skip
+                               cookies=client.cookies, headers={"Accept-Language": "en"})  # fmt: skip
         with without:  # neither Origin nor Referer: over HTTPS that is refused, as a browser always sends one
             assert without.post("/signin", data=form).status_code == 400
         referer = client.post("/signin", data=form, headers={"Origin": "", "Referer": proxy.url + "/signin"})

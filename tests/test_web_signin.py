@@ -164,7 +164,7 @@ def test_failures_slow_that_name_from_that_address_and_never_lock_her_out(page, 
             assert attempt(attacker, "alice", "guess").status_code == 401
         slowed = attempt(attacker, "alice", "guess")
         assert slowed.status_code == 429 and slowed.headers["Retry-After"] == "1"
-        assert "try again in 1 seconds" in slowed.text and "IT can reset your password" in slowed.text
+        assert "try again in 1 second." in slowed.text and "IT can reset your password" in slowed.text
         waits = []
         for _ in range(4):  # each wait ends, the next guess fails, and the wait doubles
             page.clock[0] += int(attempt(attacker, "alice", "guess").headers["Retry-After"])

@@ -33,8 +33,10 @@ class Page:
     out: Path
     clock: list[float]  # the page's wall clock, moved by tests (sessions, throttling)
 
-    def client(self, **options) -> httpx.Client:
-        return httpx.Client(**{"base_url": self.url, "follow_redirects": False, "timeout": 30, **options})
+    def client(self, language: str = "en", **options) -> httpx.Client:
+        """A client of the page; it reads English unless told otherwise (the page's own default is Norwegian)."""
+        return httpx.Client(**{"base_url": self.url, "follow_redirects": False, "timeout": 30,
+                               "headers": {"Accept-Language": language}, **options})  # fmt: skip
 
     @contextmanager
     def signed_in(self, user: str = "alice", password: str = PASSWORD, **options) -> Iterator[httpx.Client]:
@@ -82,7 +84,7 @@ def serve_page(workdir: Path, sandbox, fake_time, today: dt.date, environ: dict[
         yield Page(f"http://127.0.0.1:{server.effective_port}", web, state_path, settings.out.absolute(), clock)
     finally:
         web.context.stop.set()
-        web.exports.join(30)
+        web.exports.stop(30)
         serving.stop()
 
 
@@ -96,8 +98,9 @@ def shell_export(run_cli, period: tuple[str, str], ledger: str) -> dict[str, byt
 
 def start_export(client, *, ledgers=(LEDGER,), period=MONTH, topics=("funds", "fees"), formats=("csv", "xlsx"),
                  preset="standard", combine=False):  # fmt: skip
-    form = {"csrf_token": csrf(client, "/export"), "ledger": list(ledgers), "from": period[0], "to": period[1],
-            "topic": list(topics), "format": list(formats), "preset": preset}  # fmt: skip
+    form = {"csrf_token": csrf(client, "/export"), "period": "range", "from": period[0], "to": period[1],
+            "scope": "chosen", "ledger": list(ledgers), "topic": list(topics), "format": list(formats),
+            "preset": preset}  # fmt: skip
     if combine:
         form["combine"] = "on"
     return client.post("/export", data=form)

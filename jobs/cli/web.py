@@ -131,5 +131,5 @@ def new_password(from_stdin: bool, name: str) -> str:
         if getpass.getpass("Again: ") != password:
             raise UsageError("the two passwords differ: try again")
     if problem := users.password_problem(password, name):
-        raise UsageError(problem)
+        raise UsageError(users.PASSWORD_PROBLEMS[problem])
     return password

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from flask import Flask, current_app, render_template, request
 from flask.sessions import SecureCookieSessionInterface
+from flask_babel import Babel, lazy_gettext
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
@@ -22,7 +23,9 @@ from jobs.runner import Context
 from jobs.state import State
 
 log = logging.getLogger("jobs")
-CSRF_MESSAGE = "The form had expired or was not sent from this page. Go back, reload the page and try again."
+CSRF_MESSAGE = lazy_gettext(
+    "The form had expired or was not sent from this page. Go back, reload the page and try again."
+)
 # No inline script or style anywhere: the page's own script and style sheet only.
 POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -63,7 +66,7 @@ class Sessions(SecureCookieSessionInterface):
 
 
 def create_app(web: Web) -> Flask:
-    from jobs.web import auth, downloads, exports, ledgers
+    from jobs.web import auth, downloads, exports, language, ledgers, overview, runs
 
     settings = web.settings.web
     app = Flask(__name__)
@@ -84,22 +87,25 @@ def create_app(web: Web) -> Flask:
     )
     app.session_interface = Sessions()
     CSRFProtect(app)
+    Babel(app, locale_selector=language.select_language)
     app.extensions["report_export"] = web
     app.jinja_env.finalize = shown
-    app.jinja_env.filters["money"] = money
-    app.jinja_env.filters["local"] = lambda stamp: local_time(stamp, web.settings.timezone)
+    app.jinja_env.filters.update(money=language.money, day=language.day, number=language.number, month=language.month,
+                                 local=lambda stamp: language.moment(stamp, web.settings.timezone))  # fmt: skip
+    app.jinja_env.globals.update(LANGUAGES=language.LANGUAGES, TOPICS=language.TOPICS, FORMATS=language.FORMATS,
+                                 PRESETS=language.PRESETS, OUTCOMES=language.OUTCOMES, PROBLEMS=downloads.PROBLEMS,
+                                 language=language.language)  # fmt: skip
     web.exports = exports.Exports(web)
     web.exports.remove_expired()
     web.ledgers = ledgers.Ledgers(web)
-    app.register_blueprint(auth.blueprint)
-    app.register_blueprint(exports.blueprint)
-    app.register_blueprint(downloads.blueprint)
+    for module in (auth, overview, exports, runs, downloads):
+        app.register_blueprint(module.blueprint)
     app.before_request(auth.same_origin)
     app.before_request(auth.require_signed_in)
     app.after_request(secure_headers)
-    app.register_error_handler(CSRFError, lambda e: error_page(400, CSRF_MESSAGE))
+    app.register_error_handler(CSRFError, lambda e: error_page(400, str(CSRF_MESSAGE)))
     app.register_error_handler(HTTPException, lambda e: error_page(e.code or 500, e.description))
-    app.register_error_handler(ReportExportError, lambda e: error_page(502, str(e)))
+    app.register_error_handler(ReportExportError, lambda e: error_page(502, language.failure(e.exit_code), str(e)))
     app.register_error_handler(Exception, internal_error)
     return app
 
@@ -132,8 +138,10 @@ def secure_headers(response):
 
 
 def internal_error(exc: Exception):
+    from jobs.web.language import INTERNAL
+
     log.error("web: internal error on %s %s", request.method, request.path, exc_info=exc)  # for IT, not the page
-    return error_page(500, "Something went wrong on our side. Try again; if it persists, tell IT.")
+    return error_page(500, str(INTERNAL))
 
 
 def shown(value: object) -> object:
@@ -141,20 +149,6 @@ def shown(value: object) -> object:
     return value.translate(BIDI_CONTROLS) if isinstance(value, str) else value
 
 
-def local_time(stamp: str | None, zone) -> str:
-    """A UTC ISO timestamp from the state as the accountant's wall-clock time: 2026-12-02 01:31."""
-    if not stamp:
-        return "–"
-    return dt.datetime.fromisoformat(stamp).astimezone(zone).strftime("%Y-%m-%d %H:%M")
-
-
-def money(minor: int | None) -> str:
-    """Minor units as the Nordic way of writing money: 1 234 567,89 (exact: integers only)."""
-    if minor is None:
-        return "–"
-    units, cents = divmod(abs(minor), 100)
-    return f"{'-' if minor < 0 else ''}{units:,}".replace(",", "\u00a0") + f",{cents:02}"
-
-
-def error_page(status: int, message: str):
-    return render_template("error.html", status=status, message=message), status
+def error_page(status: int, message: str, details: str = ""):
+    """An error in her words; what IT needs (the engine's own line) under "Details for IT"."""
+    return render_template("error.html", status=status, message=message, details=details), status

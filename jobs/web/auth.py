@@ -27,6 +27,7 @@ import secrets
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, make_response, redirect, render_template, request, session, url_for
+from flask_babel import gettext, ngettext
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
@@ -40,7 +41,7 @@ ADDRESS_FAILURES = 20
 ADDRESS_WINDOW = 15 * 60
 SIGNIN_LOG_DAYS = 90
 TOUCH_SECONDS = 60  # a session's last request is written at most once a minute
-OPEN = {"auth.signin", "auth.favicon", "static"}  # the only endpoints for people who are not signed in
+OPEN = {"auth.signin", "auth.favicon", "auth.language", "static"}  # the only endpoints for people who are not signed in
 # Where sign-in may send her on: a path of this page, in plain characters (no scheme, no host, no "//",
 # no backslash, no control character that a browser would drop to make "//host" of it).
 LOCAL_PATH = re.compile(r"/(?![/\\])[A-Za-z0-9/._~%-]{0,500}")
@@ -60,7 +61,7 @@ def same_origin():
     if sent is None and not request.is_secure:
         return
     if sent is None or origin(sent) != origin(request.host_url):
-        raise CSRFError(CSRF_MESSAGE)
+        raise CSRFError(str(CSRF_MESSAGE))
 
 
 def origin(url: str) -> tuple[str, str, int] | None:
@@ -155,7 +156,8 @@ def signin():
     name, address, now = users.canonical(typed)[: 4 * users.MAX_NAME], request.remote_addr or "?", web.now()
     with web.state() as state:
         if wait := throttled(state, name, address, now):
-            error = f"Too many failed sign-ins: try again in {waiting(wait)}. IT can reset your password."
+            error = gettext("Too many failed sign-ins: try again in %(wait)s. IT can reset your password.",
+                            wait=waiting(wait))  # fmt: skip
             response = make_response(render_template("signin.html", error=error), 429)
             response.headers["Retry-After"] = str(math.ceil(wait))
             return response
@@ -163,13 +165,15 @@ def signin():
         ok = users.password_ok(found[1] if found else None, password)
         state.record_signin(now, name, address, ok, forget_before=now - SIGNIN_LOG_DAYS * 86400)
         if not ok or found is None:
-            return render_template("signin.html", error="Wrong name or password."), 401
+            return render_template("signin.html", error=gettext("Wrong name or password.")), 401
         new_session(state, found[0], now)
-    return redirect(local_target(request.args.get("next")) or url_for("exports.ledgers"))
+    return redirect(local_target(request.args.get("next")) or url_for("overview.overview"))
 
 
 def waiting(seconds: float) -> str:
-    return f"{math.ceil(seconds)} seconds" if seconds < 120 else f"{math.ceil(seconds / 60)} minutes"
+    if seconds < 120:
+        return ngettext("%(num)s second", "%(num)s seconds", math.ceil(seconds))
+    return ngettext("%(num)s minute", "%(num)s minutes", math.ceil(seconds / 60))
 
 
 @blueprint.route("/signout", methods=["POST"])
@@ -192,15 +196,37 @@ def password():
     name, address = users.canonical(g.user), request.remote_addr or "?"
     with web.state() as state:
         if wait := throttled(state, name, address, now):
-            return render_template("password.html", error=f"Too many wrong passwords: try again in {waiting(wait)}.",
-                                   done=False), 429  # fmt: skip
+            error = gettext("Too many wrong passwords: try again in %(wait)s.", wait=waiting(wait))
+            return render_template("password.html", error=error, done=False), 429
         if not users.password_ok(state.password_hash(g.user), current):
             state.record_signin(now, name, address, False, forget_before=now - SIGNIN_LOG_DAYS * 86400)
-            return render_template("password.html", error="The current password is wrong.", done=False), 400
-        problem = "the two new passwords differ" if new != again else users.password_problem(new, g.user)
+            return render_template("password.html", error=gettext("The current password is wrong."), done=False), 400
+        problem = "differ" if new != again else users.password_problem(new, g.user)
         if problem:
-            return render_template("password.html", error=problem[0].upper() + problem[1:] + ".", done=False), 400
+            return render_template("password.html", error=password_words(problem), done=False), 400
         state.change_password(g.user, users.hash_password(new))
         state.audit(g.user, "password changed")
         new_session(state, g.user, now)
     return render_template("password.html", error=None, done=True)
+
+
+def password_words(problem: str) -> str:
+    """Why a new password is refused (a key of jobs.users.PASSWORD_PROBLEMS, or "differ"), in her words."""
+    return {
+        "differ": gettext("The two new passwords differ."),
+        "short": gettext("The password is shorter than %(n)s characters: choose a longer one.", n=users.MIN_PASSWORD),
+        "repeated": gettext("The password is one character repeated: choose one that is hard to guess."),
+        "name": gettext("The password is your name: choose one that is hard to guess."),
+        "common": gettext("The password is in a list of common passwords that attackers try first: choose another."),
+    }[problem]
+
+
+@blueprint.route("/language/<code>")
+def language(code: str):
+    """Her choice of language, kept in a cookie for a year; back to where she was."""
+    from jobs.web.language import COOKIE, LANGUAGES
+
+    response = redirect(local_target(request.args.get("next")) or url_for("overview.overview"))
+    if code in LANGUAGES:
+        response.set_cookie(COOKIE, code, max_age=365 * 86400, httponly=True, samesite="Lax", secure=request.is_secure)
+    return response

@@ -11,22 +11,29 @@ streamed file by file. A HEAD request sends nothing and is not recorded as a dow
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, g, request, send_file
+from flask_babel import gettext, lazy_gettext
 
 from jobs.manifest import SUFFIX, listed_files, manifest_path, sha256
+from jobs.output import format_of
 from jobs.web.app import Web, the_web
+from jobs.web.language import day
 
 blueprint = Blueprint("downloads", __name__)
 CHUNK = 256 * 1024
-PAYOUTS = {"payout-scheduled", "scheduled-for-payout", "payout-aborted"}
-FEES = {"fees-retained"}
-FEE_TOPIC_SETTLED = {"fees-retained", "fees-invoiced"}  # on topic fees: what settles the fees
+# One download per purpose, each a zip with the manifests of its files; the format each one holds.
+PURPOSES = {"spreadsheets": "xlsx", "vouchers": "gbat10", "statements": "camt053", "csv": "csv"}
+EVERYTHING = "everything"
+
+
+def purpose_of(path: Path) -> str | None:
+    fmt = format_of(path)
+    return next((purpose for purpose, held in PURPOSES.items() if held == fmt), None)
 
 
 def own_folder(web: Web, run: dict) -> Path | None:
@@ -59,27 +66,38 @@ def run_files(web: Web, run: dict, *, only: int | None = None) -> list[dict]:
         listed.update({manifest.parent / name: digest for name, digest in (entries or {}).items()})
     out = os.path.realpath(own_folder(web, run) or web.settings.out)
     files = []
+    lister = {manifest.parent / name: manifest for manifest, entries in listings.items() for name in entries or {}}
     for n, path in enumerate(sorted({*reports, *listings}, key=str)):
         real = os.path.realpath(path)
         name = os.path.relpath(real, out) if real.startswith(out + os.sep) else path.name
         checked = only is None or n == only
-        files.append({"n": n, "path": path, "name": name,
+        files.append({"n": n, "path": path, "name": name, "manifest": lister.get(path),
                       "problem": problem(path, real, out, listed, listings) if checked else None})  # fmt: skip
     return files
 
 
+# Why a file may not be sent: a key the page shows in her words.
+PROBLEMS = {
+    "outside": lazy_gettext("it is not in the folder its export wrote"),
+    "gone": lazy_gettext("it is no longer there"),
+    "manifest": lazy_gettext("its manifest cannot be read"),
+    "unlisted": lazy_gettext("it is in no manifest"),
+    "changed": lazy_gettext("it was changed after it was written"),
+}
+
+
 def problem(path: Path, real: str, out: str, listed: dict[Path, str], listings: dict) -> str | None:
-    """Why this file may not be sent, or None."""
+    """Why this file may not be sent (a key of PROBLEMS), or None."""
     if not real.startswith(out + os.sep):
-        return "not under the run's folder"
+        return "outside"
     if path.is_symlink() or not path.is_file():
-        return "no longer there"
+        return "gone"
     if path.name.endswith(SUFFIX):
-        return None if listings.get(path) is not None else "its manifest cannot be read"
+        return None if listings.get(path) is not None else "manifest"
     if path not in listed:
-        return "in no manifest"
+        return "unlisted"
     if listed[path] != sha256(path):
-        return "changed since it was written"
+        return "changed"
     return None
 
 
@@ -95,11 +113,11 @@ def the_run_files(run_id: int, only: int | None = None) -> tuple[Web, list[dict]
     with web.state(read_only=True) as state:
         runs = state.recent_runs(1, run_id=run_id)
     if not runs:
-        abort(404, "No such run.")
+        abort(404, gettext("No such export."))
     if expired(web, runs[0]):
-        until = kept_until(web, runs[0])
-        abort(410, f"This export has expired: the page keeps the files of each export for {web.settings.web.keep_days}"
-                   f" days, and these expired on {until:%Y-%m-%d}. Export the period again.")  # fmt: skip
+        abort(410, gettext("This export has expired: the page keeps the files of each export for %(days)s days, "
+                           "and these expired on %(date)s. Export the period again.",
+                           days=web.settings.web.keep_days, date=day(kept_until(web, runs[0]).date())))  # fmt: skip
     return web, run_files(web, runs[0], only=only)
 
 
@@ -107,10 +125,11 @@ def the_run_files(run_id: int, only: int | None = None) -> tuple[Web, list[dict]
 def download(run_id: int, n: int):
     web, files = the_run_files(run_id, only=n)
     if not 0 <= n < len(files):
-        abort(404, "This run has no such file.")
+        abort(404, gettext("This export has no such file."))
     file = files[n]
     if file["problem"]:
-        abort(410, f"{file['name']} cannot be downloaded: {file['problem']}. Export the period again.")
+        abort(410, gettext("%(name)s cannot be downloaded: %(problem)s. Export the period again.", name=file["name"],
+                           problem=PROBLEMS[file["problem"]]))  # fmt: skip
     if request.method == "GET":  # HEAD asks whether it is there: nothing is downloaded
         with web.state() as state:
             state.audit(g.user, "download", run_id, file["name"])
@@ -122,15 +141,25 @@ def download(run_id: int, n: int):
 
 @blueprint.route("/runs/<int:run_id>/zip")
 def download_zip(run_id: int):
+    """The run's files of one purpose (?purpose=spreadsheets, vouchers, statements, csv) with their manifests,
+    or all of them."""
+    purpose = request.args.get("purpose", EVERYTHING)
+    if purpose != EVERYTHING and purpose not in PURPOSES:
+        abort(404, gettext("There is no such download."))
     web, files = the_run_files(run_id)
     ready = [file for file in files if not file["problem"]]
+    if purpose != EVERYTHING:
+        chosen = [file for file in ready if purpose_of(file["path"]) == purpose]
+        manifests = {file["manifest"] for file in chosen}
+        ready = chosen + [file for file in ready if file["path"] in manifests]
     if not ready:
-        abort(410, "None of this run's files can be downloaded any more. Export the period again.")
+        abort(410, gettext("None of these files can be downloaded any more. Export the period again."))
     if request.method == "GET":
         with web.state() as state:
-            state.audit(g.user, "download", run_id, f"zip of {len(ready)} files")
-    response = Response(zipped(ready), mimetype="application/zip")
-    response.headers["Content-Disposition"] = f'attachment; filename="report-export-run-{run_id}.zip"'
+            state.audit(g.user, "download", run_id, f"{purpose} zip of {len(ready)} files")
+    response = Response(zipped(sorted(ready, key=lambda file: file["name"])), mimetype="application/zip")
+    name = f"report-export-run-{run_id}" + ("" if purpose == EVERYTHING else f"-{purpose}")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}.zip"'
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -169,37 +198,3 @@ def zipped(files: list[dict]) -> Iterator[bytes]:
 
 def modified(path: Path) -> tuple[int, int, int, int, int, int]:
     return dt.datetime.fromtimestamp(path.stat().st_mtime).timetuple()[:6]
-
-
-def reconciliation(files: list[dict]) -> list[dict]:
-    """Per ledger and topic, the period's movements from the per-date manifests of the run's files."""
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for file in files:
-        if not file["name"].endswith(SUFFIX) or file["problem"]:
-            continue
-        content = json.loads(file["path"].read_text(encoding="utf-8"))
-        if content.get("dates", [None])[0] != content.get("dates", [None, None])[-1]:
-            continue  # a --combine period file: its dates are already counted one by one
-        groups.setdefault((content["ledgerId"], content["topic"]), []).append(content)
-    rows = []
-    for (ledger_id, topic), days in sorted(groups.items()):
-        days.sort(key=lambda d: d["dates"][0])
-        sums: dict[str, int] = {}
-        for day in days:
-            for entry_type, amount in day["sums"].items():
-                sums[entry_type] = sums.get(entry_type, 0) + amount
-        settled = PAYOUTS if topic == "funds" else FEE_TOPIC_SETTLED
-        fees = FEES if topic == "funds" else {t for t in sums if t not in FEE_TOPIC_SETTLED}
-        named = {"capture", "refund"} | settled | fees
-        failed = [f"{c['date']} {c['name']}" for day in days for c in day["checks"] if not c["ok"]]
-        rows.append({
-            "ledgerId": ledger_id, "topic": topic, "currency": days[0].get("currency", ""),
-            "first": days[0]["dates"][0], "last": days[-1]["dates"][0], "dates": len(days),
-            # A date without entries has no balance of its own: the nearest date with one speaks for it.
-            "opening": next((d["openingBalance"] for d in days if d["openingBalance"] is not None), None),
-            "closing": next((d["closingBalance"] for d in reversed(days) if d["closingBalance"] is not None), None),
-            "captures": sums.get("capture", 0), "refunds": sums.get("refund", 0),
-            "fees": sum(sums.get(t, 0) for t in fees), "payouts": sum(sums.get(t, 0) for t in settled),
-            "other": sum(amount for t, amount in sums.items() if t not in named), "failed": failed,
-        })  # fmt: skip
-    return rows

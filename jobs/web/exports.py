@@ -1,14 +1,18 @@
-"""The ledgers page, the export form, exports running in the background, their progress and history.
+"""The export form, exports running in the background, their live progress, and stopping one.
 
 An export is a thread running runner.execute, the same code as `report-export run --from --to`,
 with the same lock: behind the nightly run it waits (and says so), and while it runs, cron and
-the command line queue or skip exactly as they do for each other. Closing the browser stops nothing.
+the command line queue or skip exactly as they do for each other. Closing the browser stops nothing;
+the Stop button does, after the ledger date in progress (files are written whole or not at all).
 
 Each export writes into a folder of its own under [web] exports, never into the output folder the
 nightly run and the bookkeeping imports read, and records nothing the catch-up reads (see
 export.Request.records_dates): two accountants exporting the same dates with other choices each get
 their own files. A folder is kept unchanged for [web] keep_days after its export ended, then removed;
 from then on its links say that it has expired.
+
+Progress is a request that waits: the page asks "anything after version N?" and is answered the
+moment something changes (or after WAIT_SECONDS), so the run page opens as soon as the export ends.
 """
 
 from __future__ import annotations
@@ -18,19 +22,30 @@ import logging
 import secrets
 import shutil
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
 
 from jobs import config, export, runner
 from jobs.errors import ReportExportError
 from jobs.presets import PRESETS
+from jobs.runner import Context
+from jobs.web import language
 from jobs.web.app import Web, the_web
-from jobs.web.downloads import expired, kept_until, own_folder, reconciliation, run_files
+from jobs.web.downloads import expired, own_folder
+from jobs.web.overview import merchant
+from jobs.web.runs import describe
 
 log = logging.getLogger("jobs")
 blueprint = Blueprint("exports", __name__)
+LARGE_EXPORT = 3000  # ledger dates: above this the form asks her to confirm (e.g. 50 ledgers, a month, 2 topics)
+WAIT_SECONDS = 15  # a progress request waits at most this long for news
+WAITERS = 4  # progress requests waiting at once; more are answered at once (waitress has 8 threads)
+PERIODS = ("last-month", "this-month", "month", "range")
+SCOPES = ("chosen", "merchant", "all")
 
 
 @dataclass
@@ -40,23 +55,56 @@ class Job:
     id: str
     user: str
     request: dict
-    status: str = "queued"  # queued, waiting (behind another run), running, finished, failed
-    holder: str = ""  # who held the lock while this one waited
+    status: str = "queued"  # queued, waiting (behind another run), running, stopping, finished, failed
+    holder: str = ""  # who held the lock while this one waited (for IT)
     done: int = 0
     total: int = 0
     ledger: str = ""
     run_id: int | None = None
     code: int | None = None
-    message: str = ""
+    message: str = ""  # the engine's last line, for IT
+    started: float | None = None  # time.monotonic() when it began to run
+    stopped_by: str = ""  # who pressed Stop
+    version: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+    changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
     api: object = field(default=None, repr=False)
 
+    def update(self, **changes) -> None:
+        with self.changed:
+            for name, value in changes.items():
+                setattr(self, name, value)
+            self.version += 1
+            self.changed.notify_all()
+
+    def wait(self, seen: int, seconds: float) -> None:
+        with self.changed:
+            self.changed.wait_for(lambda: self.version > seen, seconds)
+
     def view(self) -> dict:
+        remaining = None
+        if self.started is not None and 0 < self.done < self.total:
+            remaining = round((time.monotonic() - self.started) / self.done * (self.total - self.done))
         return {
-            "status": self.status, "holder": self.holder, "done": self.done, "total": self.total,
-            "ledger": self.ledger, "retries": self.api.retrier.retries if self.api else 0, "runId": self.run_id,
-            "message": self.message,
-            "runUrl": url_for("exports.run_page", run_id=self.run_id) if self.run_id else None,
+            "version": self.version, "status": self.status, "statusText": status_text(self),
+            "done": self.done, "total": self.total, "ledger": self.ledger, "remaining": remaining,
+            "remainingText": gettext("about %(n)s s left", n=remaining) if remaining is not None else "",
+            "retries": self.api.retrier.retries if self.api else 0, "runId": self.run_id,
+            "failure": language.failure(self.code) if self.status == "failed" else "",
+            "details": self.message or self.holder,
+            "runUrl": url_for("runs.run_page", run_id=self.run_id) if self.run_id else None,
         }  # fmt: skip
+
+
+def status_text(job: Job) -> str:
+    return {
+        "queued": gettext("Starting."),
+        "waiting": gettext("Waiting for the nightly export to finish; this one starts right after."),
+        "running": gettext("Exporting."),
+        "stopping": gettext("Stopping after the date in progress."),
+        "finished": gettext("Finished."),
+        "failed": gettext("Failed."),
+    }.get(job.status, job.status)
 
 
 class Exports:
@@ -64,6 +112,7 @@ class Exports:
         self.web = web
         self.jobs: dict[str, Job] = {}
         self.threads: list[threading.Thread] = []
+        self.waiters = threading.BoundedSemaphore(WAITERS)
 
     def folder(self) -> tuple[str, Path]:
         """A new export's id and the folder of its own its files go to."""
@@ -74,19 +123,22 @@ class Exports:
         web = self.web
         self.remove_expired()
         job = Job(job_id, user, runner.describe_request(request))
+        context = Context(web.context.clock, web.context.sleep, job.stop)  # its own Stop button
 
         def watch(done: int, total: int, ledger: str) -> None:
-            job.done, job.total, job.ledger = done, total, ledger
+            job.update(done=done, total=total, ledger=ledger)
 
         def waiting(holder: str) -> None:
-            job.status, job.holder = "waiting", holder
+            job.update(status="waiting", holder=holder)
 
         def started(run_id: int) -> None:
-            job.run_id, job.status = run_id, "running"
+            job.update(run_id=run_id, status="stopping" if job.stop.is_set() else "running", started=time.monotonic())
             with web.state() as state:
-                state.audit(user, "export", run_id, describe_period(job.request))
+                state.audit(user, "export", run_id, describe(job.request))
+                if job.stopped_by:  # Stop was pressed while it waited for its run to begin
+                    state.audit(job.stopped_by, "stop", run_id)
 
-        body = runner.export_period(web.settings, request, web.day(), web.context, watch=watch)
+        body = runner.export_period(web.settings, request, web.day(), context, watch=watch)
 
         def with_api(api, state, run_id):
             job.api = api  # for its retry count
@@ -95,16 +147,16 @@ class Exports:
         def work() -> None:
             try:
                 finished = runner.execute(
-                    "run", "web", web.settings, with_api, out=request.output.out, context=web.context,
+                    "run", "web", web.settings, with_api, out=request.output.out, context=context,
                     state_path=web.state_path, wait=True, user=user, request=job.request,
                     on_wait=waiting, on_start=started, today=web.day(),
                 )  # fmt: skip
-                job.code, job.message, job.status = finished.code, finished.summary, "finished"
+                job.update(code=finished.code, message=finished.summary, status="finished")
             except ReportExportError as exc:
-                job.code, job.message, job.status = exc.exit_code, str(exc), "failed"
+                job.update(code=exc.exit_code, message=str(exc), status="failed")
             except Exception as exc:  # a bug: the page says so; the log has the traceback
                 log.exception("export %s failed", job.id)
-                job.code, job.message, job.status = 70, f"internal error: {type(exc).__name__}", "failed"
+                job.update(code=70, message=f"internal error: {type(exc).__name__}", status="failed")
 
         self.jobs[job.id] = job
         thread = threading.Thread(target=work, name=f"web-export-{job.id}", daemon=False)
@@ -115,6 +167,12 @@ class Exports:
     def join(self, timeout: float | None = None) -> None:
         for thread in self.threads:
             thread.join(timeout)
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Every export stops after its ledger date in progress (the server is stopping)."""
+        for job in self.jobs.values():
+            job.stop.set()
+        self.join(timeout)
 
     def remove_expired(self) -> None:
         """The folders of page exports that ended more than [web] keep_days ago."""
@@ -129,140 +187,146 @@ class Exports:
                          web.settings.web.keep_days)  # fmt: skip
 
 
-@blueprint.route("/")
-def ledgers():
-    web = the_web()
-    listing = web.ledgers.listing()
-    return render_template("ledgers.html", ledgers=with_progress(web, listing.ledgers), listing=listing)
-
-
-def with_progress(web: Web, listed: list[dict]) -> list[dict]:
-    """The ledgers as last seen, with what the state knows of each: last exported date, pending dates, warnings."""
-    with web.state(read_only=True) as state:
-        known = state.overview(web.day(), web.settings.warn_after_days)
-    latest = max((ledger["seenAt"] for ledger in listed), default=None)
-    listed = [dict(ledger) for ledger in listed]
-    ids = {ledger["ledgerId"] for ledger in listed}
-    for ledger_id in dict.fromkeys(row["ledgerId"] for row in known if row["ledgerId"] not in ids):
-        listed.append({"ledgerId": ledger_id, "owner": "", "currency": "", "salesUnits": "", "payoutAccount": "",
-                       "seenAt": None})  # fmt: skip
-    for ledger in listed:
-        topics = [row for row in known if row["ledgerId"] == ledger["ledgerId"]]
-        ledger["lastExported"] = max((row["lastExported"] or "" for row in topics), default="") or None
-        ledger["pending"] = [{**p, "topic": row["topic"]} for row in topics for p in row["pending"]]
-        warnings = [f"not readable since {row['withdrawnAt']}" for row in topics[:1] if row["withdrawnAt"]]
-        if ledger["seenAt"] and ledger["seenAt"] != latest:
-            warnings.append(f"not listed by Vipps MobilePay since {ledger['seenAt']}")
-        warnings += [f"{p['date']} {p['topic']} overdue ({p['ageDays']} days)"
-                     for p in ledger["pending"] if p["overdue"]]  # fmt: skip
-        warnings += [f"{row['topic']} {day}: reconciliation failed" for row in topics for day in row["checksFailed"]]
-        ledger["warnings"] = warnings
-    return listed
-
-
 @blueprint.route("/export", methods=["GET", "POST"])
 def export_form():
     web = the_web()
-    day = web.day()
-    last_month_end = day.replace(day=1) - dt.timedelta(days=1)
-    defaults = {"from": last_month_end.replace(day=1).isoformat(), "to": last_month_end.isoformat(),
-                "topics": list(web.settings.topics), "formats": list(web.settings.formats),
-                "preset": web.settings.csv_preset, "ledgers": request.args.getlist("ledger"),
-                "combine": False}  # fmt: skip
-    choices = {"topics": config.TOPICS, "formats": config.FORMATS, "presets": PRESETS}
+    listing = web.ledgers.listing()
     if request.method == "GET":
-        listing = web.ledgers.listing()
-        return render_template("export.html", form=defaults, choices=choices, listing=listing, error=None)
-    form = {"from": request.form.get("from", ""), "to": request.form.get("to", ""),
-            "topics": request.form.getlist("topic"), "formats": request.form.getlist("format"),
-            "preset": request.form.get("preset", ""), "ledgers": [x for x in request.form.getlist("ledger") if x],
-            "combine": request.form.get("combine") == "on"}  # fmt: skip
+        return form_page(listing, defaults(web))
+    form = read_form()
     job_id, folder = web.exports.folder()
     try:
-        wanted = parse_form(form, web, day, folder)
-    except ValueError as exc:  # only now the ledger list: a valid form goes straight to the export
-        listing = web.ledgers.listing()
-        return render_template("export.html", form=form, choices=choices, listing=listing, error=str(exc)), 400
+        wanted, size = parse_form(form, web, listing.ledgers, folder)
+    except ValueError as exc:
+        return form_page(listing, form, error=str(exc)), 400
+    if size > LARGE_EXPORT and not form["confirmed"]:
+        return form_page(listing, form, large=size)
     job = web.exports.start(job_id, g.user, wanted)
     return redirect(url_for("exports.job_page", job_id=job.id), code=303)
 
 
-def parse_form(form: dict, web: Web, day: dt.date, out: Path) -> export.Request:
-    """The form's choices as an export into `out`, or ValueError saying what to fix."""
+def form_page(listing, form: dict, *, error: str | None = None, large: int | None = None) -> str:
+    owners = sorted({ledger["owner"] for ledger in listing.ledgers if ledger["owner"]})
+    merchants = [(org, merchant(org)) for org in owners]
+    choices = {"topics": config.TOPICS, "formats": config.FORMATS, "presets": PRESETS, "merchants": merchants}
+    today = the_web().day()
+    months = {"this": today.replace(day=1), "last": (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)}
+    return render_template("export.html", form=form, choices=choices, listing=listing, error=error, large=large,
+                           limit=LARGE_EXPORT, months=months, today=today)  # fmt: skip
+
+
+def defaults(web: Web) -> dict:
+    last_month = web.day().replace(day=1) - dt.timedelta(days=1)
+    chosen = request.args.getlist("ledger")
+    return {"period": "last-month", "month": last_month.strftime("%Y-%m"), "from": "", "to": "",
+            "scope": "chosen" if chosen else "all", "merchant": request.args.get("merchant", ""), "ledgers": chosen,
+            "topics": list(web.settings.topics), "formats": list(web.settings.formats),
+            "preset": web.settings.csv_preset, "combine": False, "confirmed": False}  # fmt: skip
+
+
+def read_form() -> dict:
+    get = request.form.get
+    return {"period": get("period", ""), "month": get("month", ""), "from": get("from", ""), "to": get("to", ""),
+            "scope": get("scope", ""), "merchant": get("merchant", ""),
+            "ledgers": [x for x in request.form.getlist("ledger") if x], "topics": request.form.getlist("topic"),
+            "formats": request.form.getlist("format"), "preset": get("preset", ""),
+            "combine": get("combine") == "on", "confirmed": get("confirmed") == "yes"}  # fmt: skip
+
+
+def period_of(form: dict, day: dt.date) -> tuple[dt.date, dt.date]:
+    """The form's period choice as dates; ValueError saying what to fix."""
+    if form["period"] == "this-month":
+        if day.day == 1:
+            raise ValueError(gettext("No day of this month is over yet: choose last month."))
+        return day.replace(day=1), day - dt.timedelta(days=1)
+    if form["period"] in ("last-month", "month"):
+        text = form["month"] if form["period"] == "month" else (day.replace(day=1) - dt.timedelta(days=1)).isoformat()
+        try:
+            first = dt.date.fromisoformat(text[:7] + "-01")
+        except ValueError:
+            raise ValueError(gettext("Choose a month.")) from None
+        following = (first + dt.timedelta(days=32)).replace(day=1)
+        return first, min(following - dt.timedelta(days=1), day)
     try:
-        first, last = dt.date.fromisoformat(form["from"]), dt.date.fromisoformat(form["to"])
+        return dt.date.fromisoformat(form["from"]), dt.date.fromisoformat(form["to"])
     except ValueError:
-        raise ValueError("Give the period as two dates, YYYY-MM-DD.") from None
+        raise ValueError(gettext("Give the period as two dates.")) from None
+
+
+def parse_form(form: dict, web: Web, known: list[dict], out: Path) -> tuple[export.Request, int]:
+    """The form's choices as an export into `out`, and its size in ledger dates; or ValueError saying what to fix."""
+    day = web.day()
+    first, last = period_of(form, day)
     if first > last:
-        raise ValueError(f"The period starts ({first}) after it ends ({last}): swap the dates.")
+        raise ValueError(gettext("The period starts (%(first)s) after it ends (%(last)s): swap the dates.",
+                                 first=language.day(first), last=language.day(last)))  # fmt: skip
     if last > day:
-        raise ValueError(f"{last} is in the future (today is {day}): the API has no report for it yet.")
+        raise ValueError(gettext("%(last)s is in the future (today is %(today)s): there is no report for it yet.",
+                                 last=language.day(last), today=language.day(day)))  # fmt: skip
     if (last - first).days > 366:
-        raise ValueError("Choose at most a year at a time.")
+        raise ValueError(gettext("Choose at most a year at a time."))
     topics = [t for t in form["topics"] if t in config.TOPICS]
     formats = [f for f in form["formats"] if f in config.FORMATS]
     if not topics or not formats or form["preset"] not in PRESETS:
-        raise ValueError("Choose at least one topic and one format, and a CSV preset.")
-    if not form["ledgers"] or not all(export.PLAIN_ID.fullmatch(lid) for lid in form["ledgers"]):
-        raise ValueError("Choose at least one ledger.")
+        raise ValueError(gettext("Choose at least one kind of entries and one format, and a CSV flavour."))
+    if form["scope"] == "all":
+        ledgers: list[str] = []  # every ledger the keys can read when it runs
+        count = len(known)
+    elif form["scope"] == "merchant":
+        ledgers = [ledger["ledgerId"] for ledger in known if ledger["owner"] == form["merchant"]]
+        if not ledgers:
+            raise ValueError(gettext("Choose a merchant."))
+        count = len(ledgers)
+    else:
+        ledgers = list(dict.fromkeys(form["ledgers"]))
+        if not ledgers or not all(export.PLAIN_ID.fullmatch(lid) for lid in ledgers):
+            raise ValueError(gettext("Choose at least one ledger."))
+        count = len(ledgers)
     output = runner.output_for(web.settings, out=out, formats=tuple(formats), csv_preset=form["preset"])
-    return export.Request(first, last, tuple(dict.fromkeys(form["ledgers"])), tuple(topics), output,
-                          combine=form["combine"], records_dates=False)  # fmt: skip
+    wanted = export.Request(first, last, tuple(ledgers), tuple(topics), output, combine=form["combine"],
+                            records_dates=False)  # fmt: skip
+    return wanted, count * ((last - first).days + 1) * len(topics)
 
 
 @blueprint.route("/jobs/<job_id>")
 def job_page(job_id: str):
     job = the_web().exports.jobs.get(job_id)
     if job is None:
-        abort(404, "No such export is running here (the server may have restarted): see the history.")
+        abort(404, gettext("This export is no longer running here (the server may have restarted): "
+                           "look for it in the history."))  # fmt: skip
     if job.run_id is not None and job.status in ("finished", "failed"):
-        return redirect(url_for("exports.run_page", run_id=job.run_id))
-    return render_template("job.html", job=job, period=describe_period(job.request))
+        return redirect(url_for("runs.run_page", run_id=job.run_id))
+    return render_template("job.html", job=job, view=job.view(), period=describe(job.request))
 
 
 @blueprint.route("/jobs/<job_id>/progress")
 def job_progress(job_id: str):
-    job = the_web().exports.jobs.get(job_id)
+    """The export's progress once it differs from version `seen` (at once without `seen`, or when the
+    server already has WAITERS requests waiting, or after WAIT_SECONDS)."""
+    exports: Exports = the_web().exports
+    job = exports.jobs.get(job_id)
     if job is None:
-        abort(404, "No such export.")
+        abort(404, gettext("No such export."))
+    seen = request.args.get("seen", "")
+    if seen.isdigit() and exports.waiters.acquire(blocking=False):
+        try:
+            job.wait(int(seen), WAIT_SECONDS)
+        finally:
+            exports.waiters.release()
     return jsonify(job.view())
 
 
-@blueprint.route("/runs/<int:run_id>")
-def run_page(run_id: int):
+@blueprint.route("/jobs/<job_id>/stop", methods=["POST"])
+def stop_job(job_id: str):
     web = the_web()
-    with web.state(read_only=True) as state:
-        runs = state.recent_runs(1, run_id=run_id)
-        if not runs:
-            abort(404, "No such run.")
-        run = runs[0]
-        pending = run["left"] if run["left"] is not None else state.left_pending(run_id)
-        audit = state.audit_of_run(run_id)
-    gone = expired(web, run)
-    files = [] if gone else run_files(web, run)
-    return render_template("run.html", run=run, files=files, pending=pending, audit=audit, expired=gone,
-                           kept_until=kept_until(web, run), checks=reconciliation(files),
-                           period=describe_period(run["request"]))  # fmt: skip
-
-
-@blueprint.route("/runs")
-def history():
-    with the_web().state(read_only=True) as state:
-        runs = state.recent_runs(100)
-        for run in runs:
-            run["downloads"] = [a["user"] for a in state.audit_of_run(run["id"]) if a["action"] == "download"]
-    return render_template("runs.html", runs=runs, describe=describe_period)
-
-
-def describe_period(request: dict | None) -> str:
-    """Everything that shaped a run's files, in one line for the history and the run's page."""
-    if not request:
-        return "catch-up through yesterday"
-    period = f"{request['from']} to {request['to']}" if request.get("from") else "catch-up through yesterday"
-    ledgers = ", ".join(request.get("ledgers") or ["every ledger"])
-    shape = [", ".join(request["formats"])]
-    if "csv" in request["formats"]:
-        shape.append(f"CSV preset {request.get('csvPreset', 'standard')}")
-    if request.get("combine"):
-        shape.append("also one file for the whole period")
-    return f"{period}; {ledgers}; {' and '.join(request['topics'])}; {'; '.join(shape)}"
+    job = web.exports.jobs.get(job_id)
+    if job is None:
+        abort(404, gettext("No such export."))
+    if job.status in ("queued", "waiting", "running"):
+        job.stopped_by = g.user
+        job.stop.set()
+        job.update(status="stopping")
+        if job.run_id is not None:  # else recorded when its run begins, on that run
+            with web.state() as state:
+                state.audit(g.user, "stop", job.run_id)
+    return redirect(url_for("exports.job_page", job_id=job.id), code=303)

@@ -31,9 +31,9 @@ def serve(web: Web, host: str, port: int, *, schedule: Callable[[threading.Event
         else:
             wait_for_signal(web.context.stop)
     finally:
-        web.context.stop.set()  # running exports stop after the ledger date in progress
+        web.context.stop.set()
         serving.stop()
-        web.exports.join()
+        web.exports.stop()  # running exports stop after the ledger date in progress
     log.warning("report-export serve: stopped")
     return 0
 
