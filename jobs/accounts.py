@@ -129,8 +129,10 @@ class Chart:
         if found is None and entry_type in PAYOUT_TYPES:
             found = next((types[name] for name in sorted(PAYOUT_TYPES) if name in types), None)
         if found is None:
-            raise ConfigError(f"{topic} entry type {entry_type!r} has no account: add [accounts.{table}.{entry_type}] "
-                              "with account = <number> to config.toml (or to the client's or the ledger's table)")
+            raise ConfigError(
+                f"{topic} entry type {entry_type!r} has no account: add [accounts.{table}.{entry_type}] "
+                "with account = <number> to config.toml (or to the client's or the ledger's table)"
+            )
         return found
 
     def vat_of(self, posting: Posting) -> Vat | None:

@@ -139,8 +139,12 @@ class StatementFile(BookkeepingFile):
                     batch = self._batches[key] = _Batch(ScratchFile(self.path.parent))
                 batch.add(value, _transaction(row, value, self._currency))
             else:
-                self._entry(value, row.entryType, _transaction(row, None, self._currency),
-                            " ".join(text for text in (row.entryType, row.pspReference, row.reference) if text))
+                self._entry(
+                    value,
+                    row.entryType,
+                    _transaction(row, None, self._currency),
+                    " ".join(text for text in (row.entryType, row.pspReference, row.reference) if text),
+                )
             if self._text.tell() > _CHUNK:
                 self._pass_on()
         self._pass_on()

@@ -59,8 +59,14 @@ def describe(summaries: list[DateSummary], *, closed: bool) -> dict[str, Any]:
 
 
 def write_manifest(
-    reports: Sequence[ReportFile], content: dict[str, Any], *, api_base_url: str, run_id: int, mode: int,
-    path: Path | None = None, merge: bool = False,
+    reports: Sequence[ReportFile],
+    content: dict[str, Any],
+    *,
+    api_base_url: str,
+    run_id: int,
+    mode: int,
+    path: Path | None = None,
+    merge: bool = False,
 ) -> dict[Path, str]:
     """Write the manifest of `reports` (committed) atomically; returns the SHA-256 of each file and its own.
     `path`: the manifest's (default: beside the first report). `merge`: keep what the manifest at `path`

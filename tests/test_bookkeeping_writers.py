@@ -22,6 +22,8 @@ from jobs.gbat10 import voucher_text
 from jobs.writers import BOOKKEEPING, open_report
 
 OSLO = ZoneInfo("Europe/Oslo")
+
+
 def chart(table: dict):
     """A ledger's chart from an [accounts] table, as config.toml would give it."""
     found = parse({"accounts": table}).chart("00123", "")
@@ -249,9 +251,9 @@ def test_a_zero_balance_is_a_credit(tmp_path: Path) -> None:
     found = read_camt053(path)
     text = path.read_text()
     assert (found.opening, found.closing) == (Decimal("0.00"), Decimal("-5.00"))
-    assert "<Cd>OPBD</Cd></CdOrPrtry></Tp><Amt Ccy=\"NOK\">0.00</Amt><CdtDbtInd>CRDT</CdtDbtInd>" in text
-    assert "<Amt Ccy=\"NOK\">0.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts>" in text
-    assert "<Cd>CLBD</Cd></CdOrPrtry></Tp><Amt Ccy=\"NOK\">5.00</Amt><CdtDbtInd>DBIT</CdtDbtInd>" in text
+    assert '<Cd>OPBD</Cd></CdOrPrtry></Tp><Amt Ccy="NOK">0.00</Amt><CdtDbtInd>CRDT</CdtDbtInd>' in text
+    assert '<Amt Ccy="NOK">0.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts>' in text
+    assert '<Cd>CLBD</Cd></CdOrPrtry></Tp><Amt Ccy="NOK">5.00</Amt><CdtDbtInd>DBIT</CdtDbtInd>' in text
 
 
 @pytest.mark.parametrize(
