@@ -464,3 +464,20 @@ def test_the_payouts_two_names_share_one_mapping(sandbox, use_sandbox, run_cli, 
         (1960, cents(-entries[-1]["amount"])),  # on its way to the bank
         (1940, cents(entries[-1]["amount"])),  # from the balance
     ]
+
+
+def test_an_entry_of_another_ledger_date_is_booked_by_no_guess(sandbox, use_sandbox, run_cli, workdir):
+    """The documented ledgerDate rule: the date's voucher and statement wait, named; CSV shows the entry as served."""
+    committed_config(workdir)
+    day = WEEK[-1]
+    served = sandbox.entries(MAIN, "funds", day)
+    served[3] = {**served[3], "ledgerDate": str(day - DAY)}
+    sandbox.serve_entries(MAIN, "funds", day, served)
+    use_sandbox(sandbox)
+    result = run_cli("run", "--to", str(day), "--ledger", MAIN, "--topic", "funds", *BOTH, "--format", "csv")
+    assert result.code == 13, result.err
+    why = f"the API sent an entry ({served[3]['pspReference']}) whose ledgerDate is {day - DAY}, on the page of {day}"
+    assert f"no gbat10: {why}" in result.err and f"no camt053: {why}" in result.err
+    out = workdir / "reports"
+    assert not voucher(out, MAIN, str(day)).exists() and not statement(out, MAIN, str(day)).exists()
+    assert str(day - DAY) in report(out, MAIN, "funds", day, "csv").read_text(encoding="utf-8")
