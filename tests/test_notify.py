@@ -213,6 +213,7 @@ def test_the_webhook_posts_every_fact_as_named_fields_and_in_its_text(sandbox, u
         "overdue": [],
         "warnAfterDays": 35,
         "withdrawn": [],
+        "waiting": [],
         "recovered": [],
         "redo": f"report-export run --ledger {LEDGER}",
     }  # fmt: skip
