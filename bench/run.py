@@ -62,10 +62,11 @@ def supports_concurrency() -> bool:
 
 
 def export(folder: Path, base_url: str, first: str, last: str, extra: list[str]) -> tuple[Measured, dict]:
-    """One `report-export run` in a fresh folder and state: the measurement, and from its summary line
+    """One `report-export run` in a fresh folder and state (in a folder of its own: the exporter refuses a
+    state beside other files in a folder others can read): the measurement, and from its summary line
     the rows written, the tokens used and the run's own time (from after its imports)."""
     argv = [PYTHON, "-m", "jobs", "run", "--from", first, "--to", last, "--out", str(folder / "out"),
-            "--state", str(folder / "state.sqlite3"), *extra]  # fmt: skip
+            "--state", str(folder / "state" / "report-export.sqlite3"), *extra]  # fmt: skip
     run = measure(argv, cwd=folder, env=exporter_env(base_url)).check("report-export run")
     found = SUMMARY.search(run.stdout)
     if found is None:
@@ -123,16 +124,16 @@ SUFFIXES = {"csv": "csv", "gbat10": "csv", "camt053": "xml"}
 NAMES = {"csv": "funds", "gbat10": "vouchers", "camt053": "camt053"}
 
 
-def chart_toml(ledger: str, lines_per: str) -> str:
+def chart_toml(lines_per: str) -> str:
     """config.toml for the bookkeeping runs: the chart bench.bare's stream uses, as TOML."""
     from bench.bare import chart
 
-    table = chart(ledger)
-    lines = ["[accounts]", f'lines = "{lines_per}"', "[accounts.clearing]",
-             *(f"{k} = {v}" for k, v in table["clearing"].items()),
-             "[accounts.series]", *(f'"{k}" = {v}' for k, v in table["series"].items())]  # fmt: skip
-    for name, values in table["types"].items():
-        lines += [f"[accounts.types.{name}]", f"account = {values['account']}"]
+    table = chart()
+    lines = ["[accounts]", f'lines = "{lines_per}"', f'book_currency = "{table["book_currency"]}"',
+             *(f"{key} = {table[key]}" for key in ("clearing", "fees_payable", "series"))]  # fmt: skip
+    for kind in ("types", "fee_types"):
+        for name, values in table[kind].items():
+            lines += [f"[accounts.{kind}.{name}]", f"account = {values['account']}"]
     return "\n".join(lines) + "\n"
 
 
@@ -147,11 +148,30 @@ def count_in(path: Path, needle: bytes) -> int:
     return count
 
 
+def voucher_lines(entries: int) -> dict[str, int]:
+    """The lines a voucher of the big date must hold, from the sandbox's own entries: a pair per entry type and
+    direction (per type) or per entry, of the funds entries and of the fees entries a voucher books (the fees topic
+    of that date too; not those of jobs.reconcile.UNBOOKED_FEES)."""
+    from bench.serve import make_sandbox
+    from jobs.reconcile import UNBOOKED_FEES
+
+    ledger, _, date = BIG
+    sandbox = make_sandbox(1, [(BIG, entries)])  # the one bench.serve runs and bench.bare reads
+    groups, pairs = set(), 0
+    for each in ("funds", "fees"):
+        for entry in sandbox.iter_entries(ledger, each, date):
+            if each == "fees" and entry["entryType"] in UNBOOKED_FEES:
+                continue
+            groups.add((each, entry["entryType"], entry["amount"] < 0))
+            pairs += 1
+    return {"gbat10 per type": 2 * len(groups), "gbat10 per entry": 2 * pairs}
+
+
 def large_formats(tmp: Path, base_url: str, entries: int, where: list[str], env: dict) -> dict:
     """Each writer alone on the big date, then `report-export run --format F` for each format: every one in a
     process of its own, so its peak RSS is its own."""
     ledger, topic, date = BIG
-    results: dict = {"streams": {}, "exports": {}}
+    results: dict = {"streams": {}, "exports": {}, "voucher_lines": voucher_lines(entries)}
     for name, (fmt, lines) in STREAMS.items():
         progress(f"large date: the {name} writer alone (rows made as they are written, only the writer timed)")
         folder = tmp / f"stream-{name.replace(' ', '-')}"
@@ -164,7 +184,7 @@ def large_formats(tmp: Path, base_url: str, entries: int, where: list[str], env:
         progress(f"large date: report-export run --format {fmt}" + (f" ({name})" if name != fmt else ""))
         folder = tmp / f"large-{name.replace(' ', '-')}"
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "config.toml").write_text(chart_toml(ledger, lines))  # only the chart: built-in defaults otherwise
+        (folder / "config.toml").write_text(chart_toml(lines))  # only the chart: built-in defaults otherwise
         run, said = export(folder, base_url, date, date, ["--ledger", ledger, "--topic", topic, "--format", fmt])
         path = folder / "out" / ledger / topic / f"{ledger}_{NAMES[fmt]}_{date}.{SUFFIXES[fmt]}"
         written = {"csv": lambda p: count_in(p, b"\r\n") - 1, "gbat10": lambda p: count_in(p, b"\r\n"),

@@ -1,42 +1,71 @@
-"""The chart of accounts GBAT10 vouchers post to: config.toml's ``[accounts]`` table.
+"""How each ledger is booked: config.toml's `[accounts]`, `[clients."<org>"]` and `[ledgers."<id>"]`.
 
-    [accounts]
+`[accounts]` is the default every client inherits; a client (a ledger's owner, by the
+organisation number the API gives) overrides it in `[clients."<org>"]`, and a ledger
+overrides its client in `[ledgers."<id>"]`. Each of the three takes the same keys:
+
+    model = "sales-elsewhere"     or "sales" (see below)
+    book_currency = "NOK"         the currency of the client's books: a voucher only for a ledger in it
     voucher_type = 50             GBAT10 column 3 (1-999); Tripletex keeps a number series per type
     numbering = "day-of-year"     voucher number: series x 1000 + day of the year (1-366); or "date":
-                                  series x 1,000,000 + YYMMDD (at most 8 digits)
-    lines = "per-type"            a line pair per entry type and date; "per-entry": a pair per entry
-    vat_code = 0                  default for every type
-    text = "..."                  default voucher text for every type
-    [accounts.clearing]           the Vipps MobilePay balance: currency or ledger id -> account
-    [accounts.series]             ledger id -> its series, so two ledgers never share a number
-    [accounts.types.<entryType>]  account (required), vat_code, text
+                                  series x 1,000,000 + YYMMDD (at most 8 digits; leaves Tripletex's block)
+    series = 1                    the voucher number's first digit(s); a ledger without one of its own
+                                  takes the default, unless another ledger of its client has it already
+    lines = "per-type"            a line pair per entry type, direction and date; "per-entry": per entry
+    vat_code = 0, text = "..."    defaults for every type
+    clearing = 1940               the Vipps MobilePay funds balance
+    fees_payable = 2960           the fees owed to Vipps MobilePay (the fees topic's balance)
+    statement = "per-entry"       camt.053: an entry per ledger entry, or "per-type": per type, direction and
+                                  date, the payments inside (matches per-type vouchers one to one)
+    cutoff_hour = 0               the local hour a ledger date begins (Vipps MobilePay sets 4 for some)
+    [.vat.<code>]                 rate (percent) and account of an output VAT code, for model "sales"
+    [.types.<entryType>]          funds: account (required), vat_code, text, customer, supplier
+    [.fee_types.<entryType>]      fees: the same
 
-Nothing here is a default chart: the accounts are the customer's (the committed
-config.toml carries an example to change). A missing piece is a ConfigError that
-names the key to add, raised when a voucher needs it, so a chart that covers the
-ledgers in use works without listing every ledger there is.
+The two posting models: "sales-elsewhere" (the default: the till, webshop or invoicing
+system books the sale; captures and refunds only clear a receivable, and carry no VAT
+code) and "sales" (captures and refunds are the sale: revenue with an output VAT code
+whose rate `[.vat]` gives). Nothing here is a default chart: the accounts are the
+customer's. Every table is checked when config.toml is read (a wrong key or value is a
+ConfigError naming it); what a ledger lacks once its three tables are merged (a
+clearing account, an entry type's account) is found when its voucher is written, and
+stops that voucher only (see jobs.output).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 import string
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any
 
 from jobs.errors import ConfigError
-from jobs.reconcile import PAYOUT_TYPES
+from jobs.reconcile import FEES_RETAINED, PAYOUT_TYPES
 
+MODELS = ("sales-elsewhere", "sales")
+SALES = ("capture", "refund")  # what the two models book differently
 NUMBERINGS = {"day-of-year": 9, "date": 99}  # numbering -> highest series, so a number keeps to 8 digits
 LINES = ("per-type", "per-entry")
+STATEMENTS = ("per-entry", "per-type")
 PLACEHOLDERS = ("date", "ledger", "count", "type", "currency", "reference", "psp")
 DEFAULT_TEXT = "Vipps MobilePay {type} {date} ledger {ledger} ({count})"
-KEYS = ("voucher_type", "numbering", "lines", "vat_code", "text", "clearing", "series", "types")
-TYPE_KEYS = ("account", "vat_code", "text")
+TABLES = ("vat", "types", "fee_types")
+KEYS = ("model", "book_currency", "voucher_type", "numbering", "series", "lines", "vat_code", "text", "clearing",
+        "fees_payable", "statement", "cutoff_hour", *TABLES)  # fmt: skip
+TYPE_KEYS = ("account", "vat_code", "text", "customer", "supplier")
+VAT_KEYS = ("rate", "account")
 _SAMPLE = {"date": dt.date(2026, 11, 19), "ledger": "302321", "count": 1, "type": "capture", "currency": "NOK",
            "reference": "order-1", "psp": "1261119004"}  # fmt: skip
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_MOVED = {  # the shape before charts per client: what to write instead
+    "clearing": 'clearing is one account now: clearing = 1940; a client in another currency sets its own in '
+                '[clients."<organisation number>"]',
+    "series": 'series is the default series now: series = 1; a ledger gets its own in [ledgers."<id>"] series = 2',
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -46,6 +75,8 @@ class Posting:
     account: int
     vat_code: int
     text: str  # a str.format template over PLACEHOLDERS
+    customer: str = ""  # GBAT10 column 9: a posting in the customer ledger
+    supplier: str = ""  # column 10: in the supplier ledger
 
     def describe(self, date: dt.date, ledger: str, count: int, entry_type: str, currency: str,
                  reference: str = "", psp: str = "") -> str:  # fmt: skip
@@ -58,88 +89,225 @@ class Posting:
 
 
 @dataclass(frozen=True)
-class Accounts:
-    voucher_type: int
-    numbering: str
-    lines: str
-    clearing: Mapping[str, int]  # currency code or ledger id -> account
-    series: Mapping[str, int]  # ledger id -> series
-    types: Mapping[str, Posting]
+class Vat:
+    rate: Decimal  # percent
+    account: int  # the output VAT account, for systems that import postings as they are
 
-    def posting(self, entry_type: str) -> Posting:
-        """The mapping of an entry type; the payout's two names share one (either may be configured)."""
-        found = self.types.get(entry_type)
+    def of(self, gross: int) -> int:
+        """The VAT a gross amount (minor units) holds, rounded half away from zero: 37,363.31 at 25 % -> 7,472.66."""
+        share = abs(gross) * self.rate / (100 + self.rate)
+        vat = int(share.to_integral_value(rounding="ROUND_HALF_UP"))
+        return -vat if gross < 0 else vat
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One ledger's chart, its three tables merged; `gap` says what it lacks for a voucher ("" if nothing)."""
+
+    ledger_id: str
+    client: str  # the owner's organisation number, "" if the API gave none
+    gap: str
+    model: str = MODELS[0]
+    book_currency: str = ""
+    voucher_type: int = 1
+    numbering: str = "day-of-year"
+    series: int | None = None
+    lines: str = "per-type"
+    text: str = DEFAULT_TEXT  # the default text, for fees retained (booked with no type of their own)
+    clearing: int = 0
+    fees_payable: int = 0
+    statement: str = "per-entry"
+    cutoff_hour: int = 0
+    vat: Mapping[int, Vat] | None = None
+    types: Mapping[str, Posting] | None = None
+    fee_types: Mapping[str, Posting] | None = None
+
+    def posting(self, topic: str, entry_type: str) -> Posting:
+        """The mapping of an entry type; the payout's two names share one. A ConfigError names what to add."""
+        types, table = (self.types, "types") if topic == "funds" else (self.fee_types, "fee_types")
+        found = types.get(entry_type)
         if found is None and entry_type in PAYOUT_TYPES:
-            found = next((self.types[name] for name in sorted(PAYOUT_TYPES) if name in self.types), None)
+            found = next((types[name] for name in sorted(PAYOUT_TYPES) if name in types), None)
         if found is None:
-            raise ConfigError(f"entry type {entry_type!r} has no account: add [accounts.types.{entry_type}] with "
-                              "account = <number> to config.toml (see the example there)")  # fmt: skip
+            raise ConfigError(
+                f"{topic} entry type {entry_type!r} has no account: add [accounts.{table}.{entry_type}] "
+                "with account = <number> to config.toml (or to the client's or the ledger's table)"
+            )
         return found
 
-    def clearing_account(self, ledger_id: str, currency: str) -> int:
-        """The ledger's own clearing account, else its currency's."""
-        found = self.clearing.get(ledger_id, self.clearing.get(currency))
-        if found is None:
-            raise ConfigError(f"no clearing account for {currency}: add {currency} = <number> (or "
-                              f'"{ledger_id}" = <number>) to [accounts.clearing] in config.toml')  # fmt: skip
-        return found
+    def vat_of(self, posting: Posting) -> Vat | None:
+        return self.vat.get(posting.vat_code) if self.model == "sales" else None
 
-    def voucher_number(self, ledger_id: str, date: dt.date) -> int:
+    def voucher_number(self, date: dt.date) -> int:
         """The same ledger date always gets the same number, so a second import shows up as a duplicate."""
-        series = self.series.get(ledger_id)
-        if series is None:
-            free = sorted(set(range(NUMBERINGS[self.numbering] + 1)) - set(self.series.values()))
-            example = f"e.g. {free[0]}" if free else 'no series is free: use numbering = "date"'
-            raise ConfigError(f'no voucher series: add "{ledger_id}" = <series> to [accounts.series] in '
-                              f"config.toml ({example})")  # fmt: skip
         if self.numbering == "date":
-            return series * 1_000_000 + int(f"{date:%y%m%d}")
-        return series * 1000 + date.timetuple().tm_yday
+            return self.series * 1_000_000 + int(f"{date:%y%m%d}")
+        return self.series * 1000 + date.timetuple().tm_yday
+
+    @property
+    def number_series(self) -> tuple[int, str, int | None]:
+        """What two ledgers of one client must not share, or their vouchers share numbers."""
+        return self.voucher_type, self.numbering, self.series
 
 
-def parse(table: Any) -> Accounts | None:
-    """config.toml's [accounts] table (None when absent); a ConfigError names the key that is wrong."""
-    if table is None:
-        return None
-    _known(table, KEYS, "[accounts]")
-    top = _Values(table, "[accounts]")
-    numbering = top.choice("numbering", tuple(NUMBERINGS))
-    default = Posting(account=0, vat_code=top.whole("vat_code", 0, 0, 99_999), text=top.template("text", DEFAULT_TEXT))
-    types = {}
-    for entry_type, values in _table(table, "types").items():
-        where = f"[accounts.types.{entry_type}]"
-        if not isinstance(values, dict):
-            raise ConfigError(f"{where} in config.toml must be a table with account = <number>")
-        _known(values, TYPE_KEYS, where)
-        if "account" not in values:
-            raise ConfigError(f"{where} in config.toml has no account: add account = <number>")
-        one = _Values(values, where)
-        types[entry_type] = Posting(account=one.account("account"), vat_code=one.whole("vat_code", default.vat_code,
-                                    0, 99_999), text=one.template("text", default.text))  # fmt: skip
-    clearing = _Values(_table(table, "clearing"), "[accounts.clearing]")
-    series = _Values(_table(table, "series"), "[accounts.series]")
-    most = NUMBERINGS[numbering]
-    by_ledger = {key: series.whole(key, 0, 0, most) for key in series.values}
-    for ledger_id, number in by_ledger.items():
-        others = [other for other, n in by_ledger.items() if n == number and other != ledger_id]
-        if others:
-            raise ConfigError(f"[accounts.series] gives ledgers {ledger_id} and {others[0]} the same series {number}: "
-                              "give each ledger its own, or their vouchers share numbers")  # fmt: skip
-    return Accounts(
-        voucher_type=top.whole("voucher_type", 1, 1, 999),
-        numbering=numbering,
-        lines=top.choice("lines", LINES),
-        clearing={key: clearing.account(key) for key in clearing.values},
-        series=by_ledger,
-        types=types,
-    )
+@dataclass(frozen=True)
+class Charts:
+    """The three levels of config.toml, each checked; `chart()` merges them for one ledger."""
+
+    default: Mapping[str, Any]
+    clients: Mapping[str, Mapping[str, Any]]
+    ledgers: Mapping[str, Mapping[str, Any]]
+
+    @property
+    def any(self) -> bool:
+        return bool(self.default or self.clients or self.ledgers)
+
+    def chart(self, ledger_id: str, client: str) -> Chart:
+        layers = (self.default, self.clients.get(client, {}), self.ledgers.get(ledger_id, {}))
+        merged: dict[str, Any] = {}
+        for layer in layers:
+            for key, value in layer.items():
+                if key in TABLES:
+                    table = merged.setdefault(key, {})
+                    for name, fields in value.items():
+                        table[name] = {**table.get(name, {}), **fields}
+                else:
+                    merged[key] = value
+        return _chart(ledger_id, client, merged)
 
 
-def _table(table: dict, key: str) -> dict:
-    value = table.get(key, {})
+def charts_for(charts: Charts, ledgers: Sequence[tuple[str, str]]) -> dict[str, Chart]:
+    """Each ledger's chart, for (ledger id, client) oldest first. Two ledgers of one client on the same voucher
+    type, numbering and series would share voucher numbers: the one seen first keeps them, the other waits."""
+    found: dict[str, Chart] = {}
+    taken: dict[tuple, str] = {}
+    for ledger_id, client in ledgers:
+        chart = charts.chart(ledger_id, client)
+        if not chart.gap:
+            other = taken.setdefault((client, *chart.number_series), ledger_id)
+            if other != ledger_id:
+                chart = replace(chart, gap=f"ledger {other} of the same client already has voucher series "
+                                           f"{chart.series}: give this one its own, add series = <number> to "
+                                           f'[ledgers."{ledger_id}"] in config.toml')  # fmt: skip
+        found[ledger_id] = chart
+    return found
+
+
+def _chart(ledger_id: str, client: str, merged: dict[str, Any]) -> Chart:
+    client_table = f'[clients."{client}"], or ' if client else ""
+    where = f'[ledgers."{ledger_id}"] (or {client_table}[accounts])'
+    base = Chart(ledger_id, client, "", cutoff_hour=merged.get("cutoff_hour", 0),
+                 statement=merged.get("statement", STATEMENTS[0]))  # fmt: skip
+    missing = [key for key in ("book_currency", "clearing", "fees_payable", "series") if key not in merged]
+    if missing:
+        first = missing[0]
+        return replace(base, gap=f"no {first.replace('_', ' ')}: add {first} = ... to {where} in config.toml")
+    default_vat = merged.get("vat_code", 0)
+    default_text = merged.get("text", DEFAULT_TEXT)
+
+    def postings(table: str) -> dict[str, Posting]:
+        return {name: Posting(fields["account"], fields.get("vat_code", default_vat), fields.get("text", default_text),
+                              str(fields.get("customer", "")), str(fields.get("supplier", "")))
+                for name, fields in merged.get(table, {}).items() if "account" in fields}  # fmt: skip
+
+    chart = replace(
+        base, model=merged.get("model", MODELS[0]), book_currency=merged["book_currency"],
+        voucher_type=merged.get("voucher_type", 1), numbering=merged.get("numbering", "day-of-year"),
+        series=merged["series"], lines=merged.get("lines", LINES[0]), text=default_text,
+        clearing=merged["clearing"], fees_payable=merged["fees_payable"],
+        vat={int(code): Vat(Decimal(str(v["rate"])), v["account"]) for code, v in merged.get("vat", {}).items()},
+        types=postings("types"), fee_types=postings("fee_types"),
+    )  # fmt: skip
+    untyped = [name for table in ("types", "fee_types") for name, fields in merged.get(table, {}).items()
+               if "account" not in fields]  # fmt: skip
+    if untyped:
+        return replace(chart, gap=f"entry type {untyped[0]!r} has no account in {where}: add account = <number>")
+    if chart.series > NUMBERINGS[chart.numbering]:
+        return replace(chart, gap=f"series {chart.series} is too large for numbering = \"{chart.numbering}\" "
+                                   f"(at most {NUMBERINGS[chart.numbering]}): fix series in {where}")  # fmt: skip
+    for name in SALES:
+        posting = chart.types.get(name)
+        if posting is None:
+            continue
+        if chart.model == "sales-elsewhere" and posting.vat_code:
+            return replace(chart, gap=f'model "sales-elsewhere" books no VAT, but {name} has vat_code = '
+                                       f'{posting.vat_code}: the sale and its VAT are booked where the sale is; '
+                                       f'set vat_code = 0, or model = "sales", in {where}')  # fmt: skip
+        if chart.model == "sales" and posting.vat_code not in chart.vat:
+            return replace(chart, gap=f'model "sales" needs the rate of {name}\'s VAT code {posting.vat_code}: add '
+                                       f"[accounts.vat.{posting.vat_code}] with rate = <percent> and account = "
+                                       f"<output VAT account> to {where}")  # fmt: skip
+    return chart
+
+
+def parse(toml: Mapping[str, Any]) -> Charts:
+    """config.toml's [accounts], [clients] and [ledgers]; a ConfigError names the key that is wrong."""
+    default = _layer(toml.get("accounts") or {}, "[accounts]")
+    levels = {}
+    for name in ("clients", "ledgers"):
+        tables = toml.get(name) or {}
+        levels[name] = {str(key): _layer(_table(value, f'[{name}."{key}"]'), f'[{name}."{key}"]')
+                        for key, value in tables.items()}  # fmt: skip
+    return Charts(default, levels["clients"], levels["ledgers"])
+
+
+def _table(value: Any, where: str) -> dict:
     if not isinstance(value, dict):
-        raise ConfigError(f"[accounts] {key} in config.toml must be a table, [accounts.{key}]")
+        raise ConfigError(f"{where} in config.toml must be a table")
     return value
+
+
+def _layer(table: dict, where: str) -> dict[str, Any]:
+    """One level's keys, each checked; tables of types and VAT codes checked key by key."""
+    for key, message in _MOVED.items():
+        if isinstance(table.get(key), dict):
+            raise ConfigError(f"{where} {key} in config.toml: {message} (see README, Vouchers)")
+    _known(table, KEYS, where)
+    values = _Values(table, where)
+    layer: dict[str, Any] = {}
+    checks = {
+        "model": lambda key: values.choice(key, MODELS),
+        "book_currency": values.currency,
+        "voucher_type": lambda key: values.whole(key, 1, 999),
+        "numbering": lambda key: values.choice(key, tuple(NUMBERINGS)),
+        "series": lambda key: values.whole(key, 0, 99),
+        "lines": lambda key: values.choice(key, LINES),
+        "vat_code": lambda key: values.whole(key, 0, 99_999),
+        "text": values.template,
+        "clearing": values.account,
+        "fees_payable": values.account,
+        "statement": lambda key: values.choice(key, STATEMENTS),
+        "cutoff_hour": lambda key: values.whole(key, 0, 23),
+    }
+    for key in table:
+        if key not in TABLES:
+            layer[key] = checks[key](key)
+    for key in TABLES:
+        if key in table:
+            layer[key] = {str(name): _entry(key, str(name), fields, where)
+                          for name, fields in _table(table[key], f"{where} {key}").items()}  # fmt: skip
+    if "types" in layer and FEES_RETAINED in layer["types"]:
+        raise ConfigError(f"{where} types.{FEES_RETAINED} in config.toml: fees retained move money from the funds "
+                          "balance to the fees balance (fees_payable), so they need no account; map the fee kinds "
+                          "instead, under fee_types (capture-fee, service-fee, ...)")  # fmt: skip
+    return layer
+
+
+def _entry(table: str, name: str, fields: Any, where: str) -> dict[str, Any]:
+    inner = f"{where[:-1]}.{table}.{name}]" if where.startswith("[accounts") else f"{where} {table}.{name}"
+    fields = _table(fields, inner)
+    values = _Values(fields, inner)
+    if table == "vat":
+        if not name.isdigit():
+            raise ConfigError(f"{inner} in config.toml: a VAT code is a number, e.g. [accounts.vat.3]")
+        _known(fields, VAT_KEYS, inner)
+        if set(VAT_KEYS) - set(fields):
+            raise ConfigError(f"{inner} in config.toml needs rate = <percent> and account = <number>")
+        return {"rate": values.rate("rate"), "account": values.account("account")}
+    _known(fields, TYPE_KEYS, inner)
+    checks = {"account": values.account, "vat_code": lambda key: values.whole(key, 0, 99_999),
+              "text": values.template, "customer": values.ledger_number, "supplier": values.ledger_number}  # fmt: skip
+    return {key: checks[key](key) for key in fields}
 
 
 def _known(table: dict, keys: tuple[str, ...], where: str) -> None:
@@ -150,7 +318,7 @@ def _known(table: dict, keys: tuple[str, ...], where: str) -> None:
 
 
 class _Values:
-    """One table of [accounts]; each getter checks the value's type and names `[table] key` if it is wrong."""
+    """One table; each getter checks the value's type and names `[table] key` if it is wrong."""
 
     def __init__(self, values: dict, where: str) -> None:
         self.values, self.where = values, where
@@ -158,24 +326,40 @@ class _Values:
     def wrong(self, key: str, should: str) -> ConfigError:
         return ConfigError(f"{self.where} {key} in config.toml is {self.values[key]!r}: it must be {should}")
 
-    def whole(self, key: str, default: int, least: int, most: int) -> int:
-        value = self.values.get(key, default)
+    def whole(self, key: str, least: int, most: int) -> int:
+        value = self.values[key]
         if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
             raise self.wrong(key, f"a whole number from {least} to {most}")
         return value
 
     def account(self, key: str) -> int:
         """GBAT10 gives an account 7 digits (some systems 4)."""
-        return self.whole(key, 0, 1, 9_999_999)
+        return self.whole(key, 1, 9_999_999)
+
+    def ledger_number(self, key: str) -> str:
+        """A customer or supplier number: GBAT10 gives it 9 digits."""
+        return str(self.whole(key, 1, 999_999_999))
+
+    def rate(self, key: str) -> Decimal:
+        value = self.values[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 100:
+            raise self.wrong(key, "a percentage from 0 to under 100, e.g. 25 or 25.5")
+        return Decimal(str(value))
+
+    def currency(self, key: str) -> str:
+        value = self.values[key]
+        if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
+            raise self.wrong(key, 'a currency code, e.g. "NOK"')
+        return value
 
     def choice(self, key: str, allowed: tuple[str, ...]) -> str:
-        value = self.values.get(key, allowed[0])
+        value = self.values[key]
         if value not in allowed:
             raise self.wrong(key, "one of " + ", ".join(f'"{a}"' for a in allowed))
         return value
 
-    def template(self, key: str, default: str) -> str:
-        value = self.values.get(key, default)
+    def template(self, key: str) -> str:
+        value = self.values[key]
         if not isinstance(value, str):
             raise self.wrong(key, f'text in quotes, e.g. "{DEFAULT_TEXT}"')
         try:

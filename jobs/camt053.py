@@ -8,15 +8,26 @@ room is reserved right after the XML declaration, the entries follow as they com
 and at the end the head is written into that room, padded with spaces, which XML
 ignores between elements. Memory stays flat however many entries a period holds.
 
-Per entry: amount (always positive) with CRDT (money in) or DBIT, status BOOK, the
-ledger date as booking and value date, `pspReference` as the servicer's reference
-(AcctSvcrRef, also in TxDtls/Refs), the entry type as a proprietary bank transaction
-code issued by "Vipps MobilePay", the merchant's `reference` as EndToEndId and, in
-full, as unstructured remittance information (Ustrd), and entry type, pspReference
-and reference together in AddtlNtryInf. Empty values are left out (the schema's
-texts have at least one character). Ids are deterministic, so writing a date again
-gives the same bytes: MsgId and Stmt/Id `<ledgerId>-<YYYYMMDD>` (a period:
-`-<first>-<last>`), CreDtTm the time of the statement's last entry.
+Per entry: amount (always positive) with CRDT (money in; also for zero) or DBIT,
+status BOOK, the ledger date as booking and value date, a servicer's reference
+(AcctSvcrRef) unique in the account, `<ledgerId>-<YYYYMMDD>-<n>` (n counts the
+date's statement entries from 1), the entry type as a proprietary bank transaction
+code issued by "Vipps MobilePay", and per payment (TxDtls) the `pspReference` as the
+transaction's AcctSvcrRef (where readers look for the payment's reference; a
+capture and its disputes share it), the merchant's `reference` as EndToEndId and,
+in full, as unstructured remittance information (Ustrd); entry type, pspReference
+and reference together in AddtlNtryInf. With `statement = "per-type"` (jobs.accounts)
+a statement entry holds a date's entries of one type and direction, in the order
+they first appear: a batch (Btch) with one TxDtls per payment and its amount, so that
+a per-type voucher's clearing lines match the entries one to one; the payments wait
+in a scratch file until the date ends, so memory stays flat. Empty values are left
+out (the schema's texts have at least one character). The account is the payout
+account's IBAN where jobs.iban can compute it (readers such as ofxstatement-iso20022
+need one), else `Othr` = the ledger id; its servicer is named. FrToDt runs from the
+ledger's cutoff hour on its first date to the same hour after its last. Ids are
+deterministic, so writing a date again gives the same bytes: MsgId and Stmt/Id
+`<ledgerId>-<YYYYMMDD>` (a period: `-<first>-<last>`), CreDtTm the time of the
+statement's last entry.
 
 Shortening rule: text is kept exactly as served, except characters XML cannot hold,
 which become U+FFFD. A value longer than its element allows (35 characters for ids,
@@ -36,12 +47,15 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from jobs.accounts import Chart
 from jobs.entries import EntryError, Row
 from jobs.proof import BookkeepingFile, balance_change, fact, minor_units, money, payout_amount
 from jobs.reconcile import PAYOUT_TYPES, Check, DateSummary
+from jobs.writers import ScratchFile
 
 NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"
 ISSUER = "Vipps MobilePay"
+SERVICER = "Vipps MobilePay AS"  # the account servicer: the e-money institution that holds the balance
 HEAD_ROOM = 4096  # bytes: the head is at most ~2.3 KB (every id at its limit, 4 bytes per character)
 _CHUNK = 1 << 16
 _NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -79,9 +93,15 @@ def side(minor: int) -> str:
 class StatementFile(BookkeepingFile):
     """One statement for a ledger date, or for a whole period (rows come date by date, in order)."""
 
-    def __init__(self, path: Path, mode: int, zone: ZoneInfo | None) -> None:
+    format = "camt053"
+
+    def __init__(self, path: Path, mode: int, zone: ZoneInfo | None, chart: Chart | None = None,
+                 iban: str | None = None) -> None:  # fmt: skip
         super().__init__(path, mode)
         self._zone = zone or ZoneInfo("UTC")
+        self._iban = iban
+        self._cutoff = chart.cutoff_hour if chart is not None else 0
+        self._batched = chart is not None and chart.statement == "per-type"
         self._bytes.write(b'<?xml version="1.0" encoding="UTF-8"?>\n')
         self._head_at = self._bytes.tell()
         self._bytes.write(b" " * HEAD_ROOM)
@@ -93,9 +113,10 @@ class StatementFile(BookkeepingFile):
         self._credits = [0, 0]  # count, sum
         self._debits = [0, 0]
         self._payouts = 0
+        self._entries = 0  # statement entries of the date so far: numbers their AcctSvcrRef
+        self._batches: dict[tuple[str, bool], _Batch] = {}  # per-type: the date's batches so far
 
     def write(self, rows: Iterable[Row]) -> None:
-        out = self._text
         for row in rows:
             if self._opening is None:
                 self._opening = minor_units(row.balanceBefore)
@@ -103,37 +124,61 @@ class StatementFile(BookkeepingFile):
                 if not _CURRENCY.fullmatch(row.currency):
                     raise EntryError(f"currency {row.currency[:10]!r} is not an ISO 4217 code; no camt.053 written")
             if not self._dates or self._dates[-1] != row.ledgerDate:
+                self._end_date()
                 self._dates.append(row.ledgerDate)
             value = minor_units(row.amount)
-            totals = self._debits if value < 0 else self._credits
-            totals[0] += 1
-            totals[1] += abs(value)
             if row.entryType in PAYOUT_TYPES:
                 self._payouts += value
             self._closing = minor_units(row.balanceAfter)
             self._last_time = row.time
-            day = row.ledgerDate.isoformat()
-            psp = element("AcctSvcrRef", row.pspReference, 35)
-            refs = psp + element("EndToEndId", row.reference, 35)
-            details = (f"<Refs>{refs}</Refs>" if refs else "") + (
-                f"<RmtInf>{element('Ustrd', row.reference, 140)}</RmtInf>" if row.reference else ""
-            )
-            about = " ".join(text for text in (row.entryType, row.pspReference, row.reference) if text)
-            out.write(
-                f'<Ntry><Amt Ccy="{self._currency}">{amount(value)}</Amt><CdtDbtInd>{side(value)}</CdtDbtInd>'
-                f"<Sts>BOOK</Sts><BookgDt><Dt>{day}</Dt></BookgDt><ValDt><Dt>{day}</Dt></ValDt>{psp}"
-                f"<BkTxCd><Prtry>{element('Cd', row.entryType or '?', 35)}<Issr>{ISSUER}</Issr></Prtry></BkTxCd>"
-                + (f"<NtryDtls><TxDtls>{details}</TxDtls></NtryDtls>" if details else "")
-                + f"{element('AddtlNtryInf', about, 500)}</Ntry>\n"
-            )
             self.rows += 1
-            if out.tell() > _CHUNK:
+            if self._batched:
+                key = (row.entryType, value < 0)
+                batch = self._batches.get(key)
+                if batch is None:
+                    batch = self._batches[key] = _Batch(ScratchFile(self.path.parent))
+                batch.add(value, _transaction(row, value, self._currency))
+            else:
+                self._entry(
+                    value,
+                    row.entryType,
+                    _transaction(row, None, self._currency),
+                    " ".join(text for text in (row.entryType, row.pspReference, row.reference) if text),
+                )
+            if self._text.tell() > _CHUNK:
                 self._pass_on()
         self._pass_on()
+
+    def _entry(self, value: int, entry_type: str, details: str, about: str) -> None:
+        """One statement entry of the date in progress, its transaction details already made."""
+        totals = self._debits if value < 0 else self._credits
+        totals[0] += 1
+        totals[1] += abs(value)
+        self._entries += 1
+        day = self._dates[-1]
+        reference = element("AcctSvcrRef", f"{self._ledger}-{day:%Y%m%d}-{self._entries}", 35)
+        self._text.write(
+            f'<Ntry><Amt Ccy="{self._currency}">{amount(value)}</Amt><CdtDbtInd>{side(value)}</CdtDbtInd>'
+            f"<Sts>BOOK</Sts><BookgDt><Dt>{day}</Dt></BookgDt><ValDt><Dt>{day}</Dt></ValDt>{reference}"
+            f"<BkTxCd><Prtry>{element('Cd', entry_type or '?', 35)}<Issr>{ISSUER}</Issr></Prtry></BkTxCd>"
+            + (f"<NtryDtls>{details}</NtryDtls>" if details else "")
+            + f"{element('AddtlNtryInf', about, 500)}</Ntry>\n"
+        )
+
+    def _end_date(self) -> None:
+        """Per type: the finished date's batches, each an entry with its payments."""
+        batches, self._batches = self._batches, {}
+        for (entry_type, _), batch in batches.items():
+            head = (f"<Btch><NbOfTxs>{batch.count}</NbOfTxs><TtlAmt Ccy=\"{self._currency}\">{amount(batch.total)}"
+                    f"</TtlAmt><CdtDbtInd>{side(batch.total)}</CdtDbtInd></Btch>")  # fmt: skip
+            self._entry(batch.total, entry_type, head + batch.details(), f"{entry_type}: {batch.count} entries")
+            self._pass_on()
+        self._entries = 0
 
     def proofs(self, summaries: Sequence[DateSummary]) -> list[Check]:
         if not self.rows:
             return []
+        self._end_date()
         moved = self._credits[1] - self._debits[1]
         return [
             fact("statement balances", self._closing - (self._opening or 0), moved,
@@ -148,6 +193,7 @@ class StatementFile(BookkeepingFile):
         self._text.truncate()
 
     def _finish(self, summaries: Sequence[DateSummary]) -> None:
+        self._end_date()
         self._pass_on()
         self._bytes.write(b"</Stmt></BkToCstmrStmt></Document>\n")
         head = self._head().encode()
@@ -158,25 +204,31 @@ class StatementFile(BookkeepingFile):
         self._bytes.write(head + b" " * (HEAD_ROOM - len(head)))
         self._bytes.seek(end)
 
+    def _discard(self) -> None:
+        for batch in self._batches.values():
+            batch.scratch.close()
+
     def _head(self) -> str:
         first, last = self._dates[0], self._dates[-1]
         label = f"{self._ledger}-{first:%Y%m%d}" + (f"-{last:%Y%m%d}" if last != first else "")
         created = self._created()
         opening = self._opening or 0
-        start = dt.datetime.combine(first, dt.time(), tzinfo=self._zone).isoformat()
-        end = dt.datetime.combine(last, dt.time(23, 59, 59), tzinfo=self._zone).isoformat()
+        start = dt.datetime.combine(first, dt.time(self._cutoff), tzinfo=self._zone)
+        end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(self._cutoff), tzinfo=self._zone)
         net = self._credits[1] - self._debits[1]
         ccy = self._currency
+        account = (f"<IBAN>{self._iban}</IBAN>" if self._iban else f"<Othr>{element('Id', self._ledger, 34)}"
+                   f"<SchmeNm><Prtry>VippsMobilePayLedger</Prtry></SchmeNm><Issr>{ISSUER}</Issr></Othr>")  # fmt: skip
         return (
             f'<Document xmlns="{NAMESPACE}"><BkToCstmrStmt>'
             f"<GrpHdr>{element('MsgId', label, 35)}<CreDtTm>{created}</CreDtTm></GrpHdr>"
             f"<Stmt>{element('Id', label, 35)}<CreDtTm>{created}</CreDtTm>"
-            f"<FrToDt><FrDtTm>{start}</FrDtTm><ToDtTm>{end}</ToDtTm></FrToDt>"
-            f"<Acct><Id><Othr>{element('Id', self._ledger, 34)}<SchmeNm><Prtry>VippsMobilePayLedger</Prtry></SchmeNm>"
-            f"<Issr>{ISSUER}</Issr></Othr></Id><Ccy>{ccy}</Ccy>"
-            f"{element('Nm', f'{ISSUER} {self._ledger}', 70)}</Acct>"
+            f"<FrToDt><FrDtTm>{start.isoformat()}</FrDtTm>"
+            f"<ToDtTm>{(end - dt.timedelta(seconds=1)).isoformat()}</ToDtTm></FrToDt>"
+            f"<Acct><Id>{account}</Id><Ccy>{ccy}</Ccy>{element('Nm', f'{ISSUER} {self._ledger}', 70)}"
+            f"<Svcr><FinInstnId><Nm>{SERVICER}</Nm></FinInstnId></Svcr></Acct>"
             f"{_balance('OPBD', opening, ccy, first)}{_balance('CLBD', self._closing, ccy, last)}"
-            f"<TxsSummry><TtlNtries><NbOfNtries>{self.rows}</NbOfNtries>"
+            f"<TxsSummry><TtlNtries><NbOfNtries>{self._credits[0] + self._debits[0]}</NbOfNtries>"
             f"<Sum>{amount(self._credits[1] + self._debits[1])}</Sum><TtlNetNtryAmt>{amount(net)}</TtlNetNtryAmt>"
             f"<CdtDbtInd>{side(net)}</CdtDbtInd></TtlNtries>"
             f"<TtlCdtNtries><NbOfNtries>{self._credits[0]}</NbOfNtries><Sum>{amount(self._credits[1])}</Sum>"
@@ -193,6 +245,33 @@ class StatementFile(BookkeepingFile):
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=dt.UTC)
         return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _Batch:
+    """A date's entries of one type and direction: their sum and count, their TxDtls in a scratch file."""
+
+    def __init__(self, scratch: ScratchFile) -> None:
+        self.scratch, self.total, self.count = scratch, 0, 0
+
+    def add(self, value: int, details: str) -> None:
+        self.total += value
+        self.count += 1
+        self.scratch.write(details.encode())
+
+    def details(self) -> str:
+        self.scratch.seek(0)
+        text = self.scratch.read().decode()
+        self.scratch.close()
+        return text
+
+
+def _transaction(row: Row, value: int | None, currency: str) -> str:
+    """A payment's TxDtls: its references and remittance text, and in a batch its own amount."""
+    refs = element("AcctSvcrRef", row.pspReference, 35) + element("EndToEndId", row.reference, 35)
+    amounts = "" if value is None else f'<AmtDtls><TxAmt><Amt Ccy="{currency}">{amount(value)}</Amt></TxAmt></AmtDtls>'
+    remittance = f"<RmtInf>{element('Ustrd', row.reference, 140)}</RmtInf>" if row.reference else ""
+    details = (f"<Refs>{refs}</Refs>" if refs else "") + amounts + remittance
+    return f"<TxDtls>{details}</TxDtls>" if details else ""
 
 
 def _balance(code: str, minor: int, currency: str, date: dt.date) -> str:

@@ -23,15 +23,15 @@ from dotenv import dotenv_values
 
 from jobs import __version__
 from jobs.accounts import KEYS as ACCOUNT_KEYS
-from jobs.accounts import Accounts
-from jobs.accounts import parse as parse_accounts
+from jobs.accounts import Charts
+from jobs.accounts import parse as parse_charts
 from jobs.errors import ConfigError
 
 DEFAULT_CONFIG = Path("config.toml")
 KEY_TYPES = ("accounting", "merchant")
 TOPICS = ("funds", "fees")
 FORMATS = ("csv", "xlsx", "gbat10", "camt053")
-DEFAULT_FORMATS = ("csv", "xlsx")  # the bookkeeping formats only when asked for: gbat10 needs [accounts]
+DEFAULT_FORMATS = ("csv", "xlsx")  # the bookkeeping formats only when asked for: gbat10 needs a chart
 MAX_CONCURRENCY = 64
 TOKEN_PATHS = {"accounting": "/miami/v1/token", "merchant": "/accesstoken/get"}
 SECRET_NAMES = re.compile(r"secret|password|subscription_key|client_id|webhook_url", re.IGNORECASE)
@@ -139,7 +139,7 @@ class Settings:
     web: WebSettings = WebSettings()
     notify: NotifySettings = NotifySettings()
     missing: tuple[str, ...] = ()  # names of unset credential variables
-    accounts: Accounts | None = None  # [accounts]: the chart GBAT10 vouchers post to
+    charts: Charts | None = None  # [accounts], [clients], [ledgers]: how each ledger is booked (jobs.accounts)
 
     def require_credentials(self) -> Credentials:
         if self.credentials is None:
@@ -162,6 +162,8 @@ KNOWN_KEYS = {
     "web": ("host", "port", "session_hours", "idle_minutes", "behind_proxy", "proxy_address", "proxy_hops",
             "exports", "keep_days"),
     "accounts": ACCOUNT_KEYS,  # its tables' own keys are checked by jobs.accounts
+    "clients": None,  # keyed by organisation number, and ...
+    "ledgers": None,  # ... by ledger id: each table's keys are those of [accounts] (jobs.accounts)
     "notify": ("email_to", "email_from", "smtp_host", "smtp_port", "smtp_security", "smtp_user", "smtp_ca_file",
                "on_success", "installation", "timeout_seconds", "retry_seconds"),
 }  # fmt: skip
@@ -241,7 +243,7 @@ def _settings(toml: dict, env: Mapping[str, str], here: Path) -> Settings:
             exports=here / web.text("exports", str(WebSettings.exports)),
             keep_days=web.whole("keep_days", WebSettings.keep_days, most=3650),
         ),
-        accounts=parse_accounts(toml.get("accounts")),
+        charts=parse_charts(toml),
         notify=_notify(_Table(toml, "notify"), _Table(toml, "retry"), env, here),
     )
 
@@ -297,7 +299,7 @@ def _read_toml(path: Path, required: bool) -> dict:
                 )
             if (name, key) in RETIRED_KEYS:
                 raise ConfigError(f"[{name}] {key} in {path}: {RETIRED_KEYS[name, key]}")
-            if key not in KNOWN_KEYS[name]:
+            if KNOWN_KEYS[name] is not None and key not in KNOWN_KEYS[name]:
                 raise ConfigError(f"[{name}] {key} in {path} is not a setting this version reads: remove it or "
                                   f"fix its name (known in [{name}]: {', '.join(KNOWN_KEYS[name])})")  # fmt: skip
     return data

@@ -27,6 +27,9 @@ EXIT_NOTHING_TO_DO = 9  # every ledger date through yesterday was already export
 EXIT_VERIFY_FAILED = 10  # verify: a file is missing, changed, or in no manifest, or there is no manifest
 EXIT_OVERDUE = 11  # a date has been pending longer than [state] warn_after_days: still queued, look at it
 EXIT_NOT_DELIVERED = 12  # notify --test: a configured channel did not accept the test message
+# A voucher or statement of a closed date waits: its chart lacks a key, or the API's balances do not add up.
+# The date's other files were written, and it stays queued for the file that waits.
+EXIT_WAITING = 13
 EXIT_INTERNAL = 70  # a bug: EX_SOFTWARE from sysexits.h
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a process killed by SIGPIPE: the reader closed the pipe
 

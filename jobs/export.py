@@ -3,8 +3,11 @@
 A ledger date gets its files only when the API calls it closed; open (tryLater)
 and unavailable (404) dates leave no file, are recorded as pending and retried
 by later runs until they close, however long that takes: one pending longer than
-[state] warn_after_days is named by every catch-up and retried once a day. State
-is written only after the files it describes are durably in place.
+[state] warn_after_days is named by every catch-up and retried once a day. A
+voucher or statement that waits (jobs.output) leaves its date exported but queued
+for that file: every catch-up tries it again, whatever run found it, and every run
+names what still waits (exit 13). State is written only after the files it
+describes are durably in place.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 
 import httpx
 
+from jobs.accounts import charts_for
 from jobs.api import ReportApi, describe_ledger
 from jobs.auth import TokenAuth
 from jobs.config import Settings
@@ -32,15 +36,17 @@ from jobs.errors import (
     EXIT_OK,
     EXIT_OVERDUE,
     EXIT_PENDING,
+    EXIT_WAITING,
     ApiError,
     NotAvailable,
     ProtocolError,
     Unreconciled,
 )
-from jobs.output import Output, PeriodFiles, ledger_zone, usable_topics, write_date
+from jobs.iban import payout_iban
+from jobs.output import Ledger, Output, PeriodFiles, Retry, ledger_zone, owner, usable_topics, write_date
 from jobs.progress import Progress
 from jobs.retry import Retrier
-from jobs.state import Pending, State
+from jobs.state import Pending, State, Waiting, now_utc
 
 log = logging.getLogger(__name__)
 PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -52,6 +58,7 @@ class Unit:
     ledger_id: str
     topic: str
     date: dt.date
+    retry: Retry | None = field(default=None, compare=False)  # only the files that wait, of an exported date
 
     def __str__(self) -> str:
         return f"ledger {self.ledger_id} {self.topic} {self.date}"
@@ -78,17 +85,21 @@ class Request:
 
 OUTCOMES = {
     EXIT_OK: "ok", EXIT_PENDING: "pending", EXIT_NOTHING_TO_DO: "nothing to do", EXIT_OVERDUE: "overdue",
-    EXIT_INTERRUPTED: "stopped",
+    EXIT_WAITING: "waiting", EXIT_INTERRUPTED: "stopped",
 }  # fmt: skip
 
 
-def exit_code(*, stopped: bool, failed: bool, pending: bool, did_work: bool, overdue: bool = False) -> int:
-    """How a run ended, in detail: failures first, then overdue dates, then dates still pending, then
-    whether anything was done. The command line turns pending and nothing to do into 0 unless asked."""
+def exit_code(*, stopped: bool, failed: bool, pending: bool, did_work: bool, overdue: bool = False,
+              waiting: bool = False) -> int:  # fmt: skip
+    """How a run ended, in detail: failures first, then files that wait, then overdue dates, then dates still
+    pending, then whether anything was done. The command line turns pending and nothing to do into 0 unless
+    asked."""
     if stopped:
         return EXIT_INTERRUPTED
     if failed:
         return ApiError.exit_code
+    if waiting:
+        return EXIT_WAITING
     if overdue:
         return EXIT_OVERDUE
     if pending:
@@ -107,33 +118,38 @@ class Result:
     overdue: list[tuple[Unit, Pending]] = field(default_factory=list)  # pending past [state] warn_after_days
     unreconciled: list[Unit] = field(default_factory=list)
     reasons: dict[Unit, str] = field(default_factory=dict)  # why each unreconciled date got no file
+    waiting: list[tuple[Unit, Waiting]] = field(default_factory=list)  # files still waiting, after the run
+    periods_failed: list[str] = field(default_factory=list)  # period files refused: their balances do not add up
     withdrawn: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     stopped: bool = False
 
     @property
     def exit_code(self) -> int:
-        failed = self.refused or self.withdrawn or self.unreconciled
+        failed = self.refused or self.withdrawn or self.unreconciled or self.periods_failed
         return exit_code(stopped=self.stopped, failed=bool(failed), pending=bool(self.open or self.unavailable),
-                         did_work=bool(self.planned), overdue=bool(self.overdue))  # fmt: skip
+                         did_work=bool(self.planned), overdue=bool(self.overdue),
+                         waiting=bool(self.waiting))  # fmt: skip
 
     @property
     def outcome(self) -> str:
         return OUTCOMES.get(self.exit_code, "failed")
 
     def left(self) -> list[dict]:
-        """The dates this run found open or unavailable, for its row in the state."""
-        found = [(unit, "open", "tryLater") for unit in self.open]
-        found += [(unit, "unavailable", why) for unit, why in self.unavailable]
+        """The dates this run found open or unavailable, and the files it names as waiting (with their format),
+        for its row in the state."""
+        found = [(unit, "open", "tryLater", {}) for unit in self.open]
+        found += [(unit, "unavailable", why, {}) for unit, why in self.unavailable]
+        found += [(unit, "waiting", item.reason, {"format": item.format}) for unit, item in self.waiting]
         return [{"ledgerId": unit.ledger_id, "topic": unit.topic, "date": unit.date.isoformat(), "status": status,
-                 "detail": detail} for unit, status, detail in found]  # fmt: skip
+                 "detail": detail, **more} for unit, status, detail, more in found]  # fmt: skip
 
     def counts(self) -> dict[str, int]:
         return {
             "ledgers": self.ledgers, "dates": self.planned, "written": len(self.written),
             "rows": sum(rows for _, rows in self.written), "files": len(self.files), "open": len(self.open),
             "unavailable": len(self.unavailable), "overdue": len(self.overdue), "withdrawn": len(self.withdrawn),
-            "unreconciled": len(self.unreconciled),
+            "unreconciled": len(self.unreconciled) + len(self.periods_failed), "waiting": len(self.waiting),
         }  # fmt: skip
 
 
@@ -233,9 +249,44 @@ def catch_up(
                     if waiting.last_try == today:
                         continue  # an old queue costs a request per date a day, not one per run
                 units.append(unit)
+            for day, files in retries(state, ledger_id, topic).items():
+                units.append(Unit(ledger_id, topic, day, retry=files))
     ledger_order = {ledger_id: n for n, ledger_id in enumerate(ledger_ids)}
     topic_order = {topic: n for n, topic in enumerate(request.topics)}
     return sorted(units, key=lambda u: (ledger_order[u.ledger_id], u.date, topic_order[u.topic]))
+
+
+def retries(state: State, ledger_id: str, topic: str) -> dict[dt.date, Retry]:
+    """What waits of a ledger's exported dates, by date: tried again by every catch-up, so a key added to the
+    chart writes it at the next run, whatever run found it (a period too, before the ledger's start)."""
+    found: dict[dt.date, Retry] = {}
+    for item in state.waiting(ledger_id, topic).get((ledger_id, topic), []):
+        known = found.get(item.date)
+        formats = (*known.formats, item.format) if known else (item.format,)
+        found[item.date] = Retry(formats, item.planned, Path(item.out))
+    return found
+
+
+def ledgers_for(readable: dict[str, dict], selected: list[str], settings: Settings, output: Output,
+                state: State) -> dict[str, Ledger]:  # fmt: skip
+    """What each selected ledger's files need: its zone, its chart (the ledger seen first keeps a series that
+    two of a client's ledgers would share) and its payout IBAN. A ledger in another currency than its client's
+    books gets no vouchers, said once a run: GBAT10 has no currency column, and nothing converts."""
+    seen = state.first_seen()
+    oldest = sorted(readable, key=lambda lid: (seen.get(lid, "~"), lid))
+    charts = charts_for(output.charts, [(lid, owner(readable[lid])) for lid in oldest]) if output.charts else {}
+    ledgers = {}
+    for lid in selected:
+        chart, currency, skip = charts.get(lid), readable[lid].get("currency", ""), frozenset()
+        if "gbat10" in output.formats and chart is not None and not chart.gap and chart.book_currency != currency:
+            log.warning("ledger %s: no vouchers: it is in %s, but the books of client %s are in %s (book_currency); "
+                        "GBAT10 has no currency column. If they are kept in %s, set book_currency = \"%s\" in "
+                        '[ledgers."%s"] (or the client\'s table) in config.toml', lid, currency or "?",
+                        chart.client or "(no owner)", chart.book_currency, currency, currency, lid)  # fmt: skip
+            skip = frozenset({"gbat10"})
+        zone = ledger_zone(readable[lid], settings.timezone)
+        ledgers[lid] = Ledger(lid, zone, chart, payout_iban(readable[lid].get("payoutBankAccount")), skip)
+    return ledgers
 
 
 def run(
@@ -252,7 +303,7 @@ def run(
     else:
         units = plan(selected, request.topics, dates(request.first, request.last))
     result.planned = len(units)
-    zones = {lid: ledger_zone(readable[lid], settings.timezone) for lid in selected}
+    ledgers = ledgers_for(readable, selected, settings, request.output, state)
     recorded = state if request.records_dates else None
     progress = Progress(len(units), bar=progress_bar, watch=watch)
     if watch is not None:
@@ -281,11 +332,12 @@ def run(
                 key = (unit.ledger_id, unit.topic)
                 if key not in periods:
                     commit_periods(periods, unit.ledger_id, run_id, result)
-                    periods[key] = PeriodFiles(request.output, *key, request.first, request.last, zones[unit.ledger_id])
+                    periods[key] = PeriodFiles(request.output, ledgers[unit.ledger_id], unit.topic, request.first,
+                                               request.last)  # fmt: skip
                 period = periods[key]
             also = period.reports if period is not None and period.missing is None else ()
-            zone = zones[unit.ledger_id]
-            future = pool.submit(unless_stopped, stop, write_date, api, request.output, *unit.key, zone, run_id, also)
+            future = pool.submit(unless_stopped, stop, write_date, api, request.output, ledgers[unit.ledger_id],
+                                 unit.topic, unit.date, run_id, also, unit.retry)  # fmt: skip
             window.append((unit, period, future))
             while len(window) >= queued:
                 record_unit(recorded, run_id, today, *window.popleft(), result, progress)
@@ -297,7 +349,19 @@ def run(
             commit_periods(periods, None, run_id, result)
     progress.close()
     name_overdue(result, today, settings.warn_after_days)
+    if request.records_dates:  # a page export names what waits of its own files only (record_unit)
+        name_waiting(result, state, selected, request.topics)
     return result
+
+
+def name_waiting(result: Result, state: State, ledger_ids: list[str], topics: tuple[str, ...]) -> None:
+    """Every run names what still waits of its ledgers and topics, found by whichever run, and why."""
+    for (ledger_id, topic), items in state.waiting().items():
+        if ledger_id in ledger_ids and topic in topics:
+            for item in items:
+                result.waiting.append((Unit(ledger_id, topic, item.date), item))
+                log.error("waiting: ledger %s %s %s: no %s yet: %s", ledger_id, topic, item.date, item.format,
+                          item.reason)  # fmt: skip
 
 
 def name_overdue(result: Result, today: dt.date, warn_after_days: int) -> None:
@@ -324,15 +388,18 @@ def unless_stopped(stop: threading.Event, work: Callable, *args):
 def commit_periods(periods: dict, keep: str | None, run_id: int, result: Result) -> None:
     """Commit the period files of every ledger but `keep` (the one still being exported)."""
     for key in [key for key in periods if key[0] != keep]:
-        result.files.extend(path for path in periods.pop(key).commit(run_id) if path.suffix != ".json")
+        period = periods.pop(key)
+        result.files.extend(path for path in period.commit(run_id) if path.suffix != ".json")
+        if period.failed:
+            result.periods_failed.append(period.failed)
 
 
 def record_unit(
     state: State | None, run_id: int, today: dt.date, unit: Unit, period: PeriodFiles | None, future: Future,
     result: Result, progress: Progress,
 ) -> None:  # fmt: skip
-    """One ledger date's outcome: an 'exported' row, or a 'pending' row and no file; in `result`, and in
-    the state's dates unless `state` is None (a page export)."""
+    """One ledger date's outcome: an 'exported' row, or a 'pending' row and no file, and what of it waits; in
+    `result`, and in the state's dates and queue of waiting files unless `state` is None (a page export)."""
     try:
         written = future.result()
         if written is SKIPPED:
@@ -359,17 +426,25 @@ def record_unit(
             if state is not None:
                 state.record_pending(unit.key, "open", "tryLater", run_id, today)
             result.open.append(unit)
-    progress.unit_done(unit.ledger_id, None if written is None else written[0].entries)
+    progress.unit_done(unit.ledger_id, None if written is None else written.summary.entries)
     if written is None:
         if period is not None:
             period.skip(f"{unit} is not exported")
         return
-    summary, digests = written
+    summary, digests = written.summary, written.digests
     paths = list(digests)
     files = [{"path": str(path), "sha256": digest} for path, digest in digests.items()]
     failed = sum(1 for check in summary.checks if not check.ok)
-    if state is not None:
-        state.record_exported(unit.key, summary.entries, dict(summary.sums), files, run_id, failed)
+    if state is None:  # a page export: what waits is named on its run only, never queued for the catch-up
+        result.waiting.extend(
+            (unit, Waiting(unit.date, fmt, why, written.planned, str(written.out), now_utc(), 1))
+            for fmt, why in written.waiting.items()
+        )
+    else:
+        if unit.retry is None:  # a retry's date is exported already: its row stays as the run that wrote it left it
+            state.record_exported(unit.key, summary.entries, dict(summary.sums), files, run_id, failed)
+        state.record_waiting(unit.key, written.waiting, written.formats, written.planned, str(written.out), run_id,
+                             today)  # fmt: skip
     log.debug("written: %s, %d rows", unit, summary.entries)
     result.written.append((unit, summary.entries))
     result.files.extend(path for path in paths if path.suffix != ".json")

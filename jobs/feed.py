@@ -22,7 +22,7 @@ from jobs.entries import replace_lone_surrogates, to_row
 from jobs.errors import NotAvailable, UsageError
 from jobs.export import OUTCOMES, exit_code
 from jobs.manifest import describe, write_manifest
-from jobs.output import BOOKKEEPING, Output, file_errors, report_path, warn_replaced
+from jobs.output import BOOKKEEPING, Ledger, Output, file_errors, report_path, warn_replaced
 from jobs.reconcile import DateSummary
 from jobs.state import State
 
@@ -113,7 +113,7 @@ def follow_one(
         replaced = 0
         heading = f"Ledger {ledger_id} {topic} feed batch {batch:06d}"
         with file_errors(what, output.out), ExitStack() as stack:
-            reports = [stack.enter_context(output.open(f, p, zone, heading))
+            reports = [stack.enter_context(output.open(f, p, Ledger(ledger_id, zone), heading))
                        for f, p in zip(output.formats, paths, strict=True)]  # fmt: skip
             ended = True
             for page in pages:

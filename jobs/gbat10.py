@@ -1,20 +1,34 @@
 """GBAT10 vouchers (the "Mamut" format Tripletex, Visma, PowerOffice Go, 24SevenOffice and Xledger import).
 
-One voucher per ledger date: every entry moves money between the ledger's clearing
-account (the Vipps MobilePay balance) and the account its type maps to
-(jobs.accounts). A movement is a line pair: the clearing account gets the entry's
+One voucher per ledger date, for a ledger whose currency is its client's book currency
+(jobs.accounts). Every funds entry moves money between the clearing account (the
+Vipps MobilePay balance) and the account its type maps to; every fees entry between
+the fees account (`fees_payable`, what is owed to Vipps MobilePay) and its fee
+kind's account. A movement is a line pair: the balance account gets the entry's
 amount (positive = debit: the balance grew), the mapped account the same amount
-negated with the type's VAT code (the clearing line has VAT code 0), so every
-pair, and the voucher, sums to zero. With `lines = "per-type"`
-a pair per entry type (in the order the types first appear that date); with
-"per-entry" a pair per entry, its reference (or, without one, its pspReference) in
-the text. Zero amounts are written too: an entry is never left out.
+negated, with the type's VAT code, customer and supplier number (the balance line
+has VAT code 0), so every pair, and the voucher, sums to zero. Fees retained are one
+movement from the funds balance to the fees balance: booked once, from funds, on the
+fees account; fees invoiced (gross settlement) are not booked: the invoice is booked
+against the fees account when it comes (reconcile.UNBOOKED_FEES). Under model
+"sales", a type whose VAT code has a rate splits its mapped line: the net amount
+with the VAT code, and the VAT on the VAT code's account, flagged `F` so that
+Tripletex's "generate VAT" mode leaves it out (that mode reads the gross, column 27).
+With `lines = "per-type"` a pair per entry type and direction (money in, money out:
+one clearing line per statement entry of a per-type statement), in the order they
+first appear that date; with "per-entry" a pair per entry, its reference (or,
+without one, its pspReference) in the text. Zero amounts are written too.
+
+A voucher that cannot be written (an entry type without an account, a chart that
+lacks a key) is not written at all: `waiting` says why, and the caller writes the
+date's other files (jobs.output).
 
 A line: 30 columns separated by `;`, no header, no quoting; `GBAT10`, voucher
 number, date (YYYYMMDD), voucher type, month, year, account, VAT code, amount
-(two decimals, `.`), columns 9-19 empty, the text in column 20, 21-25 empty, `T`
-and the same amount again as gross (26, 27: Tripletex's mode that makes VAT
-postings reads the gross, the other mode the net; both balance), 28-29 empty.
+(two decimals, `.`), customer and supplier number (9, 10), columns 11-19 empty, the
+text in column 20, 21-25 empty, `T` and the gross amount (26, 27: Tripletex's mode
+that makes VAT postings reads the gross, the other mode the net; both balance; `F`
+and 0.00 on a VAT line), 28-29 empty.
 Lines end in CRLF; UTF-8 without BOM.
 
 Text rule, in this order: control characters and line or paragraph separators
@@ -37,11 +51,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobs.accounts import Accounts, Posting
+from jobs.accounts import Chart, Posting
 from jobs.entries import EntryError, Row
 from jobs.errors import ConfigError
 from jobs.proof import BookkeepingFile, fact, minor_units, payout_amount
-from jobs.reconcile import PAYOUT_TYPES, Check, DateSummary
+from jobs.reconcile import FEES_INVOICED, FEES_RETAINED, PAYOUT_TYPES, UNBOOKED_FEES, Check, DateSummary
 
 TEXT_LIMIT = 100  # column 20, "description, general ledger"
 AMOUNT_LIMIT = 15
@@ -93,53 +107,65 @@ def amount_text(minor: int) -> str:
 class _Voucher:
     """One ledger date's voucher while it is written, and what its lines add up to (for the proofs)."""
 
-    ledger_id: str
-    currency: str
     date: dt.date
     number: int
     prefix: str  # the columns every line of the voucher starts with
-    clearing: int  # the clearing account
-    types: dict[str, list[int]] = field(default_factory=dict)  # per-type: entry type -> [sum, count]
+    groups: dict[tuple[str, str, bool], list[int]] = field(default_factory=dict)  # per-type: [sum, count]
     lines_total: int = 0
     clearing_total: int = 0
+    fees_total: int = 0  # on the fees account
     payout_lines: int = 0  # on the payout's own account: what the bank receives
 
 
 class VoucherFile(BookkeepingFile):
     """Vouchers of one ledger date, or of each date of a period (rows come date by date, in order)."""
 
-    def __init__(self, path: Path, mode: int, accounts: Accounts | None) -> None:
-        if accounts is None:
+    format = "gbat10"
+
+    def __init__(self, path: Path, mode: int, chart: Chart | None) -> None:
+        if chart is None:
             raise ConfigError("--format gbat10 needs an [accounts] table in config.toml: copy the example from the "
                               "committed config.toml and change it to your chart of accounts")  # fmt: skip
         super().__init__(path, mode)
-        self._accounts = accounts
-        self._per_entry = accounts.lines == "per-entry"
+        self._chart = chart
+        self.waiting = chart.gap or None
+        self._per_entry = chart.lines == "per-entry"
         self._text = io.StringIO()
         self._voucher: _Voucher | None = None
         self._done: dict[dt.date, _Voucher] = {}
+        self._fees_retained = Posting(chart.fees_payable, 0, chart.text)
 
     def write(self, rows: Iterable[Row]) -> None:
+        self._book("funds", rows)
+
+    def write_fees(self, rows: Iterable[Row]) -> None:
+        """The same date's fees entries, after its funds entries."""
+        self._book("fees", rows)
+
+    def _book(self, topic: str, rows: Iterable[Row]) -> None:
         for row in rows:
+            self.rows += topic == "funds"
+            if self.waiting or topic == "fees" and row.entryType in UNBOOKED_FEES:
+                continue
             voucher = self._voucher
             if voucher is None or row.ledgerDate != voucher.date:
                 voucher = self._start(row)
             amount = minor_units(row.amount)
+            try:
+                posting = self._posting(topic, row.entryType)
+            except ConfigError as exc:
+                self.waiting = str(exc)
+                continue
             if self._per_entry:
-                posting = self._posting(row, voucher)
                 text = posting.describe(row.ledgerDate, row.ledgerId, 1, row.entryType, row.currency, row.reference,
                                         row.pspReference)  # fmt: skip
                 if not posting.names_reference:
                     text = f"{text} {row.reference or row.pspReference}"
-                self._pair(voucher, posting, row.entryType, amount, text)
+                self._pair(voucher, topic, posting, row.entryType, amount, text)
             else:
-                found = voucher.types.get(row.entryType)
-                if found is None:
-                    self._posting(row, voucher)  # an unmapped type stops the voucher at once
-                    found = voucher.types[row.entryType] = [0, 0]
-                found[0] += amount
-                found[1] += 1
-            self.rows += 1
+                group = voucher.groups.setdefault((topic, row.entryType, amount < 0), [0, 0])
+                group[0] += amount
+                group[1] += 1
             if self._text.tell() > _CHUNK:
                 self._pass_on()
         self._pass_on()
@@ -151,60 +177,77 @@ class VoucherFile(BookkeepingFile):
             voucher = self._done.get(summary.date)
             if voucher is None:
                 continue  # a date without entries has no voucher
+            fees = summary.fees
+            owed = (fees.closing - fees.opening if fees and fees.entries else 0) - (fees.sums[FEES_INVOICED]
+                                                                                    if fees else 0)  # fmt: skip
             checks += [
                 fact("voucher balances", 0, voucher.lines_total, f"voucher {voucher.number}'s lines sum to"),
                 fact("voucher clearing", summary.closing - summary.opening, voucher.clearing_total,
-                     f"voucher {voucher.number} moves the clearing account {voucher.clearing} by"),
+                     f"voucher {voucher.number} moves the clearing account {self._chart.clearing} by"),
                 fact("voucher payout", -payout_amount([summary]), voucher.payout_lines,
                      f"voucher {voucher.number}'s payout line is"),
+                fact("voucher fees", owed, voucher.fees_total,
+                     f"voucher {voucher.number} moves the fees account {self._chart.fees_payable} by"),
             ]  # fmt: skip
         return checks
 
+    def _posting(self, topic: str, entry_type: str) -> Posting:
+        if topic == "funds" and entry_type == FEES_RETAINED:
+            return self._fees_retained  # to the fees balance: what the fees account owes shrinks
+        return self._chart.posting(topic, entry_type)
+
     def _start(self, row: Row) -> _Voucher:
         self._end()
-        accounts, date = self._accounts, row.ledgerDate
-        where = f"ledger {row.ledgerId} funds {date}"
-        try:
-            number = accounts.voucher_number(row.ledgerId, date)
-            clearing = accounts.clearing_account(row.ledgerId, row.currency)
-        except ConfigError as exc:
-            raise ConfigError(f"{where}: {exc}; no voucher written") from None
-        prefix = f"GBAT10;{number};{date:%Y%m%d};{accounts.voucher_type};{date.month};{date.year};"
-        self._voucher = _Voucher(row.ledgerId, row.currency, date, number, prefix, clearing)
+        chart, date = self._chart, row.ledgerDate
+        number = chart.voucher_number(date)
+        prefix = f"GBAT10;{number};{date:%Y%m%d};{chart.voucher_type};{date.month};{date.year};"
+        self._voucher = _Voucher(date, number, prefix)
+        self._ledger, self._currency = row.ledgerId, row.currency
         return self._voucher
-
-    def _posting(self, row: Row, voucher: _Voucher) -> Posting:
-        try:
-            return self._accounts.posting(row.entryType)
-        except ConfigError as exc:
-            raise ConfigError(f"ledger {row.ledgerId} funds {voucher.date}: {exc}; no voucher written") from None
 
     def _end(self) -> None:
         """Write the per-type lines of the voucher in progress and keep its totals."""
         voucher, self._voucher = self._voucher, None
-        if voucher is None:
+        if voucher is None or self.waiting:
             return
-        for entry_type, (amount, count) in voucher.types.items():
-            posting = self._accounts.posting(entry_type)  # known: checked when the type first came
-            text = posting.describe(voucher.date, voucher.ledger_id, count, entry_type, voucher.currency)
-            self._pair(voucher, posting, entry_type, amount, text)
+        for (topic, entry_type, _), (amount, count) in voucher.groups.items():
+            posting = self._posting(topic, entry_type)  # known: checked when the type first came
+            text = posting.describe(voucher.date, self._ledger, count, entry_type, self._currency)
+            self._pair(voucher, topic, posting, entry_type, amount, text)
         self._done[voucher.date] = voucher
 
-    def _pair(self, voucher: _Voucher, posting: Posting, entry_type: str, amount: int, text: str) -> None:
-        """The mapped account gives (or takes) what the clearing account takes (or gives)."""
+    def _pair(self, voucher: _Voucher, topic: str, posting: Posting, entry_type: str, amount: int, text: str) -> None:
+        """The mapped account gives (or takes) what the balance account takes (or gives)."""
         text = voucher_text(text)
-        self._line(voucher, posting.account, posting.vat_code, -amount, text)
-        self._line(voucher, voucher.clearing, 0, amount, text)  # a balance account: VAT is the other line's
-        voucher.clearing_total += amount
+        vat = self._chart.vat_of(posting)
+        tax = vat.of(amount) if vat is not None else 0
+        self._line(voucher, posting.account, posting.vat_code, -(amount - tax), text, -amount,
+                   f"{posting.customer};{posting.supplier}")  # fmt: skip
+        if vat is not None:  # flagged F: the mode that makes VAT postings itself leaves it out
+            self._line(voucher, vat.account, 0, -tax, text, 0, flag="F")
+        balance = self._chart.clearing if topic == "funds" else self._chart.fees_payable
+        self._line(voucher, balance, 0, amount, text, amount)  # a balance account: VAT is the other line's
+        if topic == "funds":
+            voucher.clearing_total += amount
+        if posting is self._fees_retained:
+            voucher.fees_total -= amount
+        elif topic == "fees":
+            voucher.fees_total += amount
         if entry_type in PAYOUT_TYPES:
             voucher.payout_lines += -amount
 
-    def _line(self, voucher: _Voucher, account: int, vat_code: int, amount: int, text: str) -> None:
-        money = amount_text(amount)
-        self._text.write(f"{voucher.prefix}{account};{vat_code};{money};;;;;;;;;;;;{text};;;;;;T;{money};;\r\n")
+    def _line(self, voucher: _Voucher, account: int, vat_code: int, amount: int, text: str, gross: int,
+              parties: str = ";", flag: str = "T") -> None:  # fmt: skip
+        """One line: `parties` are the customer and supplier number columns (9, 10)."""
+        self._text.write(f"{voucher.prefix}{account};{vat_code};{amount_text(amount)};{parties};;;;;;;;;;{text};;;;;;"
+                         f"{flag};{amount_text(gross)};;\r\n")  # fmt: skip
         voucher.lines_total += amount
 
     def _pass_on(self) -> None:
+        if self.waiting:  # nothing of a voucher that cannot be written is kept
+            self._text.seek(0)
+            self._text.truncate()
+            return
         self._bytes.write(self._text.getvalue().encode())
         self._text.seek(0)
         self._text.truncate()

@@ -59,17 +59,33 @@ def describe(summaries: list[DateSummary], *, closed: bool) -> dict[str, Any]:
 
 
 def write_manifest(
-    reports: Sequence[ReportFile], content: dict[str, Any], *, api_base_url: str, run_id: int, mode: int
+    reports: Sequence[ReportFile],
+    content: dict[str, Any],
+    *,
+    api_base_url: str,
+    run_id: int,
+    mode: int,
+    path: Path | None = None,
+    merge: bool = False,
 ) -> dict[Path, str]:
-    """Write the manifest of `reports` (committed) atomically; returns the SHA-256 of each file and its own."""
-    path = manifest_path(reports[0].path)
+    """Write the manifest of `reports` (committed) atomically; returns the SHA-256 of each file and its own.
+    `path`: the manifest's (default: beside the first report). `merge`: keep what the manifest at `path`
+    lists and checks besides these reports (a file that waited, written later, joins its date's manifest)."""
+    path = path or manifest_path(reports[0].path)
+    files = [{"name": r.path.name, "bytes": r.size, "sha256": r.sha256} for r in reports]
+    if merge:
+        old = _readable(path)
+        names, checks = {f["name"] for f in files}, {(c["date"], c["name"]) for c in content["checks"]}
+        files = [f for f in old.get("files", []) if f.get("name") not in names] + files
+        content = {**content, "checks": [c for c in old.get("checks", []) if (c.get("date"), c.get("name"))
+                                         not in checks] + content["checks"]}  # fmt: skip
     document = {
         "tool": "report-export",
         "toolVersion": __version__,
         "apiBaseUrl": api_base_url,
         "runId": run_id,
         **content,
-        "files": [{"name": r.path.name, "bytes": r.size, "sha256": r.sha256} for r in reports],
+        "files": files,
     }
     manifest = SpillFile(path)
     try:
@@ -80,6 +96,15 @@ def write_manifest(
         raise
     fsync_folder(path.parent)  # one sync makes this rename and the report files' renames durable
     return {**{r.path: r.sha256 for r in reports}, path: digest}
+
+
+def _readable(path: Path) -> dict[str, Any]:
+    """A manifest to merge into; {} if there is none (or it cannot be read: it is replaced)."""
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return content if isinstance(content, dict) else {}
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-# failed: the run failed (every run that fails); overdue / withdrawn: a lasting condition appeared;
+# failed: the run failed (every run that fails); overdue / waiting / withdrawn: a lasting condition appeared;
 # reminder: lasting conditions, told again once a day; recovered: one cleared; ok: on_success; test: notify --test.
-EVENTS = ("failed", "overdue", "withdrawn", "reminder", "recovered", "ok", "test")
+EVENTS = ("failed", "overdue", "waiting", "withdrawn", "reminder", "recovered", "ok", "test")
 TEXT_ITEMS = 20  # lines per section of the text; the named fields hold every item
 
 
 def compose(
     event: str, installation: str, headline: str, *, run: dict | None = None, failed_dates: list[dict] = (),
-    refused: list[dict] = (), overdue: list[dict] = (), withdrawn: list[dict] = (), recovered: list[dict] = (),
+    refused: list[dict] = (), overdue: list[dict] = (), withdrawn: list[dict] = (), waiting: list[dict] = (),
+    recovered: list[dict] = (),
     redo: str | None = None, warn_after_days: int | None = None,
 ) -> dict:  # fmt: skip
     """The notice; `text` first, so a person reading the raw JSON sees the message before the fields."""
@@ -32,6 +33,7 @@ def compose(
         "overdue": list(overdue),
         "warnAfterDays": warn_after_days,
         "withdrawn": list(withdrawn),
+        "waiting": list(waiting),
         "recovered": list(recovered),
         "redo": redo,
     }
@@ -69,6 +71,12 @@ def text(facts: dict) -> str:
         "No longer readable with these keys (ask the merchant whether access was withdrawn):",
         [f"ledger {w['ledgerId']}{' (new)' if w['new'] else ''}, since {w['since']}" for w in facts["withdrawn"]],
     )
+    section(
+        lines,
+        "Waiting (a voucher or statement not written; the date's other files are):",
+        [f"ledger {w['ledgerId']} {w['topic']} {w['date']} {w['format']}{' (new)' if w['new'] else ''}: {w['reason']}"
+         for w in facts["waiting"]],
+    )  # fmt: skip
     section(lines, "Recovered:", [recovery(r) for r in facts["recovered"]])
     if facts["redo"]:
         lines += ["", f"To redo the work: {facts['redo']}"]
@@ -89,4 +97,6 @@ def recovery(item: dict) -> str:
         return f"ledger {item['ledgerId']} {item['topic']} {item['date']}: {done}"
     if item["condition"] == "withdrawn":
         return f"ledger {item['ledgerId']}: readable again"
+    if item["condition"] == "waiting":
+        return f"ledger {item['ledgerId']} {item['topic']} {item['date']} {item['format']}: written"
     return f"report-export {item['command']}: runs succeed again"

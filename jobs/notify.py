@@ -3,7 +3,8 @@ started it (cron, `schedule`, `serve --schedule`, the page), once the run is rec
 
 When (README.md, Notifications):
 - a run that fails is told, every time (a stop asked for, exit 130, is no failure);
-- lasting conditions, a ledger date overdue or a ledger the keys can no longer read, are told by the first
+- lasting conditions, a ledger date overdue, a voucher or statement that waits (jobs.output) or a ledger the
+  keys can no longer read, are told by the first
   run that finds them, then once a day while they last (by the run's date, as the catch-up counts days),
   and once more when they clear; so is a command that failed and then succeeds again ("recovered");
 - with [notify] on_success, the first successful run of each day says "all good" (or what still lasts).
@@ -23,7 +24,7 @@ from jobs.outbox import Outbox
 from jobs.state import State
 
 log = logging.getLogger(__name__)
-LASTING = ("overdue", "withdrawn")
+LASTING = ("overdue", "withdrawn", "waiting")
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,8 @@ class Notifier:
     def decide(self, run: Run, result) -> dict | None:
         """The notice, or None; records what it tells as told today."""
         today, known = self.today, self.state.notify_conditions()
-        overdue, withdrawn = self.overdue(), self.withdrawn()
-        lasting = {**overdue, **withdrawn}
+        overdue, withdrawn, waiting = self.overdue(), self.withdrawn(), self.waiting()
+        lasting = {**overdue, **withdrawn, **waiting}
         failing_key = f"failing {run.command}"
         # A run that failed only because it found a ledger withdrawn is told as such; the withdrawal is what lasts.
         failing = run.failed and not (result is not None and set(failures(result)) <= {"withdrawn"})
@@ -80,18 +81,21 @@ class Notifier:
         if run.failed:
             event, headline = "failed", f"{run.command} failed (exit {run.code})"
         elif new:
-            event = "overdue" if any(key in overdue for key in new) else "withdrawn"
-            headline = problems([k for k in new if k in overdue], [k for k in new if k in withdrawn])
+            event = next(kind for kind, facts in (("overdue", overdue), ("waiting", waiting), ("withdrawn", withdrawn))
+                         if any(key in facts for key in new))  # fmt: skip
+            headline = problems(*([k for k in new if k in facts] for facts in (overdue, withdrawn, waiting)))
         elif cleared or back:
-            event, headline = "recovered", "recovered" + (f"; still {problems(overdue, withdrawn)}" if lasting else "")
+            still = f"; still {problems(overdue, withdrawn, waiting)}" if lasting else ""
+            event, headline = "recovered", "recovered" + still
         elif lasting:
-            event, headline = "reminder", f"still {problems(overdue, withdrawn)}"
+            event, headline = "reminder", f"still {problems(overdue, withdrawn, waiting)}"
         else:
             event, headline = "ok", "all good"
         notice = notices.compose(
             event, self.settings.notify.installation, headline, run=self.describe(run),
             failed_dates=failed_dates(result), refused=refused(result), overdue=list(overdue.values()),
-            withdrawn=list(withdrawn.values()), recovered=[self.recovery(key) for key in cleared]
+            withdrawn=list(withdrawn.values()), waiting=list(waiting.values()),
+            recovered=[self.recovery(key) for key in cleared]
             + ([{"condition": "failing", "command": run.command}] if back else []),
             redo=redo(run, self.settings) if run.failed else None, warn_after_days=self.settings.warn_after_days,
         )  # fmt: skip
@@ -120,6 +124,12 @@ class Notifier:
                 }  # fmt: skip
         return facts
 
+    def waiting(self) -> dict[str, dict]:
+        return {f"waiting {ledger} {topic} {w.date} {w.format}": {
+                    "ledgerId": ledger, "topic": topic, "date": w.date.isoformat(), "format": w.format,
+                    "reason": w.reason, "since": w.since}
+                for (ledger, topic), items in self.state.waiting().items() for w in items}  # fmt: skip
+
     def withdrawn(self) -> dict[str, dict]:
         ledgers = sorted(self.state.withdrawn_ledgers().items())
         return {f"withdrawn {ledger}": {"ledgerId": ledger, "since": since} for ledger, since in ledgers}
@@ -128,6 +138,9 @@ class Notifier:
         condition, ledger, *rest = key.split(" ")
         if condition == "withdrawn":
             return {"condition": condition, "ledgerId": ledger}
+        if condition == "waiting":
+            topic, day, fmt = rest
+            return {"condition": condition, "ledgerId": ledger, "topic": topic, "date": day, "format": fmt}
         topic, day = rest
         exported = self.state.statuses(ledger, topic).get(dt.date.fromisoformat(day)) == "exported"
         return {"condition": condition, "ledgerId": ledger, "topic": topic, "date": day, "exported": exported}
@@ -154,10 +167,12 @@ def refused(result) -> list[dict]:
             for ledger in getattr(result, "refused", [])]  # fmt: skip
 
 
-def problems(overdue, withdrawn) -> str:
+def problems(overdue, withdrawn, waiting=()) -> str:
     parts = []
     if overdue:
         parts.append(f"{len(overdue)} ledger date{'s' if len(overdue) != 1 else ''} overdue")
+    if waiting:
+        parts.append(f"{len(waiting)} file{'s' if len(waiting) != 1 else ''} waiting")
     if withdrawn:
         parts.append("ledger " + ", ".join(key.split(" ")[1] for key in withdrawn) + " no longer readable")
     return "; ".join(parts)

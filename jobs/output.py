@@ -7,8 +7,14 @@ the files it describes are in place.
 
 The bookkeeping formats (GBAT10 vouchers, camt.053 statements) are per topic funds:
 the fees topic gets the other formats, and a run asked for bookkeeping formats
-alone leaves fees out. They are proven (jobs.proof) before anything is committed,
-and a date without entries gets neither: nothing moved, and no balance is known.
+alone leaves fees out; a voucher also books the same date's fees entries, fetched
+for it. They are proven (jobs.proof) before anything is committed, and a date
+without entries gets neither: nothing moved, and no balance is known. One that
+cannot be written (its chart lacks a key, its balances do not add up, or an entry
+says it belongs to another ledger date than the one asked for) waits: it is left
+out, its reason returned, and the date's other files are written. A date's
+manifest is named after the first format the run asked for, so a waiting file
+written later joins the manifest of its date (write_manifest(..., merge=True)).
 
 Text the API sends never stops a date: a lone surrogate (which no file can hold)
 is written as U+FFFD, counted in the summary and the manifest, and named in a
@@ -26,11 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from jobs.accounts import Accounts
+from jobs.accounts import Chart, Charts
 from jobs.api import ReportApi
 from jobs.entries import EntryError, Row, replace_lone_surrogates, to_row
 from jobs.errors import ConfigError, OutputError, ProtocolError, Unreconciled, UsageError
-from jobs.manifest import describe, write_manifest
+from jobs.manifest import describe, manifest_path, write_manifest
 from jobs.presets import CsvFormat
 from jobs.proof import NEVER_WRITTEN, BookkeepingFile
 from jobs.reconcile import DateSummary
@@ -53,12 +59,12 @@ class Output:
     sheet_row_limit: int
     strict: bool
     api_base_url: str
-    accounts: Accounts | None = None  # [accounts], for GBAT10
+    charts: Charts | None = None  # [accounts], [clients], [ledgers]: how each ledger is booked
 
-    def open(self, fmt: str, path: Path, zone: ZoneInfo, heading: str = "") -> ReportFile:
+    def open(self, fmt: str, path: Path, ledger: Ledger, heading: str = "") -> ReportFile:
         return open_report(fmt, path, mode=self.mode, sheet_row_limit=self.sheet_row_limit,
-                           csv_format=self.csv_format, timezone=zone, gdpr=self.gdpr,
-                           accounts=self.accounts, heading=heading)  # fmt: skip
+                           csv_format=self.csv_format, timezone=ledger.zone, gdpr=self.gdpr,
+                           chart=ledger.chart, iban=ledger.iban, heading=heading)  # fmt: skip
 
     def formats_for(self, topic: str) -> tuple[str, ...]:
         """In one order whatever the command line's, so a set of formats always gets the same manifest name."""
@@ -66,9 +72,39 @@ class Output:
         return tuple(fmt for fmt in usable if fmt in self.formats)
 
 
+@dataclass(frozen=True)
+class Ledger:
+    """What one ledger's files need besides its entries."""
+
+    id: str
+    zone: ZoneInfo
+    chart: Chart | None = None  # None: no [accounts], [clients] or [ledgers] at all
+    iban: str | None = None  # the payout account's, which its statement names
+    skip: frozenset[str] = frozenset()  # formats it gets none of: vouchers in a currency its client's books are not
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Files of an exported date that wait (jobs.state), written on their own into their folder."""
+
+    formats: tuple[str, ...]  # the waiting ones
+    planned: tuple[str, ...]  # every format of the run that found them: the first names the date's manifest
+    out: Path
+
+
+@dataclass(frozen=True)
+class Written:
+    summary: DateSummary
+    digests: dict[Path, str]  # every file written, its manifest last
+    waiting: dict[str, str]  # format -> why it is not written
+    formats: tuple[str, ...]  # the formats tried: those not waiting were written (or had no entries)
+    planned: tuple[str, ...]  # every format of the run: the first names the date's manifest
+    out: Path
+
+
 def usable_topics(output: Output, topics: tuple[str, ...]) -> tuple[str, ...]:
     """The topics that get a file in a format asked for; says once which formats a topic does not get."""
-    if "gbat10" in output.formats and output.accounts is None:
+    if "gbat10" in output.formats and not (output.charts and output.charts.any):
         raise ConfigError("--format gbat10 needs an [accounts] table in config.toml: copy the example from the "
                           "committed config.toml and change it to your chart of accounts")  # fmt: skip
     skipped = [f for f in output.formats if f in BOOKKEEPING]
@@ -80,6 +116,11 @@ def usable_topics(output: Output, topics: tuple[str, ...]) -> tuple[str, ...]:
         raise UsageError(f"--format {' and '.join(skipped)} is written for topic funds only: add --topic funds, "
                          "or --format csv or xlsx for fees")  # fmt: skip
     return usable
+
+
+def owner(ledger: dict) -> str:
+    """The ledger's client: its owner's organisation number, as the API gives it."""
+    return str((ledger.get("owner") or {}).get("id", ""))
 
 
 def ledger_zone(ledger: dict, default: ZoneInfo) -> ZoneInfo:
@@ -127,29 +168,26 @@ def warn_replaced(what: str, summary: DateSummary) -> None:
 
 
 def write_date(
-    api: ReportApi, output: Output, ledger_id: str, topic: str, date: dt.date, zone: ZoneInfo, run_id: int,
-    also: Sequence[ReportFile] = (),
-) -> tuple[DateSummary, dict[Path, str]] | None:  # fmt: skip
-    """Files and manifest of a closed date, with their SHA-256; None (and no file) when the date is open."""
-    what = f"ledger {ledger_id} {topic} {date}"
-    formats = output.formats_for(topic)
-    paths = [report_path(output.out, ledger_id, topic, date.isoformat(), fmt) for fmt in formats]
-    summary = DateSummary(ledger_id, topic, date)
-    heading = f"Ledger {ledger_id} {topic} {date}"
-    with file_errors(what, output.out), ExitStack() as stack:
-        reports = [stack.enter_context(output.open(f, p, zone, heading))
+    api: ReportApi, output: Output, ledger: Ledger, topic: str, date: dt.date, run_id: int,
+    also: Sequence[ReportFile] = (), retry: Retry | None = None,
+) -> Written | None:  # fmt: skip
+    """Files and manifest of a closed date, with their SHA-256; None (and no file) when the date is open.
+    With `retry`, only the formats waiting, into the folder and manifest of the run that found them."""
+    what = f"ledger {ledger.id} {topic} {date}"
+    planned = retry.planned if retry else output.formats_for(topic)
+    out = retry.out if retry else output.out
+    formats = [fmt for fmt in (retry.formats if retry else planned) if fmt not in ledger.skip]
+    paths = [report_path(out, ledger.id, topic, date.isoformat(), fmt) for fmt in formats]
+    summary = DateSummary(ledger.id, topic, date)
+    heading = f"Ledger {ledger.id} {topic} {date}"
+    with file_errors(what, out), ExitStack() as stack:
+        reports = [stack.enter_context(output.open(f, p, ledger, heading))
                    for f, p in zip(formats, paths, strict=True)]  # fmt: skip
-        for page in api.date_pages(ledger_id, topic, date, gdpr=output.gdpr):
-            if page.try_later:
-                return None  # open: the writers abort on the way out
-            rows = read_page(page.items, ledger_id, summary)
-            for report in (*reports, *also):
-                report.write(rows)
+        if not fetch(api, output, ledger.id, topic, date, summary, [*reports, *also]):
+            return None  # open: the writers abort on the way out
         warn_replaced(what, summary)
-        reports = keep_bookkeeping(reports, what)
-        for report in reports:
-            if isinstance(report, BookkeepingFile):
-                summary.proofs += report.proofs([summary])
+        waiting = prove(reports, [summary], what)
+        reports = keep_bookkeeping([r for r in reports if r.path.name not in waiting], what)
         if not summary.ok:
             failed = "; ".join(f"{c.name}: {c.detail}" for c in summary.checks if not c.ok)
             if output.strict or any(c.name in NEVER_WRITTEN for c in summary.checks if not c.ok):
@@ -158,9 +196,55 @@ def write_date(
             log.warning("%s does not reconcile: %s (files written; --strict refuses them)", what, failed)
         for report in reports:
             report.commit([summary], sync_folder=False)  # the manifest, written last, syncs the folder
+        manifest = manifest_path(report_path(out, ledger.id, topic, date.isoformat(), planned[0]))
         digests = write_manifest(reports, describe([summary], closed=True), api_base_url=output.api_base_url,
-                                 run_id=run_id, mode=output.mode) if reports else {}  # fmt: skip
-    return summary, digests
+                                 run_id=run_id, mode=output.mode, path=manifest,
+                                 merge=retry is not None) if reports else {}  # fmt: skip
+    waits = {fmt: why for fmt, why in waiting.items() if fmt in formats}
+    return Written(summary, digests, waits, tuple(formats), tuple(planned), out)
+
+
+def fetch(api: ReportApi, output: Output, ledger_id: str, topic: str, date: dt.date, summary: DateSummary,
+          reports: Sequence[ReportFile]) -> bool:  # fmt: skip
+    """The date's pages into every report; a voucher also gets the date's fees entries. False: not closed."""
+    for page in api.date_pages(ledger_id, topic, date, gdpr=output.gdpr):
+        if page.try_later:
+            return False
+        rows = read_page(page.items, ledger_id, summary)
+        elsewhere = next((row for row in rows if row.ledgerDate != date), None)
+        for report in reports:
+            if elsewhere is not None and isinstance(report, BookkeepingFile):
+                report.waiting = (f"the API sent an entry ({elsewhere.pspReference}) whose ledgerDate is "
+                                  f"{elsewhere.ledgerDate}, on the page of {date}: no voucher or statement books "
+                                  "a guess; ask Vipps MobilePay, then export the date again")  # fmt: skip
+            report.write(rows)
+    vouchers = [r for r in reports if hasattr(r, "write_fees")]
+    if vouchers:
+        summary.fees = DateSummary(ledger_id, "fees", date)
+        for page in api.date_pages(ledger_id, "fees", date, gdpr=False):
+            if page.try_later:
+                return False
+            rows = read_page(page.items, ledger_id, summary.fees)
+            for voucher in vouchers:
+                voucher.write_fees(rows)
+    return True
+
+
+def prove(reports: Sequence[ReportFile], summaries: list[DateSummary], what: str) -> dict[str, str]:
+    """Prove the bookkeeping files; those that wait are aborted and named. Returns {format: why} of those,
+    each also under its file name (so callers can leave it out). Proofs of the others join the last date's."""
+    waiting = {}
+    for report in reports:
+        if not isinstance(report, BookkeepingFile) or not report.has_entries:
+            continue  # nothing moved: no file to wait for
+        proofs = report.proofs(summaries)
+        if report.hold_back(proofs):
+            waiting[report.format] = waiting[report.path.name] = report.waiting
+            log.error("waiting: %s: no %s: %s", what, report.format, report.waiting)
+            report.abort()
+        else:
+            summaries[-1].proofs += proofs
+    return waiting
 
 
 def keep_bookkeeping(reports: list[ReportFile], what: str) -> list[ReportFile]:
@@ -174,19 +258,20 @@ def keep_bookkeeping(reports: list[ReportFile], what: str) -> list[ReportFile]:
 
 
 class PeriodFiles:
-    """One CSV and XLSX for a whole --from/--to period of a ledger and topic; only if every date closed."""
+    """One file per format for a whole --from/--to period of a ledger and topic; only if every date closed."""
 
-    def __init__(self, output: Output, ledger_id: str, topic: str, first: dt.date, last: dt.date, zone: ZoneInfo):
-        self.output, self.what = output, f"ledger {ledger_id} {topic} {first}..{last}"
+    def __init__(self, output: Output, ledger: Ledger, topic: str, first: dt.date, last: dt.date):
+        self.output, self.what = output, f"ledger {ledger.id} {topic} {first}..{last}"
         label = f"{first.isoformat()}_{last.isoformat()}"
-        formats = output.formats_for(topic)
-        paths = [report_path(output.out, ledger_id, topic, label, fmt) for fmt in formats]
-        heading = f"Ledger {ledger_id} {topic} {first} to {last}"
+        formats = [fmt for fmt in output.formats_for(topic) if fmt not in ledger.skip]
+        paths = [report_path(output.out, ledger.id, topic, label, fmt) for fmt in formats]
+        heading = f"Ledger {ledger.id} {topic} {first} to {last}"
         with file_errors(self.what, output.out):
-            self.reports = [output.open(fmt, path, zone, heading)
+            self.reports = [output.open(fmt, path, ledger, heading)
                             for fmt, path in zip(formats, paths, strict=True)]  # fmt: skip
         self.summaries: list[DateSummary] = []
         self.missing: str | None = None
+        self.failed: str | None = None  # why a file of the period was refused: its balances do not add up
 
     def skip(self, why: str) -> None:
         """A date of the period is not exported: the period file would be incomplete."""
@@ -215,16 +300,26 @@ class PeriodFiles:
 
     def _proven(self, reports: list[ReportFile], content: dict) -> list[ReportFile]:
         """The period's vouchers and statement proven against its dates: across dates too, a statement's
-        opening balance plus its entries must give its closing one. A failure is in the manifest; under
-        --strict, or for a voucher that does not balance, that file is not written."""
+        opening balance plus its entries must give its closing one, or it is not written, and the run fails
+        (a period is not queued: run it again once the API's balances add up). A voucher that waits for a key
+        of its chart waits with its dates. A failure is in the manifest; under --strict, or for a voucher
+        that does not balance, that file is not written either."""
         period = "..".join(content["dates"])
         kept = []
         for report in reports:
-            proofs = report.proofs(self.summaries) if isinstance(report, BookkeepingFile) else []
+            if not isinstance(report, BookkeepingFile):
+                kept.append(report)
+                continue
+            earlier = report.waiting  # a key its chart lacks: named with its dates already
+            proofs = report.proofs(self.summaries)
             content["checks"] += [{"date": period, "name": c.name, "ok": c.ok, "detail": c.detail} for c in proofs]
             failed = "; ".join(f"{c.name}: {c.detail}" for c in proofs if not c.ok)
-            if failed and (self.output.strict or any(c.name in NEVER_WRITTEN for c in proofs if not c.ok)):
-                log.error("%s does not reconcile (%s); no %s written", self.what, failed, report.path.name)
+            refused = failed and (self.output.strict or any(c.name in NEVER_WRITTEN for c in proofs if not c.ok))
+            if report.hold_back(proofs) or refused:
+                why = earlier or failed
+                (log.warning if earlier else log.error)("no %s for %s: %s", report.path.name, self.what, why)
+                if not earlier:
+                    self.failed = f"{self.what}: no {report.path.name}: {why}"
                 report.abort()
                 continue
             if failed:

@@ -27,6 +27,12 @@ from typing import Any
 from jobs.entries import format_amount, major_units
 
 PAYOUT_TYPES = frozenset({"payout-scheduled", "scheduled-for-payout"})  # the 2023 name, then the current one
+# Net settlement: fees-retained moves money from the funds balance to the fees balance, one movement seen on
+# both topics (negative on funds, positive on fees). Gross settlement: fees-invoiced ends the month's fees
+# balance, which Vipps MobilePay invoices. A voucher books the first from funds, and neither from fees.
+FEES_RETAINED = "fees-retained"
+FEES_INVOICED = "fees-invoiced"
+UNBOOKED_FEES = frozenset({FEES_RETAINED, FEES_INVOICED})
 # The summary's columns per topic, in order: a name and the entry types it adds up. "other" takes
 # every type not named (corrections, top-ups, credit notes, disputes, types new to us); a topic we
 # do not know gets the funds columns.
@@ -34,14 +40,14 @@ CATEGORIES: dict[str, tuple[tuple[str, frozenset[str]], ...]] = {
     "funds": (
         ("captures", frozenset({"capture"})),
         ("refunds", frozenset({"refund"})),
-        ("fees retained", frozenset({"fees-retained"})),
+        ("fees retained", frozenset({FEES_RETAINED})),
         ("payouts", PAYOUT_TYPES),
     ),
     "fees": (
         ("capture fees", frozenset({"capture-fee"})),
         ("service fees", frozenset({"service-fee"})),
-        ("fees retained", frozenset({"fees-retained"})),  # net settlement: taken from the funds daily
-        ("fees invoiced", frozenset({"fees-invoiced"})),  # gross settlement: invoiced monthly
+        ("fees retained", frozenset({FEES_RETAINED})),  # net settlement: taken from the funds daily
+        ("fees invoiced", frozenset({FEES_INVOICED})),  # gross settlement: invoiced monthly
     ),
 }
 OTHER = "other"
@@ -101,6 +107,7 @@ class DateSummary:
     sums: Counter[str] = field(default_factory=Counter)  # entryType -> sum of amounts
     payout: Payout | None = None
     proofs: list[Check] = field(default_factory=list)  # of the date's voucher and statement files (jobs.proof)
+    fees: DateSummary | None = None  # funds: the same date's fees topic, when a voucher books it
     replaced: int = 0  # lone surrogates in the API's text, written as U+FFFD (entries.replace_lone_surrogates)
     _findings: dict[str, list[str]] = field(default_factory=lambda: {name: [] for name in ENTRY_CHECKS})
     _payout_seen_at: int | None = None
@@ -167,6 +174,7 @@ PROOFS = {
     "voucher balances": "the GBAT10 voucher's lines sum to zero",
     "voucher clearing": "the voucher moves the clearing account by the ledger's balance change",
     "voucher payout": "the voucher's payout line is the payout entry",
+    "voucher fees": "the voucher moves the fees account by the fees topic's balance change, fees invoiced left out",
     "statement balances": "the camt.053 opening balance plus its entries is its closing balance",
     "statement movement": "the statement's entries add up to the ledger's balance change",
     "statement payout": "the statement's payout entries are the payout entry",

@@ -63,7 +63,7 @@ def output_for(
         sheet_row_limit=settings.sheet_row_limit,
         strict=settings.strict if strict is None else strict,
         api_base_url=settings.base_url,
-        accounts=settings.accounts,
+        charts=settings.charts,
     )
 
 

@@ -36,7 +36,7 @@ from types import TracebackType
 from typing import IO
 from zoneinfo import ZoneInfo
 
-from jobs.accounts import Accounts
+from jobs.accounts import Chart
 from jobs.entries import COLUMNS, GDPR_COLUMNS, Row
 from jobs.presets import STANDARD, CsvFormat, row_formatter
 from jobs.reconcile import DateSummary
@@ -66,7 +66,8 @@ def open_report(
     csv_format: CsvFormat = STANDARD,
     timezone: ZoneInfo | None = None,
     gdpr: bool = False,
-    accounts: Accounts | None = None,
+    chart: Chart | None = None,
+    iban: str | None = None,
     heading: str = "",
 ) -> ReportFile:
     """Start a report at `path` (created only on commit) in format `fmt`.
@@ -74,8 +75,9 @@ def open_report(
     `timezone` is the ledger's. CSV: `csv_format` says what the file shows (its columns, GDPR ones
     included, come from it); presets that show local time need `timezone`. XLSX: `gdpr` adds the
     GDPR columns after the standard ones; `time` is shown in `timezone` (UTC if None); `heading`
-    (the ledger, topic and dates) tops every printed page. GBAT10 vouchers post to `accounts`
-    (jobs.gbat10); a camt.053 statement (jobs.camt053) states its period in `timezone`.
+    (the ledger, topic and dates) tops every printed page. GBAT10 vouchers post to the ledger's
+    `chart` (jobs.gbat10); a camt.053 statement (jobs.camt053) states its period in `timezone` from the
+    chart's cutoff hour, and names the account by `iban` (the ledger's id without one).
     """
     if fmt == "csv":
         return _CsvReport(path, mode, csv_format, timezone)
@@ -85,11 +87,11 @@ def open_report(
     if fmt == "gbat10":
         from jobs.gbat10 import VoucherFile  # here: it builds on ReportFile below
 
-        return VoucherFile(path, mode, accounts)
+        return VoucherFile(path, mode, chart)
     if fmt == "camt053":
         from jobs.camt053 import StatementFile
 
-        return StatementFile(path, mode, timezone)
+        return StatementFile(path, mode, timezone, chart, iban)
     raise ValueError(f"unknown report format {fmt!r}, expected one of {FORMATS + BOOKKEEPING}")
 
 

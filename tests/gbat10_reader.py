@@ -19,7 +19,8 @@ DIGITS = re.compile(r"\d+")
 # Column -> (name, maximum length); the rest must be empty.
 COLUMNS = {0: ("identification", 6), 1: ("voucher number", 8), 2: ("voucher date", 8), 3: ("voucher type", 3),
            4: ("period", 2), 5: ("year", 4), 6: ("account", 7), 7: ("VAT code", 5), 8: ("amount", 15),
-           20: ("text", 100), 26: ("gross flag", 1), 27: ("gross amount", 20)}  # fmt: skip
+           9: ("customer number", 9), 10: ("supplier number", 9), 20: ("text", 100), 26: ("gross flag", 1),
+           27: ("gross amount", 20)}  # fmt: skip
 
 
 class Line(NamedTuple):
@@ -30,6 +31,10 @@ class Line(NamedTuple):
     vat_code: int
     amount: Decimal
     text: str
+    gross: Decimal = Decimal(0)
+    flag: str = "T"
+    customer: str = ""
+    supplier: str = ""
 
 
 def utf16(text: str) -> int:
@@ -52,11 +57,27 @@ def parse_line(line: str) -> Line:
     assert len(fields[2]) == 8
     assert fields[4] == str(date.month) and fields[5] == f"{date.year:04d}", line
     assert AMOUNT.fullmatch(fields[8]) and AMOUNT.fullmatch(fields[27]), line
-    assert fields[26] in ("", "T", "F") and fields[27] == fields[8], line  # no VAT split: gross = net
+    # Without VAT the gross is the net; a line whose VAT code splits it has its gross, and the VAT line (F, which
+    # the mode that makes VAT postings leaves out) has none.
+    assert fields[26] in ("T", "F") and (fields[27] == fields[8] or fields[7] != "0" or fields[26] == "F"), line
+    assert fields[26] == "T" or fields[27] == "0.00", line
     text = fields[20]
     assert not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or c in '\u2028\u2029"' for c in text), text
     assert text == text.strip() and "  " not in text, text
-    return Line(int(fields[1]), date, int(fields[3]), int(fields[6]), int(fields[7]), Decimal(fields[8]), text)
+    assert fields[9] == "" or DIGITS.fullmatch(fields[9]) and fields[10] == "" or DIGITS.fullmatch(fields[10]), line
+    return Line(
+        int(fields[1]),
+        date,
+        int(fields[3]),
+        int(fields[6]),
+        int(fields[7]),
+        Decimal(fields[8]),
+        text,
+        Decimal(fields[27]),
+        fields[26],
+        fields[9],
+        fields[10],
+    )
 
 
 def read_gbat10(path: Path) -> list[Line]:
@@ -74,4 +95,6 @@ def read_gbat10(path: Path) -> list[Line]:
     for number, voucher in vouchers.items():
         assert len({line.date for line in voucher}) == 1, number
         assert sum(line.amount for line in voucher) == 0, (number, sum(line.amount for line in voucher))
+        # Tripletex's two import modes: the net amounts balance, and so do the gross ones of the T lines.
+        assert sum(line.gross for line in voucher if line.flag == "T") == 0, number
     return lines

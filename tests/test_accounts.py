@@ -4,12 +4,14 @@ and the committed example is a complete chart."""
 from __future__ import annotations
 
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from test_errors import assert_one_line
 
 from jobs import config
+from jobs.accounts import Vat, charts_for, parse
 
 ROOT = Path(__file__).parent.parent
 
@@ -22,41 +24,107 @@ ROOT = Path(__file__).parent.parent
         ("[accounts]\nvoucher_typ = 50\n", "[accounts] voucher_typ in config.toml is not a setting this version"),
         ('[accounts]\nlines = "per-line"\n', '[accounts] lines in config.toml is \'per-line\': it must be one of '
                                              '"per-type", "per-entry"'),
-        ('[accounts]\nnumbering = "date"\n[accounts.series]\n"1" = 100\n',
-         "[accounts.series] 1 in config.toml is 100: it must be a whole number from 0 to 99"),
-        ("[accounts.series]\n\"1\" = 10\n", "[accounts.series] 1 in config.toml is 10: it must be a whole number "
-                                            "from 0 to 9"),
-        ('[accounts.series]\n"1" = 2\n"2" = 2\n', "[accounts.series] gives ledgers 1 and 2 the same series 2"),
+        ('[accounts]\nmodel = "net"\n', '[accounts] model in config.toml is \'net\': it must be one of '
+                                        '"sales-elsewhere", "sales"'),
+        ('[accounts]\nbook_currency = "kr"\n', "[accounts] book_currency in config.toml is 'kr': it must be a "
+                                               'currency code, e.g. "NOK"'),
+        ("[accounts]\nseries = 100\n", "[accounts] series in config.toml is 100: it must be a whole number from 0 "
+                                        "to 99"),
+        ('[clients."9"]\ncutoff_hour = 24\n', '[clients."9"] cutoff_hour in config.toml is 24: it must be a whole '
+                                              "number from 0 to 23"),
         ('[accounts.types.capture]\naccount = "3000"\n', "[accounts.types.capture] account in config.toml is '3000': "
                                                           "it must be a whole number from 1 to 9999999"),
         ("[accounts.types.capture]\nacount = 3000\n", "[accounts.types.capture] acount in config.toml is not a "
                                                       "setting this version reads"),
-        ("[accounts.types.capture]\nvat_code = 3\n", "[accounts.types.capture] in config.toml has no account"),
         ('[accounts.types.capture]\naccount = 3000\ntext = "{dato}"\n', "[accounts.types.capture] text in "
                                                                         "config.toml is '{dato}': it must be text "
                                                                         "whose placeholders are {date}"),
-        ("[accounts]\nclearing = 1940\n", "[accounts] clearing in config.toml must be a table, [accounts.clearing]"),
+        ('[ledgers."1".fee_types.capture-fee]\naccount = 7770\ncustomer = "x"\n',
+         "[ledgers.\"1\"] fee_types.capture-fee customer in config.toml is 'x': it must be a whole number"),
+        ("[accounts.vat.3]\nrate = 125\naccount = 2700\n", "[accounts.vat.3] rate in config.toml is 125: it must be "
+                                                          "a percentage"),
+        ("[accounts.vat.3]\nrate = 25\n", "[accounts.vat.3] in config.toml needs rate = <percent> and account"),
+        ("[accounts.types.fees-retained]\naccount = 7770\n", "[accounts] types.fees-retained in config.toml: fees "
+                                                             "retained move money from the funds balance"),
+        ("[accounts.clearing]\nNOK = 1940\n", "[accounts] clearing in config.toml: clearing is one account now"),
+        ('[accounts.series]\n"302321" = 1\n', '[accounts] series in config.toml: series is the default series now: '
+                                               'series = 1; a ledger gets its own in [ledgers."<id>"]'),
         ("[accounts.types]\ncapture = 3000\n", "[accounts.types.capture] in config.toml must be a table"),
+        ("[clients]\nx = 1\n", '[clients."x"] in config.toml must be a table'),
     ],
 )  # fmt: skip
-def test_a_wrong_accounts_setting_is_one_line_naming_its_key(toml, message, run_cli, workdir):
+def test_a_wrong_setting_of_a_chart_is_one_line_naming_its_key(toml, message, run_cli, workdir):
     (workdir / "config.toml").write_text(toml)
     assert_one_line(run_cli("run"), 3, message)
 
 
 def test_the_committed_example_is_read_as_written():
-    """What config.toml says is what the vouchers get (that it fits the sandbox: test_bookkeeping_runs.py)."""
-    accounts = config.load(ROOT / "config.toml", environ={}).accounts
-    written = tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))["accounts"]
-    default_vat = written.get("vat_code", 0)
-    assert {name: (p.account, p.vat_code) for name, p in accounts.types.items()} == {
-        name: (table["account"], table.get("vat_code", default_vat)) for name, table in written["types"].items()
+    """What config.toml says is what each ledger's chart holds (that it fits the sandbox: test_bookkeeping_runs.py):
+    a client's table over [accounts], a ledger's over its client's, type tables merged key by key."""
+    charts = config.load(ROOT / "config.toml", environ={}).charts
+    written = tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))
+    default, shop = written["accounts"], written["clients"]["923456789"]
+    chart = charts.chart("412345", "923456789")
+    assert not chart.gap and chart.model == "sales" and chart.book_currency == default["book_currency"]
+    assert {name: (p.account, p.vat_code) for name, p in chart.types.items()} == {
+        name: (table["account"], table.get("vat_code", default["vat_code"]))
+        for name, table in {**default["types"], **shop["types"]}.items()
     }
-    assert (dict(accounts.series), dict(accounts.clearing)) == (written["series"], written["clearing"])
-    assert accounts.voucher_type == written["voucher_type"]
+    assert {name: p.account for name, p in chart.fee_types.items()} == {
+        name: table["account"] for name, table in default["fee_types"].items()
+    }
+    assert (chart.clearing, chart.fees_payable, chart.series, chart.voucher_type) == (
+        default["clearing"],
+        default["fees_payable"],
+        default["series"],
+        default["voucher_type"],
+    )
+    assert charts.chart("5551234", "12345678").cutoff_hour == written["ledgers"]["5551234"]["cutoff_hour"]
+    assert charts.chart("5551234", "12345678").book_currency == "DKK"
+    assert charts.chart("1", "a new client").model == "sales-elsewhere"  # a new ledger takes the default
 
 
-def test_without_an_accounts_table_there_is_no_chart_and_the_default_formats_stay(tmp_path):
+def test_two_ledgers_of_one_client_never_share_a_voucher_series():
+    """The ledger seen first keeps the default series; the other waits for its own, and gets it from [ledgers]."""
+    toml = tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))
+    first, second = charts_for(parse(toml), [("302321", "987654321"), ("9000001", "987654321")]).values()
+    assert not first.gap and first.series == 1
+    assert second.gap == ('ledger 302321 of the same client already has voucher series 1: give this one its own, '
+                          'add series = <number> to [ledgers."9000001"] in config.toml')  # fmt: skip
+    toml["ledgers"]["9000001"] = {"series": 2}
+    assert [c.gap for c in charts_for(parse(toml), [("302321", "987654321"), ("9000001", "987654321")]).values()] == [
+        "", ""]  # fmt: skip
+    other_client = charts_for(parse(toml), [("302321", "987654321"), ("9000002", "111111111")])
+    assert other_client["9000002"].series == 1 and not other_client["9000002"].gap  # its own books, its own numbers
+
+
+def test_what_a_merged_chart_lacks_is_its_gap_not_an_error():
+    charts = parse(
+        {
+            "accounts": {"clearing": 1940, "fees_payable": 2960, "series": 1},
+            "clients": {"9": {"model": "sales", "types": {"capture": {"account": 3000, "vat_code": 3}}}},
+        }
+    )
+    assert charts.chart("1", "8").gap.startswith('no book currency: add book_currency = ... to [ledgers."1"] '
+                                                 '(or [clients."8"], or [accounts])')  # fmt: skip
+    charts = parse(
+        {
+            "accounts": {"book_currency": "NOK", "clearing": 1940, "fees_payable": 2960, "series": 1},
+            "clients": {"9": {"model": "sales", "types": {"capture": {"account": 3000, "vat_code": 3}}}},
+        }
+    )
+    assert 'model "sales" needs the rate of capture\'s VAT code 3' in charts.chart("1", "9").gap
+    sale = charts.chart("1", "8")
+    assert not sale.gap and sale.model == "sales-elsewhere"
+
+
+def test_vat_is_taken_out_of_the_gross_half_away_from_zero():
+    vat = Vat(Decimal(25), 2700)
+    assert (vat.of(3736331), vat.of(-3736331), vat.of(0), vat.of(1), vat.of(2)) == (747266, -747266, 0, 0, 0)
+    assert Vat(Decimal("25.5"), 2700).of(12550) == 2550 and Vat(Decimal(15), 2701).of(115) == 15
+
+
+def test_without_a_chart_there_is_none_and_the_default_formats_stay(tmp_path):
     (tmp_path / "config.toml").write_text('[export]\nout = "x"\n')
     settings = config.load(tmp_path / "config.toml", environ={})
-    assert settings.accounts is None and settings.formats == ("csv", "xlsx")
+    assert not settings.charts.any and settings.formats == ("csv", "xlsx")

@@ -1,7 +1,8 @@
 """One ledger date with every funds entry type, computed by hand: the GBAT10 voucher and the camt.053
 statement the exporter must write for it, through the CLI against the sandbox over loopback HTTP.
 
-The sandbox serves the twelve entries below exactly as written (Sandbox.serve_entries). Every expected
+The sandbox serves the twelve funds entries and three fees entries below exactly as written
+(Sandbox.serve_entries). Every expected
 line and entry is written out here, worked out on paper from those entries and the chart in CHART;
 nothing is computed by the exporter's code, nor by code in this file.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal as D
 
-from camt053_reader import Entry, read_camt053
+from camt053_reader import Entry, Payment, read_camt053
 from gbat10_reader import read_gbat10
 
 LEDGER, DATE = "302321", dt.date(2026, 11, 18)  # a closed date; day 322 of 2026
@@ -32,21 +33,25 @@ SERVED = [
     ("fees-retained", "9008", "", -2537, 236449),
     ("payout-scheduled", "302321-2001001", None, -200000, 233912),  # Norwegian: a null reference
 ]  # closing balance 33912: the balance change is 8912
+# The fees topic of the date: the two captures' fees, then the fees retained from the funds (balance 0 -> 0).
+FEES = [("capture-fee", "9001", "order-1", -1200, 0), ("capture-fee", "9002", NOTE, -1337, -1200),
+        ("fees-retained", "9009", "", 2537, -2537)]  # fmt: skip
 
 CHART = """
 [accounts]
+book_currency = "NOK"
 voucher_type = 7
 text = "{type} {date:%d.%m.%Y} {ledger} ({count})"
-[accounts.clearing]
-NOK = 1940
-[accounts.series]
-"302321" = 3
+clearing = 1940
+fees_payable = 2960
+[ledgers."302321"]
+series = 3
 [accounts.types.capture]
-account = 3000
-text = "Salg {date} ({count} stk)"
+account = 1560
+text = "Innbetalt {date} ({count} stk)"
 [accounts.types.refund]
-account = 3080
-[accounts.types.fees-retained]
+account = 1561
+[accounts.fee_types.capture-fee]
 account = 7770
 [accounts.types.payout-scheduled]
 account = 1920
@@ -69,9 +74,9 @@ vat_code = 5
 
 HEAD = "GBAT10;3322;20261118;7;11;2026;"  # voucher 3 x 1000 + 322, date, type 7, November 2026
 VOUCHER_PER_TYPE = [  # a line pair per type, in the order the types first appear: the account, then clearing
-    HEAD + "3000;0;-1749.50;;;;;;;;;;;;Salg 2026-11-18 (2 stk);;;;;;T;-1749.50;;",
-    HEAD + "1940;0;1749.50;;;;;;;;;;;;Salg 2026-11-18 (2 stk);;;;;;T;1749.50;;",
-    HEAD + "3080;0;100.00;;;;;;;;;;;;refund 18.11.2026 302321 (1);;;;;;T;100.00;;",
+    HEAD + "1560;0;-1749.50;;;;;;;;;;;;Innbetalt 2026-11-18 (2 stk);;;;;;T;-1749.50;;",
+    HEAD + "1940;0;1749.50;;;;;;;;;;;;Innbetalt 2026-11-18 (2 stk);;;;;;T;1749.50;;",
+    HEAD + "1561;0;100.00;;;;;;;;;;;;refund 18.11.2026 302321 (1);;;;;;T;100.00;;",
     HEAD + "1940;0;-100.00;;;;;;;;;;;;refund 18.11.2026 302321 (1);;;;;;T;-100.00;;",
     HEAD + "1570;0;1250.50;;;;;;;;;;;;retained-disputed-capture 18.11.2026 302321 (1);;;;;;T;1250.50;;",
     HEAD + "1940;0;-1250.50;;;;;;;;;;;;retained-disputed-capture 18.11.2026 302321 (1);;;;;;T;-1250.50;;",
@@ -87,15 +92,18 @@ VOUCHER_PER_TYPE = [  # a line pair per type, in the order the types first appea
     HEAD + "1940;0;150.00;;;;;;;;;;;;payout-aborted 18.11.2026 302321 (1);;;;;;T;150.00;;",
     HEAD + "7772;5;5.00;;;;;;;;;;;;instant-payout-fee 18.11.2026 302321 (1);;;;;;T;5.00;;",
     HEAD + "1940;0;-5.00;;;;;;;;;;;;instant-payout-fee 18.11.2026 302321 (1);;;;;;T;-5.00;;",
-    HEAD + "7770;0;25.37;;;;;;;;;;;;fees-retained 18.11.2026 302321 (1);;;;;;T;25.37;;",
+    HEAD + "2960;0;25.37;;;;;;;;;;;;fees-retained 18.11.2026 302321 (1);;;;;;T;25.37;;",  # to the fees owed
     HEAD + "1940;0;-25.37;;;;;;;;;;;;fees-retained 18.11.2026 302321 (1);;;;;;T;-25.37;;",
     HEAD + "1920;0;2000.00;;;;;;;;;;;;payout-scheduled 18.11.2026 302321 (1);;;;;;T;2000.00;;",
     HEAD + "1940;0;-2000.00;;;;;;;;;;;;payout-scheduled 18.11.2026 302321 (1);;;;;;T;-2000.00;;",
+    # The fees topic: the fees, on what is owed to Vipps MobilePay; its fees-retained is the funds' one above.
+    HEAD + "7770;0;25.37;;;;;;;;;;;;capture-fee 18.11.2026 302321 (2);;;;;;T;25.37;;",
+    HEAD + "2960;0;-25.37;;;;;;;;;;;;capture-fee 18.11.2026 302321 (2);;;;;;T;-25.37;;",
 ]
 # Per entry: a pair per entry, the reference (else the pspReference) after the type's text, cleaned.
 PER_ENTRY_TEXTS = [
-    "Salg 2026-11-18 (1 stk) order-1",
-    "Salg 2026-11-18 (1 stk) a,b 'c' d",
+    "Innbetalt 2026-11-18 (1 stk) order-1",
+    "Innbetalt 2026-11-18 (1 stk) a,b 'c' d",
     "refund 18.11.2026 302321 (1) order-1",
     "retained-disputed-capture 18.11.2026 302321 (1) a,b 'c' d",
     "returned-disputed-capture 18.11.2026 302321 (1) a,b 'c' d",
@@ -106,30 +114,34 @@ PER_ENTRY_TEXTS = [
     "instant-payout-fee 18.11.2026 302321 (1) 9007",
     "fees-retained 18.11.2026 302321 (1) 9008",
     "payout-scheduled 18.11.2026 302321 (1) 302321-2001001",
+    "capture-fee 18.11.2026 302321 (1) order-1",
+    "capture-fee 18.11.2026 302321 (1) a,b 'c' d",
 ]
 PER_ENTRY_AMOUNTS = ["499.00", "1250.50", "-100.00", "-1250.50", "1250.50", "-0.01", "300.00", "20.00", "150.00",
-                     "-5.00", "-25.37", "-2000.00"]  # fmt: skip
-PER_ENTRY_ACCOUNTS = [3000, 3000, 3080, 1570, 1571, 1579, 1922, 7771, 1921, 7772, 7770, 1920]
+                     "-5.00", "-25.37", "-2000.00", "-12.00", "-13.37"]  # fmt: skip
+PER_ENTRY_ACCOUNTS = [1560, 1560, 1561, 1570, 1571, 1579, 1922, 7771, 1921, 7772, 2960, 1920, 7770, 7770]
+PER_ENTRY_BALANCES = [1940] * 12 + [2960] * 2  # funds on the clearing account, fees on what is owed
 
 
-def _statement_entry(amount: str, psp: str, code: str, reference: str | None) -> Entry:
-    return Entry(D(amount), DATE, DATE, "BOOK", psp, code, "Vipps MobilePay", reference, reference,
-                 " ".join(x for x in (code, psp, reference) if x))  # fmt: skip
+def _statement_entry(n: int, amount: str, psp: str, code: str, reference: str | None) -> Entry:
+    return Entry(D(amount), DATE, DATE, "BOOK", f"302321-20261118-{n}", code, "Vipps MobilePay",
+                 (Payment(psp, reference, reference, None),), " ".join(x for x in (code, psp, reference) if x),
+                 None)  # fmt: skip
 
 
 STATEMENT_ENTRIES = [
-    _statement_entry("499.00", "9001", "capture", "order-1"),
-    _statement_entry("1250.50", "9002", "capture", NOTE),
-    _statement_entry("-100.00", "9003", "refund", "order-1"),
-    _statement_entry("-1250.50", "9002", "retained-disputed-capture", NOTE),
-    _statement_entry("1250.50", "9002", "returned-disputed-capture", NOTE),
-    _statement_entry("-0.01", "9004", "correction", "correction"),
-    _statement_entry("300.00", "9005", "top-up", "Innbetaling faktura 12345"),
-    _statement_entry("20.00", "9006", "credit-note", "Kreditnota faktura 777"),
-    _statement_entry("150.00", "302321-2001000", "payout-aborted", "Vipps utbet. 2001000 Vippsnr 123455"),
-    _statement_entry("-5.00", "9007", "instant-payout-fee", None),
-    _statement_entry("-25.37", "9008", "fees-retained", None),
-    _statement_entry("-2000.00", "302321-2001001", "payout-scheduled", None),
+    _statement_entry(1, "499.00", "9001", "capture", "order-1"),
+    _statement_entry(2, "1250.50", "9002", "capture", NOTE),
+    _statement_entry(3, "-100.00", "9003", "refund", "order-1"),
+    _statement_entry(4, "-1250.50", "9002", "retained-disputed-capture", NOTE),
+    _statement_entry(5, "1250.50", "9002", "returned-disputed-capture", NOTE),
+    _statement_entry(6, "-0.01", "9004", "correction", "correction"),
+    _statement_entry(7, "300.00", "9005", "top-up", "Innbetaling faktura 12345"),
+    _statement_entry(8, "20.00", "9006", "credit-note", "Kreditnota faktura 777"),
+    _statement_entry(9, "150.00", "302321-2001000", "payout-aborted", "Vipps utbet. 2001000 Vippsnr 123455"),
+    _statement_entry(10, "-5.00", "9007", "instant-payout-fee", None),
+    _statement_entry(11, "-25.37", "9008", "fees-retained", None),
+    _statement_entry(12, "-2000.00", "302321-2001001", "payout-scheduled", None),
 ]
 
 
@@ -144,6 +156,11 @@ def serve(sandbox) -> None:
         })  # fmt: skip
     entries[-1]["time"] = "2026-11-18T23:00:00.250000Z"  # the payout, stamped as the date ends (00:00 Oslo)
     sandbox.serve_entries(LEDGER, "funds", DATE, entries)
+    fees = [{"pspReference": psp, "time": f"2026-11-18T{8 + n:02d}:00:00.000000Z", "ledgerDate": "2026-11-18",
+             "entryType": kind, "reference": reference, "currency": "NOK", "amount": amount, "balanceBefore": before,
+             "balanceAfter": before + amount, "recipientHandle": None} for n, (kind, psp, reference, amount, before)
+            in enumerate(FEES)]  # fmt: skip
+    sandbox.serve_entries(LEDGER, "fees", DATE, fees)
 
 
 def export(sandbox, use_sandbox, run_cli, workdir, chart: str = CHART, *extra: str):
@@ -174,7 +191,8 @@ def test_one_line_pair_per_entry_with_its_reference(sandbox, use_sandbox, run_cl
         for account, amount, text in zip(PER_ENTRY_ACCOUNTS, PER_ENTRY_AMOUNTS, PER_ENTRY_TEXTS, strict=True)
     ]
     assert [(line.account, str(line.amount), line.text) for line in lines[1::2]] == [
-        (1940, amount, text) for amount, text in zip(PER_ENTRY_AMOUNTS, PER_ENTRY_TEXTS, strict=True)
+        (balance, amount, text)
+        for balance, amount, text in zip(PER_ENTRY_BALANCES, PER_ENTRY_AMOUNTS, PER_ENTRY_TEXTS, strict=True)
     ]
     assert [line.vat_code for line in lines[18:20]] == [5, 0]  # the fee's VAT code; none on the clearing account
     assert {line.number for line in lines} == {3322}
@@ -189,5 +207,7 @@ def test_the_statement_of_the_hand_computed_date(sandbox, use_sandbox, run_cli, 
     assert statement.summary == {"entries": "12", "net": "89.12", "net side": "CRDT", "credits": "6",
                                  "credit sum": "3470.00", "debits": "6", "debit sum": "3380.88"}  # fmt: skip
     assert (statement.message_id, statement.statement_id) == ("302321-20261118", "302321-20261118")
-    assert (statement.account, statement.currency) == (LEDGER, "NOK")
+    assert (statement.account, statement.currency) == ("NO7112345678903", "NOK")  # the payout account's IBAN
+    assert statement.servicer == "Vipps MobilePay AS"
+    assert statement.period == ("2026-11-18T00:00:00+01:00", "2026-11-18T23:59:59+01:00")
     assert statement.created == "2026-11-18T23:00:00Z"  # the last entry's time: the same bytes every run

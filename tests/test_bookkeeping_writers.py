@@ -22,8 +22,17 @@ from jobs.gbat10 import voucher_text
 from jobs.writers import BOOKKEEPING, open_report
 
 OSLO = ZoneInfo("Europe/Oslo")
-ACCOUNTS = parse({
-    "voucher_type": 12, "clearing": {"NOK": 1940}, "series": {"00123": 4},
+
+
+def chart(table: dict):
+    """A ledger's chart from an [accounts] table, as config.toml would give it."""
+    found = parse({"accounts": table}).chart("00123", "")
+    assert not found.gap, found.gap
+    return found
+
+
+ACCOUNTS = chart({
+    "book_currency": "NOK", "voucher_type": 12, "clearing": 1940, "fees_payable": 2960, "series": 4,
     "types": {"capture": {"account": 3000}, "refund": {"account": 3000}, "payout-scheduled": {"account": 1920}},
 })  # fmt: skip
 SUFFIX = {"gbat10": "csv", "camt053": "xml"}
@@ -53,11 +62,11 @@ def stream(count: int, day: int = 2):
 
 
 def open_bookkeeping(fmt: str, path: Path, **options):
-    return open_report(fmt, path, accounts=ACCOUNTS, timezone=OSLO, **options)
+    return open_report(fmt, path, chart=ACCOUNTS, timezone=OSLO, **options)
 
 
 def write(fmt: str, path: Path, rows, **options) -> Path:
-    with open_report(fmt, path, **{"accounts": ACCOUNTS, "timezone": OSLO, **options}) as report:
+    with open_report(fmt, path, **{"chart": ACCOUNTS, "timezone": OSLO, **options}) as report:
         report.write(rows)
         report.commit()
     return path
@@ -106,11 +115,11 @@ def test_commit_replaces_the_file_with_the_mode_asked_for(tmp_path: Path, fmt: s
 def test_a_large_file_goes_on_in_its_temp_file_and_ends_the_same(tmp_path: Path, fmt: str, monkeypatch) -> None:
     """The statement's head is written back into its room at the end, on disk as in memory."""
     rows = chained(400)
-    per_entry = parse({**_table(), "lines": "per-entry"})  # lines as the rows come, not at the end
-    small = write(fmt, tmp_path / "small" / f"book.{SUFFIX[fmt]}", rows, accounts=per_entry)
+    per_entry = chart({**_table(), "lines": "per-entry"})  # lines as the rows come, not at the end
+    small = write(fmt, tmp_path / "small" / f"book.{SUFFIX[fmt]}", rows, chart=per_entry)
     monkeypatch.setattr("jobs.writers.IN_MEMORY", 4096)
     path = tmp_path / f"book.{SUFFIX[fmt]}"
-    with open_report(fmt, path, accounts=per_entry, timezone=OSLO) as report:
+    with open_report(fmt, path, chart=per_entry, timezone=OSLO) as report:
         report.write(rows[:200])
         [temp] = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
         assert temp.stat().st_size > 4096
@@ -124,13 +133,13 @@ def test_a_large_file_goes_on_in_its_temp_file_and_ends_the_same(tmp_path: Path,
 @pytest.mark.parametrize("fmt", BOOKKEEPING)
 def test_memory_stays_flat_however_many_entries(tmp_path: Path, fmt: str) -> None:
     """No document tree, no list of lines: a month of a large ledger streams through."""
-    many = parse({**_table(), "lines": "per-entry"}) if fmt == "gbat10" else None
+    many = chart({**_table(), "lines": "per-entry"}) if fmt == "gbat10" else None
 
     def peak(count: int) -> int:
         rows = (r for day in (2, 3) for r in stream(count // 2, day))
         tracemalloc.start()
         try:
-            with open_report(fmt, tmp_path / f"{count}.{SUFFIX[fmt]}", accounts=many, timezone=OSLO) as report:
+            with open_report(fmt, tmp_path / f"{count}.{SUFFIX[fmt]}", chart=many, timezone=OSLO) as report:
                 for start in range(0, count, 1000):
                     report.write(next(rows) for _ in range(min(1000, count - start)))
                 report.commit()
@@ -144,7 +153,7 @@ def test_memory_stays_flat_however_many_entries(tmp_path: Path, fmt: str) -> Non
 
 
 def _table() -> dict:
-    return {"voucher_type": 12, "clearing": {"NOK": 1940}, "series": {"00123": 4},
+    return {"book_currency": "NOK", "voucher_type": 12, "clearing": 1940, "fees_payable": 2960, "series": 4,
             "types": {"capture": {"account": 3000}, "refund": {"account": 3000}}}  # fmt: skip
 
 
@@ -173,9 +182,9 @@ def _table() -> dict:
 )
 def test_the_voucher_text_rule(tmp_path: Path, text: str, shown: str) -> None:
     """Through a real file, read back by the independent reader: per entry, the reference ends the text."""
-    accounts = parse({**_table(), "lines": "per-entry", "text": "{reference}"})
+    accounts = chart({**_table(), "lines": "per-entry", "text": "{reference}"})
     path = tmp_path / "v.csv"
-    with open_report("gbat10", path, accounts=accounts) as report:
+    with open_report("gbat10", path, chart=accounts) as report:
         report.write([row(reference=text)])
         report.commit()
 
@@ -195,7 +204,7 @@ def test_the_voucher_text_rule(tmp_path: Path, text: str, shown: str) -> None:
 def test_the_statement_shortening_rule(tmp_path: Path, value: str, limit: int, kept: str) -> None:
     path = write("camt053", tmp_path / "s.xml", [row(psp=value, reference=value)])
     [entry] = read_camt053(path).entries
-    assert entry.servicer_ref == kept and entry.end_to_end == kept  # ids: 35 characters at most
+    assert entry.psp == kept and entry.end_to_end == kept  # ids: 35 characters at most
     assert entry.unstructured == value  # in full, where the schema has room
     assert value in entry.info
 
@@ -234,3 +243,57 @@ def test_the_text_rule_on_random_awkward_strings() -> None:
     for _ in range(20_000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
         assert voucher_text(text) == documented_voucher_text(text), repr(text)
+
+
+def test_a_zero_balance_is_a_credit(tmp_path: Path) -> None:
+    """A balance, an entry and a net of zero are CRDT, as banks write them; only a negative one is DBIT."""
+    path = write("camt053", tmp_path / "s.xml", [row(0, "a", "0.00"), row(1, "b", "-5.00", "0.00")])
+    found = read_camt053(path)
+    text = path.read_text()
+    assert (found.opening, found.closing) == (Decimal("0.00"), Decimal("-5.00"))
+    assert '<Cd>OPBD</Cd></CdOrPrtry></Tp><Amt Ccy="NOK">0.00</Amt><CdtDbtInd>CRDT</CdtDbtInd>' in text
+    assert '<Amt Ccy="NOK">0.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts>' in text
+    assert '<Cd>CLBD</Cd></CdOrPrtry></Tp><Amt Ccy="NOK">5.00</Amt><CdtDbtInd>DBIT</CdtDbtInd>' in text
+
+
+@pytest.mark.parametrize(
+    ("iban", "account"), [("NO9386011117947", "NO9386011117947"), (None, "00123")]
+)  # fmt: skip
+def test_the_account_is_the_payout_iban_or_else_the_ledger_and_its_servicer_is_named(tmp_path: Path, iban, account):
+    danish = chart({**_table(), "cutoff_hour": 4})
+    with open_report("camt053", tmp_path / "s.xml", chart=danish, iban=iban,
+                     timezone=ZoneInfo("Europe/Copenhagen")) as report:  # fmt: skip
+        report.write(chained(3) + chained(2, day=3))
+        report.commit()
+    found = read_camt053(tmp_path / "s.xml")  # every reader takes it: ofxstatement-iso20022 given its iban setting
+    assert (found.account, found.iban, found.servicer) == (account, iban, "Vipps MobilePay AS")
+    assert found.period == ("2024-01-02T04:00:00+01:00", "2024-01-04T03:59:59+01:00")  # a 04:00-04:00 ledger
+    assert [e.servicer_ref for e in found.entries] == [f"00123-2024010{d}-{n}" for d, n in
+                                                       ((2, 1), (2, 2), (2, 3), (3, 1), (3, 2))]  # fmt: skip
+
+
+def test_a_per_type_statement_batches_each_type_and_direction_per_date(tmp_path: Path) -> None:
+    """One statement entry per type, direction and date, its payments inside with their own amounts: the same
+    groups as a per-type voucher's clearing lines."""
+    batched = chart({**_table(), "statement": "per-type", "types": {**_table()["types"],
+                                                                     "correction": {"account": 1579}}})  # fmt: skip
+    rows, balance = [], Decimal("0.00")
+    for n, (kind, amount, day) in enumerate([("capture", "100.00", 2), ("correction", "-0.01", 2),
+                                             ("capture", "50.50", 2), ("correction", "0.01", 2),
+                                             ("correction", "0.00", 2), ("capture", "7.00", 3)]):  # fmt: skip
+        rows.append(row(n, f"order-{n}", amount, str(balance), kind, day=day))
+        balance += Decimal(amount)
+    path = write("camt053", tmp_path / "s.xml", rows, chart=batched)
+    voucher = write("gbat10", tmp_path / "v.csv", rows, chart=batched)
+    found = read_camt053(path)
+    assert [(e.code, e.amount, e.booked.day, e.batch[0]) for e in found.entries] == [
+        ("capture", Decimal("150.50"), 2, 2), ("correction", Decimal("-0.01"), 2, 1),
+        ("correction", Decimal("0.01"), 2, 2), ("capture", Decimal("7.00"), 3, 1),
+    ]  # fmt: skip
+    assert [[(p.psp, p.amount) for p in e.payments] for e in found.entries][:3] == [
+        [("0000000000", Decimal("100.00")), ("0000000002", Decimal("50.50"))],
+        [("0000000001", Decimal("-0.01"))],
+        [("0000000003", Decimal("0.01")), ("0000000004", Decimal("0.00"))],
+    ]
+    clearing = [(line.date.day, line.amount) for line in read_gbat10(voucher) if line.account == 1940]
+    assert clearing == [(e.booked.day, e.amount) for e in found.entries]  # one to one

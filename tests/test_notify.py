@@ -213,6 +213,7 @@ def test_the_webhook_posts_every_fact_as_named_fields_and_in_its_text(sandbox, u
         "overdue": [],
         "warnAfterDays": 35,
         "withdrawn": [],
+        "waiting": [],
         "recovered": [],
         "redo": f"report-export run --ledger {LEDGER}",
     }  # fmt: skip
@@ -550,3 +551,29 @@ def test_a_bug_in_the_notifications_is_logged_and_the_run_ends_as_it_would_have(
     assert "WARNING notifications: KeyError: 'a bug'; the export is not affected" in failed.err
     good = run_cli("run")
     assert good.code == 0 and "notifications: KeyError" in good.err and not receiver.posts
+
+
+def test_a_voucher_that_waits_is_told_once_a_day_and_when_it_is_written(make_sandbox, use_sandbox, configure,
+                                                                         receiver, told, workdir):  # fmt: skip
+    """Issue 18: a voucher held back by a missing mapping is a lasting condition, like an overdue date."""
+    committed = (Path(__file__).parent.parent / "config.toml").read_text(encoding="utf-8")
+    chart = committed[committed.index("\n[accounts]\n") :]  # its chart, without its own [notify]
+    start = chart.index("[accounts.types.instant-payout-fee]")
+    gap = chart[:start] + chart[chart.index("\n\n", start) :]
+    sandbox = make_sandbox()
+    days = [TODAY - n * DAY for n in range(1, 8)]
+    day = next(d for d in days if "instant-payout-fee" in {e["entryType"] for e in sandbox.entries(LEDGER, "funds", d)})
+    configure(webhook=receiver, other=gap)
+    use_sandbox(sandbox)
+    args = ("run", "--ledger", LEDGER, "--topic", "funds", "--format", "gbat10", "--from", str(day), "--to", str(day))
+    assert told(*args, today=TODAY) == (13, ["waiting"])
+    assert told("run", "--ledger", LEDGER, "--topic", "funds", today=TODAY) == (13, [])  # an hour later: not again
+    configure(webhook=receiver, other=chart)
+    assert told("run", "--ledger", LEDGER, "--topic", "funds", today=TODAY) == (0, ["recovered"])
+    waiting, recovered = (post.body for post in receiver.posts)
+    assert waiting["title"] == "report-export on acct-test: 1 file waiting"
+    [fact] = waiting["waiting"]
+    assert (fact["ledgerId"], fact["date"], fact["format"], fact["new"]) == (LEDGER, str(day), "gbat10", True)
+    assert "entry type 'instant-payout-fee' has no account" in fact["reason"] and fact["reason"] in waiting["text"]
+    assert recovered["recovered"] == [{"condition": "waiting", "ledgerId": LEDGER, "topic": "funds", "date": str(day),
+                                       "format": "gbat10"}]  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import html
 import io
 import re
 import socket
@@ -20,6 +21,7 @@ from conftest import TODAY
 from webpage import LEDGER, exported, finish, serve_page, start_export
 
 from jobs.sandbox import ACCOUNTING_CLIENT
+from jobs.state import State
 
 PERIOD = ("2026-10-01", "2026-10-03")
 CATCH_UP_TABLES = ("ledgers", "dates", "feeds")
@@ -96,6 +98,40 @@ def test_a_date_still_open_is_named_on_the_run_page_and_not_queued_for_the_catch
         shown = client.get(progress["runUrl"]).text
     assert f"302321</span> Settlements (funds) {TODAY:%d/%m/%Y}: Vipps MobilePay had not closed this date yet." in shown
     assert catch_up_state(page.state_path)["dates"] == []
+
+
+def test_a_voucher_that_waits_is_named_on_the_run_page_and_not_queued_for_the_catch_up(sandbox, fake_time, workdir):
+    """Issue 18's files that wait, on a page export: the run says which voucher waits and why (outcome "waiting",
+    13), its other files are written, and nothing is queued for the nightly run, which writes into another folder."""
+    chart = (Path(__file__).parent.parent / "config.toml").read_text(encoding="utf-8")
+    head, rest = chart.split("[accounts.types.instant-payout-fee]\n", 1)
+    (workdir / "config.toml").write_text(head + (rest.split("\n\n", 1) + [""])[1])  # that type has no account
+    days = [TODAY - n * dt.timedelta(days=1) for n in range(1, 30)]
+    day = next(d for d in days if "instant-payout-fee" in {e["entryType"] for e in sandbox.entries(LEDGER, "funds", d)})
+    env = {"VIPPS_CLIENT_ID": ACCOUNTING_CLIENT[0], "VIPPS_CLIENT_SECRET": ACCOUNTING_CLIENT[1]}
+    for page in serve_page(workdir, sandbox, fake_time, TODAY, env):
+        with page.signed_in() as client:
+            progress = export_and_finish(client, period=(str(day), str(day)), topics=("funds",),
+                                         formats=("csv", "gbat10", "camt053"))  # fmt: skip
+            shown = html.unescape(client.get(progress["runUrl"]).text)
+            names = set(links(client, progress["runId"]))
+        with State.reading(page.state_path) as state:
+            (run,) = state.recent_runs(1, run_id=progress["runId"])
+            queued = state.waiting()
+        why = ("funds entry type 'instant-payout-fee' has no account: add [accounts.types.instant-payout-fee] with "
+               "account = <number> to config.toml (or to the client's or the ledger's table)")  # fmt: skip
+        assert (run["outcome"], run["exitCode"], run["counts"]["waiting"]) == ("waiting", 13, 1)
+        assert f"Export {progress['runId']}: Done; some vouchers or statements are not written yet" in shown
+        assert (
+            f"{LEDGER}</span> Settlements (funds) {day:%d/%m/%Y}: Vouchers for Tripletex, PowerOffice and Visma "
+            "(GBAT10) not written yet: the setup is not complete, or its balances do not add up. Once IT has "
+            "fixed it, export this period again."
+        ) in shown
+        assert f'<p class="details">{why}</p>' in shown  # the engine's own words, for IT
+        assert names == {f"{LEDGER}/funds/{LEDGER}_{kind}_{day}.{ext}" for kind, ext in
+                         (("funds", "csv"), ("camt053", "xml"), ("funds", "manifest.json"))}  # fmt: skip
+        assert queued == {}  # the nightly run's queue: nothing of the page's folder
+        assert catch_up_state(page.state_path)["dates"] == []
 
 
 def test_an_exports_files_are_kept_unchanged_for_keep_days_then_its_links_say_it_expired(page):

@@ -41,31 +41,36 @@ ROOT = Path(__file__).resolve().parents[2]  # holds the jobs package
 FORMATS = ("csv", "xlsx", "gbat10", "camt053")
 # The sandbox's ledgers on a Norwegian chart (NS 4102), like config.toml's example; a real installation's
 # config.toml is never read, so an installation whose chart is its own still gets a demo that works.
-CHART = """# Written by the demo: the sandbox's chart of accounts for its GBAT10 vouchers. See ../config.toml.
+CHART = """# Written by the demo: how the sandbox's ledgers are booked. See ../config.toml and the README.
 [accounts]
+model = "sales-elsewhere"
+book_currency = "NOK"
 voucher_type = 50
-[accounts.clearing]
-NOK = 1940
-DKK = 1941
-EUR = 1942
-[accounts.series]
-"302321" = 1
-"0302399" = 2
-"412345" = 3
-"5551234" = 4
-"7778881" = 5
+series = 1
+clearing = 1940
+fees_payable = 2960
 [accounts.types]
-capture = { account = 3000 }
-refund = { account = 3000 }
-fees-retained = { account = 7770 }
-payout-scheduled = { account = 1920 }
-payout-aborted = { account = 1920 }
-top-up = { account = 1920 }
+capture = { account = 1560 }
+refund = { account = 1560 }
+payout-scheduled = { account = 1960 }
+payout-aborted = { account = 1960 }
+top-up = { account = 1960 }
 retained-disputed-capture = { account = 1570 }
 returned-disputed-capture = { account = 1570 }
 correction = { account = 1579 }
 credit-note = { account = 1579 }
 instant-payout-fee = { account = 7770 }
+[accounts.fee_types]
+capture-fee = { account = 7770 }
+service-fee = { account = 7790 }
+credit-note = { account = 7770 }
+correction = { account = 7770 }
+[clients."12345678"]
+book_currency = "DKK"
+[clients."1234567-8"]
+book_currency = "EUR"
+[ledgers."5551234"]
+cutoff_hour = 4
 """
 
 

@@ -125,7 +125,7 @@ LEDGERS: tuple[Ledger, ...] = (
         amounts=(500_00, 50_000_00),
         serial=2,
         owner=("business:NO:ORG", "912345678"),
-        bank=("BBAN:NO", "98765432106"),
+        bank=("BBAN:NO", "98765432103"),
         units=(("Reserve Reiser AS", "NO:654321"),),
         payout_reference=False,
     ),
@@ -140,7 +140,7 @@ LEDGERS: tuple[Ledger, ...] = (
         amounts=(99_00, 4999_00),
         serial=3,
         owner=("business:NO:ORG", "923456789"),
-        bank=("BBAN:NO", "15031234567"),
+        bank=("BBAN:NO", "15031234562"),
         units=(("Nettbutikken AS", MERCHANT_HANDLE),),
         shortfall=(dt.date(2026, 8, 3), 45),  # open from then until the top-up on 2026-09-16
     ),

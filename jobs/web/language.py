@@ -45,6 +45,7 @@ OUTCOMES = {
     "pending": _("Done; some dates are not closed yet"),
     "nothing to do": _("Nothing new"),
     "overdue": _("Done; some dates are long overdue"),
+    "waiting": _("Done; some vouchers or statements are not written yet"),
     "failed": _("Failed"),
     "interrupted": _("Stopped"),
     "stopped": _("Stopped"),

@@ -22,7 +22,7 @@ from jobs.web.downloads import PURPOSES, expired, kept_until, purpose_of, run_fi
 
 blueprint = Blueprint("runs", __name__)
 PAGE_SIZE = 25
-OUTCOME_FILTERS = ("ok", "pending", "nothing to do", "overdue", "failed", "interrupted", "stopped")
+OUTCOME_FILTERS = ("ok", "pending", "nothing to do", "overdue", "waiting", "failed", "interrupted", "stopped")
 
 
 @blueprint.route("/runs/<int:run_id>")
@@ -72,7 +72,11 @@ def reconciliation(files: list[dict], run: dict, pending: list[dict]) -> list[di
             for entry_type, amount in day["sums"].items():
                 sums[entry_type] = sums.get(entry_type, 0) + amount
         failed = [f"{c['date']} {c['name']}" for day in days for c in day["checks"] if not c["ok"]]
-        open_ = [p["date"] for p in pending if p["ledgerId"] == ledger_id and p["topic"] == topic]
+        open_ = [
+            p["date"]
+            for p in pending
+            if p["ledgerId"] == ledger_id and p["topic"] == topic and p["status"] in ("open", "unavailable")
+        ]  # a voucher that waits leaves the sums whole
         incomplete = bool(open_) or (wanted is not None and len(days) < wanted)
         rows.append({
             "ledgerId": ledger_id, "topic": topic, "currency": days[0].get("currency", ""),
