@@ -41,11 +41,10 @@ test: $(VENV)/.installed
 clean:
 	rm -rf $(VENV) $(DEMO)
 
-# Not part of `make test`: style is checked by people, not by CI.
+# ruff (the test extra installs it); .ci/run runs it before the tests.
 lint: $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet 'ruff>=0.17,<0.18'
-	$(BIN)/ruff check jobs tests bench docs
-	$(BIN)/ruff format --check jobs tests bench docs
+	$(BIN)/ruff check jobs tests bench docs setup.py
+	$(BIN)/ruff format --check jobs tests bench docs setup.py
 
 # Performance figures against the targets of the concurrency/large-date issue (about 3-4 minutes on
 # 2 cores; BENCH_ARGS=--quick for a one-minute smoke run). See bench/README.md.

@@ -18,7 +18,8 @@ from jobs.sandbox import ACCOUNTING_CLIENT, Sandbox
 
 TODAY = dt.date(2026, 11, 20)  # the sandbox's and the exporter's "today" unless a test moves them
 CHECKOUT = Path(__file__).parent.parent
-MADE_BY_MAKE_TEST = (".venv/", ".pytest_cache/", "report_export.egg-info/")  # installing and running pytest
+# What installing, testing and the machine checks make, at the top of the checkout.
+MADE_BY_MAKE_TEST = (".venv/", ".pytest_cache/", "report_export.egg-info/", ".mypy_cache/", ".ruff_cache/", ".coverage")
 
 
 def checkout_changes() -> list[str] | None:
@@ -33,7 +34,10 @@ def checkout_changes() -> list[str] | None:
 
 def quick_look() -> tuple[list[str], list[str]]:
     """The checkout's top level and reports/: cheap enough to look at after every test."""
-    return sorted(os.listdir(CHECKOUT)), sorted(os.listdir(CHECKOUT / "reports"))
+    top = [
+        name for name in os.listdir(CHECKOUT) if not name.startswith(tuple(m.rstrip("/") for m in MADE_BY_MAKE_TEST))
+    ]
+    return sorted(top), sorted(os.listdir(CHECKOUT / "reports"))
 
 
 @pytest.fixture(autouse=True, scope="session")
