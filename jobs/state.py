@@ -181,8 +181,50 @@ _MIGRATIONS = [
     );
     ALTER TABLE runs ADD COLUMN left_pending TEXT; -- JSON: [{ledgerId, topic, date, status, detail}]
     """,
+    # 6: files that wait (jobs/output.py): a voucher whose chart lacks a key, a statement whose balances do not add
+    # up. The date's other files are written and it is 'exported'; every catch-up tries what waits again.
+    # (The table of issue 18, shared: a Vipps settlement XML waits here for its payout's date, jobs/settlements.py.)
+    """
+    CREATE TABLE waiting (
+        ledger_id TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        ledger_date TEXT NOT NULL,
+        format TEXT NOT NULL,                      -- gbat10, camt053 or vipps-xml
+        reason TEXT NOT NULL,                      -- why it is not written, and what to do
+        planned TEXT NOT NULL,                     -- JSON: the formats of the run that found it (the first names
+                                                   -- the date's manifest, which it joins when written)
+        out TEXT NOT NULL,                         -- the output folder it belongs in
+        since TEXT NOT NULL,
+        last_try TEXT NOT NULL,                    -- the run's date when it was last tried
+        tries INTEGER NOT NULL DEFAULT 1,
+        run_id INTEGER,
+        PRIMARY KEY (ledger_id, topic, ledger_date, format)
+    );
+    """,
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What the state knows of an exported ledger date without asking the API again."""
+
+    rows: int
+    sums: dict[str, int]  # entry type -> sum of amounts, minor units
+    checks_failed: int
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A file of an exported date that is not written yet, and why."""
+
+    date: dt.date
+    format: str
+    reason: str
+    planned: tuple[str, ...]
+    out: str
+    since: str
+    tries: int
 
 
 @dataclass(frozen=True)
@@ -396,6 +438,46 @@ class State:
             " run_id = excluded.run_id WHERE dates.status != 'exported'",
             (ledger_id, topic, day.isoformat(), status, now, tried_on.isoformat(), detail, now, run_id),
         )
+
+    def exported(self, ledger_id: str, topic: str) -> dict[dt.date, Exported]:
+        rows = self.db.execute(
+            "SELECT ledger_date, rows, sums, coalesce(checks_failed, 0) FROM dates WHERE ledger_id = ? AND topic = ?"
+            " AND status = 'exported'",
+            (ledger_id, topic),
+        )
+        return {dt.date.fromisoformat(day): Exported(n or 0, json.loads(sums or "{}"), failed)
+                for day, n, sums, failed in rows}  # fmt: skip
+
+    def record_waiting(self, key: tuple[str, str, dt.date], waiting: dict[str, str], tried: Iterable[str],
+                       planned: Iterable[str], out: str, run_id: int, tried_on: dt.date) -> None:  # fmt: skip
+        """What of an exported date waits, and why; what was tried and no longer waits is cleared."""
+        ledger_id, topic, day = key
+        now, written = now_utc(), [fmt for fmt in tried if fmt not in waiting]
+        self.db.executemany(
+            "DELETE FROM waiting WHERE ledger_id = ? AND topic = ? AND ledger_date = ? AND format = ?",
+            [(ledger_id, topic, day.isoformat(), fmt) for fmt in written],
+        )
+        self.db.executemany(
+            "INSERT INTO waiting VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT (ledger_id, topic, ledger_date,"
+            " format) DO UPDATE SET reason = excluded.reason, planned = excluded.planned, out = excluded.out,"
+            " last_try = excluded.last_try, tries = waiting.tries + 1, run_id = excluded.run_id",
+            [(ledger_id, topic, day.isoformat(), fmt, reason, json.dumps(list(planned)), out, now, tried_on.isoformat(),
+              run_id) for fmt, reason in waiting.items()],
+        )  # fmt: skip
+
+    def waiting(self, ledger_id: str | None = None, topic: str | None = None) -> dict[tuple[str, str], list[Waiting]]:
+        """(ledger, topic) -> what waits, by date (all ledgers and topics unless given)."""
+        rows = self.db.execute(
+            "SELECT ledger_id, topic, ledger_date, format, reason, planned, out, since, tries FROM waiting"
+            " WHERE (? IS NULL OR ledger_id = ?) AND (? IS NULL OR topic = ?) ORDER BY 1, 2, 3, 4",
+            (ledger_id, ledger_id, topic, topic),
+        )
+        found: dict[tuple[str, str], list[Waiting]] = {}
+        for lid, top, day, fmt, reason, planned, out, since, tries in rows:
+            found.setdefault((lid, top), []).append(
+                Waiting(dt.date.fromisoformat(day), fmt, reason, tuple(json.loads(planned)), out, since, tries)
+            )
+        return found
 
     # -- feed ----------------------------------------------------------------
 
@@ -614,6 +696,7 @@ class State:
             "SELECT ledger_id, topic FROM dates UNION SELECT ledger_id, topic FROM feeds ORDER BY 1, 2"
         ).fetchall()
         withdrawn = dict(self.db.execute("SELECT ledger_id, withdrawn_at FROM ledgers"))
+        waiting = self.waiting()
         result = []
         for ledger_id, topic in keys:
             last = self.db.execute(
@@ -634,6 +717,8 @@ class State:
                      "overdue": (today - p.date).days > warn_after_days}
                     for p in self.pending(ledger_id, topic)
                 ],
+                "waiting": [{"date": w.date.isoformat(), "format": w.format, "reason": w.reason, "since": w.since,
+                             "tries": w.tries} for w in waiting.get((ledger_id, topic), [])],
                 "withdrawnAt": withdrawn.get(ledger_id),
                 "checksFailed": [day for (day,) in self.db.execute(
                     "SELECT ledger_date FROM dates WHERE ledger_id = ? AND topic = ? AND checks_failed > 0"

@@ -364,9 +364,11 @@ def cmd_status(args: argparse.Namespace, settings: config.Settings, runtime: Run
             for p in row["pending"]
         )
         feed = row["feed"]
+        waiting = ", ".join(f"{w['date']} {w['format']} ({w['reason']})" for w in row["waiting"])
         print(
             f"ledger {row['ledgerId']} {row['topic']}: last exported {row['lastExported'] or '-'}"
             + (f"; pending: {pending}" if pending else "")
+            + (f"; waiting: {waiting}" if waiting else "")
             + (f"; not readable since {row['withdrawnAt']}" if row["withdrawnAt"] else "")
             + (f"; feed: {feed['entries']} entries in {feed['batches']} batches, {feed['updatedAt']}" if feed else "")
         )
