@@ -88,7 +88,8 @@ def large_figures(r: dict, entries: int) -> list[Figure]:
 
 
 def format_figures(r: dict, entries: int) -> list[Figure]:
-    """The GBAT10 and camt.053 writers beside the CSV writer on the big date: throughput and peak RSS."""
+    """The GBAT10, camt.053 and Vipps settlement XML writers beside the CSV writer on the big date: throughput
+    and peak RSS."""
     figures = []
     csv_s = r["streams"]["csv"]["write_s"]
     for name, s in r["streams"].items():
@@ -97,8 +98,10 @@ def format_figures(r: dict, entries: int) -> list[Figure]:
         detail = (f"{s['write_s']:.1f} s ({s['write_s'] / csv_s:.2f}x the CSV writer's), CPU {s['write_cpu_s']:.1f} "
                   f"s, for {s['rows']} rows, {size:.0f} MiB; peak RSS {rss:.0f} MB")  # fmt: skip
         figures.append(info(f"large date: {name} writer alone", rate, "k rows/s", detail))
-    # What each file must hold: a line pair per type (capture, refund, payout) or per entry, an Ntry per entry.
-    records = {"csv": entries, "gbat10 per type": 6, "gbat10 per entry": 2 * entries, "camt053": entries}
+    # What each file must hold: a line pair per type (capture, refund, payout) or per entry, an Ntry per entry,
+    # a TransactionInfo per payment (every entry but the payout: the big date is one gross settlement).
+    records = {"csv": entries, "gbat10 per type": 6, "gbat10 per entry": 2 * entries, "camt053": entries,
+               "vipps-xml": entries - 1}  # fmt: skip
     for name, e in r["exports"].items():
         wall, rss = e["run"]["wall_s"], e["run"]["peak_rss_mb"]
         figures.append(Figure(f"large date: export {name}: records", e["written"], "rows", f"= {records[name]}",

@@ -26,11 +26,13 @@ from jobs.accounts import KEYS as ACCOUNT_KEYS
 from jobs.accounts import Accounts
 from jobs.accounts import parse as parse_accounts
 from jobs.errors import ConfigError
+from jobs.merchants import Merchant
+from jobs.merchants import parse as parse_merchants
 
 DEFAULT_CONFIG = Path("config.toml")
 KEY_TYPES = ("accounting", "merchant")
 TOPICS = ("funds", "fees")
-FORMATS = ("csv", "xlsx", "gbat10", "camt053")
+FORMATS = ("csv", "xlsx", "gbat10", "camt053", "vipps-xml")
 DEFAULT_FORMATS = ("csv", "xlsx")  # the bookkeeping formats only when asked for: gbat10 needs [accounts]
 MAX_CONCURRENCY = 64
 TOKEN_PATHS = {"accounting": "/miami/v1/token", "merchant": "/accesstoken/get"}
@@ -140,6 +142,7 @@ class Settings:
     notify: NotifySettings = NotifySettings()
     missing: tuple[str, ...] = ()  # names of unset credential variables
     accounts: Accounts | None = None  # [accounts]: the chart GBAT10 vouchers post to
+    merchants: Mapping[str, Merchant] = field(default_factory=dict)  # [merchants]: names and addresses, by org no.
 
     def require_credentials(self) -> Credentials:
         if self.credentials is None:
@@ -162,6 +165,7 @@ KNOWN_KEYS = {
     "web": ("host", "port", "session_hours", "idle_minutes", "behind_proxy", "proxy_address", "proxy_hops",
             "exports", "keep_days"),
     "accounts": ACCOUNT_KEYS,  # its tables' own keys are checked by jobs.accounts
+    "merchants": None,  # organisation numbers; their keys (jobs.merchants.KEYS) are checked there
     "notify": ("email_to", "email_from", "smtp_host", "smtp_port", "smtp_security", "smtp_user", "smtp_ca_file",
                "on_success", "installation", "timeout_seconds", "retry_seconds"),
 }  # fmt: skip
@@ -242,6 +246,7 @@ def _settings(toml: dict, env: Mapping[str, str], here: Path) -> Settings:
             keep_days=web.whole("keep_days", WebSettings.keep_days, most=3650),
         ),
         accounts=parse_accounts(toml.get("accounts")),
+        merchants=parse_merchants(toml.get("merchants")),
         notify=_notify(_Table(toml, "notify"), _Table(toml, "retry"), env, here),
     )
 
@@ -297,7 +302,7 @@ def _read_toml(path: Path, required: bool) -> dict:
                 )
             if (name, key) in RETIRED_KEYS:
                 raise ConfigError(f"[{name}] {key} in {path}: {RETIRED_KEYS[name, key]}")
-            if key not in KNOWN_KEYS[name]:
+            if KNOWN_KEYS[name] is not None and key not in KNOWN_KEYS[name]:
                 raise ConfigError(f"[{name}] {key} in {path} is not a setting this version reads: remove it or "
                                   f"fix its name (known in [{name}]: {', '.join(KNOWN_KEYS[name])})")  # fmt: skip
     return data

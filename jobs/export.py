@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from jobs import settlements
 from jobs.api import ReportApi, describe_ledger
 from jobs.auth import TokenAuth
 from jobs.config import Settings
@@ -32,12 +33,13 @@ from jobs.errors import (
     EXIT_OK,
     EXIT_OVERDUE,
     EXIT_PENDING,
+    EXIT_UNFIT,
     ApiError,
     NotAvailable,
     ProtocolError,
     Unreconciled,
 )
-from jobs.output import Output, PeriodFiles, ledger_zone, usable_topics, write_date
+from jobs.output import SETTLEMENTS, Output, PeriodFiles, ledger_zone, usable_topics, write_date
 from jobs.progress import Progress
 from jobs.retry import Retrier
 from jobs.state import Pending, State
@@ -82,13 +84,18 @@ OUTCOMES = {
 }  # fmt: skip
 
 
-def exit_code(*, stopped: bool, failed: bool, pending: bool, did_work: bool, overdue: bool = False) -> int:
-    """How a run ended, in detail: failures first, then overdue dates, then dates still pending, then
-    whether anything was done. The command line turns pending and nothing to do into 0 unless asked."""
+def exit_code(
+    *, stopped: bool, failed: bool, pending: bool, did_work: bool, overdue: bool = False, unfit: bool = False
+) -> int:
+    """How a run ended, in detail: failures first, then files a format could not hold, overdue dates, dates
+    still pending, and whether anything was done. The command line turns pending and nothing to do into 0
+    unless asked."""
     if stopped:
         return EXIT_INTERRUPTED
     if failed:
         return ApiError.exit_code
+    if unfit:
+        return EXIT_UNFIT
     if overdue:
         return EXIT_OVERDUE
     if pending:
@@ -109,12 +116,18 @@ class Result:
     reasons: dict[Unit, str] = field(default_factory=dict)  # why each unreconciled date got no file
     withdrawn: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    # Vipps settlement XML (jobs.settlements), per payout's date: found this run, waiting for a date to close
+    # (so unsettled; issue 18's `waiting` are files waiting for their chart), or never written
+    payouts: list[Unit] = field(default_factory=list)
+    unsettled: list[tuple[Unit, str]] = field(default_factory=list)
+    unfit: list[tuple[Unit, str]] = field(default_factory=list)
     stopped: bool = False
 
     @property
     def exit_code(self) -> int:
         failed = self.refused or self.withdrawn or self.unreconciled
-        return exit_code(stopped=self.stopped, failed=bool(failed), pending=bool(self.open or self.unavailable),
+        return exit_code(stopped=self.stopped, failed=bool(failed), unfit=bool(self.unfit),
+                         pending=bool(self.open or self.unavailable or self.unsettled),
                          did_work=bool(self.planned), overdue=bool(self.overdue))  # fmt: skip
 
     @property
@@ -125,6 +138,8 @@ class Result:
         """The dates this run found open or unavailable, for its row in the state."""
         found = [(unit, "open", "tryLater") for unit in self.open]
         found += [(unit, "unavailable", why) for unit, why in self.unavailable]
+        found += [(unit, "waiting", why) for unit, why in self.unsettled]
+        found += [(unit, "refused", why) for unit, why in self.unfit]
         return [{"ledgerId": unit.ledger_id, "topic": unit.topic, "date": unit.date.isoformat(), "status": status,
                  "detail": detail} for unit, status, detail in found]  # fmt: skip
 
@@ -133,7 +148,7 @@ class Result:
             "ledgers": self.ledgers, "dates": self.planned, "written": len(self.written),
             "rows": sum(rows for _, rows in self.written), "files": len(self.files), "open": len(self.open),
             "unavailable": len(self.unavailable), "overdue": len(self.overdue), "withdrawn": len(self.withdrawn),
-            "unreconciled": len(self.unreconciled),
+            "unreconciled": len(self.unreconciled), "unsettled": len(self.unsettled), "unfit": len(self.unfit),
         }  # fmt: skip
 
 
@@ -254,6 +269,8 @@ def run(
     result.planned = len(units)
     zones = {lid: ledger_zone(readable[lid], settings.timezone) for lid in selected}
     recorded = state if request.records_dates else None
+    settle = any(fmt in SETTLEMENTS for fmt in request.output.formats)
+    settle_into = request.output.out if settle else None
     progress = Progress(len(units), bar=progress_bar, watch=watch)
     if watch is not None:
         watch(0, len(units), units[0].ledger_id if units else "")
@@ -288,14 +305,24 @@ def run(
             future = pool.submit(unless_stopped, stop, write_date, api, request.output, *unit.key, zone, run_id, also)
             window.append((unit, period, future))
             while len(window) >= queued:
-                record_unit(recorded, run_id, today, *window.popleft(), result, progress)
+                record_unit(recorded, run_id, today, *window.popleft(), result, progress, settle_into=settle_into)
                 tick()
         while window:
-            record_unit(recorded, run_id, today, *window.popleft(), result, progress)
+            record_unit(recorded, run_id, today, *window.popleft(), result, progress, settle_into=settle_into)
             tick()
         if not result.stopped:
             commit_periods(periods, None, run_id, result)
     progress.close()
+    if settle and not result.stopped:  # after the dates: a payout's settlement may span several of them
+        period = (request.first, request.last) if request.first else None
+        missing = [*result.open, *(unit for unit, _ in result.unavailable), *result.unreconciled]
+        settled = settlements.settle(api, state, request.output, readable, selected, result.payouts, period,
+                                     combine=request.combine, record=request.records_dates, run_id=run_id, today=today,
+                                     stop=stop, workers=settings.concurrency,
+                                     missing={u.ledger_id: str(u) for u in missing if u.topic == "funds"})  # fmt: skip
+        result.files += settled.files
+        result.unsettled = [(Unit(lid, "funds", day), f"vipps-xml: {why}") for lid, day, why in settled.waiting]
+        result.unfit = [(Unit(lid, "funds", day), f"vipps-xml: {why}") for lid, day, why in settled.refused]
     name_overdue(result, today, settings.warn_after_days)
     return result
 
@@ -329,10 +356,12 @@ def commit_periods(periods: dict, keep: str | None, run_id: int, result: Result)
 
 def record_unit(
     state: State | None, run_id: int, today: dt.date, unit: Unit, period: PeriodFiles | None, future: Future,
-    result: Result, progress: Progress,
+    result: Result, progress: Progress, *, settle_into: Path | None = None,
 ) -> None:  # fmt: skip
     """One ledger date's outcome: an 'exported' row, or a 'pending' row and no file; in `result`, and in
-    the state's dates unless `state` is None (a page export)."""
+    the state's dates unless `state` is None (a page export). With `settle_into` (the folder of this run's
+    settlements), a funds date's payout is noted, and queued in the state with its 'exported' row
+    (jobs.settlements)."""
     try:
         written = future.result()
         if written is SKIPPED:
@@ -370,6 +399,10 @@ def record_unit(
     failed = sum(1 for check in summary.checks if not check.ok)
     if state is not None:
         state.record_exported(unit.key, summary.entries, dict(summary.sums), files, run_id, failed)
+    if settle_into is not None and unit.topic == settlements.TOPIC and summary.payout is not None:
+        result.payouts.append(unit)
+        if state is not None:
+            settlements.owed(state, unit.key, settle_into, run_id, today)
     log.debug("written: %s, %d rows", unit, summary.entries)
     result.written.append((unit, summary.entries))
     result.files.extend(path for path in paths if path.suffix != ".json")

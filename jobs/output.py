@@ -20,9 +20,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -31,6 +31,7 @@ from jobs.api import ReportApi
 from jobs.entries import EntryError, Row, replace_lone_surrogates, to_row
 from jobs.errors import ConfigError, OutputError, ProtocolError, Unreconciled, UsageError
 from jobs.manifest import describe, write_manifest
+from jobs.merchants import Merchant
 from jobs.presets import CsvFormat
 from jobs.proof import NEVER_WRITTEN, BookkeepingFile
 from jobs.reconcile import DateSummary
@@ -40,7 +41,9 @@ log = logging.getLogger(__name__)
 ZONES = {"NO": "Europe/Oslo", "DK": "Europe/Copenhagen", "FI": "Europe/Helsinki"}
 CURRENCY_COUNTRY = {"NOK": "NO", "DKK": "DK", "EUR": "FI"}  # Vipps MobilePay's EUR merchants are Finnish
 # File name part and suffix per format: <ledgerId>_<part>_<label>.<suffix>; the others use the topic and format.
-FILE_NAMES = {"gbat10": ("vouchers", "csv"), "camt053": ("camt053", "xml")}
+FILE_NAMES = {"gbat10": ("vouchers", "csv"), "camt053": ("camt053", "xml"), "vipps-xml": ("settlement", "xml")}
+# Written per payout after the run's dates, not per date (jobs.settlements); for topic funds, with fees joined.
+SETTLEMENTS = ("vipps-xml",)
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class Output:
     strict: bool
     api_base_url: str
     accounts: Accounts | None = None  # [accounts], for GBAT10
+    merchants: Mapping[str, Merchant] = field(default_factory=dict)  # [merchants], for the Vipps settlement XML
 
     def open(self, fmt: str, path: Path, zone: ZoneInfo, heading: str = "") -> ReportFile:
         return open_report(fmt, path, mode=self.mode, sheet_row_limit=self.sheet_row_limit,
@@ -71,11 +75,12 @@ def usable_topics(output: Output, topics: tuple[str, ...]) -> tuple[str, ...]:
     if "gbat10" in output.formats and output.accounts is None:
         raise ConfigError("--format gbat10 needs an [accounts] table in config.toml: copy the example from the "
                           "committed config.toml and change it to your chart of accounts")  # fmt: skip
-    skipped = [f for f in output.formats if f in BOOKKEEPING]
+    skipped = [f for f in output.formats if f in BOOKKEEPING + SETTLEMENTS]
     if skipped and "fees" in topics:
         log.info("%s: written for topic funds only; fees dates get %s", " and ".join(skipped),
                  " and ".join(output.formats_for("fees")) or "no file this run")  # fmt: skip
-    usable = tuple(topic for topic in topics if output.formats_for(topic))
+    settled = any(f in SETTLEMENTS for f in output.formats)  # its funds dates are read even when no other file is
+    usable = tuple(topic for topic in topics if output.formats_for(topic) or (settled and topic == "funds"))
     if not usable:
         raise UsageError(f"--format {' and '.join(skipped)} is written for topic funds only: add --topic funds, "
                          "or --format csv or xlsx for fees")  # fmt: skip
