@@ -62,10 +62,11 @@ def supports_concurrency() -> bool:
 
 
 def export(folder: Path, base_url: str, first: str, last: str, extra: list[str]) -> tuple[Measured, dict]:
-    """One `report-export run` in a fresh folder and state: the measurement, and from its summary line
-    the rows written, the tokens used and the run's own time (from after its imports)."""
+    """One `report-export run` in a fresh folder and state (in a folder of its own: a state's folder must
+    be private): the measurement, and from its summary line the rows written, the tokens used and the
+    run's own time (from after its imports)."""
     argv = [PYTHON, "-m", "jobs", "run", "--from", first, "--to", last, "--out", str(folder / "out"),
-            "--state", str(folder / "state.sqlite3"), *extra]  # fmt: skip
+            "--state", str(folder / "state" / "state.sqlite3"), *extra]  # fmt: skip
     run = measure(argv, cwd=folder, env=exporter_env(base_url)).check("report-export run")
     found = SUMMARY.search(run.stdout)
     if found is None:
