@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
+import sqlite3
 import tracemalloc
 from dataclasses import dataclass
 from decimal import Decimal
@@ -23,11 +25,14 @@ from conftest import TODAY
 from receivers import Receiver
 from settlement_reader import read_settlement_report, vendored
 from test_errors import assert_one_line
+from test_web import finish, start_export
+from webpage import serve_page
 
 from jobs.entries import Row
 from jobs.errors import Unfit
 from jobs.fees import FeeIndex
 from jobs.merchants import Merchant
+from jobs.sandbox import ACCOUNTING_CLIENT
 from jobs.settlement_dates import Day, find
 from jobs.settlement_xml import Details, SettlementFile
 
@@ -447,6 +452,37 @@ def test_a_payout_not_written_is_told_with_its_reason(sandbox, use_sandbox, run_
     assert (failed["ledgerId"], failed["topic"], failed["date"]) == (RESERVE, "funds", str(day))
     assert failed["reason"].startswith("vipps-xml: its settlement") and "retained-disputed-capture" in failed["reason"]
     assert f"ledger {RESERVE} funds {day}: vipps-xml: its settlement" in post.body["text"]
+
+
+def test_the_page_offers_the_settlement_report_and_leaves_the_catch_ups_queue_alone(sandbox, fake_time, workdir):
+    """A page export writes the settlements into its own folder and names on its run page the payouts it could
+    not write; the nightly catch-up's queue (the state's table of files that wait) stays as it was."""
+    sandbox.grant(WEEKLY)
+    sandbox.add_fault(f"404:path=/{WEEKLY}/funds/dates/2026-11-11,count=0")
+    env = {"VIPPS_CLIENT_ID": ACCOUNTING_CLIENT[0], "VIPPS_CLIENT_SECRET": ACCOUNTING_CLIENT[1]}
+    for page in serve_page(workdir, sandbox, fake_time, TODAY, env):
+        with page.signed_in() as client:
+            assert 'value="vipps-xml"' in client.get("/export").text
+            period = ("2026-11-13", "2026-11-15")
+            started = start_export(client, ledgers=(EURO, WEEKLY), topics=("funds",), formats=("vipps-xml",),
+                                   period=period)  # fmt: skip
+            progress = finish(client, started.headers["location"])
+            assert progress["status"] == "finished", progress
+            listing = client.get(progress["runUrl"]).text
+            links = dict((name, n) for n, name in re.findall(r'href="/runs/\d+/files/(\d+)">([^<]+)<', listing))
+            assert sorted(Path(name).name for name in links) == [
+                f"{EURO}_settlement_2026-11-{d}_2026-11-{d}.{suffix}" for d in (13, 14, 15)
+                for suffix in ("manifest.json", "xml")
+            ]  # fmt: skip
+            [waits] = [item for item in re.findall(r"<li>(.*?)</li>", listing, re.S) if WEEKLY in item]
+            assert "15/11/2026: The settlement report of the payout of this date waits for a date it pays out" in waits
+            assert "Settlement reports (Vipps XML)" in listing  # its own download, beside the others'
+            assert "vipps-xml" not in re.sub(r"<[^>]+>", " ", listing)  # the format's name is for IT
+            name = next(name for name in links if name.endswith(".xml"))
+            answer = client.get(f"/runs/{progress['runId']}/files/{links[name]}")
+            assert answer.content == (page.run_folder(progress["runId"]) / name).read_bytes()
+        with sqlite3.connect(page.state_path) as db:
+            assert db.execute("SELECT count(*) FROM waiting").fetchone() == (0,)
 
 
 # -- the parts: where a settlement begins, and a writer whose memory does not grow ------------------------
