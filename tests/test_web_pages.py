@@ -266,9 +266,10 @@ def test_the_reconciliation_shows_the_workbooks_own_sums(page):
     for topic, heading in (("funds", "Settlements (funds)"), ("fees", "Fees (fees)")):
         block = re.search(rf"{LEDGER}</span> · {re.escape(heading)} · NOK</h3>(.*?)</table>", shown, re.S).group(1)
         on_page = {name: amount(value) for name, value in re.findall(r'data-category="([^"]+)">([^<]+)<', block)}
-        sheet = openpyxl.load_workbook(folder / LEDGER / topic / f"{LEDGER}_{topic}_2026-10-01_2026-10-31.xlsx",
-                                       read_only=True)["summary"]  # fmt: skip
-        rows = list(sheet.iter_rows(values_only=True))
+        book = openpyxl.load_workbook(folder / LEDGER / topic / f"{LEDGER}_{topic}_2026-10-01_2026-10-31.xlsx",
+                                      read_only=True)  # fmt: skip
+        rows = list(book["summary"].iter_rows(values_only=True))
+        book.close()  # a read-only workbook keeps its file open until closed: a ResourceWarning in a later test
         total = next(row for row in rows if row[0] == "Total")
         in_workbook = {label.lower(): int(round(value * 100)) for label, value in zip(rows[0], total, strict=False)
                        if label and label.lower() in on_page}  # fmt: skip
