@@ -15,17 +15,20 @@ Each prints one line of JSON with the seconds of its phases.
   cursors, parse the JSON, keep nothing.
 - naive: what a first script would do: every page one at a time into a list of dicts,
   one pandas DataFrame, then to_csv and to_excel (openpyxl engine).
-- stream: one of our writers alone (jobs.writers.open_report: csv, gbat10, camt053),
-  fed the big date's rows a page of 1000 at a time as they are made from the
-  sandbox's generator, never all at once; only the writer's calls are timed, so
-  the formats compare at equal footing, and the process's peak RSS is the writer's
-  plus a page.
+- stream: one of our writers alone (jobs.writers.open_report: csv, gbat10, camt053;
+  or jobs.settlement_xml for vipps-xml), fed the big date's rows a page of 1000 at a
+  time as they are made from the sandbox's generator, never all at once; only the
+  writer's calls are timed, so the formats compare at equal footing, and the
+  process's peak RSS is the writer's plus a page. The settlement writer is given each
+  payment's fee with it (the sandbox's fee for its amount): the fees topic's join is
+  the exporter's work, measured in its export run.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import datetime as dt
 import json
 import os
 import sys
@@ -99,8 +102,14 @@ def stream(args: argparse.Namespace) -> dict:
     entries = sandbox.iter_entries(args.ledger, args.topic, args.date)
     writing = cpu = 0.0  # wall and CPU seconds in the writer's calls: CPU is what a busy machine leaves alone
     path = args.out / f"stream.{args.format}"
-    with open_report(args.format, path, chart=ledger_chart, timezone=ZoneInfo("Europe/Oslo")) as report:
+    if args.format == "vipps-xml":
+        ledger = next(x for x in sandbox.ledgers() if x["ledgerId"] == args.ledger)
+        opened = _Settlement(path, ledger, dt.date.fromisoformat(args.date))
+    else:
+        opened = open_report(args.format, path, chart=ledger_chart, timezone=ZoneInfo("Europe/Oslo"))
+    with opened as report:
         while page := [to_row(entry, args.ledger) for entry in islice(entries, 1000)]:
+            page = report.prepare(page) if isinstance(report, _Settlement) else page  # untimed, as the rows are
             mark, cpu_mark = time.perf_counter(), time.process_time()
             report.write(page)
             writing, cpu = writing + time.perf_counter() - mark, cpu + time.process_time() - cpu_mark
@@ -111,6 +120,50 @@ def stream(args: argparse.Namespace) -> dict:
         raise SystemExit(f"bench.bare stream: the {args.format} file waits: {report.waiting}")
     return {"rows": report.rows, "write_s": writing, "write_cpu_s": cpu, "total_s": time.perf_counter() - started,
             "bytes": report.size}  # fmt: skip
+
+
+class _Settlement:
+    """The Vipps settlement XML writer behind the other writers' calls: the big date as one settlement."""
+
+    def __init__(self, path: Path, ledger: dict, date: dt.date) -> None:
+        from jobs.settlement_xml import Details, SettlementFile
+
+        self.file = SettlementFile(path, 0o600, Details.of(ledger, {}), date, date)
+        self.file.begin(date, net=False)
+        self.paid = 0
+
+    @staticmethod
+    def prepare(rows: list) -> list:
+        """The page's payments, each with its fee: the sandbox's fee for its amount."""
+        from jobs.sandbox.events import capture_fee
+
+        return [(row, capture_fee(abs(int(row.amount.scaleb(2))))) for row in rows if row.entryType in PAYMENTS]
+
+    def write(self, payments: list) -> None:
+        for row, fee in payments:
+            self.file.add(row, fee)
+            self.paid += int(row.amount.scaleb(2))
+
+    def commit(self) -> None:
+        self.file.end(1, self.paid)
+        self.file.commit()
+
+    @property
+    def rows(self) -> int:
+        return self.file.rows
+
+    @property
+    def size(self) -> int:
+        return self.file.size
+
+    def __enter__(self) -> _Settlement:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.abort()
+
+
+PAYMENTS = ("capture", "refund")
 
 
 def _sync(file) -> None:  # the exporter syncs its files too
@@ -177,7 +230,7 @@ def naive(args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bare", description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=("writers", "transfer", "naive", "stream"))
-    parser.add_argument("--format", default="csv", help="stream: the writer (csv, gbat10, camt053)")
+    parser.add_argument("--format", default="csv", help="stream: the writer (csv, gbat10, camt053, vipps-xml)")
     parser.add_argument("--lines", default="per-type", help="stream: GBAT10 lines per-type or per-entry")
     parser.add_argument("--base-url")
     parser.add_argument("--ledgers", type=int, default=1, help="ledgers the sandbox serves (writers)")

@@ -119,9 +119,17 @@ def sheet_rows(book: zipfile.ZipFile, name: str) -> int:
 
 # The writers alone on the big date's rows (bench.bare stream): name -> (format, GBAT10 lines).
 STREAMS = {"csv": ("csv", "per-type"), "gbat10 per type": ("gbat10", "per-type"),
-           "gbat10 per entry": ("gbat10", "per-entry"), "camt053": ("camt053", "per-type")}  # fmt: skip
-SUFFIXES = {"csv": "csv", "gbat10": "csv", "camt053": "xml"}
-NAMES = {"csv": "funds", "gbat10": "vouchers", "camt053": "camt053"}
+           "gbat10 per entry": ("gbat10", "per-entry"), "camt053": ("camt053", "per-type"),
+           "vipps-xml": ("vipps-xml", "per-type")}  # fmt: skip
+SUFFIXES = {"csv": "csv", "gbat10": "csv", "camt053": "xml", "vipps-xml": "xml"}
+NAMES = {"csv": "funds", "gbat10": "vouchers", "camt053": "camt053", "vipps-xml": "settlement"}
+# What each format's file holds per record: counted in it afterwards, untimed.
+RECORDS = {
+    "csv": lambda p: count_in(p, b"\r\n") - 1,
+    "gbat10": lambda p: count_in(p, b"\r\n"),
+    "camt053": lambda p: count_in(p, b"<Ntry>"),
+    "vipps-xml": lambda p: count_in(p, b"<TransactionInfo>"),
+}
 
 
 def chart_toml(lines_per: str) -> str:
@@ -186,9 +194,9 @@ def large_formats(tmp: Path, base_url: str, entries: int, where: list[str], env:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "config.toml").write_text(chart_toml(lines))  # only the chart: built-in defaults otherwise
         run, said = export(folder, base_url, date, date, ["--ledger", ledger, "--topic", topic, "--format", fmt])
-        path = folder / "out" / ledger / topic / f"{ledger}_{NAMES[fmt]}_{date}.{SUFFIXES[fmt]}"
-        written = {"csv": lambda p: count_in(p, b"\r\n") - 1, "gbat10": lambda p: count_in(p, b"\r\n"),
-                   "camt053": lambda p: count_in(p, b"<Ntry>")}[fmt](path)  # fmt: skip
+        label = f"{date}_{date}" if fmt == "vipps-xml" else date  # a settlement's file names its first and last date
+        path = folder / "out" / ledger / topic / f"{ledger}_{NAMES[fmt]}_{label}.{SUFFIXES[fmt]}"
+        written = RECORDS[fmt](path)
         results["exports"][name] = {"run": run.summary(), **said, "written": written, "bytes": path.stat().st_size}
         progress(f"  {run.wall_s:.1f} s, peak RSS {run.peak_rss_mb:.0f} MB, {written} records in {path.name}")
     return results
@@ -198,8 +206,11 @@ def large_date(tmp: Path, entries: int, formats: bool = True) -> dict:
     ledger, topic, date = BIG
     where = ["--ledger", ledger, "--topic", topic, "--date", date]
     results: dict = {}
+    # The fees topic of the big date too, for the Vipps settlement XML to join: its capture fees carry the
+    # pspReferences of the funds' payments (bench.serve); the other exports read topic funds only.
+    big = (f"{ledger}:{topic}:{date}:{entries}", f"{ledger}:fees:{date}:{entries}")
     with SandboxProcess(tmp / "large", ledgers=1, today=TODAY, latency_ms=0, token_ttl=BIG_TOKEN_TTL,
-                        big=(f"{ledger}:{topic}:{date}:{entries}",)) as sandbox:  # fmt: skip
+                        big=big) as sandbox:  # fmt: skip
         bare = [PYTHON, "-m", "bench.bare"]
         env = child_env()
         progress(f"large date: bare transfer of {entries} entries (plain httpx)")

@@ -77,9 +77,15 @@ def element(name: str, text: str, limit: int) -> str:
     """`<name>text</name>`, shortened and escaped; nothing for an empty text."""
     if not text:
         return ""
-    if len(text) > limit or _CARE.search(text):  # most ids and references need neither
-        text = shorten(text, limit).translate(_ESCAPES)
-    return f"<{name}>{text}</{name}>"
+    return f"<{name}>{escape(shorten(text, limit) if len(text) > limit else text)}</{name}>"
+
+
+def escape(text: str) -> str:
+    """Text for an XML element: characters XML cannot hold become U+FFFD; `&`, `<`, `>` and CR are escaped
+    (a CR as `&#13;`, which a parser keeps, where a raw one would become a line feed)."""
+    if not _CARE.search(text):  # most ids and references need nothing
+        return text
+    return _NOT_XML.sub("\ufffd", text).translate(_ESCAPES)
 
 
 def amount(minor: int) -> str:

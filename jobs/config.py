@@ -26,11 +26,13 @@ from jobs.accounts import KEYS as ACCOUNT_KEYS
 from jobs.accounts import Charts
 from jobs.accounts import parse as parse_charts
 from jobs.errors import ConfigError
+from jobs.merchants import Merchant
+from jobs.merchants import parse as parse_merchants
 
 DEFAULT_CONFIG = Path("config.toml")
 KEY_TYPES = ("accounting", "merchant")
 TOPICS = ("funds", "fees")
-FORMATS = ("csv", "xlsx", "gbat10", "camt053")
+FORMATS = ("csv", "xlsx", "gbat10", "camt053", "vipps-xml")
 DEFAULT_FORMATS = ("csv", "xlsx")  # the bookkeeping formats only when asked for: gbat10 needs a chart
 MAX_CONCURRENCY = 64
 TOKEN_PATHS = {"accounting": "/miami/v1/token", "merchant": "/accesstoken/get"}
@@ -140,6 +142,7 @@ class Settings:
     notify: NotifySettings = NotifySettings()
     missing: tuple[str, ...] = ()  # names of unset credential variables
     charts: Charts | None = None  # [accounts], [clients], [ledgers]: how each ledger is booked (jobs.accounts)
+    merchants: Mapping[str, Merchant] = field(default_factory=dict)  # [merchants]: names and addresses, by org no.
 
     def require_credentials(self) -> Credentials:
         if self.credentials is None:
@@ -164,6 +167,7 @@ KNOWN_KEYS = {
     "accounts": ACCOUNT_KEYS,  # its tables' own keys are checked by jobs.accounts
     "clients": None,  # keyed by organisation number, and ...
     "ledgers": None,  # ... by ledger id: each table's keys are those of [accounts] (jobs.accounts)
+    "merchants": None,  # organisation numbers; their keys (jobs.merchants.KEYS) are checked there
     "notify": ("email_to", "email_from", "smtp_host", "smtp_port", "smtp_security", "smtp_user", "smtp_ca_file",
                "on_success", "installation", "timeout_seconds", "retry_seconds"),
 }  # fmt: skip
@@ -244,6 +248,7 @@ def _settings(toml: dict, env: Mapping[str, str], here: Path) -> Settings:
             keep_days=web.whole("keep_days", WebSettings.keep_days, most=3650),
         ),
         charts=parse_charts(toml),
+        merchants=parse_merchants(toml.get("merchants")),
         notify=_notify(_Table(toml, "notify"), _Table(toml, "retry"), env, here),
     )
 

@@ -11,6 +11,8 @@
     │   └── Unreconciled           --strict: a date's balances do not add up
     ├── OutputError            exit 6: a report file could not be written
     ├── LockHeld               exit 7: another run holds the lock; try again later or --wait
+    ├── Unfit                  exit 14: vipps-xml: a settlement that format cannot hold; that file is not
+    │                                   written, every other one is (jobs/settlements.py)
     └── NotDelivered           exit 12: a notification channel did not take a notice (notify --test);
                                         after a run it is logged and kept for the next run, never raised
 
@@ -30,6 +32,8 @@ EXIT_NOT_DELIVERED = 12  # notify --test: a configured channel did not accept th
 # A voucher or statement of a closed date waits: its chart lacks a key, or the API's balances do not add up.
 # The date's other files were written, and it stays queued for the file that waits.
 EXIT_WAITING = 13
+# 14, not 13: issue 18's files that wait (for a key in the chart) take 13; these never will be written.
+EXIT_UNFIT = 14  # a Vipps settlement XML that would not add up to its payout was not written (Unfit)
 EXIT_INTERNAL = 70  # a bug: EX_SOFTWARE from sysexits.h
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a process killed by SIGPIPE: the reader closed the pipe
 
@@ -81,6 +85,13 @@ class LockHeld(ReportExportError):
 
 class Unreconciled(ApiError):
     """--strict: a ledger date whose balances do not add up gets no file."""
+
+
+class Unfit(ReportExportError):
+    """A settlement the Vipps settlement XML cannot hold so that it adds up to the payout: no file for it.
+    Caught per settlement and named after the run; the run's other files are written."""
+
+    exit_code = EXIT_UNFIT
 
 
 class NotDelivered(ReportExportError):

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import httpx
 
+from jobs import settlements
 from jobs.accounts import charts_for
 from jobs.api import ReportApi, describe_ledger
 from jobs.auth import TokenAuth
@@ -36,6 +37,7 @@ from jobs.errors import (
     EXIT_OK,
     EXIT_OVERDUE,
     EXIT_PENDING,
+    EXIT_UNFIT,
     EXIT_WAITING,
     ApiError,
     NotAvailable,
@@ -43,7 +45,7 @@ from jobs.errors import (
     Unreconciled,
 )
 from jobs.iban import payout_iban
-from jobs.output import Ledger, Output, PeriodFiles, Retry, ledger_zone, owner, usable_topics, write_date
+from jobs.output import SETTLEMENTS, Ledger, Output, PeriodFiles, Retry, ledger_zone, owner, usable_topics, write_date
 from jobs.progress import Progress
 from jobs.retry import Retrier
 from jobs.state import Pending, State, Waiting, now_utc
@@ -90,14 +92,16 @@ OUTCOMES = {
 
 
 def exit_code(*, stopped: bool, failed: bool, pending: bool, did_work: bool, overdue: bool = False,
-              waiting: bool = False) -> int:  # fmt: skip
-    """How a run ended, in detail: failures first, then files that wait, then overdue dates, then dates still
-    pending, then whether anything was done. The command line turns pending and nothing to do into 0 unless
-    asked."""
+              waiting: bool = False, unfit: bool = False) -> int:  # fmt: skip
+    """How a run ended, in detail: failures first, then settlements a format could not hold, files that wait,
+    overdue dates, dates still pending, and whether anything was done. The command line turns pending and
+    nothing to do into 0 unless asked."""
     if stopped:
         return EXIT_INTERRUPTED
     if failed:
         return ApiError.exit_code
+    if unfit:
+        return EXIT_UNFIT
     if waiting:
         return EXIT_WAITING
     if overdue:
@@ -122,25 +126,32 @@ class Result:
     periods_failed: list[str] = field(default_factory=list)  # period files refused: their balances do not add up
     withdrawn: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    # Vipps settlement XML (jobs.settlements), per payout's date: found this run, waiting for a date to close
+    # (so unsettled; issue 18's `waiting` are files waiting for their chart), or never written
+    payouts: list[Unit] = field(default_factory=list)
+    unsettled: list[tuple[Unit, str]] = field(default_factory=list)
+    unfit: list[tuple[Unit, str]] = field(default_factory=list)
     stopped: bool = False
 
     @property
     def exit_code(self) -> int:
         failed = self.refused or self.withdrawn or self.unreconciled or self.periods_failed
-        return exit_code(stopped=self.stopped, failed=bool(failed), pending=bool(self.open or self.unavailable),
-                         did_work=bool(self.planned), overdue=bool(self.overdue),
-                         waiting=bool(self.waiting))  # fmt: skip
+        return exit_code(stopped=self.stopped, failed=bool(failed), unfit=bool(self.unfit),
+                         pending=bool(self.open or self.unavailable or self.unsettled), did_work=bool(self.planned),
+                         overdue=bool(self.overdue), waiting=bool(self.waiting))  # fmt: skip
 
     @property
     def outcome(self) -> str:
         return OUTCOMES.get(self.exit_code, "failed")
 
     def left(self) -> list[dict]:
-        """The dates this run found open or unavailable, and the files it names as waiting (with their format),
-        for its row in the state."""
+        """The dates this run found open or unavailable, the files it names as waiting (with their format), and the
+        settlements it could not write yet or ever, for its row in the state."""
         found = [(unit, "open", "tryLater", {}) for unit in self.open]
         found += [(unit, "unavailable", why, {}) for unit, why in self.unavailable]
         found += [(unit, "waiting", item.reason, {"format": item.format}) for unit, item in self.waiting]
+        found += [(unit, "unsettled", why, {"format": settlements.FORMAT}) for unit, why in self.unsettled]
+        found += [(unit, "refused", why, {"format": settlements.FORMAT}) for unit, why in self.unfit]
         return [{"ledgerId": unit.ledger_id, "topic": unit.topic, "date": unit.date.isoformat(), "status": status,
                  "detail": detail, **more} for unit, status, detail, more in found]  # fmt: skip
 
@@ -150,6 +161,7 @@ class Result:
             "rows": sum(rows for _, rows in self.written), "files": len(self.files), "open": len(self.open),
             "unavailable": len(self.unavailable), "overdue": len(self.overdue), "withdrawn": len(self.withdrawn),
             "unreconciled": len(self.unreconciled) + len(self.periods_failed), "waiting": len(self.waiting),
+            "unsettled": len(self.unsettled), "unfit": len(self.unfit),
         }  # fmt: skip
 
 
@@ -261,6 +273,8 @@ def retries(state: State, ledger_id: str, topic: str) -> dict[dt.date, Retry]:
     chart writes it at the next run, whatever run found it (a period too, before the ledger's start)."""
     found: dict[dt.date, Retry] = {}
     for item in state.waiting(ledger_id, topic).get((ledger_id, topic), []):
+        if item.format in SETTLEMENTS:
+            continue  # a settlement waits for its payout's dates: jobs.settlements.settle writes it
         known = found.get(item.date)
         formats = (*known.formats, item.format) if known else (item.format,)
         found[item.date] = Retry(formats, item.planned, Path(item.out))
@@ -305,6 +319,8 @@ def run(
     result.planned = len(units)
     ledgers = ledgers_for(readable, selected, settings, request.output, state)
     recorded = state if request.records_dates else None
+    settle = any(fmt in SETTLEMENTS for fmt in request.output.formats)
+    settle_into = request.output.out if settle else None
     progress = Progress(len(units), bar=progress_bar, watch=watch)
     if watch is not None:
         watch(0, len(units), units[0].ledger_id if units else "")
@@ -340,14 +356,24 @@ def run(
                                  unit.topic, unit.date, run_id, also, unit.retry)  # fmt: skip
             window.append((unit, period, future))
             while len(window) >= queued:
-                record_unit(recorded, run_id, today, *window.popleft(), result, progress)
+                record_unit(recorded, run_id, today, *window.popleft(), result, progress, settle_into=settle_into)
                 tick()
         while window:
-            record_unit(recorded, run_id, today, *window.popleft(), result, progress)
+            record_unit(recorded, run_id, today, *window.popleft(), result, progress, settle_into=settle_into)
             tick()
         if not result.stopped:
             commit_periods(periods, None, run_id, result)
     progress.close()
+    if settle and not result.stopped:  # after the dates: a payout's settlement may span several of them
+        period = (request.first, request.last) if request.first else None
+        missing = [*result.open, *(unit for unit, _ in result.unavailable), *result.unreconciled]
+        settled = settlements.settle(api, state, request.output, readable, selected, result.payouts, period,
+                                     combine=request.combine, record=request.records_dates, run_id=run_id, today=today,
+                                     stop=stop, workers=settings.concurrency,
+                                     missing={u.ledger_id: str(u) for u in missing if u.topic == "funds"})  # fmt: skip
+        result.files += settled.files
+        result.unsettled = [(Unit(lid, "funds", day), f"vipps-xml: {why}") for lid, day, why in settled.waiting]
+        result.unfit = [(Unit(lid, "funds", day), f"vipps-xml: {why}") for lid, day, why in settled.refused]
     name_overdue(result, today, settings.warn_after_days)
     if request.records_dates:  # a page export names what waits of its own files only (record_unit)
         name_waiting(result, state, selected, request.topics)
@@ -358,7 +384,7 @@ def name_waiting(result: Result, state: State, ledger_ids: list[str], topics: tu
     """Every run names what still waits of its ledgers and topics, found by whichever run, and why."""
     for (ledger_id, topic), items in state.waiting().items():
         if ledger_id in ledger_ids and topic in topics:
-            for item in items:
+            for item in (item for item in items if item.format not in SETTLEMENTS):  # settle() names those
                 result.waiting.append((Unit(ledger_id, topic, item.date), item))
                 log.error("waiting: ledger %s %s %s: no %s yet: %s", ledger_id, topic, item.date, item.format,
                           item.reason)  # fmt: skip
@@ -396,10 +422,12 @@ def commit_periods(periods: dict, keep: str | None, run_id: int, result: Result)
 
 def record_unit(
     state: State | None, run_id: int, today: dt.date, unit: Unit, period: PeriodFiles | None, future: Future,
-    result: Result, progress: Progress,
+    result: Result, progress: Progress, *, settle_into: Path | None = None,
 ) -> None:  # fmt: skip
     """One ledger date's outcome: an 'exported' row, or a 'pending' row and no file, and what of it waits; in
-    `result`, and in the state's dates and queue of waiting files unless `state` is None (a page export)."""
+    `result`, and in the state's dates and queue of waiting files unless `state` is None (a page export). With
+    `settle_into` (the folder of this run's settlements), a funds date's payout is noted, and queued in the
+    state with its 'exported' row (jobs.settlements)."""
     try:
         written = future.result()
         if written is SKIPPED:
@@ -445,6 +473,15 @@ def record_unit(
             state.record_exported(unit.key, summary.entries, dict(summary.sums), files, run_id, failed)
         state.record_waiting(unit.key, written.waiting, written.formats, written.planned, str(written.out), run_id,
                              today)  # fmt: skip
+    if (
+        settle_into is not None
+        and unit.retry is None
+        and unit.topic == settlements.TOPIC
+        and summary.payout is not None
+    ):
+        result.payouts.append(unit)
+        if state is not None:
+            settlements.owed(state, unit.key, settle_into, run_id, today)
     log.debug("written: %s, %d rows", unit, summary.entries)
     result.written.append((unit, summary.entries))
     result.files.extend(path for path in paths if path.suffix != ".json")

@@ -22,7 +22,7 @@ from jobs.entries import replace_lone_surrogates, to_row
 from jobs.errors import NotAvailable, UsageError
 from jobs.export import OUTCOMES, exit_code
 from jobs.manifest import describe, write_manifest
-from jobs.output import BOOKKEEPING, Ledger, Output, file_errors, report_path, warn_replaced
+from jobs.output import BOOKKEEPING, SETTLEMENTS, Ledger, Output, file_errors, report_path, warn_replaced
 from jobs.reconcile import DateSummary
 from jobs.state import State
 
@@ -78,14 +78,16 @@ def follow(
 
 
 def entry_formats(output: Output) -> Output:
-    """Feed batches are not ledger dates, so they get no voucher or statement: those need a closed date."""
-    kept = tuple(fmt for fmt in output.formats if fmt not in BOOKKEEPING)
+    """Feed batches are not ledger dates, so they get no voucher, statement or settlement: those need closed dates."""
+    kept = tuple(fmt for fmt in output.formats if fmt not in BOOKKEEPING + SETTLEMENTS)
     if kept == output.formats:
         return output
     if not kept:
-        raise UsageError("feed batches are written as csv or xlsx: vouchers and statements are made of closed "
-                         "ledger dates; use report-export run --format gbat10 or camt053 for those")  # fmt: skip
-    log.info("feed: batches are written as %s only; vouchers and statements come from report-export run",
+        raise UsageError(
+            "feed batches are written as csv or xlsx: vouchers, statements and settlements are made of closed "
+            "ledger dates; use report-export run --format gbat10, camt053 or vipps-xml for those"
+        )
+    log.info("feed: batches are written as %s only; vouchers, statements and settlements come from report-export run",
              " and ".join(kept))  # fmt: skip
     return dataclasses.replace(output, formats=kept)
 

@@ -152,14 +152,15 @@ class Notifier:
 
 def failures(result) -> list[str]:
     """What made a finished run fail (export.Result and feed.FeedResult alike)."""
-    kinds = ("withdrawn", "refused", "unreconciled")
+    kinds = ("withdrawn", "refused", "unreconciled", "unfit")
     return [kind for kind in kinds if getattr(result, kind, None)]
 
 
 def failed_dates(result) -> list[dict]:
     reasons = getattr(result, "reasons", {})
-    return [{"ledgerId": unit.ledger_id, "topic": unit.topic, "date": unit.date.isoformat(), "reason": reasons[unit]}
-            for unit in getattr(result, "unreconciled", [])]  # fmt: skip
+    failed = [(unit, reasons[unit]) for unit in getattr(result, "unreconciled", [])] + getattr(result, "unfit", [])
+    return [{"ledgerId": unit.ledger_id, "topic": unit.topic, "date": unit.date.isoformat(), "reason": reason}
+            for unit, reason in failed]  # fmt: skip
 
 
 def refused(result) -> list[dict]:

@@ -26,9 +26,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -37,6 +37,7 @@ from jobs.api import ReportApi
 from jobs.entries import EntryError, Row, replace_lone_surrogates, to_row
 from jobs.errors import ConfigError, OutputError, ProtocolError, Unreconciled, UsageError
 from jobs.manifest import describe, manifest_path, write_manifest
+from jobs.merchants import Merchant
 from jobs.presets import CsvFormat
 from jobs.proof import NEVER_WRITTEN, BookkeepingFile
 from jobs.reconcile import DateSummary
@@ -46,7 +47,9 @@ log = logging.getLogger(__name__)
 ZONES = {"NO": "Europe/Oslo", "DK": "Europe/Copenhagen", "FI": "Europe/Helsinki"}
 CURRENCY_COUNTRY = {"NOK": "NO", "DKK": "DK", "EUR": "FI"}  # Vipps MobilePay's EUR merchants are Finnish
 # File name part and suffix per format: <ledgerId>_<part>_<label>.<suffix>; the others use the topic and format.
-FILE_NAMES = {"gbat10": ("vouchers", "csv"), "camt053": ("camt053", "xml")}
+FILE_NAMES = {"gbat10": ("vouchers", "csv"), "camt053": ("camt053", "xml"), "vipps-xml": ("settlement", "xml")}
+# Written per payout after the run's dates, not per date (jobs.settlements); for topic funds, with fees joined.
+SETTLEMENTS = ("vipps-xml",)
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class Output:
     strict: bool
     api_base_url: str
     charts: Charts | None = None  # [accounts], [clients], [ledgers]: how each ledger is booked
+    merchants: Mapping[str, Merchant] = field(default_factory=dict)  # [merchants], for the Vipps settlement XML
 
     def open(self, fmt: str, path: Path, ledger: Ledger, heading: str = "") -> ReportFile:
         return open_report(fmt, path, mode=self.mode, sheet_row_limit=self.sheet_row_limit,
@@ -107,11 +111,12 @@ def usable_topics(output: Output, topics: tuple[str, ...]) -> tuple[str, ...]:
     if "gbat10" in output.formats and not (output.charts and output.charts.any):
         raise ConfigError("--format gbat10 needs an [accounts] table in config.toml: copy the example from the "
                           "committed config.toml and change it to your chart of accounts")  # fmt: skip
-    skipped = [f for f in output.formats if f in BOOKKEEPING]
+    skipped = [f for f in output.formats if f in BOOKKEEPING + SETTLEMENTS]
     if skipped and "fees" in topics:
         log.info("%s: written for topic funds only; fees dates get %s", " and ".join(skipped),
                  " and ".join(output.formats_for("fees")) or "no file this run")  # fmt: skip
-    usable = tuple(topic for topic in topics if output.formats_for(topic))
+    settled = any(f in SETTLEMENTS for f in output.formats)  # its funds dates are read even when no other file is
+    usable = tuple(topic for topic in topics if output.formats_for(topic) or (settled and topic == "funds"))
     if not usable:
         raise UsageError(f"--format {' and '.join(skipped)} is written for topic funds only: add --topic funds, "
                          "or --format csv or xlsx for fees")  # fmt: skip
@@ -196,10 +201,18 @@ def write_date(
             log.warning("%s does not reconcile: %s (files written; --strict refuses them)", what, failed)
         for report in reports:
             report.commit([summary], sync_folder=False)  # the manifest, written last, syncs the folder
-        manifest = manifest_path(report_path(out, ledger.id, topic, date.isoformat(), planned[0]))
-        digests = write_manifest(reports, describe([summary], closed=True), api_base_url=output.api_base_url,
-                                 run_id=run_id, mode=output.mode, path=manifest,
-                                 merge=retry is not None) if reports else {}  # fmt: skip
+        digests = {}
+        if reports:  # none, when the run asked for settlements only (jobs.settlements writes those after the dates)
+            manifest = manifest_path(report_path(out, ledger.id, topic, date.isoformat(), planned[0]))
+            digests = write_manifest(
+                reports,
+                describe([summary], closed=True),
+                api_base_url=output.api_base_url,
+                run_id=run_id,
+                mode=output.mode,
+                path=manifest,
+                merge=retry is not None,
+            )
     waits = {fmt: why for fmt, why in waiting.items() if fmt in formats}
     return Written(summary, digests, waits, tuple(formats), tuple(planned), out)
 

@@ -64,6 +64,7 @@ def output_for(
         strict=settings.strict if strict is None else strict,
         api_base_url=settings.base_url,
         charts=settings.charts,
+        merchants=settings.merchants,
     )
 
 
@@ -94,6 +95,8 @@ def export_period(
         )
         notes = [f"  open: {unit} (tryLater: not closed yet, a later run retries it)" for unit in result.open]
         notes += [f"  unavailable: {why}" for _, why in result.unavailable]
+        notes += [f"  waiting: {unit} {why}" for unit, why in result.unsettled]
+        notes += [f"  not written: {unit} {why}" for unit, why in result.unfit]
         return result, result.ledgers, done, notes
 
     return body

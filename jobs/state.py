@@ -184,12 +184,13 @@ _MIGRATIONS = [
     # 6: files that wait (jobs/output.py): a voucher whose chart lacks a key, a statement whose balances do not add
     # up. The date's other files are written and it is 'exported'; every catch-up tries what waits again. (A run's
     # left_pending names what waits too: status 'waiting', with its format; a page export's waiting files only there.)
+    # A Vipps settlement XML waits here too, for its payout's dates (jobs/settlements.py).
     """
     CREATE TABLE waiting (
         ledger_id TEXT NOT NULL,
         topic TEXT NOT NULL,
         ledger_date TEXT NOT NULL,
-        format TEXT NOT NULL,                      -- gbat10 or camt053
+        format TEXT NOT NULL,                      -- gbat10, camt053 or vipps-xml
         reason TEXT NOT NULL,                      -- why it is not written, and what to do
         planned TEXT NOT NULL,                     -- JSON: the formats of the run that found it (the first names
                                                    -- the date's manifest, which it joins when written)
@@ -203,6 +204,15 @@ _MIGRATIONS = [
     """,
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What the state knows of an exported ledger date without asking the API again."""
+
+    rows: int
+    sums: dict[str, int]  # entry type -> sum of amounts, minor units
+    checks_failed: int
 
 
 @dataclass(frozen=True)
@@ -429,6 +439,15 @@ class State:
             " run_id = excluded.run_id WHERE dates.status != 'exported'",
             (ledger_id, topic, day.isoformat(), status, now, tried_on.isoformat(), detail, now, run_id),
         )
+
+    def exported(self, ledger_id: str, topic: str) -> dict[dt.date, Exported]:
+        rows = self.db.execute(
+            "SELECT ledger_date, rows, sums, coalesce(checks_failed, 0) FROM dates WHERE ledger_id = ? AND topic = ?"
+            " AND status = 'exported'",
+            (ledger_id, topic),
+        )
+        return {dt.date.fromisoformat(day): Exported(n or 0, json.loads(sums or "{}"), failed)
+                for day, n, sums, failed in rows}  # fmt: skip
 
     def record_waiting(self, key: tuple[str, str, dt.date], waiting: dict[str, str], tried: Iterable[str],
                        planned: Iterable[str], out: str, run_id: int, tried_on: dt.date) -> None:  # fmt: skip

@@ -23,7 +23,7 @@ from jobs.sandbox.events import AWKWARD_REFERENCES
 TODAY = dt.date(2026, 11, 20)
 NOON = "2026-11-20T11:00:00.000000Z"  # what today=TODAY sets the clock to: noon in Oslo (UTC+1 in November)
 WEEK = [TODAY - dt.timedelta(days=d) for d in range(7, 0, -1)]
-MAIN, RESERVE, MERCHANT, DANISH, EURO = "302321", "0302399", "412345", "5551234", "7778881"
+MAIN, RESERVE, MERCHANT, DANISH, EURO, WEEKLY = "302321", "0302399", "412345", "5551234", "7778881", "6001234"
 DATES = "/report/v2/ledgers/{}/{}/dates/{}"
 FEED = "/report/v2/ledgers/{}/{}/feed"
 
@@ -443,6 +443,28 @@ def test_a_negative_balance_lasts_weeks_until_a_top_up(sb):
         assert sb.entries(MERCHANT, "fees", day)[-1]["balanceAfter"] == 0
 
 
+def test_weekly_settlement_pays_out_a_week_on_sundays_date_and_only_when_granted(make):
+    sb = make()
+    assert WEEKLY not in {ledger["ledgerId"] for ledger in sb.ledgers()}
+    sb.grant(WEEKLY)
+    week = [dt.date(2026, 11, 9) + dt.timedelta(days=n) for n in range(7)]  # Monday to Sunday
+    funds = {day: sb.entries(WEEKLY, "funds", day) for day in week}
+    balance = 0
+    for day in week:
+        for e in funds[day]:
+            assert e["balanceBefore"] == balance and e["balanceAfter"] == balance + e["amount"]
+            balance = e["balanceAfter"]
+        kinds = {e["entryType"] for e in funds[day]}
+        assert kinds <= {"capture", "refund", "fees-retained", "payout-scheduled"}  # none of the rarer types
+        assert ("payout-scheduled" in kinds) == (day == week[-1]) and funds[day][-1]["balanceAfter"] == balance
+    payout = funds[week[-1]][-1]
+    assert payout["balanceAfter"] == 0 and payout["pspReference"].startswith(f"{WEEKLY}-")
+    sales = [e for day in week for e in funds[day] if e["entryType"] == "capture"]
+    vippsnummer = [e for e in sales if e["recipientHandle"] == "NO:70123"]
+    assert any(e["reference"] is None for e in vippsnummer)
+    assert all(e["reference"] for e in sales if e not in vippsnummer)
+
+
 def test_gdpr_fields_only_on_request(client):
     tok, date = token(client), WEEK[0]
     plain = get(client, DATES.format(MAIN, "funds", date), tok).json()["items"]
@@ -711,6 +733,16 @@ def test_faults_come_before_auth_and_skip_unknown_paths(make):
         assert c.get("/nowhere").status_code == 404  # not a known path: not counted
         assert c.get("/settlement/v1/ledgers").status_code == 503  # no token, still the fault
         assert c.get("/settlement/v1/ledgers").status_code == 401
+
+
+def test_a_404_fault_is_a_date_not_served(make):
+    sb = make(faults=[f"404:path=/{EURO}/funds/dates/2026-11-10,count=0"])
+    with httpx.Client(base_url=sb.base_url) as c:
+        tok = token(c)
+        for _ in range(2):
+            answer = get(c, f"/report/v2/ledgers/{EURO}/funds/dates/2026-11-10", tok)
+            assert answer.status_code == 404 and "not available yet" in answer.json()["detail"]
+        assert get(c, f"/report/v2/ledgers/{EURO}/fees/dates/2026-11-10", tok).status_code == 200
 
 
 def test_drop_closes_without_answer(make):

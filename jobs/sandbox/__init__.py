@@ -8,12 +8,13 @@ valid Unicode, on request. It also
 does what the real API does that its docs play down: yesterday stays open until
 a closing hour in each ledger's own zone, one ledger's dates run 04:00-04:00, a
 negative balance keeps dates open for weeks, Norwegian payouts come without a
-usable reference, fees are invoiced monthly on a gross-settled ledger, and
+usable reference, fees are invoiced monthly on a gross-settled ledger, a ledger
+settled weekly pays a week out at once (granted on request), and
 /authentication/v1/token, announced but not live, answers 404 unless asked to
 serve. The exporter never imports it; the demo and the integration tests do.
 
     modules      what they hold
-    ledgers.py   the five ledgers and the traps each one carries
+    ledgers.py   the ledgers (five readable by default, one more when granted) and their traps
     catalog.py   one sandbox's ledgers: grants, added ledgers, big and corrupted dates
     events.py    what happens on a ledger date, before times and balances
     data.py      deterministic entries per (ledger, date): times, balances, settlement

@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--closing-hour", type=int, default=DEFAULT_CLOSING_HOUR, metavar="H",
                         help="local hour (0-23, in each ledger's zone) at which yesterday closes; until "
                              f"then it answers tryLater (default {DEFAULT_CLOSING_HOUR})")  # fmt: skip
+    parser.add_argument("--grant", action="append", default=[], metavar="LEDGER",
+                        help="also let the keys read this ledger the sandbox holds: 6001234, settled weekly "
+                             "(repeatable)")  # fmt: skip
     parser.add_argument("--authentication-v1", action="store_true",
                         help="also serve POST /authentication/v1/token, announced but not live in the real "
                              "API (default: 404, as there)")  # fmt: skip
@@ -81,6 +84,11 @@ def main(argv: list[str] | None = None) -> int:
                       authentication_v1=args.authentication_v1, token_ttl=args.token_ttl,
                       latency_ms=args.latency_ms, page_size=args.page_size, faults=faults, port=args.port,
                       quiet=False)  # fmt: skip
+    try:
+        for ledger_id in args.grant:
+            sandbox.grant(ledger_id)
+    except KeyError as exc:
+        return _usage_error(f"--grant: {exc.args[0]}")
     try:
         sandbox.start()
     except OSError as exc:

@@ -11,7 +11,9 @@ balance from one date to the next, and are generated a stretch at a time:
   date ends with `fees-invoiced`, which takes it back to 0;
 - a shortfall: a large refund takes the funds balance below zero, no payout happens
   until the stretch's last date, whose `top-up` brings it back (see closing.py for
-  why those dates stay open).
+  why those dates stay open);
+- weekly settlement: the funds balance grows through the week and only the payout
+  weekday's date ends with a payout, which takes it back to the opening balance.
 
 Times are UTC. Business hours are 06:00-23:00 in the ledger's own zone; a ledger
 whose dates end at 04:00 also sells through the night, so an entry stamped on the
@@ -91,7 +93,7 @@ def _day(ledger: Ledger, date: dt.date) -> Day:
     stretch = ledger.shortfall_dates()
     if stretch is not None and stretch[0] <= date <= stretch[1]:
         return _shortfall(ledger)[date]
-    return _build(ledger, date, ledger.opening, _fees_opening(ledger, date))
+    return _build(ledger, date, _funds_opening(ledger, date), _fees_opening(ledger, date))
 
 
 def _active(ledger: Ledger, date: dt.date) -> bool:
@@ -112,6 +114,20 @@ def _build(ledger: Ledger, date: dt.date, opening: int, fee_opening: int, *, lea
     micros = sorted(rng.sample(business_hours(ledger), len(events)))
     times = [utc_time(ledger, date, us) for us in micros]
     return _settle(ledger, date, events, times, rng, (opening, fee_opening), payout=payout, invoice=invoice)
+
+
+def _pays_out(ledger: Ledger, date: dt.date) -> bool:
+    return ledger.payout_weekday is None or date.weekday() == ledger.payout_weekday
+
+
+def _funds_opening(ledger: Ledger, date: dt.date) -> int:
+    """Weekly settlement carries the funds balance from the last payout on; otherwise every date opens at
+    the ledger's opening balance."""
+    previous = date - dt.timedelta(days=1)
+    if _pays_out(ledger, previous) or date <= ledger.first_date:
+        return ledger.opening
+    day = _day(ledger, previous)
+    return day.funds[-1][0]["balanceAfter"] if day.funds else _funds_opening(ledger, previous)
 
 
 def _fees_opening(ledger: Ledger, date: dt.date) -> int:
@@ -196,7 +212,7 @@ def _settle(ledger: Ledger, date: dt.date, events: list[Event], times: list[str]
     elif fees:
         balance = add(funds, balance, f"{base}9001", retained_at, "fees-retained", "", fee_balance, None)
         add(fees, fee_balance, f"{base}9002", retained_at, "fees-retained", "", -fee_balance, None)
-    if payout and funds:
+    if payout and funds and _pays_out(ledger, date):
         number = payout_number(ledger, date)
         add(funds, balance, f"{ledger.id}-{number}", payout_at, ledger.payout_type,
             ledger.bank_text(number), ledger.opening - balance, None)  # fmt: skip

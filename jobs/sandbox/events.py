@@ -65,6 +65,8 @@ def movements(ledger: Ledger, date: dt.date, rng: random.Random) -> list[Event]:
     # The main ledger rotates through the rarer entry types, so any 7 days of it hold each.
     rota = date.toordinal() % 7 if ledger.showcase else -1
 
+    if not ledger.rare_types:
+        return _keep_positive(ledger, date, rng, events, caps, psp)
     if rng.random() < 0.15 or rota == 0:
         cap = rng.choice(caps)
         held = Event("retained-disputed-capture", -cap.amount, cap.reference, cap.handle, cap.psp)
@@ -89,6 +91,11 @@ def movements(ledger: Ledger, date: dt.date, rng: random.Random) -> list[Event]:
     if ledger.showcase:
         for event in _rarer(ledger, date, rng, rota, psp):
             insert_after(None, event)
+    return _keep_positive(ledger, date, rng, events, caps, psp)
+
+
+def _keep_positive(ledger: Ledger, date: dt.date, rng: random.Random, events: list[Event], caps: list[Event],
+                   psp) -> list[Event]:  # fmt: skip
     # What the payout will hold: under net settlement the fees side is retained from the funds.
     net = sum(e.amount for e in events if e.topic == "funds")
     if not ledger.gross:
@@ -131,6 +138,8 @@ def _capture(ledger: Ledger, date: dt.date, k: int, rng: random.Random, psp: str
     else:
         reference = f"order-{rng.randint(1000, 99_999)}"
     _, handle = rng.choice(ledger.units)
+    if not ledger.vm_references and handle[:3] in ("NO:", "DK:", "FI:") and k % 3 == 0:
+        reference = None  # a Vippsnummer sale: nothing for the merchant to refer to
     event = Event("capture", amount, reference, handle, psp, fee=capture_fee(amount))
     if handle[:3] in ("NO:", "DK:", "FI:"):  # only VM-number payments carry personal data
         event.gdpr = {

@@ -2,13 +2,15 @@
 
 Spec grammar: ``KIND[:key=value,...]``, e.g. ``429:path=/dates/,nth=2,retry-after=1``.
 
-    KIND   429 | 500 | 503 | drop | slow | 401 | empty-page | repeat-cursor
+    KIND   429 | 500 | 503 | drop | slow | 401 | 404 | empty-page | repeat-cursor
     path   substring of the request path (default: every known API and token path)
     nth    trigger on the Nth matching request, counting from 1 (default 1)
     count  trigger K requests in a row from the Nth; 0 = every one from the Nth (default 1)
     retry-after  seconds in the Retry-After header (429 only, default 1)
     ms     milliseconds to stall before answering normally (slow only, default 2000)
 
+`404` answers "report for this date not available yet", as the date endpoint does for a
+date it does not serve; give it `count=0` (and a path) for a date that is never served.
 `empty-page` only matches date and feed page requests; `repeat-cursor` only
 those that carry a cursor (a first page has no cursor to repeat). Each fault
 counts its own matches, so one request may advance several counters, but at
@@ -20,7 +22,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-KINDS = ("429", "500", "503", "drop", "slow", "401", "empty-page", "repeat-cursor")
+KINDS = ("429", "500", "503", "drop", "slow", "401", "404", "empty-page", "repeat-cursor")
 PAGE_KINDS = frozenset({"empty-page", "repeat-cursor"})
 _KIND_KEYS = {"429": {"retry-after"}, "slow": {"ms"}}
 _COMMON_KEYS = {"path", "nth", "count"}

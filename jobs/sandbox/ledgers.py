@@ -11,6 +11,12 @@ Each ledger exists to exercise traps of the real API:
     5551234  Danish, the 2023 payout type name, ledger dates that run 04:00-04:00
     7778881  Finnish, euro cents, gross settlement: fees invoiced once a month
 
+and one more, held by every sandbox but readable only once granted (Sandbox.grant, or ledger_ids):
+
+    6001234  weekly settlement (one payout a week, on Sundays' date), Vippsnummer sales without a
+             reference, and none of the rarer entry types: every week a settlement the Vipps
+             settlement XML can hold
+
 A ledger date runs from `cutoff_hour` to the same hour the next day in the
 ledger's own time zone: its owner's country (Oslo, Copenhagen, Helsinki).
 """
@@ -49,6 +55,9 @@ class Ledger:
     # happens and the dates stay open until the last one, whose top-up brings the balance back.
     shortfall: tuple[dt.date, int] | None = None
     payout_reference: bool = True  # False: payouts carry "" or null, as Norwegian ones do now
+    payout_weekday: int | None = None  # date.weekday() of the one payout a week; None: a payout every date
+    vm_references: bool = True  # False: every third Vippsnummer sale (and its refunds) has no reference (null)
+    rare_types: bool = True  # False: no disputes, corrections, aborted payouts, top-ups or unknown types
 
     @property
     def handles(self) -> list[str]:
@@ -176,4 +185,25 @@ LEDGERS: tuple[Ledger, ...] = (
     ),
 )
 
-BY_ID: dict[str, Ledger] = {ledger.id: ledger for ledger in LEDGERS}
+# Held by every sandbox, readable only when granted: the default ledger list stays the five above.
+GRANTABLE: tuple[Ledger, ...] = (
+    Ledger(  # weekly settlement: a settlement spans seven ledger dates
+        id="6001234",
+        currency="NOK",
+        first_date=dt.date(2025, 6, 2),
+        opening=0,
+        payout_type="payout-scheduled",
+        quiet_weekday=None,
+        captures=(3, 8),
+        amounts=(49_00, 1200_00),
+        serial=6,
+        owner=("business:NO:ORG", "934567890"),
+        bank=("BBAN:NO", "36251234567"),
+        units=(("Fjellbakeriet", "NO:70123"), ("Fjellbakeriet nettbutikk", "api:654987")),
+        payout_weekday=6,
+        vm_references=False,
+        rare_types=False,
+    ),
+)
+
+BY_ID: dict[str, Ledger] = {ledger.id: ledger for ledger in LEDGERS + GRANTABLE}

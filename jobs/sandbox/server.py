@@ -269,6 +269,8 @@ class Sandbox:
             if route in ("oauth", "merchant"):
                 return invalid_client(401, "Injected fault")
             return unauthorized()
+        if fault.kind == "404":
+            return problem(404, "Not Found", "report for this date not available yet (injected)", req.path)
         if fault.kind == "slow":
             self.sleep(fault.ms / 1000)
         return None

@@ -27,7 +27,8 @@ from jobs.web.language import day
 blueprint = Blueprint("downloads", __name__)
 CHUNK = 256 * 1024
 # One download per purpose, each a zip with the manifests of its files; the format each one holds.
-PURPOSES = {"spreadsheets": "xlsx", "vouchers": "gbat10", "statements": "camt053", "csv": "csv"}
+PURPOSES = {"spreadsheets": "xlsx", "vouchers": "gbat10", "statements": "camt053", "settlements": "vipps-xml",
+            "csv": "csv"}  # fmt: skip
 EVERYTHING = "everything"
 
 

@@ -32,6 +32,7 @@ FORMATS = {
     "csv": _("CSV for import tools"),
     "gbat10": _("Vouchers for Tripletex, PowerOffice and Visma (GBAT10)"),
     "camt053": _("Bank statement for bank reconciliation (camt.053)"),
+    "vipps-xml": _("Settlement report for Tripletex's Vipps import (Vipps XML)"),
 }
 PRESETS = {
     "standard": _("International (UTF-8, comma, amounts with a point)"),
@@ -57,6 +58,10 @@ FAILURES = {
     5: _("Vipps MobilePay did not answer as expected, or a date did not add up. Try again later; if it lasts, ask IT."),
     6: _("The files could not be written (the disk may be full). Ask IT."),
     7: _("Another export is running. Try again when it has finished."),
+    14: _(
+        "Some payouts got no settlement report for Tripletex: they hold entries it has no place for. The list "
+        "below says which; book them from the spreadsheet or the bank statement."
+    ),
     130: _("The export was stopped before it finished. Nothing half-written was kept."),
 }
 INTERNAL = _("Something went wrong on our side. Try again; if it lasts, ask IT.")
