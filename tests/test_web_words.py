@@ -132,3 +132,11 @@ def test_the_installed_catalogue_is_compiled_from_the_committed_one():
     with CATALOGUE.with_suffix(".mo").open("rb") as source:
         compiled = texts(read_mo(source))
     assert compiled == written
+
+
+def test_the_servers_own_errors_are_in_her_words_too(page):
+    with page.signed_in(language="nb") as client:
+        missing, method = client.get("/nowhere"), client.get("/signout")
+    assert missing.status_code == 404 and "Siden finnes ikke. Sjekk adressen" in missing.text
+    assert method.status_code == 405 and "Siden kan ikke brukes slik" in method.text
+    assert "Not Found" not in missing.text and "Method Not Allowed" not in method.text

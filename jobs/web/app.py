@@ -104,7 +104,7 @@ def create_app(web: Web) -> Flask:
     app.before_request(auth.require_signed_in)
     app.after_request(secure_headers)
     app.register_error_handler(CSRFError, lambda e: error_page(400, str(CSRF_MESSAGE)))
-    app.register_error_handler(HTTPException, lambda e: error_page(e.code or 500, e.description))
+    app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(ReportExportError, lambda e: error_page(502, language.failure(e.exit_code), str(e)))
     app.register_error_handler(Exception, internal_error)
     return app
@@ -135,6 +135,17 @@ def secure_headers(response):
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers.setdefault("Cache-Control", "no-store")  # pages and files hold financial data
     return response
+
+
+def http_error(exc: HTTPException):
+    """Our own messages as they are; Werkzeug's English defaults (a mistyped address, a wrong method, ...) in
+    her words."""
+    from jobs.web.language import HTTP_ERRORS
+
+    code = exc.code or 500
+    if exc.description == type(exc).description:
+        return error_page(code, str(HTTP_ERRORS.get(code, HTTP_ERRORS[400])))
+    return error_page(code, str(exc.description))
 
 
 def internal_error(exc: Exception):

@@ -65,6 +65,12 @@ FAILURES = {
     130: _("The export was stopped before it finished. Nothing half-written was kept."),
 }
 INTERNAL = _("Something went wrong on our side. Try again; if it lasts, ask IT.")
+HTTP_ERRORS = {  # for Werkzeug's own answers, whose texts are English and technical
+    400: _("The page could not understand what was sent. Go back and try again."),
+    404: _("There is no such page. Check the address, or start from the overview."),
+    405: _("This page cannot be used that way. Start from the overview."),
+    413: _("What was sent is too large for this page."),
+}
 
 
 def select_language() -> str:
