@@ -41,6 +41,7 @@ from jobs.outbox import Outbox
 from jobs.state import State
 
 log = logging.getLogger(__name__)
+EXIT_INTERRUPTED = 130  # jobs.export's code for a run stopped on request; Ctrl-C exits with it too
 Fact = dict[str, Any]
 Said = tuple[str, str]  # a notice's event and headline
 APPEARING: tuple[type[Overdue] | type[Waiting] | type[Withdrawn], ...] = (Overdue, Waiting, Withdrawn)  # events first
@@ -62,6 +63,10 @@ class Run:
     @property
     def failed(self) -> bool:
         return self.outcome == "failed"
+
+    @property
+    def interrupted(self) -> bool:
+        return self.code == EXIT_INTERRUPTED
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,8 @@ class Notifier:
 
     def after_run(self, run: Run, result: object = None) -> None:
         """Queue the notice this run owes, if any, and deliver; never raises."""
+        if run.interrupted:  # a stop asked for: what waits goes out with the next run, not while stopping
+            return
         try:
             if self.settings.notify.channels:
                 notice = self.decide(run, result)

@@ -555,6 +555,39 @@ def test_the_text_lists_twenty_items_a_section_and_counts_the_rest_while_the_fie
     assert "  ... and 5 more (report-export status lists all)" in made["text"] and made["overdue"] == overdue
 
 
+def interrupt_after_the_first_date(monkeypatch, presses: int) -> None:
+    """Ctrl-C, as a real SIGINT, once the run has recorded its first ledger date: pressed once, the run stops
+    after the date in progress (exit 130, "stopped"); twice, at once (KeyboardInterrupt: exit 130, "interrupted")."""
+    record = State.record_exported
+
+    def then_interrupt(self, *args, **kwargs):
+        record(self, *args, **kwargs)
+        monkeypatch.setattr(State, "record_exported", record)  # once
+        watcher = next(t for t in threading.enumerate() if t.name == "stop-on-signal")
+        os.kill(os.getpid(), signal.SIGINT)
+        watcher.join(5)  # it has set the run's stop
+        if presses == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # raises KeyboardInterrupt here
+
+    monkeypatch.setattr(State, "record_exported", then_interrupt)
+
+
+@pytest.mark.parametrize("presses, outcome", [(1, "stopped"), (2, "interrupted")])
+def test_an_interrupted_run_is_no_failure_and_no_recovery(presses, outcome, sandbox, use_sandbox, run_cli, configure,
+                                                          receiver, told, monkeypatch):  # fmt: skip
+    """Issue 20: "an interrupted run notified as a failure" survived the suite. After a failure told, the run that
+    is stopped neither fails (a new failure, told at once) nor succeeds (recovered): it tells nothing."""
+    configure(webhook=receiver, other=f'[state]\nstart_date = "{TODAY - 20 * DAY}"\n')  # 200 ledger dates
+    use_sandbox(sandbox)
+    assert told("run", "--ledger", "999999") == (5, ["failed"])
+    interrupt_after_the_first_date(monkeypatch, presses)
+    assert told("run", "--concurrency", "1") == (130, [])
+    runs = json.loads(run_cli("status", "--json").out)["runs"]
+    assert (runs[0]["outcome"], runs[0]["exitCode"]) == (outcome, 130)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # pytest's again
+    assert told("run") == (0, ["recovered"])
+
+
 def test_a_run_asked_to_stop_tries_a_notice_once_and_leaves_it_for_the_next_run(workdir, receiver, fake_time):
     settings = config.load(None, environ={"NOTIFY_WEBHOOK_URL": receiver.url})
     receiver.answer((503, "busy", {}))

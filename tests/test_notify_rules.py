@@ -231,3 +231,13 @@ def test_hourly_failures_over_two_days_are_told_once_summed_up_daily_then_recove
     assert outbox.queued[-1]["recovered"] == [{"condition": "failing", "command": "run"}]
     assert state.conditions == {}
     assert outbox.deliveries == 50  # every run delivers what waits, told or not
+
+
+@pytest.mark.parametrize("outcome", ["stopped", "interrupted"])
+def test_a_run_stopped_on_request_tells_nothing_sends_nothing_and_records_nothing(settings, outcome):
+    state, outbox = FakeState(), FakeOutbox()
+    state.conditions = {"failing run 3 4 " + DENIED: (YESTERDAY, YESTERDAY), "withdrawn 5551234": (TODAY, TODAY)}
+    state.runs = [(3, "run", "failed"), (4, "run", outcome)]
+    # Neither a failure (exit 130 is not 4: told at once) nor a success (the failure recovered), nor a new day.
+    Notifier(settings, state, dt.date(2026, 11, 21), outbox).after_run(Run(4, "run", "cli", outcome, 130, error="x"))
+    assert (outbox.queued, outbox.deliveries, state.writes) == ([], 0, 0)
