@@ -37,14 +37,15 @@ from typing import Any
 from jobs import notice as notices
 from jobs.conditions import LASTING, Condition, DailyOk, Failing, Overdue, Told, Waiting, Withdrawn, gist, key, parse
 from jobs.config import Settings
+from jobs.export import EXIT_INTERRUPTED
 from jobs.outbox import Outbox
 from jobs.state import State
 
 log = logging.getLogger(__name__)
-EXIT_INTERRUPTED = 130  # jobs.export's code for a run stopped on request; Ctrl-C exits with it too
 Fact = dict[str, Any]
 Said = tuple[str, str]  # a notice's event and headline
-APPEARING: tuple[type[Overdue] | type[Waiting] | type[Withdrawn], ...] = (Overdue, Waiting, Withdrawn)  # events first
+# A notice of several new conditions is named after the first kind here that has one.
+APPEARING: tuple[type[Overdue] | type[Waiting] | type[Withdrawn], ...] = (Overdue, Waiting, Withdrawn)
 
 
 @dataclass(frozen=True)

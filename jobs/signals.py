@@ -2,7 +2,8 @@
 
 SIGTERM (systemd, docker stop, kill) and SIGINT (Ctrl-C) set a threading.Event: the work looks at it between
 its steps (a ledger date, a feed batch, a scheduled run, the page's exports) and ends cleanly, and the command
-exits as README.md says. A second signal stops at once, as Ctrl-C always did (KeyboardInterrupt: exit 130).
+exits as README.md says. A second signal raises KeyboardInterrupt in the main thread, as Ctrl-C always did: a run
+abandons the date in progress at once (exit 130; no partial file is left).
 
 The handler only writes the signal's number to a pipe, and a watcher thread does the rest (sets the event, logs,
 calls `then`): a Python handler runs on the main thread between two bytecodes, maybe while that thread holds the
