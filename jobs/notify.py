@@ -18,8 +18,9 @@ it began), then "recovered" by the first run of its command that does not fail. 
 they are of the same command, with the same exit code and the same first line of the error once its numbers are
 taken out (conditions.gist: the ledger date a run had reached, a count of attempts, a port differ from run to
 run); a run that failed by what it found rather than by an error is known by what failed (dates that do not
-reconcile, ledgers refused, period files refused). Another failure of the command is told at once, and replaces
-it. A run that failed only because it found a ledger withdrawn is told as such: the withdrawal is what lasts.
+reconcile, ledgers refused, period files that do not add up). Another failure of the command is told at once,
+and replaces it. A run that failed only because it found a ledger withdrawn is told as such: the withdrawal is
+what lasts.
 
 What has been told, and when, is kept in the state (notify_conditions, typed by jobs.conditions); delivery is
 the outbox's (jobs/outbox.py). Nothing here raises into the run.
@@ -38,11 +39,11 @@ from jobs import notice as notices
 from jobs.conditions import LASTING, Condition, DailyOk, Failing, Overdue, Told, Waiting, Withdrawn, gist, key, parse
 from jobs.config import Settings
 from jobs.export import EXIT_INTERRUPTED
+from jobs.notice import Fact
 from jobs.outbox import Outbox
 from jobs.state import State
 
 log = logging.getLogger(__name__)
-Fact = dict[str, Any]
 Said = tuple[str, str]  # a notice's event and headline
 # A notice of several new conditions is named after the first kind here that has one.
 APPEARING: tuple[type[Overdue] | type[Waiting] | type[Withdrawn], ...] = (Overdue, Waiting, Withdrawn)
