@@ -8,21 +8,34 @@ Slack and Teams show that field and nothing else. The shape is documented in REA
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from typing import Any
 
-# failed: the run failed (every run that fails); overdue / waiting / withdrawn: a lasting condition appeared;
-# reminder: lasting conditions, told again once a day; recovered: one cleared; ok: on_success; test: notify --test.
+# failed: a run failed (told once while it fails the same way); overdue / waiting / withdrawn: a lasting condition
+# appeared; reminder: what lasts, told again once a day; recovered: one cleared; ok: on_success; test: notify --test.
 EVENTS = ("failed", "overdue", "waiting", "withdrawn", "reminder", "recovered", "ok", "test")
 TEXT_ITEMS = 20  # lines per section of the text; the named fields hold every item
+Fact = dict[str, Any]
 
 
 def compose(
-    event: str, installation: str, headline: str, *, run: dict | None = None, failed_dates: list[dict] = (),
-    refused: list[dict] = (), overdue: list[dict] = (), withdrawn: list[dict] = (), waiting: list[dict] = (),
-    recovered: list[dict] = (),
-    redo: str | None = None, warn_after_days: int | None = None,
-) -> dict:  # fmt: skip
+    event: str,
+    installation: str,
+    headline: str,
+    *,
+    run: Fact | None = None,
+    failed_dates: Sequence[Fact] = (),
+    refused: Sequence[Fact] = (),
+    failing: Sequence[Fact] = (),
+    overdue: Sequence[Fact] = (),
+    withdrawn: Sequence[Fact] = (),
+    waiting: Sequence[Fact] = (),
+    recovered: Sequence[Fact] = (),
+    redo: str | None = None,
+    warn_after_days: int | None = None,
+) -> Fact:
     """The notice; `text` first, so a person reading the raw JSON sees the message before the fields."""
-    facts = {
+    facts: Fact = {
         "title": f"report-export on {installation}: {headline}",
         "event": event,
         "installation": installation,
@@ -30,6 +43,7 @@ def compose(
         "run": run,
         "failedDates": list(failed_dates),
         "refusedLedgers": list(refused),
+        "failing": list(failing),
         "overdue": list(overdue),
         "warnAfterDays": warn_after_days,
         "withdrawn": list(withdrawn),
@@ -40,7 +54,7 @@ def compose(
     return {"text": text(facts), **facts}
 
 
-def for_test(installation: str) -> dict:
+def for_test(installation: str) -> Fact:
     notice = compose("test", installation, "test message")
     notice["text"] += (
         "\nThis is a test message from `report-export notify --test`: notices of failed runs will arrive here.\n"
@@ -48,24 +62,43 @@ def for_test(installation: str) -> dict:
     return notice
 
 
-def text(facts: dict) -> str:
+def text(facts: Fact) -> str:
     lines = [facts["title"], ""]
     if run := facts["run"]:
-        lines.append(f"Run #{run['id']}: report-export {run['command']} ({run['trigger']}) on {run['date']}: "
-                     f"{run['outcome']}, exit {run['exitCode']}")  # fmt: skip
+        lines.append(
+            f"Run #{run['id']}: report-export {run['command']} ({run['trigger']}) on {run['date']}: "
+            f"{run['outcome']}, exit {run['exitCode']}"
+        )
         if run["summary"]:
             lines.append(run["summary"])
         if run["error"]:
             lines.append(f"Error: {run['error']}")
-    section(lines, "Failed ledger dates:", [f"ledger {d['ledgerId']} {d['topic']} {d['date']}: {d['reason']}"
-                                            for d in facts["failedDates"]])  # fmt: skip
+    # A failure told before, and lasting; a new one is the run above.
+    section(
+        lines,
+        "Failing (told when it began, then once a day while it lasts):",
+        [
+            f"report-export {f['command']}: exit {f['exitCode']} since {f['since']}, {failed_runs(f['failedRuns'])}: "
+            f"{f['error']}"
+            for f in facts["failing"]
+            if not f["new"]
+        ],
+    )
+    section(
+        lines,
+        "Failed ledger dates:",
+        [f"ledger {d['ledgerId']} {d['topic']} {d['date']}: {d['reason']}" for d in facts["failedDates"]],
+    )
     section(lines, "Refused ledgers:", [f"{r['ledgerId']!r}: {r['reason']}" for r in facts["refusedLedgers"]])
     section(
         lines,
         f"Overdue (pending longer than [state] warn_after_days, {facts['warnAfterDays']} days):",
-        [f"ledger {o['ledgerId']} {o['topic']} {o['date']}{' (new)' if o['new'] else ''}: {o['status']} since "
-         f"{o['since']}, {o['ageDays']} days; fetch it by hand with: {o['command']}" for o in facts["overdue"]],
-    )  # fmt: skip
+        [
+            f"ledger {o['ledgerId']} {o['topic']} {o['date']}{' (new)' if o['new'] else ''}: {o['status']} since "
+            f"{o['since']}, {o['ageDays']} days; fetch it by hand with: {o['command']}"
+            for o in facts["overdue"]
+        ],
+    )
     section(
         lines,
         "No longer readable with these keys (ask the merchant whether access was withdrawn):",
@@ -74,13 +107,20 @@ def text(facts: dict) -> str:
     section(
         lines,
         "Waiting (a voucher or statement not written; the date's other files are):",
-        [f"ledger {w['ledgerId']} {w['topic']} {w['date']} {w['format']}{' (new)' if w['new'] else ''}: {w['reason']}"
-         for w in facts["waiting"]],
-    )  # fmt: skip
+        [
+            f"ledger {w['ledgerId']} {w['topic']} {w['date']} {w['format']}{' (new)' if w['new'] else ''}: "
+            f"{w['reason']}"
+            for w in facts["waiting"]
+        ],
+    )
     section(lines, "Recovered:", [recovery(r) for r in facts["recovered"]])
     if facts["redo"]:
         lines += ["", f"To redo the work: {facts['redo']}"]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def failed_runs(n: int) -> str:
+    return f"{n} failed run{'s' if n != 1 else ''}"
 
 
 def section(lines: list[str], heading: str, items: list[str]) -> None:
@@ -91,7 +131,7 @@ def section(lines: list[str], heading: str, items: list[str]) -> None:
             lines.append(f"  ... and {len(items) - TEXT_ITEMS} more (report-export status lists all)")
 
 
-def recovery(item: dict) -> str:
+def recovery(item: Fact) -> str:
     if item["condition"] == "overdue":
         done = "exported" if item["exported"] else "no longer overdue"
         return f"ledger {item['ledgerId']} {item['topic']} {item['date']}: {done}"

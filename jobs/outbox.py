@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any, Protocol
 
 from jobs.config import NotifySettings, Settings
 from jobs.errors import NotDelivered, hide
@@ -30,14 +31,23 @@ class Stopping(Exception):
     """The run was asked to stop (SIGTERM): no more waiting between tries."""
 
 
-def channel_module(channel: str):
+class Channel(Protocol):
+    """What jobs.mail and jobs.webhook each are."""
+
+    def send(self, settings: NotifySettings, notice: dict[str, Any], retrier: Retrier) -> str: ...
+
+    def describe(self, settings: NotifySettings) -> str: ...
+
+
+def channel_module(channel: str) -> Channel:
     from jobs import mail, webhook  # only a run that has something to send loads smtplib, ssl and email
 
-    return {"email": mail, "webhook": webhook}[channel]
+    channels: dict[str, Channel] = {"email": mail, "webhook": webhook}
+    return channels[channel]
 
 
 def send(
-    settings: NotifySettings, channel: str, notice: dict, *, clock: Callable[[], float] = time.monotonic,
+    settings: NotifySettings, channel: str, notice: dict[str, Any], *, clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> str:  # fmt: skip
     """Send one notice through one channel; return its answer or raise NotDelivered."""
@@ -65,7 +75,7 @@ class Outbox:
         self.clock, self._sleep, self.stop = clock, sleep, stop or threading.Event()
         self.down: set[str] = set()  # channels that failed in this run
 
-    def queue(self, notice: dict, run_id: int | None) -> None:
+    def queue(self, notice: dict[str, Any], run_id: int | None) -> None:
         text = json.dumps(hide(notice, self.secrets), ensure_ascii=False)
         for channel in self.notify.channels:
             self.state.queue_notice(channel, run_id, text)
@@ -78,7 +88,7 @@ class Outbox:
         except Exception as exc:  # a bug or a broken state: the run goes on, the next one tries again
             log.warning("notifications: %s: %s; the export is not affected", type(exc).__name__, self.hidden(exc))
 
-    def deliver_one(self, row: dict) -> None:
+    def deliver_one(self, row: dict[str, Any]) -> None:
         channel, title = row["channel"], row["notice"].get("title", "")
         if channel not in self.notify.channels:
             log.warning("notification #%d dropped: %s is no longer configured in [notify]", row["id"], channel)
@@ -104,11 +114,12 @@ class Outbox:
             raise Stopping("not tried again: the run was asked to stop; the next run tries again")
         self._sleep(seconds)
 
-    def hidden(self, value) -> str:
-        return hide(str(value), self.secrets)
+    def hidden(self, value: object) -> str:
+        text: str = hide(str(value), self.secrets)
+        return text
 
 
-def overview(settings: Settings, state: State) -> dict:
+def overview(settings: Settings, state: State) -> dict[str, Any]:
     """For `status`: the channels and what waits in the outbox, with why."""
     return {
         "channels": [describe(settings.notify, channel) for channel in settings.notify.channels],
@@ -121,7 +132,7 @@ def overview(settings: Settings, state: State) -> dict:
     }  # fmt: skip
 
 
-def status_lines(view: dict) -> list[str]:
+def status_lines(view: dict[str, Any]) -> list[str]:
     channels = "; ".join(view["channels"]) or "none configured (see [notify] in config.toml)"
     waiting = view["undelivered"]
     lines = [f"notifications: {channels}" + (f"; {len(waiting)} undelivered, the next run tries again:" if waiting

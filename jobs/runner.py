@@ -139,9 +139,9 @@ def execute(
         except BaseException as exc:
             code = getattr(exc, "exit_code", 130 if isinstance(exc, KeyboardInterrupt) else EXIT_INTERNAL)
             error = str(exc) or type(exc).__name__
-            state.end_run(run_id, "failed" if code != 130 else "interrupted", code, {}, error)
-            if code != 130:  # a stop asked for is no failure
-                notifier.after_run(Run(run_id, command, trigger, "failed", code, error=error, request=request))
+            outcome = "failed" if code != 130 else "interrupted"
+            state.end_run(run_id, outcome, code, {}, error)
+            notifier.after_run(Run(run_id, command, trigger, outcome, code, error=error, request=request))
             raise
         counts = {**result.counts(), "tokens": auth.tokens_fetched, "retries": api.retrier.retries}
         code = result.exit_code
@@ -153,8 +153,7 @@ def execute(
             f"report-export {command}: {plural(ledgers, 'ledger')}, {done}, {plural(auth.tokens_fetched, 'token')}, "
             f"{plural(api.retrier.retries, 'retry', 'retries')}, {context.clock() - started:.1f} s: {result.outcome}"
         )
-        if not result.stopped:
-            notifier.after_run(Run(run_id, command, trigger, result.outcome, code, summary, request=request), result)
+        notifier.after_run(Run(run_id, command, trigger, result.outcome, code, summary, request=request), result)
     return Finished(run_id, code, result.outcome, summary, notes, list(result.files))
 
 

@@ -1,17 +1,14 @@
 """The in-process schedule: one APScheduler 3.x BlockingScheduler running the catch-up.
 
-build_scheduler() only builds; run_scheduler() is the one place that starts it, installs
-SIGTERM/SIGINT handlers for its own lifetime and stops cleanly: the running export sees
-`stop`, finishes its current step, and the scheduler shuts down waiting for it.
+build_scheduler() only builds; run_scheduler() is the one place that starts it, and stops it on
+SIGTERM/SIGINT (jobs.signals): the running export sees `stop`, finishes its current step, and the
+scheduler shuts down waiting for it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
-import os
-import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -31,10 +28,9 @@ from apscheduler.triggers.cron import CronTrigger
 
 from jobs.config import DEFAULT_CONFIG, Schedule
 from jobs.errors import ConfigError
+from jobs.signals import stop_on_signals
 
 JOB_ID = "catch-up"
-SIGNALS = (signal.SIGTERM, signal.SIGINT)
-_LEAVING = 0  # written to the signal pipe by run_scheduler itself: no signal has that number
 
 log = logging.getLogger("jobs")
 
@@ -90,22 +86,7 @@ def run_scheduler(
 
     scheduler.add_listener(on_started, EVENT_SCHEDULER_STARTED)
 
-    # The handler only writes to a pipe: a Python signal handler runs on the main thread
-    # between bytecodes, possibly while the scheduler's loop holds a lock that shutdown()
-    # needs, so the real work happens on a watcher thread.
-    read_fd, write_fd = os.pipe()
-    os.set_blocking(write_fd, False)
-
-    def on_signal(signum: int, frame: object) -> None:
-        with contextlib.suppress(OSError):  # pipe full: a stop is already on its way
-            os.write(write_fd, bytes([signum]))
-
-    def watch() -> None:
-        signum = os.read(read_fd, 1)[0]
-        if signum == _LEAVING:
-            return
-        stop.set()
-        log.info("%s received: stopping after the running export's current step", signal.Signals(signum).name)
+    def shut_down() -> None:
         started.wait()
         try:
             scheduler.remove_all_jobs()  # so no run is submitted to the closing executor
@@ -113,22 +94,11 @@ def run_scheduler(
         except SchedulerNotRunningError:  # start() failed: nothing to stop
             pass
 
-    watcher = threading.Thread(target=watch, name="schedule-stop", daemon=True)
-    previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
-    try:
-        for signum in SIGNALS:
-            signal.signal(signum, on_signal)
-        watcher.start()
-        scheduler.start()  # returns after the watcher's shutdown(wait=True), i.e. after the job
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
-        started.set()
-        with contextlib.suppress(OSError):
-            os.write(write_fd, bytes([_LEAVING]))
-        watcher.join()
-        os.close(read_fd)
-        os.close(write_fd)
+    with stop_on_signals(stop, "stopping after the running export's current step", then=shut_down):
+        try:
+            scheduler.start()  # returns after shut_down's shutdown(wait=True), i.e. after the job
+        finally:
+            started.set()  # start() failed: shut_down has nothing to wait for
     log.info("schedule stopped")
     return 0
 

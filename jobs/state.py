@@ -668,6 +668,11 @@ class State:
             self.db.executemany("INSERT INTO notify_conditions VALUES (?, ?, ?)",
                                 [(key, since, told) for key, (since, told) in conditions.items()])  # fmt: skip
 
+    def failed_runs(self, command: str, since_run: int) -> int:
+        """How many runs of `command` failed, from run `since_run` on."""
+        query = "SELECT count(*) FROM runs WHERE command = ? AND id >= ? AND outcome = 'failed'"
+        return int(self.db.execute(query, (command, since_run)).fetchone()[0])
+
     def withdrawn_ledgers(self) -> dict[str, str]:
         """Ledger id -> since when the keys cannot read it."""
         return dict(self.db.execute("SELECT ledger_id, withdrawn_at FROM ledgers WHERE withdrawn_at IS NOT NULL"))

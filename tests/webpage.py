@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import waitress
 
 from jobs import config
 from jobs.runner import Context
@@ -78,10 +77,9 @@ def serve_page(workdir: Path, sandbox, fake_time, today: dt.date, environ: dict[
     clock = [time.time()]  # the page's wall clock starts now: sessions and kept exports are dated by it
     web = Web(settings, state_path, Context(fake_time.clock, fake_time.sleep), now=lambda: clock[0],
               today=lambda: today)  # fmt: skip
-    server = waitress.create_server(create_app(web), host="127.0.0.1", port=0, **server_options(settings.web))
-    serving = Serving(server).start()
+    serving = Serving(create_app(web), host="127.0.0.1", port=0, **server_options(settings.web)).start()
     try:
-        yield Page(f"http://127.0.0.1:{server.effective_port}", web, state_path, settings.out.absolute(), clock)
+        yield Page(f"http://127.0.0.1:{serving.port}", web, state_path, settings.out.absolute(), clock)
     finally:
         web.context.stop.set()
         web.exports.stop(30)

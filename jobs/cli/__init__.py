@@ -13,7 +13,6 @@ import getpass
 import json
 import logging
 import os
-import signal
 import sys
 import threading
 import time
@@ -46,7 +45,7 @@ class Runtime:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     today: dt.date | None = None  # None: today in the configured time zone
-    stop: threading.Event = field(default_factory=threading.Event)  # set by SIGTERM or the scheduler
+    stop: threading.Event = field(default_factory=threading.Event)  # set on SIGTERM/SIGINT (jobs.signals)
 
     @property
     def context(self):
@@ -315,8 +314,9 @@ def today(settings: config.Settings, runtime: Runtime) -> dt.date:
 def run_and_report(command, trigger, args, settings, runtime, body, out, request=None) -> int:
     """The run, under the lock every run takes; then its summary line on stdout and in the --log-file."""
     from jobs import runner
+    from jobs.signals import stop_on_signals
 
-    with sigterm_stops(runtime):
+    with stop_on_signals(runtime.stop, "stopping after the ledger date or feed batch in progress"):
         finished = runner.execute(
             command, trigger, settings, body, out=out, context=runtime.context, state_path=args.state,
             wait=args.wait, detailed=args.detailed_exit_codes, user=getpass.getuser(), request=request,
@@ -328,19 +328,6 @@ def run_and_report(command, trigger, args, settings, runtime, body, out, request
     for handler in log.handlers[1:]:  # the --log-file always gets it; stderr already has stdout's copy
         handler.handle(record)
     return finished.code
-
-
-@contextmanager
-def sigterm_stops(runtime: Runtime) -> Iterator[None]:
-    """SIGTERM asks the run to stop after the ledger date in progress (the scheduler has its own)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: runtime.stop.set())
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def cmd_status(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
