@@ -295,8 +295,9 @@ def ledgers_for(readable: dict[str, dict], selected: list[str], settings: Settin
         if "gbat10" in output.formats and chart is not None and not chart.gap and chart.book_currency != currency:
             log.warning("ledger %s: no vouchers: it is in %s, but the books of client %s are in %s (book_currency); "
                         "GBAT10 has no currency column. If they are kept in %s, set book_currency = \"%s\" in "
-                        '[ledgers."%s"] (or the client\'s table) in config.toml', lid, currency or "?",
-                        chart.client or "(no owner)", chart.book_currency, currency, currency, lid)  # fmt: skip
+                        '[ledgers."%s"] (or the client\'s table) in %s', lid, currency or "?",
+                        chart.client or "(no owner)", chart.book_currency, currency, currency, lid,
+                        chart.source)  # fmt: skip
             skip = frozenset({"gbat10"})
         zone = ledger_zone(readable[lid], settings.timezone)
         ledgers[lid] = Ledger(lid, zone, chart, payout_iban(readable[lid].get("payoutBankAccount")), skip)

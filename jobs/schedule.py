@@ -30,7 +30,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from jobs.config import DEFAULT_CONFIG, Schedule
-from jobs.errors import ConfigError
+from jobs.cron import cron_trigger
 
 JOB_ID = "catch-up"
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -148,21 +148,7 @@ def crontab_line(schedule: Schedule, config: Path | None) -> str:
 
 
 def _trigger(schedule: Schedule) -> CronTrigger:
-    fields = schedule.cron.split()
-    # APScheduler 3.x counts weekdays from Monday=0, cron from Sunday=0: a number would
-    # silently run on the wrong day.
-    if len(fields) == 5 and any(c.isdigit() for c in fields[4]):
-        raise ConfigError(
-            f"[schedule] cron {schedule.cron!r}: write the day of week as names (mon-fri, sun), not numbers"
-        )
-    try:
-        return CronTrigger.from_crontab(schedule.cron, timezone=schedule.timezone)
-    except (ValueError, TypeError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(
-            f"[schedule] cron {schedule.cron!r} is not a crontab expression ({reason}): "
-            'use five fields like "23 * * * *"'
-        ) from None
+    return cron_trigger(schedule.cron, schedule.timezone)  # config.load checked a configured one already
 
 
 def _log_job_event(event: JobExecutionEvent) -> None:
