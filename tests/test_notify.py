@@ -355,7 +355,7 @@ def test_every_failed_run_is_told_and_the_command_that_succeeds_again_says_recov
     use_sandbox(make_sandbox(page_size=400))
     assert told("feed", "--ledger", "999999") == (5, ["failed"])
     assert told("feed", "--ledger", "999999") == (5, ["failed"])  # every time: a failure is not a lasting condition
-    assert receiver.posts[0].body["redo"] == "report-export feed"
+    assert receiver.posts[0].body["redo"] == "report-export feed --ledger 999999"  # the feed's options too
     assert told("run") == (0, [])  # the catch-up never failed: it has nothing to recover from
     assert told("feed", "--ledger", "412345", "--topic", "funds") == (0, ["recovered"])
     back = receiver.posts[-1].body
