@@ -223,11 +223,20 @@ def _read_dotenv(path: Path) -> dict[str, str]:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
 
 
+def credential_names(key_type: str) -> tuple[str, ...]:
+    return ("VIPPS_CLIENT_ID", "VIPPS_CLIENT_SECRET") + (("VIPPS_SUBSCRIPTION_KEY",) if key_type == "merchant" else ())
+
+
+def keys_outside_dotenv(settings: Settings) -> tuple[str, ...]:
+    """The keys a process started by cron would miss: those not in the .env beside the config file."""
+    folder = settings.config_file.parent if settings.config_file else Path(".")
+    in_dotenv = _read_dotenv(folder / ".env")
+    key_type = settings.credentials.key_type if settings.credentials else "accounting"
+    return tuple(name for name in credential_names(key_type) if not in_dotenv.get(name))
+
+
 def _credentials(key_type: str, env: Mapping[str, str]) -> tuple[Credentials | None, tuple[str, ...]]:
-    names = ["VIPPS_CLIENT_ID", "VIPPS_CLIENT_SECRET"]
-    if key_type == "merchant":
-        names.append("VIPPS_SUBSCRIPTION_KEY")
-    missing = tuple(name for name in names if not env.get(name))
+    missing = tuple(name for name in credential_names(key_type) if not env.get(name))
     if missing:
         return None, missing
     return (

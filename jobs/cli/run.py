@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from jobs.cli.runtime import Runtime, reported_errors, today
+from jobs.config import keys_outside_dotenv
 from jobs.errors import EXIT_OK, UsageError
 from jobs.request import OPTIONS, RunRequest, request_for, scheduled
 from jobs.settings import Settings
@@ -99,7 +100,15 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings, runtime: Runtime)
     from jobs.schedule import crontab_line, run_scheduler
 
     if args.print_cron:
-        print(crontab_line(settings.schedule, args.config))
+        print(crontab_line(settings, args.state))
+        if missing := keys_outside_dotenv(settings):
+            where = settings.config_file.parent if settings.config_file else Path(".")
+            names, them = (f"{missing[0]} is", "it") if len(missing) == 1 else (f"{' and '.join(missing)} are", "them")
+            print(
+                f"report-export: note: {names} not in {(where / '.env').absolute()}, and cron starts the line "
+                f"without this shell's environment: put {them} there",
+                file=sys.stderr,
+            )
         return EXIT_OK
     settings.require_credentials()
     job = scheduled_job(settings, runtime, args.quiet)
