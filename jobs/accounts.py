@@ -26,8 +26,8 @@ The two posting models: "sales-elsewhere" (the default: the till, webshop or inv
 system books the sale; captures and refunds only clear a receivable, and carry no VAT
 code) and "sales" (captures and refunds are the sale: revenue with an output VAT code
 whose rate `[.vat]` gives). Nothing here is a default chart: the accounts are the
-customer's. Every table is checked when config.toml is read (a wrong key or value is a
-ConfigError naming it); what a ledger lacks once its three tables are merged (a
+customer's. Every table is checked when the config file is read (a wrong key or value is a
+ConfigError naming it, jobs.config_file); what a ledger lacks once its three tables are merged (a
 clearing account, an entry type's account) is found when its voucher is written, and
 stops that voucher only (see jobs.output).
 """
@@ -38,11 +38,12 @@ import datetime as dt
 import functools
 import re
 import string
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
+from jobs.config_file import Table
 from jobs.errors import ConfigError
 from jobs.reconcile import FEES_RETAINED, PAYOUT_TYPES
 
@@ -85,7 +86,7 @@ class Posting:
 
     @functools.cached_property  # asked for every entry of a per-entry voucher
     def names_reference(self) -> bool:
-        return any(field == "reference" for _, field, _, _ in string.Formatter().parse(self.text))
+        return any(name == "reference" for _, name, _, _ in string.Formatter().parse(self.text))
 
 
 @dataclass(frozen=True)
@@ -111,16 +112,17 @@ class Chart:
     book_currency: str = ""
     voucher_type: int = 1
     numbering: str = "day-of-year"
-    series: int | None = None
+    series: int = 0  # 0 also in a chart whose gap says it has no series
     lines: str = "per-type"
     text: str = DEFAULT_TEXT  # the default text, for fees retained (booked with no type of their own)
     clearing: int = 0
     fees_payable: int = 0
     statement: str = "per-entry"
     cutoff_hour: int = 0
-    vat: Mapping[int, Vat] | None = None
-    types: Mapping[str, Posting] | None = None
-    fee_types: Mapping[str, Posting] | None = None
+    vat: Mapping[int, Vat] = field(default_factory=dict)
+    types: Mapping[str, Posting] = field(default_factory=dict)
+    fee_types: Mapping[str, Posting] = field(default_factory=dict)
+    source: str = "config.toml"  # the config file, as its messages name it
 
     def posting(self, topic: str, entry_type: str) -> Posting:
         """The mapping of an entry type; the payout's two names share one. A ConfigError names what to add."""
@@ -131,7 +133,7 @@ class Chart:
         if found is None:
             raise ConfigError(
                 f"{topic} entry type {entry_type!r} has no account: add [accounts.{table}.{entry_type}] "
-                "with account = <number> to config.toml (or to the client's or the ledger's table)"
+                f"with account = <number> to {self.source} (or to the client's or the ledger's table)"
             )
         return found
 
@@ -145,18 +147,19 @@ class Chart:
         return self.series * 1000 + date.timetuple().tm_yday
 
     @property
-    def number_series(self) -> tuple[int, str, int | None]:
+    def number_series(self) -> tuple[int, str, int]:
         """What two ledgers of one client must not share, or their vouchers share numbers."""
         return self.voucher_type, self.numbering, self.series
 
 
 @dataclass(frozen=True)
 class Charts:
-    """The three levels of config.toml, each checked; `chart()` merges them for one ledger."""
+    """The three levels of the config file, each checked; `chart()` merges them for one ledger."""
 
     default: Mapping[str, Any]
     clients: Mapping[str, Mapping[str, Any]]
     ledgers: Mapping[str, Mapping[str, Any]]
+    source: str = "config.toml"  # the config file, as its messages name it
 
     @property
     def any(self) -> bool:
@@ -173,35 +176,44 @@ class Charts:
                         table[name] = {**table.get(name, {}), **fields}
                 else:
                     merged[key] = value
-        return _chart(ledger_id, client, merged)
+        return _chart(ledger_id, client, merged, self.source)
 
 
 def charts_for(charts: Charts, ledgers: Sequence[tuple[str, str]]) -> dict[str, Chart]:
     """Each ledger's chart, for (ledger id, client) oldest first. Two ledgers of one client on the same voucher
     type, numbering and series would share voucher numbers: the one seen first keeps them, the other waits."""
     found: dict[str, Chart] = {}
-    taken: dict[tuple, str] = {}
+    taken: dict[tuple[str, int, str, int], str] = {}
     for ledger_id, client in ledgers:
         chart = charts.chart(ledger_id, client)
         if not chart.gap:
             other = taken.setdefault((client, *chart.number_series), ledger_id)
             if other != ledger_id:
-                chart = replace(chart, gap=f"ledger {other} of the same client already has voucher series "
-                                           f"{chart.series}: give this one its own, add series = <number> to "
-                                           f'[ledgers."{ledger_id}"] in config.toml')  # fmt: skip
+                chart = replace(
+                    chart,
+                    gap=f"ledger {other} of the same client already has voucher series "
+                    f"{chart.series}: give this one its own, add series = <number> to "
+                    f'[ledgers."{ledger_id}"] in {charts.source}',
+                )
         found[ledger_id] = chart
     return found
 
 
-def _chart(ledger_id: str, client: str, merged: dict[str, Any]) -> Chart:
+def _chart(ledger_id: str, client: str, merged: dict[str, Any], source: str) -> Chart:
     client_table = f'[clients."{client}"], or ' if client else ""
     where = f'[ledgers."{ledger_id}"] (or {client_table}[accounts])'
-    base = Chart(ledger_id, client, "", cutoff_hour=merged.get("cutoff_hour", 0),
-                 statement=merged.get("statement", STATEMENTS[0]))  # fmt: skip
+    base = Chart(
+        ledger_id,
+        client,
+        "",
+        cutoff_hour=merged.get("cutoff_hour", 0),
+        statement=merged.get("statement", STATEMENTS[0]),
+        source=source,
+    )
     missing = [key for key in ("book_currency", "clearing", "fees_payable", "series") if key not in merged]
     if missing:
         first = missing[0]
-        return replace(base, gap=f"no {first.replace('_', ' ')}: add {first} = ... to {where} in config.toml")
+        return replace(base, gap=f"no {first.replace('_', ' ')}: add {first} = ... to {where} in {source}")
     default_vat = merged.get("vat_code", 0)
     default_text = merged.get("text", DEFAULT_TEXT)
 
@@ -240,131 +252,111 @@ def _chart(ledger_id: str, client: str, merged: dict[str, Any]) -> Chart:
     return chart
 
 
-def parse(toml: Mapping[str, Any]) -> Charts:
-    """config.toml's [accounts], [clients] and [ledgers]; a ConfigError names the key that is wrong."""
-    default = _layer(toml.get("accounts") or {}, "[accounts]")
+def parse(toml: Mapping[str, Any], source: str = "config.toml") -> Charts:
+    """The config file's [accounts], [clients] and [ledgers]; a ConfigError names the key that is wrong."""
+    default = _layer(Table.of(toml.get("accounts") or {}, "[accounts]", source))
     levels = {}
     for name in ("clients", "ledgers"):
-        tables = toml.get(name) or {}
-        levels[name] = {str(key): _layer(_table(value, f'[{name}."{key}"]'), f'[{name}."{key}"]')
-                        for key, value in tables.items()}  # fmt: skip
-    return Charts(default, levels["clients"], levels["ledgers"])
+        tables = Table.of(toml.get(name) or {}, f"[{name}]", source)
+        levels[name] = {
+            str(key): _layer(Table.of(value, f'[{name}."{key}"]', source)) for key, value in tables.values.items()
+        }
+    return Charts(default, levels["clients"], levels["ledgers"], source)
 
 
-def _table(value: Any, where: str) -> dict:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where} in config.toml must be a table")
-    return value
-
-
-def _layer(table: dict, where: str) -> dict[str, Any]:
+def _layer(table: Table) -> dict[str, Any]:
     """One level's keys, each checked; tables of types and VAT codes checked key by key."""
     for key, message in _MOVED.items():
         if isinstance(table.get(key), dict):
-            raise ConfigError(f"{where} {key} in config.toml: {message} (see README, Vouchers)")
-    _known(table, KEYS, where)
-    values = _Values(table, where)
+            raise ConfigError(f"{table.where} {key} in {table.source}: {message} (see README, Vouchers)")
+    table.known(KEYS)
     layer: dict[str, Any] = {}
-    checks = {
-        "model": lambda key: values.choice(key, MODELS),
-        "book_currency": values.currency,
-        "voucher_type": lambda key: values.whole(key, 1, 999),
-        "numbering": lambda key: values.choice(key, tuple(NUMBERINGS)),
-        "series": lambda key: values.whole(key, 0, 99),
-        "lines": lambda key: values.choice(key, LINES),
-        "vat_code": lambda key: values.whole(key, 0, 99_999),
-        "text": values.template,
-        "clearing": values.account,
-        "fees_payable": values.account,
-        "statement": lambda key: values.choice(key, STATEMENTS),
-        "cutoff_hour": lambda key: values.whole(key, 0, 23),
+    checks: dict[str, Callable[[str], object]] = {
+        "model": lambda key: table.choice(key, MODELS),
+        "book_currency": lambda key: _currency(table, key),
+        "voucher_type": lambda key: table.whole(key, least=1, most=999),
+        "numbering": lambda key: table.choice(key, tuple(NUMBERINGS)),
+        "series": lambda key: table.whole(key, least=0, most=99),
+        "lines": lambda key: table.choice(key, LINES),
+        "vat_code": lambda key: table.whole(key, least=0, most=99_999),
+        "text": lambda key: _template(table, key),
+        "clearing": lambda key: _account(table, key),
+        "fees_payable": lambda key: _account(table, key),
+        "statement": lambda key: table.choice(key, STATEMENTS),
+        "cutoff_hour": lambda key: table.whole(key, least=0, most=23),
     }
-    for key in table:
+    for key in table.values:
         if key not in TABLES:
             layer[key] = checks[key](key)
     for key in TABLES:
         if key in table:
-            layer[key] = {str(name): _entry(key, str(name), fields, where)
-                          for name, fields in _table(table[key], f"{where} {key}").items()}  # fmt: skip
+            entries = Table.of(table.values[key], f"{table.where} {key}", table.source)
+            layer[key] = {str(name): _entry(key, str(name), fields, table) for name, fields in entries.values.items()}
     if "types" in layer and FEES_RETAINED in layer["types"]:
-        raise ConfigError(f"{where} types.{FEES_RETAINED} in config.toml: fees retained move money from the funds "
-                          "balance to the fees balance (fees_payable), so they need no account; map the fee kinds "
-                          "instead, under fee_types (capture-fee, service-fee, ...)")  # fmt: skip
+        raise ConfigError(
+            f"{table.where} types.{FEES_RETAINED} in {table.source}: fees retained move money from the "
+            "funds balance to the fees balance (fees_payable), so they need no account; map the fee "
+            "kinds instead, under fee_types (capture-fee, service-fee, ...)"
+        )
     return layer
 
 
-def _entry(table: str, name: str, fields: Any, where: str) -> dict[str, Any]:
-    inner = f"{where[:-1]}.{table}.{name}]" if where.startswith("[accounts") else f"{where} {table}.{name}"
-    fields = _table(fields, inner)
-    values = _Values(fields, inner)
-    if table == "vat":
+def _entry(kind: str, name: str, fields: Any, layer: Table) -> dict[str, Any]:
+    where = layer.where
+    inner = f"{where[:-1]}.{kind}.{name}]" if where.startswith("[accounts") else f"{where} {kind}.{name}"
+    table = Table.of(fields, inner, layer.source)
+    if kind == "vat":
         if not name.isdigit():
-            raise ConfigError(f"{inner} in config.toml: a VAT code is a number, e.g. [accounts.vat.3]")
-        _known(fields, VAT_KEYS, inner)
-        if set(VAT_KEYS) - set(fields):
-            raise ConfigError(f"{inner} in config.toml needs rate = <percent> and account = <number>")
-        return {"rate": values.rate("rate"), "account": values.account("account")}
-    _known(fields, TYPE_KEYS, inner)
-    checks = {"account": values.account, "vat_code": lambda key: values.whole(key, 0, 99_999),
-              "text": values.template, "customer": values.ledger_number, "supplier": values.ledger_number}  # fmt: skip
-    return {key: checks[key](key) for key in fields}
+            raise ConfigError(f"{inner} in {table.source}: a VAT code is a number, e.g. [accounts.vat.3]")
+        table.known(VAT_KEYS)
+        if set(VAT_KEYS) - set(table.values):
+            raise ConfigError(f"{inner} in {table.source} needs rate = <percent> and account = <number>")
+        return {"rate": _rate(table, "rate"), "account": _account(table, "account")}
+    table.known(TYPE_KEYS)
+    checks: dict[str, Callable[[str], object]] = {
+        "account": lambda key: _account(table, key),
+        "vat_code": lambda key: table.whole(key, least=0, most=99_999),
+        "text": lambda key: _template(table, key),
+        "customer": lambda key: _ledger_number(table, key),
+        "supplier": lambda key: _ledger_number(table, key),
+    }
+    return {key: checks[key](key) for key in table.values}
 
 
-def _known(table: dict, keys: tuple[str, ...], where: str) -> None:
-    for key in table:
-        if key not in keys:
-            raise ConfigError(f"{where} {key} in config.toml is not a setting this version reads: remove it or fix "
-                              f"its name (known in {where}: {', '.join(keys)})")  # fmt: skip
+def _account(table: Table, key: str) -> int:
+    """GBAT10 gives an account 7 digits (some systems 4)."""
+    return table.whole(key, least=1, most=9_999_999)
 
 
-class _Values:
-    """One table; each getter checks the value's type and names `[table] key` if it is wrong."""
+def _ledger_number(table: Table, key: str) -> str:
+    """A customer or supplier number: GBAT10 gives it 9 digits."""
+    return str(table.whole(key, least=1, most=999_999_999))
 
-    def __init__(self, values: dict, where: str) -> None:
-        self.values, self.where = values, where
 
-    def wrong(self, key: str, should: str) -> ConfigError:
-        return ConfigError(f"{self.where} {key} in config.toml is {self.values[key]!r}: it must be {should}")
+def _rate(table: Table, key: str) -> Decimal:
+    value = table.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 100:
+        raise table.wrong(key, "a percentage from 0 to under 100, e.g. 25 or 25.5")
+    return Decimal(str(value))
 
-    def whole(self, key: str, least: int, most: int) -> int:
-        value = self.values[key]
-        if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
-            raise self.wrong(key, f"a whole number from {least} to {most}")
-        return value
 
-    def account(self, key: str) -> int:
-        """GBAT10 gives an account 7 digits (some systems 4)."""
-        return self.whole(key, 1, 9_999_999)
+def _currency(table: Table, key: str) -> str:
+    value = table.get(key)
+    if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
+        raise table.wrong(key, 'a currency code, e.g. "NOK"')
+    return value
 
-    def ledger_number(self, key: str) -> str:
-        """A customer or supplier number: GBAT10 gives it 9 digits."""
-        return str(self.whole(key, 1, 999_999_999))
 
-    def rate(self, key: str) -> Decimal:
-        value = self.values[key]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 100:
-            raise self.wrong(key, "a percentage from 0 to under 100, e.g. 25 or 25.5")
-        return Decimal(str(value))
-
-    def currency(self, key: str) -> str:
-        value = self.values[key]
-        if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
-            raise self.wrong(key, 'a currency code, e.g. "NOK"')
-        return value
-
-    def choice(self, key: str, allowed: tuple[str, ...]) -> str:
-        value = self.values[key]
-        if value not in allowed:
-            raise self.wrong(key, "one of " + ", ".join(f'"{a}"' for a in allowed))
-        return value
-
-    def template(self, key: str) -> str:
-        value = self.values[key]
-        if not isinstance(value, str):
-            raise self.wrong(key, f'text in quotes, e.g. "{DEFAULT_TEXT}"')
-        try:
-            value.format(**_SAMPLE)
-        except (KeyError, IndexError, ValueError, AttributeError) as exc:
-            raise self.wrong(key, f"text whose placeholders are {', '.join('{' + p + '}' for p in PLACEHOLDERS)} "
-                                  f"({type(exc).__name__}: {exc})") from None  # fmt: skip
-        return value
+def _template(table: Table, key: str) -> str:
+    value = table.get(key)
+    if not isinstance(value, str):
+        raise table.wrong(key, f'text in quotes, e.g. "{DEFAULT_TEXT}"')
+    try:
+        value.format(**_SAMPLE)
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
+        raise table.wrong(
+            key,
+            f"text whose placeholders are {', '.join('{' + p + '}' for p in PLACEHOLDERS)} "
+            f"({type(exc).__name__}: {exc})",
+        ) from None
+    return value

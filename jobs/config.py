@@ -1,157 +1,53 @@
-"""Settings: the only reader of config.toml, .env and the environment.
+"""The only reader of config.toml, .env and the environment: every value checked when they are read.
 
 Precedence, highest first: environment, .env (beside the config file), config.toml,
-defaults. Secrets are read from the first two only; config.toml is committed.
+defaults. Secrets are read from the first two only; config.toml is committed. Whatever a
+run would refuse of the file is refused here, by every command: `check` says "ok" only for a
+config that `run` accepts. Messages name the file as it was given (jobs.config_file).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import ipaddress
 import os
 import re
 import socket
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
-from jobs import __version__
+from jobs import __version__, config_file
 from jobs.accounts import KEYS as ACCOUNT_KEYS
-from jobs.accounts import Charts
 from jobs.accounts import parse as parse_charts
+from jobs.config_file import Table
+from jobs.cron import cron_trigger, installation_minute
 from jobs.errors import ConfigError
-from jobs.merchants import Merchant
 from jobs.merchants import parse as parse_merchants
+from jobs.presets import PRESETS, csv_format
+from jobs.settings import Credentials as Credentials
+from jobs.settings import NotifySettings as NotifySettings
+from jobs.settings import RetryPolicy as RetryPolicy
+from jobs.settings import Schedule as Schedule
+from jobs.settings import Settings as Settings
+from jobs.settings import WebSettings as WebSettings
 
 DEFAULT_CONFIG = Path("config.toml")
 KEY_TYPES = ("accounting", "merchant")
 TOPICS = ("funds", "fees")
 FORMATS = ("csv", "xlsx", "gbat10", "camt053", "vipps-xml")
 DEFAULT_FORMATS = ("csv", "xlsx")  # the bookkeeping formats only when asked for: gbat10 needs a chart
+FUNDS_ONLY = ("gbat10", "camt053", "vipps-xml")  # written for topic funds only (jobs.output.usable_topics)
 MAX_CONCURRENCY = 64
 TOKEN_PATHS = {"accounting": "/miami/v1/token", "merchant": "/accesstoken/get"}
 SECRET_NAMES = re.compile(r"secret|password|subscription_key|client_id|webhook_url", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class Credentials:
-    key_type: str
-    client_id: str
-    client_secret: str = field(repr=False)
-    subscription_key: str = field(default="", repr=False)
-    msn: str = ""
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 6
-    max_seconds: float = 300.0
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-
-
-@dataclass(frozen=True)
-class Schedule:
-    cron: str = "23 * * * *"  # config.load puts each installation's own minute here (installation_minute)
-    timezone: ZoneInfo = ZoneInfo("Europe/Oslo")
-    misfire_grace_seconds: int = 1800
-    source: str = "built-in"  # where the cron expression came from, for check and status
-
-
-@dataclass(frozen=True)
-class WebSettings:
-    host: str = "127.0.0.1"  # reachable from this machine only, unless told otherwise
-    port: int = 8080
-    session_hours: int = 8  # a sign-in lasts a working day at most
-    idle_minutes: int = 60  # and ends sooner when nothing is asked of the page for this long
-    # Behind a reverse proxy (TLS ends there), its X-Forwarded-Proto and -For are believed, from its address only
-    # and for this many proxies in a row; from anyone else they are dropped.
-    behind_proxy: bool = False
-    proxy_address: str = "127.0.0.1"
-    proxy_hops: int = 1
-    exports: Path = Path("web-exports")  # each page export writes into a folder of its own under here
-    keep_days: int = 30  # and keeps it unchanged this long; then its links say it has expired
-
-
-@dataclass(frozen=True)
-class NotifySettings:
-    """[notify]: where notices of failed runs go (jobs/notify.py). The SMTP password and the webhook URL,
-    which may embed a token, come from the environment or .env only and stay out of every repr."""
-
-    email_to: tuple[str, ...] = ()
-    email_from: str = ""
-    smtp_host: str = ""
-    smtp_port: int = 587
-    smtp_security: str = "starttls"  # starttls, tls (implicit, port 465) or none
-    smtp_user: str = ""  # log in when set
-    smtp_password: str = field(default="", repr=False)
-    smtp_ca_file: Path | None = None  # None: the system's CAs
-    webhook_url: str = field(default="", repr=False)
-    on_success: bool = False  # also a daily "all good"
-    installation: str = ""  # named in every subject; the host name unless set
-    timeout: float = 10.0  # seconds per attempt
-    retry: RetryPolicy = RetryPolicy(max_attempts=6, max_seconds=60.0)
-
-    @property
-    def channels(self) -> tuple[str, ...]:
-        return tuple(name for name, on in (("email", self.email_to), ("webhook", self.webhook_url)) if on)
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        """What must never be shown: the password, the webhook URL and its path (a token, for Slack)."""
-        url = urlsplit(self.webhook_url)
-        tail = url.path + (f"?{url.query}" if url.query else "")
-        return tuple(s for s in (self.smtp_password, self.webhook_url, tail if len(tail) > 1 else "") if s)
-
-
-@dataclass(frozen=True)
-class Settings:
-    base_url: str
-    token_url: str
-    timeout: float
-    concurrency: int  # ledger dates fetched and written at once
-    credentials: Credentials | None  # None until a command needs them: see require_credentials
-    system_headers: Mapping[str, str]
-    timezone: ZoneInfo
-    out: Path
-    topics: tuple[str, ...]
-    formats: tuple[str, ...]
-    file_mode: int
-    retry: RetryPolicy
-    state_path: Path = Path("state/report-export.sqlite3")
-    start_date: dt.date | None = None  # first date of a newly seen ledger; None: yesterday
-    # A date pending longer than this is named by every run (exit 11) and retried once a day; it is never
-    # dropped. Monthly settlement keeps dates open for up to a month, so a shorter default would alarm monthly.
-    warn_after_days: int = 35
-    csv_preset: str = "standard"
-    csv_columns: tuple[str, ...] | None = None  # None: every column, in the standard order
-    csv_rename: Mapping[str, str] = field(default_factory=dict)
-    gdpr: bool = False  # includeGDPRSensitiveData: personal data, only when asked for explicitly
-    strict: bool = False  # a failed reconciliation check fails the date instead of warning
-    sheet_row_limit: int = 1_048_576  # rows per XLSX sheet, header included (Excel's maximum)
-    feed_start: str = "beginning"
-    feed_batch_entries: int = 100_000
-    schedule: Schedule = Schedule()
-    web: WebSettings = WebSettings()
-    notify: NotifySettings = NotifySettings()
-    missing: tuple[str, ...] = ()  # names of unset credential variables
-    charts: Charts | None = None  # [accounts], [clients], [ledgers]: how each ledger is booked (jobs.accounts)
-    merchants: Mapping[str, Merchant] = field(default_factory=dict)  # [merchants]: names and addresses, by org no.
-
-    def require_credentials(self) -> Credentials:
-        if self.credentials is None:
-            names = " and ".join(self.missing)
-            raise ConfigError(f"{names} not set: put them in .env (see .env.example) or the environment")
-        return self.credentials
-
-
-# Every key config.toml may hold, per table: a misspelt key would otherwise be ignored without a word.
+# Every key the config file may hold, per table: a misspelt key would otherwise be ignored without a word.
 KNOWN_KEYS = {
     "api": ("base_url", "key_type", "token_path", "timeout_seconds", "concurrency"),
     "retry": ("max_attempts", "max_seconds", "base_delay_seconds", "max_delay_seconds"),
@@ -177,47 +73,51 @@ RETIRED_KEYS = {
 
 
 def load(config_path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read the settings; config_path None means ./config.toml if it exists."""
+    """Read the settings, every value checked; config_path None means ./config.toml if it exists."""
     explicit = config_path is not None
-    path = Path(config_path) if explicit else DEFAULT_CONFIG
-    toml = _read_toml(path, required=explicit)
+    path = Path(config_path) if config_path is not None else DEFAULT_CONFIG
+    toml = config_file.read(path, required=explicit)
     env = {**_read_dotenv(path.parent / ".env"), **(os.environ if environ is None else environ)}
-    return _settings(toml, env, here=path.parent)  # relative paths in config.toml are read from its folder
+    # Relative paths in the file are read from its folder.
+    return _settings(toml, env, here=path.parent, source=str(path), found=path if path.exists() else None)
 
 
 def built_in() -> Settings:
     """The settings of an empty config.toml and environment: what --help shows when the config is broken."""
-    return _settings({}, {}, here=Path("."))
+    return _settings({}, {}, here=Path("."), source=str(DEFAULT_CONFIG), found=None)
 
 
-def _settings(toml: dict, env: Mapping[str, str], here: Path) -> Settings:
-    api, export, retry, system, state, feed, schedule, csv, web = (
-        _Table(toml, name) for name in ("api", "export", "retry", "system", "state", "feed", "schedule", "csv", "web")
+def _settings(toml: dict[str, Any], env: Mapping[str, str], here: Path, source: str, found: Path | None) -> Settings:
+    tables = _tables(toml, source)
+    api, export, retry, state, feed, csv, web = (
+        tables[name] for name in ("api", "export", "retry", "state", "feed", "csv", "web")
     )
-
-    key_type = env.get("VIPPS_KEY_TYPE") or api.choice("key_type", KEY_TYPES)
+    # The file's own values are checked even where the environment overrides them: cron's environment may not.
+    configured_type = api.choice("key_type", KEY_TYPES)
+    configured_url = _base_url(api.text("base_url", "https://api.vipps.no"), f"[api] base_url in {source}")
+    key_type = env.get("VIPPS_KEY_TYPE") or configured_type
     if key_type not in KEY_TYPES:
         raise ConfigError(f"VIPPS_KEY_TYPE is {key_type!r}: use 'accounting' or 'merchant'")
-    base_url = _base_url(env.get("VIPPS_BASE_URL") or api.text("base_url", "https://api.vipps.no"))
-    default_token_path = api.text("token_path", TOKEN_PATHS["accounting"])
-    token_path = TOKEN_PATHS["merchant"] if key_type == "merchant" else default_token_path
-    token_path = env.get("VIPPS_TOKEN_PATH") or token_path
+    base_url = _base_url(env["VIPPS_BASE_URL"], "VIPPS_BASE_URL") if env.get("VIPPS_BASE_URL") else configured_url
+    token_path = api.text("token_path", TOKEN_PATHS["accounting"])
+    token_path = env.get("VIPPS_TOKEN_PATH") or (TOKEN_PATHS["merchant"] if key_type == "merchant" else token_path)
     if not token_path.startswith("/"):
-        raise ConfigError(f"token path {token_path!r} must start with '/': fix [api] token_path")
+        raise ConfigError(f"token path {token_path!r} must start with '/': fix [api] token_path in {source}")
     credentials, missing = _credentials(key_type, env)
-    return Settings(
+    charts = parse_charts(toml, source)
+    settings = Settings(
         base_url=base_url,
         token_url=base_url + token_path,
         timeout=api.number("timeout_seconds", 30.0),
         concurrency=api.whole("concurrency", 8, most=MAX_CONCURRENCY),
         credentials=credentials,
         missing=missing,
-        system_headers=_system_headers(system),
-        timezone=_zone(export.text("timezone", "Europe/Oslo"), "[export] timezone"),
+        system_headers=_system_headers(tables["system"]),
+        timezone=_zone(export, "timezone", "Europe/Oslo"),
         out=here / export.text("out", "reports"),
         topics=export.choices("topics", TOPICS),
-        formats=export.choices("formats", FORMATS) if "formats" in export.values else DEFAULT_FORMATS,
-        file_mode=_file_mode(export.text("file_mode", "0600")),
+        formats=export.choices("formats", FORMATS) if "formats" in export else DEFAULT_FORMATS,
+        file_mode=_file_mode(export),
         retry=RetryPolicy(
             max_attempts=retry.whole("max_attempts", 6),
             max_seconds=retry.number("max_seconds", 300.0),
@@ -225,89 +125,93 @@ def _settings(toml: dict, env: Mapping[str, str], here: Path) -> Settings:
             max_delay=retry.number("max_delay_seconds", 30.0),
         ),
         state_path=here / state.text("path", "state/report-export.sqlite3"),
-        start_date=_start_date(state.get("start_date", "yesterday")),
+        start_date=_start_date(state),
         warn_after_days=state.whole("warn_after_days", Settings.warn_after_days),
-        csv_preset=csv.choice("preset", ("standard", "no", "dk", "fi")),
-        csv_columns=csv.texts("columns"),
+        csv_preset=csv.choice("preset", PRESETS),
+        csv_columns=csv.texts("columns", 'a list of column names, e.g. ["ledgerDate", "amount"]'),
         csv_rename=csv.renames("rename"),
         gdpr=export.flag("include_gdpr_sensitive_data"),
         strict=export.flag("strict"),
         sheet_row_limit=export.whole("xlsx_sheet_rows", 1_048_576, least=2, most=1_048_576),
         feed_start=feed.choice("start", ("beginning", "now")),
         feed_batch_entries=feed.whole("batch_entries", 100_000),
-        schedule=_schedule(schedule, export, credentials),
+        schedule=_schedule(tables["schedule"], export, credentials),
         web=WebSettings(
             host=web.text("host", WebSettings.host),
             port=web.whole("port", WebSettings.port, least=0, most=65535),
             session_hours=web.whole("session_hours", WebSettings.session_hours, most=24 * 30),
             idle_minutes=web.whole("idle_minutes", WebSettings.idle_minutes, most=24 * 60),
             behind_proxy=web.flag("behind_proxy"),
-            proxy_address=_proxy_address(web.text("proxy_address", WebSettings.proxy_address)),
+            proxy_address=_proxy_address(web),
             proxy_hops=web.whole("proxy_hops", WebSettings.proxy_hops, most=10),
             exports=here / web.text("exports", str(WebSettings.exports)),
             keep_days=web.whole("keep_days", WebSettings.keep_days, most=3650),
         ),
-        charts=parse_charts(toml),
-        merchants=parse_merchants(toml.get("merchants")),
-        notify=_notify(_Table(toml, "notify"), _Table(toml, "retry"), env, here),
+        charts=charts,
+        merchants=parse_merchants(toml.get("merchants"), source),
+        notify=_notify(tables["notify"], retry, env, here),
+        config_file=found,
     )
+    _check_output(settings, csv, source)
+    return settings
 
 
-def _schedule(schedule: _Table, export: _Table, credentials: Credentials | None) -> Schedule:
+def _tables(toml: dict[str, Any], source: str) -> dict[str, Table]:
+    """Each table this version reads (empty if absent), once no key in the file is unknown, retired or a secret."""
+    for name, values in toml.items():
+        if name not in KNOWN_KEYS:
+            raise ConfigError(
+                f"[{name}] in {source} is not a table this version reads: remove it or fix its name "
+                f"(known: {', '.join(KNOWN_KEYS)})"
+            )
+        if not isinstance(values, dict):
+            raise ConfigError(f"{name} in {source} must be a table, [{name}]")
+        table = Table(values, f"[{name}]", source)
+        for key in table.values:
+            if SECRET_NAMES.search(key):
+                raise ConfigError(
+                    f"{source} holds {key!r}: credentials belong in .env or the environment, not in the config file"
+                )
+            if (name, key) in RETIRED_KEYS:
+                raise ConfigError(f"[{name}] {key} in {source}: {RETIRED_KEYS[name, key]}")
+        known = KNOWN_KEYS[name]
+        if known is not None:
+            table.known(known)
+    return {name: Table(toml.get(name, {}), f"[{name}]", source) for name in KNOWN_KEYS}
+
+
+def _check_output(settings: Settings, csv: Table, source: str) -> None:
+    """What a run would refuse when it builds its files, refused here: so `check` refuses it too."""
+    try:
+        csv_format(settings.csv_preset, columns=settings.csv_columns, rename=settings.csv_rename, gdpr=settings.gdpr)
+    except ValueError as exc:
+        raise ConfigError(f"{csv.where} in {source}: {exc}") from None
+    if "gbat10" in settings.formats and not (settings.charts and settings.charts.any):
+        raise ConfigError(
+            f'[export] formats in {source} holds "gbat10", which needs an [accounts] table: copy the '
+            "example from the committed config.toml and change it to your chart of accounts"
+        )
+    if "funds" not in settings.topics and all(fmt in FUNDS_ONLY for fmt in settings.formats):
+        raise ConfigError(
+            f"[export] formats in {source} are written for topic funds only, and [export] topics has "
+            'no "funds": add "funds" to topics, or "csv" or "xlsx" to formats'
+        )
+
+
+def _schedule(schedule: Table, export: Table, credentials: Credentials | None) -> Schedule:
     """[schedule] cron, or hourly at this installation's own minute (see installation_minute)."""
-    configured = schedule.text("cron", "")
+    zone = _zone(schedule, "timezone", export.text("timezone", "Europe/Oslo"))
+    configured = schedule.text("cron")
     if configured:
+        cron_trigger(configured, zone, schedule.source)  # a cron that cannot run is refused by every command
         cron, source = configured, "[schedule] cron"
     elif credentials:
         cron, source = f"{installation_minute(credentials.client_id)} * * * *", "this installation's minute"
     else:  # the schedule cannot run without keys; this only shows what it would be
         cron, source = f"{installation_minute(socket.gethostname())} * * * *", "the host name (no keys set)"
     return Schedule(
-        cron=cron,
-        timezone=_zone(schedule.text("timezone", export.text("timezone", "Europe/Oslo")), "[schedule] timezone"),
-        misfire_grace_seconds=schedule.whole("misfire_grace_seconds", 1800),
-        source=source,
+        cron=cron, timezone=zone, misfire_grace_seconds=schedule.whole("misfire_grace_seconds", 1800), source=source
     )
-
-
-def installation_minute(seed: str) -> int:
-    """A minute from 11 to 59, the same for one set of keys across restarts and machines: the API asks
-    each installation to run hourly at a minute of its own, never :00-:10, so that they spread."""
-    return 11 + int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big") % 49
-
-
-def _read_toml(path: Path, required: bool) -> dict:
-    try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        if required:
-            raise ConfigError(f"config file {path} not found: check --config") from None
-        return {}
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"config file {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}): "
-            "save it as UTF-8"
-        ) from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}; fix it (see the committed config.toml)") from None
-    for name, table in data.items():
-        if name not in KNOWN_KEYS:
-            raise ConfigError(f"[{name}] in {path} is not a table this version reads: remove it or fix its name "
-                              f"(known: {', '.join(KNOWN_KEYS)})")  # fmt: skip
-        if not isinstance(table, dict):
-            raise ConfigError(f"{name} in {path} must be a table, [{name}]")
-        for key in table:
-            if SECRET_NAMES.search(key):
-                raise ConfigError(
-                    f"{path} holds {key!r}: credentials belong in .env or the environment, not config.toml"
-                )
-            if (name, key) in RETIRED_KEYS:
-                raise ConfigError(f"[{name}] {key} in {path}: {RETIRED_KEYS[name, key]}")
-            if KNOWN_KEYS[name] is not None and key not in KNOWN_KEYS[name]:
-                raise ConfigError(f"[{name}] {key} in {path} is not a setting this version reads: remove it or "
-                                  f"fix its name (known in [{name}]: {', '.join(KNOWN_KEYS[name])})")  # fmt: skip
-    return data
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:
@@ -319,75 +223,20 @@ def _read_dotenv(path: Path) -> dict[str, str]:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
 
 
-class _Table:
-    """One table of config.toml; each getter checks the value's type and names `[table] key` if it is wrong."""
+def credential_names(key_type: str) -> tuple[str, ...]:
+    return ("VIPPS_CLIENT_ID", "VIPPS_CLIENT_SECRET") + (("VIPPS_SUBSCRIPTION_KEY",) if key_type == "merchant" else ())
 
-    def __init__(self, toml: dict, name: str) -> None:
-        self.name, self.values = name, toml.get(name, {})
 
-    def get(self, key: str, default: object) -> object:
-        return self.values.get(key, default)
-
-    def wrong(self, key: str, should: str) -> ConfigError:
-        return ConfigError(f"[{self.name}] {key} in config.toml is {self.values[key]!r}: it must be {should}")
-
-    def text(self, key: str, default: str) -> str:
-        value = self.values.get(key, default)
-        if not isinstance(value, str):
-            raise self.wrong(key, f'text in quotes, e.g. "{default}"' if default else "text in quotes")
-        return value
-
-    def number(self, key: str, default: float) -> float:
-        value = self.values.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise self.wrong(key, f"a positive number, e.g. {default:g}")
-        return float(value)
-
-    def whole(self, key: str, default: int, *, least: int = 1, most: int | None = None) -> int:
-        value = self.values.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < least or (most and value > most):
-            span = f"from {least} to {most}" if most else f"of at least {least}"
-            raise self.wrong(key, f"a whole number {span}, e.g. {default}")
-        return value
-
-    def flag(self, key: str) -> bool:
-        value = self.values.get(key, False)
-        if not isinstance(value, bool):
-            raise self.wrong(key, "true or false")
-        return value
-
-    def choice(self, key: str, allowed: tuple[str, ...]) -> str:
-        value = self.values.get(key, allowed[0])
-        if value not in allowed:
-            raise self.wrong(key, "one of " + ", ".join(f'"{a}"' for a in allowed))
-        return value
-
-    def choices(self, key: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
-        values = self.values.get(key, list(allowed))
-        if not isinstance(values, list) or not values or any(v not in allowed for v in values):
-            raise self.wrong(key, "a list of " + ", ".join(f'"{a}"' for a in allowed) + f', e.g. ["{allowed[0]}"]')
-        return tuple(dict.fromkeys(values))
-
-    def texts(self, key: str) -> tuple[str, ...] | None:
-        values = self.values.get(key)
-        if values is None:
-            return None
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise self.wrong(key, 'a list of column names, e.g. ["ledgerDate", "amount"]')
-        return tuple(values)
-
-    def renames(self, key: str) -> dict[str, str]:
-        values = self.values.get(key, {})
-        if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
-            raise self.wrong(key, 'a table of column = "new name", e.g. [csv.rename] amount = "Beløp"')
-        return values
+def keys_outside_dotenv(settings: Settings) -> tuple[str, ...]:
+    """The keys a process started by cron would miss: those not in the .env beside the config file."""
+    folder = settings.config_file.parent if settings.config_file else Path(".")
+    in_dotenv = _read_dotenv(folder / ".env")
+    key_type = settings.credentials.key_type if settings.credentials else "accounting"
+    return tuple(name for name in credential_names(key_type) if not in_dotenv.get(name))
 
 
 def _credentials(key_type: str, env: Mapping[str, str]) -> tuple[Credentials | None, tuple[str, ...]]:
-    names = ["VIPPS_CLIENT_ID", "VIPPS_CLIENT_SECRET"]
-    if key_type == "merchant":
-        names.append("VIPPS_SUBSCRIPTION_KEY")
-    missing = tuple(name for name in names if not env.get(name))
+    missing = tuple(name for name in credential_names(key_type) if not env.get(name))
     if missing:
         return None, missing
     return (
@@ -402,14 +251,14 @@ def _credentials(key_type: str, env: Mapping[str, str]) -> tuple[Credentials | N
     )
 
 
-def _base_url(url: str) -> str:
+def _base_url(url: str, where: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"VIPPS_BASE_URL {url!r} is not an http(s) URL: use e.g. https://api.vipps.no")
+        raise ConfigError(f"{where} {url!r} is not an http(s) URL: use e.g. https://api.vipps.no")
     return url.rstrip("/")
 
 
-def _system_headers(system: dict) -> dict[str, str]:
+def _system_headers(system: Table) -> dict[str, str]:
     headers = {
         "Vipps-System-Name": system.get("name", "report-export"),
         "Vipps-System-Version": system.get("version", __version__),
@@ -418,18 +267,22 @@ def _system_headers(system: dict) -> dict[str, str]:
     }
     for name, value in headers.items():
         if not isinstance(value, str) or not 0 < len(value) <= 30 or not value.isascii():
-            raise ConfigError(f"{name} must be 1-30 ASCII characters: fix [system] in config.toml")
-    return headers
+            raise ConfigError(f"{name} must be 1-30 ASCII characters: fix [system] in {system.source}")
+    return {name: str(value) for name, value in headers.items()}
 
 
-def _zone(name: str, where: str) -> ZoneInfo:
+def _zone(table: Table, key: str, default: str) -> ZoneInfo:
+    name = table.text(key, default)
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"unknown time zone {name!r}: fix {where} (e.g. Europe/Oslo)") from None
+        raise ConfigError(
+            f"unknown time zone {name!r}: fix {table.where} {key} in {table.source} (e.g. Europe/Oslo)"
+        ) from None
 
 
-def _start_date(value: object) -> dt.date | None:
+def _start_date(state: Table) -> dt.date | None:
+    value = state.get("start_date", "yesterday")
     if value == "yesterday":
         return None
     if type(value) is dt.date:  # TOML's own date literal (a TOML date-time is refused below)
@@ -437,24 +290,26 @@ def _start_date(value: object) -> dt.date | None:
     try:
         return dt.date.fromisoformat(str(value))
     except ValueError:
-        raise ConfigError(f'[state] start_date {value!r} must be "yesterday" or YYYY-MM-DD') from None
+        raise state.wrong("start_date", '"yesterday" or a date, YYYY-MM-DD') from None
 
 
-def _proxy_address(text: str) -> str:
+def _proxy_address(web: Table) -> str:
     try:
-        return str(ipaddress.ip_address(text))
+        return str(ipaddress.ip_address(web.text("proxy_address", "127.0.0.1")))
     except ValueError:
-        raise ConfigError(f"[web] proxy_address in config.toml is {text!r}: give the reverse proxy's IP address, "
-                          'e.g. "127.0.0.1" for one on this machine') from None  # fmt: skip
+        raise web.wrong(
+            "proxy_address", 'the reverse proxy\'s IP address, e.g. "127.0.0.1" for one on this machine'
+        ) from None
 
 
-def _file_mode(text: str) -> int:
+def _file_mode(export: Table) -> int:
+    text = export.text("file_mode", "0600")
     try:
-        mode = int(str(text), 8)
+        mode = int(text, 8)
     except ValueError:
         mode = -1
     if not 0 <= mode <= 0o777 or not mode & 0o600 == 0o600:
-        raise ConfigError(f'[export] file_mode {text!r} must be octal like "0600" and owner read-write')
+        raise export.wrong("file_mode", 'octal like "0600", and owner read-write')
     return mode
 
 
@@ -467,7 +322,7 @@ def _is_address(value: object) -> bool:
     return isinstance(value, str) and value.isascii() and EMAIL_ADDRESS.fullmatch(value) is not None
 
 
-def _notify(table: _Table, retry: _Table, env: Mapping[str, str], here: Path) -> NotifySettings:
+def _notify(table: Table, retry: Table, env: Mapping[str, str], here: Path) -> NotifySettings:
     """[notify] with NOTIFY_SMTP_PASSWORD and NOTIFY_WEBHOOK_URL; a half-configured channel is refused here,
     so that a run never finds out at night that its notices cannot go anywhere."""
     to = table.get("email_to", [])

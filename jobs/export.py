@@ -47,6 +47,7 @@ from jobs.errors import (
 from jobs.iban import payout_iban
 from jobs.output import SETTLEMENTS, Ledger, Output, PeriodFiles, Retry, ledger_zone, owner, usable_topics, write_date
 from jobs.progress import Progress
+from jobs.request import RunRequest
 from jobs.retry import Retrier
 from jobs.state import Pending, State, Waiting, now_utc
 
@@ -68,21 +69,6 @@ class Unit:
     @property
     def key(self) -> tuple[str, str, dt.date]:
         return self.ledger_id, self.topic, self.date
-
-
-@dataclass(frozen=True)
-class Request:
-    """What to export; first and last None mean catch-up."""
-
-    first: dt.date | None
-    last: dt.date | None
-    ledgers: tuple[str, ...]
-    topics: tuple[str, ...]
-    output: Output
-    combine: bool = False  # also one file per ledger and topic for the whole period
-    # False for the page's exports: they change nothing the catch-up reads (which ledgers it knows, which
-    # dates are exported or pending); the run's own row says what they wrote and left open.
-    records_dates: bool = True
 
 
 OUTCOMES = {
@@ -241,7 +227,7 @@ def select(readable: dict[str, dict], requested: tuple[str, ...]) -> list[str]:
 
 
 def catch_up(
-    state: State, ledger_ids: list[str], request: Request, today: dt.date, warn_after_days: int, result: Result
+    state: State, ledger_ids: list[str], request: RunRequest, today: dt.date, warn_after_days: int, result: Result
 ) -> list[Unit]:
     """Every date from each ledger's start through yesterday not yet exported, and every pending one,
     also from before the start (an on-demand run may have left it). None is ever dropped: a date pending
@@ -295,8 +281,9 @@ def ledgers_for(readable: dict[str, dict], selected: list[str], settings: Settin
         if "gbat10" in output.formats and chart is not None and not chart.gap and chart.book_currency != currency:
             log.warning("ledger %s: no vouchers: it is in %s, but the books of client %s are in %s (book_currency); "
                         "GBAT10 has no currency column. If they are kept in %s, set book_currency = \"%s\" in "
-                        '[ledgers."%s"] (or the client\'s table) in config.toml', lid, currency or "?",
-                        chart.client or "(no owner)", chart.book_currency, currency, currency, lid)  # fmt: skip
+                        '[ledgers."%s"] (or the client\'s table) in %s', lid, currency or "?",
+                        chart.client or "(no owner)", chart.book_currency, currency, currency, lid,
+                        chart.source)  # fmt: skip
             skip = frozenset({"gbat10"})
         zone = ledger_zone(readable[lid], settings.timezone)
         ledgers[lid] = Ledger(lid, zone, chart, payout_iban(readable[lid].get("payoutBankAccount")), skip)
@@ -304,11 +291,12 @@ def ledgers_for(readable: dict[str, dict], selected: list[str], settings: Settin
 
 
 def run(
-    api: ReportApi, state: State, run_id: int, settings: Settings, request: Request, today: dt.date,
-    *, stop: threading.Event, progress_bar: bool, watch: Callable[[int, int, str], None] | None = None,
+    api: ReportApi, state: State, run_id: int, settings: Settings, request: RunRequest, output: Output,
+    today: dt.date, *, stop: threading.Event, progress_bar: bool, watch: Callable[[int, int, str], None] | None = None,
 ) -> Result:  # fmt: skip
+    """The request's ledger dates, into files as `output` says."""
     result = Result()
-    request = dataclasses.replace(request, topics=usable_topics(request.output, request.topics))
+    request = dataclasses.replace(request, topics=usable_topics(output, request.topics))
     readable = readable_ledgers(api, state, first_date(settings, today), result, records=request.records_dates)
     selected = select(readable, request.ledgers)
     result.ledgers = len(selected)
@@ -317,10 +305,10 @@ def run(
     else:
         units = plan(selected, request.topics, dates(request.first, request.last))
     result.planned = len(units)
-    ledgers = ledgers_for(readable, selected, settings, request.output, state)
+    ledgers = ledgers_for(readable, selected, settings, output, state)
     recorded = state if request.records_dates else None
-    settle = any(fmt in SETTLEMENTS for fmt in request.output.formats)
-    settle_into = request.output.out if settle else None
+    settle = any(fmt in SETTLEMENTS for fmt in output.formats)
+    settle_into = output.out if settle else None
     progress = Progress(len(units), bar=progress_bar, watch=watch)
     if watch is not None:
         watch(0, len(units), units[0].ledger_id if units else "")
@@ -348,11 +336,11 @@ def run(
                 key = (unit.ledger_id, unit.topic)
                 if key not in periods:
                     commit_periods(periods, unit.ledger_id, run_id, result)
-                    periods[key] = PeriodFiles(request.output, ledgers[unit.ledger_id], unit.topic, request.first,
+                    periods[key] = PeriodFiles(output, ledgers[unit.ledger_id], unit.topic, request.first,
                                                request.last)  # fmt: skip
                 period = periods[key]
             also = period.reports if period is not None and period.missing is None else ()
-            future = pool.submit(unless_stopped, stop, write_date, api, request.output, ledgers[unit.ledger_id],
+            future = pool.submit(unless_stopped, stop, write_date, api, output, ledgers[unit.ledger_id],
                                  unit.topic, unit.date, run_id, also, unit.retry)  # fmt: skip
             window.append((unit, period, future))
             while len(window) >= queued:
@@ -367,7 +355,7 @@ def run(
     if settle and not result.stopped:  # after the dates: a payout's settlement may span several of them
         period = (request.first, request.last) if request.first else None
         missing = [*result.open, *(unit for unit, _ in result.unavailable), *result.unreconciled]
-        settled = settlements.settle(api, state, request.output, readable, selected, result.payouts, period,
+        settled = settlements.settle(api, state, output, readable, selected, result.payouts, period,
                                      combine=request.combine, record=request.records_dates, run_id=run_id, today=today,
                                      stop=stop, workers=settings.concurrency,
                                      missing={u.ledger_id: str(u) for u in missing if u.topic == "funds"})  # fmt: skip

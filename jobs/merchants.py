@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jobs.errors import ConfigError
+from jobs.config_file import Table
 
 KEYS = ("name", "address", "zip_code", "city")
 
@@ -30,19 +30,12 @@ class Merchant:
     city: str = ""
 
 
-def parse(table: Any) -> Mapping[str, Merchant]:
-    """config.toml's [merchants] (None if absent): organisation number -> Merchant."""
-    if table is None:
-        return {}
+def parse(table: Any, source: str = "config.toml") -> Mapping[str, Merchant]:
+    """The config file's [merchants] (None if absent): organisation number -> Merchant."""
     merchants = {}
-    for number, values in table.items():
-        where = f'[merchants."{number}"] in config.toml'
-        if not isinstance(values, dict):
-            raise ConfigError(f'{where} must be a table, e.g. [merchants."987654321"] with name = "..."')
-        for key, value in values.items():
-            if key not in KEYS:
-                raise ConfigError(f"{where}: {key} is not a setting this version reads (known: {', '.join(KEYS)})")
-            if not isinstance(value, str):
-                raise ConfigError(f"{where}: {key} is {value!r}: it must be text in quotes")
-        merchants[number] = Merchant(**values)
+    for number, values in (table or {}).items():
+        where = f'[merchants."{number}"]'
+        fields = Table.of(values, where, source, ', e.g. [merchants."987654321"] with name = "..."')
+        fields.known(KEYS)
+        merchants[str(number)] = Merchant(**{key: fields.text(key) for key in fields.values})
     return merchants

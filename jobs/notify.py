@@ -33,7 +33,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
 
 from jobs import notice as notices
 from jobs.conditions import LASTING, Condition, DailyOk, Failing, Overdue, Told, Waiting, Withdrawn, gist, key, parse
@@ -41,6 +40,7 @@ from jobs.config import Settings
 from jobs.export import EXIT_INTERRUPTED
 from jobs.notice import Fact
 from jobs.outbox import Outbox
+from jobs.request import RunRequest
 from jobs.state import State
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class Run:
     code: int
     summary: str | None = None  # the summary line, when the run got that far
     error: str | None = None  # why it failed, when it raised
-    request: dict[str, Any] | None = None  # what it covered (runner.describe_request); None: the feed
+    request: RunRequest | None = None  # what it was asked to do
 
     @property
     def failed(self) -> bool:
@@ -334,24 +334,4 @@ def problems(lasting: dict[Condition, Fact]) -> str:
 
 def redo(run: Run, settings: Settings) -> str:
     """The command that does the failed run's work again, with what differs from config.toml."""
-    request = run.request
-    if request is None:
-        return f"report-export {run.command}"
-    words = ["report-export", "run"]
-    if request["from"]:
-        words += ["--from", request["from"], "--to", request["to"]]
-    for ledger in request["ledgers"]:
-        words += ["--ledger", ledger]
-    if tuple(request["topics"]) != settings.topics:
-        words += [word for topic in request["topics"] for word in ("--topic", topic)]
-    if tuple(request["formats"]) != settings.formats:
-        words += [word for fmt in request["formats"] for word in ("--format", fmt)]
-    if request["csvPreset"] != settings.csv_preset:
-        words += ["--csv-preset", request["csvPreset"]]
-    # A page export's folder of its own belongs to the page (jobs.web.exports): from the command line the
-    # work is redone where the nightly run writes.
-    if request["out"] != str(settings.out.absolute()) and run.trigger != "web":
-        words += ["--out", request["out"]]
-    if request["combine"]:
-        words.append("--combine")
-    return " ".join(words)
+    return run.request.redo(settings) if run.request is not None else f"report-export {run.command}"

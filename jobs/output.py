@@ -109,7 +109,8 @@ class Written:
 def usable_topics(output: Output, topics: tuple[str, ...]) -> tuple[str, ...]:
     """The topics that get a file in a format asked for; says once which formats a topic does not get."""
     if "gbat10" in output.formats and not (output.charts and output.charts.any):
-        raise ConfigError("--format gbat10 needs an [accounts] table in config.toml: copy the example from the "
+        source = output.charts.source if output.charts else "config.toml"
+        raise ConfigError(f"--format gbat10 needs an [accounts] table in {source}: copy the example from the "
                           "committed config.toml and change it to your chart of accounts")  # fmt: skip
     skipped = [f for f in output.formats if f in BOOKKEEPING + SETTLEMENTS]
     if skipped and "fees" in topics:

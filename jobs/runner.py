@@ -1,12 +1,14 @@
 """One run of the exporter, the same whoever starts it: the command line, the scheduler or the web page.
 
-execute() holds the lock, opens the state and one API client, records the run, and hands the
-work to a body (export_period, or the feed); it returns what the run did and the one summary line
-every run ends with. The caller decides where that line goes.
+execute(request, settings, context) holds the lock, opens the state and one API client, records the
+run, and does the work the request asks for: its ledger dates (export.run) or the feed (feed.follow).
+It returns what the run did and its summary line; the caller decides where that line goes. A run that
+fails raises, after its row and its notice say so.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -15,21 +17,45 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from jobs import config
-from jobs.errors import EXIT_INTERNAL, EXIT_NOTHING_TO_DO, EXIT_OK, EXIT_PENDING, ConfigError
-from jobs.output import Output
+from jobs.errors import EXIT_INTERNAL, EXIT_NOTHING_TO_DO, EXIT_OK, EXIT_PENDING
+from jobs.request import RunRequest
+from jobs.settings import Settings
+
+if TYPE_CHECKING:
+    from jobs.api import ReportApi
+    from jobs.export import Result
+    from jobs.feed import FeedResult
+    from jobs.output import Output
+    from jobs.state import State
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Context:
-    """What tests replace, and how a run is asked to stop (SIGTERM, the scheduler, the web server)."""
+    """What tests replace, how a run is asked to stop (SIGTERM, the scheduler, the page's Stop button), and
+    what its caller is told while it goes on."""
 
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     stop: threading.Event = field(default_factory=threading.Event)
+    today: dt.date | None = None  # the run's date; None: today in the configured time zone
+    progress_bar: bool = False  # on a terminal
+    watch: Callable[[int, int, str], None] | None = None  # ledger dates done, planned, and the ledger now
+    on_wait: Callable[[str], None] | None = None  # another run holds the lock: who
+    on_start: Callable[[int], None] | None = None  # the run's id, once it holds the lock
+    on_connect: Callable[[ReportApi], None] | None = None  # its API client (the page shows the retries)
+
+
+@dataclass(frozen=True)
+class Work:
+    """What a run's work did: its result, the middle of its summary line, and the lines under it."""
+
+    result: Result | FeedResult
+    done: str
+    notes: list[str]
 
 
 @dataclass(frozen=True)
@@ -37,80 +63,13 @@ class Finished:
     run_id: int
     code: int  # the exit code: pending and nothing to do are 0 unless detailed codes were asked for
     outcome: str
-    summary: str  # the line every run ends with
+    summary: str  # the line every finished run ends with
     notes: list[str]
     files: list[Path]  # report files written (their manifests lie beside them)
 
 
-def output_for(
-    settings: config.Settings, *, out: Path | None = None, formats: tuple[str, ...] = (), csv_preset: str | None = None,
-    strict: bool | None = None,
-) -> Output:  # fmt: skip
-    """How to write the files: the given choices over config.toml."""
-    from jobs.presets import csv_format
-
-    try:
-        csv = csv_format(csv_preset or settings.csv_preset, columns=settings.csv_columns,
-                         rename=settings.csv_rename, gdpr=settings.gdpr)  # fmt: skip
-    except ValueError as exc:
-        raise ConfigError(f"[csv] in config.toml: {exc}") from None
-    return Output(
-        out=(out or settings.out).absolute(),  # the state records where files are, whatever the cwd
-        formats=tuple(dict.fromkeys(formats or settings.formats)),
-        mode=settings.file_mode,
-        csv_format=csv,
-        gdpr=settings.gdpr,
-        sheet_row_limit=settings.sheet_row_limit,
-        strict=settings.strict if strict is None else strict,
-        api_base_url=settings.base_url,
-        charts=settings.charts,
-        merchants=settings.merchants,
-    )
-
-
-def describe_request(request) -> dict:
-    """What an export covers, for the run's row: shown in the history."""
-    return {
-        "from": request.first and request.first.isoformat(), "to": request.last and request.last.isoformat(),
-        "ledgers": list(request.ledgers), "topics": list(request.topics), "formats": list(request.output.formats),
-        "csvPreset": request.output.csv_format.name, "combine": request.combine, "out": str(request.output.out),
-    }  # fmt: skip
-
-
-def export_period(
-    settings: config.Settings, request, day: dt.date, context: Context, *, progress_bar: bool = False,
-    watch: Callable[[int, int, str], None] | None = None,
-):  # fmt: skip
-    """The body of an export run: the dates of `request` (None, None: the catch-up)."""
-    from jobs import export
-
-    def body(api, state, run_id):
-        result = export.run(api, state, run_id, settings, request, day, stop=context.stop,
-                            progress_bar=progress_bar, watch=watch)  # fmt: skip
-        period = f"{request.first}..{request.last}" if request.first else "catch-up"
-        done = (
-            f"{period}: {plural(len(result.written), 'ledger date')} written "
-            f"({plural(sum(n for _, n in result.written), 'row')}, {plural(len(result.files), 'file')} "
-            f"under {request.output.out}), {len(result.open)} open, {len(result.unavailable)} unavailable"
-        )
-        notes = [f"  open: {unit} (tryLater: not closed yet, a later run retries it)" for unit in result.open]
-        notes += [f"  unavailable: {why}" for _, why in result.unavailable]
-        notes += [f"  waiting: {unit} {why}" for unit, why in result.unsettled]
-        notes += [f"  not written: {unit} {why}" for unit, why in result.unfit]
-        return result, result.ledgers, done, notes
-
-    return body
-
-
-def execute(
-    command: str, trigger: str, settings: config.Settings, body, *, out: Path, context: Context,
-    state_path: Path | None = None, wait: bool = False, detailed: bool = False, user: str = "",
-    request: dict | None = None, on_wait: Callable[[str], None] | None = None,
-    on_start: Callable[[int], None] | None = None, today: dt.date | None = None,
-) -> Finished:  # fmt: skip
-    """Lock, state, one API client and a run row around `body`; then the run's notifications.
-
-    `today` is the run's date (tests inject it): notifications count "once a day" by it."""
+def execute(request: RunRequest, settings: Settings, context: Context | None = None) -> Finished:
+    """Lock, state, one API client and a run row around the request's work; then the run's notice."""
     from jobs.export import connect
     from jobs.lock import run_lock
     from jobs.notify import Notifier, Run
@@ -118,43 +77,142 @@ def execute(
     from jobs.state import State
     from jobs.writers import remove_stale_temp_files
 
+    context = context or Context()
     started = context.clock()
+    settings = dataclasses.replace(settings, concurrency=request.concurrency)
     settings.require_credentials()  # before anything is created on disk
-    state_path = state_path or settings.state_path
-    day = today or dt.datetime.now(settings.timezone).date()
-    with run_lock(Path(f"{state_path}.lock"), wait=wait, on_wait=on_wait), State(state_path) as state:
-        run_id = state.start_run(command, trigger, user=user, request=json.dumps(request) if request else None)
-        if on_start is not None:
-            on_start(run_id)
+    day = context.today or dt.datetime.now(settings.timezone).date()
+    context = dataclasses.replace(context, today=day)
+    work = export_dates if request.command == "run" else follow_feeds
+    # The feed's row keeps no request, as before: the history shows the periods of date runs.
+    record = json.dumps(request.record()) if request.command == "run" else None
+    with (
+        run_lock(Path(f"{settings.state_path}.lock"), wait=request.wait, on_wait=context.on_wait),
+        State(settings.state_path) as state,
+    ):
+        run_id = state.start_run(request.command, request.trigger, user=request.user, request=record)
+        if context.on_start is not None:
+            context.on_start(run_id)
         # Only under the lock: another run's temporary files would look the same.
-        if removed := remove_stale_temp_files(out):
-            log.info("removed %d temporary files an interrupted run left under %s", removed, out)
+        if removed := remove_stale_temp_files(request.out):
+            log.info("removed %d temporary files an interrupted run left under %s", removed, request.out)
         outbox = Outbox(settings, state, clock=context.clock, sleep=context.sleep, stop=context.stop)
         notifier = Notifier(settings, state, day, outbox)
         try:
             # First what earlier runs could not deliver; under the lock, so no two runs send the same notice.
             outbox.deliver()
             with connect(settings, clock=context.clock, sleep=context.sleep) as (api, auth):
-                result, ledgers, done, notes = body(api, state, run_id)
+                if context.on_connect is not None:
+                    context.on_connect(api)
+                done = work(api, state, run_id, request, settings, context)
         except BaseException as exc:
             code = getattr(exc, "exit_code", 130 if isinstance(exc, KeyboardInterrupt) else EXIT_INTERNAL)
             error = str(exc) or type(exc).__name__
             outcome = "failed" if code != 130 else "interrupted"
             state.end_run(run_id, outcome, code, {}, error)
-            notifier.after_run(Run(run_id, command, trigger, outcome, code, error=error, request=request))
+            notifier.after_run(
+                Run(run_id, request.command, request.trigger, outcome, code, error=error, request=request)
+            )
             raise
+        result = done.result
         counts = {**result.counts(), "tokens": auth.tokens_fetched, "retries": api.retrier.retries}
         code = result.exit_code
-        if code in (EXIT_PENDING, EXIT_NOTHING_TO_DO) and not detailed:
+        if code in (EXIT_PENDING, EXIT_NOTHING_TO_DO) and not request.detailed_exit_codes:
             code = EXIT_OK  # normal every hour: a scheduler must not page anyone for it
-        state.end_run(run_id, result.outcome, code, counts, files=[str(path) for path in result.files],
-                      left=result.left())  # fmt: skip
-        summary = (
-            f"report-export {command}: {plural(ledgers, 'ledger')}, {done}, {plural(auth.tokens_fetched, 'token')}, "
-            f"{plural(api.retrier.retries, 'retry', 'retries')}, {context.clock() - started:.1f} s: {result.outcome}"
+        state.end_run(
+            run_id, result.outcome, code, counts, files=[str(path) for path in result.files], left=result.left()
         )
-        notifier.after_run(Run(run_id, command, trigger, result.outcome, code, summary, request=request), result)
-    return Finished(run_id, code, result.outcome, summary, notes, list(result.files))
+        summary = (
+            f"report-export {request.command}: {plural(result.ledgers, 'ledger')}, {done.done}, "
+            f"{plural(auth.tokens_fetched, 'token')}, {plural(api.retrier.retries, 'retry', 'retries')}, "
+            f"{context.clock() - started:.1f} s: {result.outcome}"
+        )
+        notifier.after_run(
+            Run(run_id, request.command, request.trigger, result.outcome, code, summary, request=request), result
+        )
+    return Finished(run_id, code, result.outcome, summary, done.notes, list(result.files))
+
+
+def output_for(settings: Settings, request: RunRequest) -> Output:
+    """How to write the request's files (config.load checked that config.toml's [csv] can be written)."""
+    from jobs.output import Output
+    from jobs.presets import csv_format
+
+    return Output(
+        out=request.out,
+        formats=request.formats,
+        mode=settings.file_mode,
+        csv_format=csv_format(
+            request.csv_preset, columns=settings.csv_columns, rename=settings.csv_rename, gdpr=settings.gdpr
+        ),
+        gdpr=settings.gdpr,
+        sheet_row_limit=settings.sheet_row_limit,
+        strict=request.strict,
+        api_base_url=settings.base_url,
+        charts=settings.charts,
+        merchants=settings.merchants,
+    )
+
+
+def export_dates(
+    api: ReportApi, state: State, run_id: int, request: RunRequest, settings: Settings, context: Context
+) -> Work:
+    """The request's ledger dates (first and last None: the catch-up), on the context's day."""
+    from jobs import export
+
+    output = output_for(settings, request)
+    assert context.today is not None  # execute gives the run's date
+    result = export.run(
+        api,
+        state,
+        run_id,
+        settings,
+        request,
+        output,
+        context.today,
+        stop=context.stop,
+        progress_bar=context.progress_bar,
+        watch=context.watch,
+    )
+    period = f"{request.first}..{request.last}" if request.first else "catch-up"
+    done = (
+        f"{period}: {plural(len(result.written), 'ledger date')} written "
+        f"({plural(sum(n for _, n in result.written), 'row')}, {plural(len(result.files), 'file')} "
+        f"under {output.out}), {len(result.open)} open, {len(result.unavailable)} unavailable"
+    )
+    notes = [f"  open: {unit} (tryLater: not closed yet, a later run retries it)" for unit in result.open]
+    notes += [f"  unavailable: {why}" for _, why in result.unavailable]
+    notes += [f"  waiting: {unit} {why}" for unit, why in result.unsettled]
+    notes += [f"  not written: {unit} {why}" for unit, why in result.unfit]
+    return Work(result, done, notes)
+
+
+def follow_feeds(
+    api: ReportApi, state: State, run_id: int, request: RunRequest, settings: Settings, context: Context
+) -> Work:
+    """The request's ledgers' feeds, from their stored cursors."""
+    from jobs import export, feed
+    from jobs.output import ledger_zone
+
+    output = output_for(settings, request)
+    assert context.today is not None  # execute gives the run's date
+    seen = export.Result()  # collects new, withdrawn and refused ledgers
+    readable = export.readable_ledgers(api, state, export.first_date(settings, context.today), seen)
+    zones = {lid: ledger_zone(readable[lid], settings.timezone) for lid in export.select(readable, request.ledgers)}
+    result = feed.follow(
+        api,
+        state,
+        zones,
+        request.topics,
+        output,
+        start=settings.feed_start,
+        run_id=run_id,
+        stop=context.stop,
+        batch_limit=settings.feed_batch_entries,
+    )
+    result.withdrawn, result.refused = seen.withdrawn, seen.refused
+    done = f"feed: {plural(result.entries, 'new entry', 'new entries')} in {plural(len(result.files), 'file')}"
+    return Work(result, f"{done} under {output.out}", [f"  unavailable: {why}" for why in result.unavailable])
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:

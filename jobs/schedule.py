@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import shlex
 import sys
 import threading
 from collections.abc import Callable
@@ -26,8 +28,9 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from jobs.config import DEFAULT_CONFIG, Schedule
-from jobs.errors import ConfigError
+import jobs
+from jobs.config import Schedule, Settings
+from jobs.cron import cron_trigger
 from jobs.signals import stop_on_signals
 
 JOB_ID = "catch-up"
@@ -103,36 +106,33 @@ def run_scheduler(
     return 0
 
 
-def crontab_line(schedule: Schedule, config: Path | None) -> str:
-    """The crontab lines that run the catch-up at this installation's minute, with absolute paths (cron
-    starts jobs in $HOME with a bare environment) and flock, so a slow run is never started twice."""
-    config_path = (config or DEFAULT_CONFIG).absolute()
-    script = Path(sys.executable).parent / "report-export"
-    command = str(script) if script.is_file() else f"{sys.executable} -m jobs"
-    home = config_path.parent
-    return (
-        f"CRON_TZ={schedule.timezone}\n"
-        f"{schedule.cron} flock -n {home / 'cron.lock'} {command} run --quiet --config {config_path} "
-        f"--log-file {home / 'report-export.log'}"
-    )
+def crontab_line(settings: Settings, state: Path | None = None) -> str:
+    """The crontab lines that run the catch-up at this installation's minute. Cron starts a job in $HOME with a
+    bare environment, so every path is absolute; without a config file the job runs in this folder, whose .env,
+    state and reports the interactive run used. flock keeps a slow run from being started twice."""
+    config_file = settings.config_file
+    folder = Path(os.path.abspath(config_file.parent if config_file else Path.cwd()))
+    python = os.path.abspath(sys.executable)
+    script = Path(python).parent / "report-export"
+    if script.is_file():
+        command = [str(script)]
+    else:  # a checkout run with `python -m jobs`: cron's python must find the package wherever it starts
+        command = ["env", f"PYTHONPATH={Path(jobs.__file__).parent.parent.absolute()}", python, "-m", "jobs"]
+    command += ["run", "--quiet"]
+    if config_file is not None:
+        command += ["--config", os.path.abspath(config_file)]
+    if state is not None:
+        command += ["--state", os.path.abspath(state)]
+    command += ["--log-file", str(folder / "report-export.log")]
+    line = f"flock -n {shlex.quote(str(folder / 'cron.lock'))} {shlex.join(command)}"
+    if config_file is None:
+        line = f"cd {shlex.quote(str(folder))} && {line}"
+    # A bare % in a crontab line ends its command: escaped, it is a %.
+    return f"CRON_TZ={settings.schedule.timezone}\n{settings.schedule.cron} " + line.replace("%", "\\%")
 
 
 def _trigger(schedule: Schedule) -> CronTrigger:
-    fields = schedule.cron.split()
-    # APScheduler 3.x counts weekdays from Monday=0, cron from Sunday=0: a number would
-    # silently run on the wrong day.
-    if len(fields) == 5 and any(c.isdigit() for c in fields[4]):
-        raise ConfigError(
-            f"[schedule] cron {schedule.cron!r}: write the day of week as names (mon-fri, sun), not numbers"
-        )
-    try:
-        return CronTrigger.from_crontab(schedule.cron, timezone=schedule.timezone)
-    except (ValueError, TypeError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(
-            f"[schedule] cron {schedule.cron!r} is not a crontab expression ({reason}): "
-            'use five fields like "23 * * * *"'
-        ) from None
+    return cron_trigger(schedule.cron, schedule.timezone)  # config.load checked a configured one already
 
 
 def _log_job_event(event: JobExecutionEvent) -> None:

@@ -16,43 +16,44 @@ from jobs.accounts import Vat, charts_for, parse
 ROOT = Path(__file__).parent.parent
 
 
-@pytest.mark.parametrize(
-    ("toml", "message"),
-    [
-        ('[accounts]\nvoucher_type = "50"\n', "[accounts] voucher_type in config.toml is '50': it must be a whole "
-                                              "number from 1 to 999"),
-        ("[accounts]\nvoucher_typ = 50\n", "[accounts] voucher_typ in config.toml is not a setting this version"),
-        ('[accounts]\nlines = "per-line"\n', '[accounts] lines in config.toml is \'per-line\': it must be one of '
-                                             '"per-type", "per-entry"'),
-        ('[accounts]\nmodel = "net"\n', '[accounts] model in config.toml is \'net\': it must be one of '
-                                        '"sales-elsewhere", "sales"'),
-        ('[accounts]\nbook_currency = "kr"\n', "[accounts] book_currency in config.toml is 'kr': it must be a "
-                                               'currency code, e.g. "NOK"'),
-        ("[accounts]\nseries = 100\n", "[accounts] series in config.toml is 100: it must be a whole number from 0 "
-                                        "to 99"),
-        ('[clients."9"]\ncutoff_hour = 24\n', '[clients."9"] cutoff_hour in config.toml is 24: it must be a whole '
-                                              "number from 0 to 23"),
-        ('[accounts.types.capture]\naccount = "3000"\n', "[accounts.types.capture] account in config.toml is '3000': "
-                                                          "it must be a whole number from 1 to 9999999"),
-        ("[accounts.types.capture]\nacount = 3000\n", "[accounts.types.capture] acount in config.toml is not a "
-                                                      "setting this version reads"),
-        ('[accounts.types.capture]\naccount = 3000\ntext = "{dato}"\n', "[accounts.types.capture] text in "
-                                                                        "config.toml is '{dato}': it must be text "
-                                                                        "whose placeholders are {date}"),
-        ('[ledgers."1".fee_types.capture-fee]\naccount = 7770\ncustomer = "x"\n',
-         "[ledgers.\"1\"] fee_types.capture-fee customer in config.toml is 'x': it must be a whole number"),
-        ("[accounts.vat.3]\nrate = 125\naccount = 2700\n", "[accounts.vat.3] rate in config.toml is 125: it must be "
-                                                          "a percentage"),
-        ("[accounts.vat.3]\nrate = 25\n", "[accounts.vat.3] in config.toml needs rate = <percent> and account"),
-        ("[accounts.types.fees-retained]\naccount = 7770\n", "[accounts] types.fees-retained in config.toml: fees "
-                                                             "retained move money from the funds balance"),
-        ("[accounts.clearing]\nNOK = 1940\n", "[accounts] clearing in config.toml: clearing is one account now"),
-        ('[accounts.series]\n"302321" = 1\n', '[accounts] series in config.toml: series is the default series now: '
-                                               'series = 1; a ledger gets its own in [ledgers."<id>"]'),
-        ("[accounts.types]\ncapture = 3000\n", "[accounts.types.capture] in config.toml must be a table"),
-        ("[clients]\nx = 1\n", '[clients."x"] in config.toml must be a table'),
-    ],
-)  # fmt: skip
+# Shared with tests/test_config_check.py, which runs `check` and `run` over them.
+WRONG_CHARTS = [
+    ('[accounts]\nvoucher_type = "50"\n', "[accounts] voucher_type in config.toml is '50': it must be a whole "
+                                          "number from 1 to 999"),
+    ("[accounts]\nvoucher_typ = 50\n", "[accounts] voucher_typ in config.toml is not a setting this version"),
+    ('[accounts]\nlines = "per-line"\n', '[accounts] lines in config.toml is \'per-line\': it must be one of '
+                                         '"per-type", "per-entry"'),
+    ('[accounts]\nmodel = "net"\n', '[accounts] model in config.toml is \'net\': it must be one of '
+                                    '"sales-elsewhere", "sales"'),
+    ('[accounts]\nbook_currency = "kr"\n', "[accounts] book_currency in config.toml is 'kr': it must be a "
+                                           'currency code, e.g. "NOK"'),
+    ("[accounts]\nseries = 100\n", "[accounts] series in config.toml is 100: it must be a whole number from 0 "
+                                    "to 99"),
+    ('[clients."9"]\ncutoff_hour = 24\n', '[clients."9"] cutoff_hour in config.toml is 24: it must be a whole '
+                                          "number from 0 to 23"),
+    ('[accounts.types.capture]\naccount = "3000"\n', "[accounts.types.capture] account in config.toml is '3000': "
+                                                      "it must be a whole number from 1 to 9999999"),
+    ("[accounts.types.capture]\nacount = 3000\n", "[accounts.types.capture] acount in config.toml is not a "
+                                                  "setting this version reads"),
+    ('[accounts.types.capture]\naccount = 3000\ntext = "{dato}"\n', "[accounts.types.capture] text in "
+                                                                    "config.toml is '{dato}': it must be text "
+                                                                    "whose placeholders are {date}"),
+    ('[ledgers."1".fee_types.capture-fee]\naccount = 7770\ncustomer = "x"\n',
+     "[ledgers.\"1\"] fee_types.capture-fee customer in config.toml is 'x': it must be a whole number"),
+    ("[accounts.vat.3]\nrate = 125\naccount = 2700\n", "[accounts.vat.3] rate in config.toml is 125: it must be "
+                                                      "a percentage"),
+    ("[accounts.vat.3]\nrate = 25\n", "[accounts.vat.3] in config.toml needs rate = <percent> and account"),
+    ("[accounts.types.fees-retained]\naccount = 7770\n", "[accounts] types.fees-retained in config.toml: fees "
+                                                         "retained move money from the funds balance"),
+    ("[accounts.clearing]\nNOK = 1940\n", "[accounts] clearing in config.toml: clearing is one account now"),
+    ('[accounts.series]\n"302321" = 1\n', '[accounts] series in config.toml: series is the default series now: '
+                                           'series = 1; a ledger gets its own in [ledgers."<id>"]'),
+    ("[accounts.types]\ncapture = 3000\n", "[accounts.types.capture] in config.toml must be a table"),
+    ("[clients]\nx = 1\n", '[clients."x"] in config.toml must be a table'),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("toml", "message"), WRONG_CHARTS)
 def test_a_wrong_setting_of_a_chart_is_one_line_naming_its_key(toml, message, run_cli, workdir):
     (workdir / "config.toml").write_text(toml)
     assert_one_line(run_cli("run"), 3, message)

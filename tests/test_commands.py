@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import TODAY
 
 from jobs import config
@@ -63,6 +64,7 @@ def test_each_installation_runs_at_a_minute_of_its_own_never_in_the_first_ten(wo
 
 
 def test_print_cron_gives_a_crontab_line_at_this_installations_minute(workdir, monkeypatch, run_cli):
+    (workdir / "config.toml").write_text("")  # the line names it: without one it names none (test_print_cron_...)
     monkeypatch.setenv("VIPPS_CLIENT_ID", "client-7")
     monkeypatch.setenv("VIPPS_CLIENT_SECRET", "s")
     result = run_cli("schedule", "--print-cron")
@@ -72,6 +74,52 @@ def test_print_cron_gives_a_crontab_line_at_this_installations_minute(workdir, m
     assert tz == "CRON_TZ=Europe/Oslo"
     assert fields[:5] == [str(installation_minute("client-7")), "*", "*", "*", "*"]
     assert fields[5:7] == ["flock", "-n"] and f"--config {workdir / 'config.toml'}" in line and "run --quiet" in line
+
+
+def print_cron(*args: str, cwd: Path) -> tuple[str, str]:
+    """The line `schedule --print-cron` prints, run by the installed script in `cwd` with its shell's PATH only;
+    and what it says on stderr."""
+    script = shutil.which("report-export", path=str(Path(sys.executable).parent))
+    printed = subprocess.run([script, "schedule", "--print-cron", *args], cwd=cwd, capture_output=True, text=True,
+                             env={"PATH": os.environ["PATH"]}, timeout=60, check=True)  # fmt: skip
+    tz, line = printed.stdout.splitlines()
+    assert tz == "CRON_TZ=Europe/Oslo"
+    return line.split(" ", 5)[5], printed.stderr  # after the five time fields: the command
+
+
+def as_cron_runs(command: str, home: Path) -> subprocess.CompletedProcess:
+    """As cron starts a job: /bin/sh -c in the user's home, with a bare environment."""
+    env = {"HOME": str(home), "LOGNAME": "cron", "PATH": "/usr/bin:/bin", "SHELL": "/bin/sh"}
+    return subprocess.run(["/bin/sh", "-c", command], cwd=home, env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("config_file", ["nightly.toml", None])
+def test_the_printed_crontab_line_runs_as_cron_runs_it_wherever_it_was_printed(make_sandbox, workdir, config_file):
+    sandbox = make_sandbox(page_size=1000)
+    installation, elsewhere, home = workdir / "installation", workdir / "elsewhere", workdir / "home"
+    for folder in (installation, elsewhere, home):
+        folder.mkdir()
+    (installation / ".env").write_text(f"VIPPS_BASE_URL={sandbox.base_url}\nVIPPS_CLIENT_ID={ACCOUNTING_CLIENT[0]}\n"
+                                       f"VIPPS_CLIENT_SECRET={ACCOUNTING_CLIENT[1]}\n")  # fmt: skip
+    if config_file:  # printed from another folder, naming the config by a relative path
+        (installation / config_file).write_text('[export]\nformats = ["csv"]\n')
+        command, said = print_cron("--config", f"../installation/{config_file}", cwd=elsewhere)
+    else:  # no config file: printed in the folder whose .env, state and reports the line must use
+        command, said = print_cron(cwd=installation)
+    assert said == ""
+    done = as_cron_runs(command, home)
+    assert done.returncode == 0, (command, done.stderr, done.stdout)
+    assert (installation / "state" / "report-export.sqlite3").is_file()
+    assert " INFO report-export run: 5 ledgers, catch-up: " in (installation / "report-export.log").read_text()
+    assert not list(home.iterdir()) and not list(elsewhere.iterdir())  # nothing where cron or the printing ran
+
+
+def test_print_cron_names_keys_that_cron_would_not_find(workdir):
+    (workdir / ".env").write_text("VIPPS_CLIENT_ID=client-7\n")
+    command, said = print_cron(cwd=workdir)
+    assert command.startswith(f"cd {workdir} && flock -n {workdir / 'cron.lock'} ") and "--config" not in command
+    assert said == (f"report-export: note: VIPPS_CLIENT_SECRET is not in {workdir / '.env'}, and cron starts the line "
+                    "without this shell's environment: put it there\n")  # fmt: skip
 
 
 def test_console_script_and_module_run_a_real_export(make_sandbox, workdir):

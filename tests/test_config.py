@@ -73,20 +73,21 @@ def test_missing_credentials_are_named_and_the_secret_is_never_in_a_repr(tmp_pat
     assert "hush" not in repr(s)
 
 
-@pytest.mark.parametrize(
-    "toml, message",
-    [
-        ('[api]\nclient_secret = "x"\n', "credentials belong in .env"),
-        ('[api]\nbase_url = "ftp://x"\n', "not an http"),
-        ('[api]\nkey_type = "partner"\n', "key_type in config.toml is 'partner': it must be one of \"accounting\""),
-        ('[export]\ntimezone = "Mars/Olympus"\n', "unknown time zone"),
-        ('[export]\ntopics = ["funds", "sales"]\n', "topics in config.toml is .* must be a list of"),
-        ('[export]\nfile_mode = "0044"\n', "file_mode"),
-        ("[retry]\nmax_attempts = 0\n", "max_attempts"),
-        ('[system]\nname = "a name that is far longer than thirty characters"\n', "1-30 ASCII"),
-        ("[api\n", "cannot read config file"),
-    ],
-)
+# Shared with tests/test_config_check.py, which runs `check` and `run` over them.
+BAD_CONFIGS = [
+    ('[api]\nclient_secret = "x"\n', "credentials belong in .env"),
+    ('[api]\nbase_url = "ftp://x"\n', "not an http"),
+    ('[api]\nkey_type = "partner"\n', "key_type in .*/config.toml is 'partner': it must be one of \"accounting\""),
+    ('[export]\ntimezone = "Mars/Olympus"\n', "unknown time zone"),
+    ('[export]\ntopics = ["funds", "sales"]\n', "topics in .*/config.toml is .* must be a list of"),
+    ('[export]\nfile_mode = "0044"\n', "file_mode"),
+    ("[retry]\nmax_attempts = 0\n", "max_attempts"),
+    ('[system]\nname = "a name that is far longer than thirty characters"\n', "1-30 ASCII"),
+    ("[api\n", "cannot read config file"),
+]
+
+
+@pytest.mark.parametrize("toml, message", BAD_CONFIGS)
 def test_bad_config_is_one_line_naming_the_fix(tmp_path, toml, message):
     with pytest.raises(ConfigError, match=message) as caught:
         config.load(write(tmp_path, toml), environ=CREDS)

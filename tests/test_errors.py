@@ -110,37 +110,38 @@ def test_today_is_allowed_and_reported_open(sandbox, use_sandbox, run_cli, workd
 # -- user mistakes are errors with a fix, never "internal error (a bug)" --------------------------------
 
 
-@pytest.mark.parametrize(
-    "toml, words",
-    [
-        ("[export]\nout = 5\n", ["[export] out in config.toml is 5", "text in quotes"]),
-        ('[api]\nconcurrency = "x"\n', ["[api] concurrency in config.toml is 'x'", "whole number from 1 to 64"]),
-        ("[api]\nconcurrency = 0\n", ["[api] concurrency", "whole number from 1 to 64"]),
-        ('[export]\ntopics = "funds"\n', ["[export] topics in config.toml is 'funds'", 'a list of "funds", "fees"']),
-        ('[export]\nformats = ["pdf"]\n', ["[export] formats", 'a list of "csv", "xlsx"']),
-        ("[export]\ntimezone = 5\n", ["[export] timezone", "text in quotes"]),
-        ("[export]\nstrict = 1\n", ["[export] strict", "true or false"]),
-        ("[export]\nxlsx_sheet_rows = 1\n", ["[export] xlsx_sheet_rows", "from 2 to 1048576"]),
-        ("[export]\nfile_mode = 384\n", ["[export] file_mode", 'text in quotes, e.g. "0600"']),
-        ("[api]\nbase_url = 5\n", ["[api] base_url", "text in quotes"]),
-        ("[api]\ntoken_path = 5\n", ["[api] token_path", "text in quotes"]),
-        ('[api]\ntimeout_seconds = "30"\n', ["[api] timeout_seconds", "positive number"]),
-        ("[retry]\nmax_attempts = 2.5\n", ["[retry] max_attempts", "whole number"]),
-        ("[state]\npath = 5\n", ["[state] path", "text in quotes"]),
-        ("[state]\nstart_date = 2026-01-01T00:00:00\n", ["[state] start_date", "YYYY-MM-DD"]),
-        ("[state]\nwarn_after_days = 0\n", ["[state] warn_after_days", "whole number of at least 1"]),
-        ("[state]\ngive_up_after_days = 62\n", ["[state] give_up_after_days", "warn_after_days"]),
-        ("[feed]\nbatch_entries = true\n", ["[feed] batch_entries", "whole number"]),
-        ("[schedule]\ncron = 5\n", ["[schedule] cron", "text in quotes"]),
-        ('[schedule]\ntimezone = ["Europe/Oslo"]\n', ["[schedule] timezone", "text in quotes"]),
-        ('[csv]\ncolumns = "amount"\n', ["[csv] columns", "list of column names"]),
-        ("[csv.rename]\namount = 5\n", ["[csv] rename", 'column = "new name"']),
-        ("[system]\nname = 5\n", ["Vipps-System-Name", "[system]"]),
-        ("[export]\nconcurrency = 4\n", ["[export] concurrency", "not a setting", "known in [export]"]),
-        ("[exports]\nout = 'x'\n", ["[exports]", "not a table this version reads"]),
-        ("api = 5\n", ["api in", "must be a table"]),
-    ],
-)
+# Shared with tests/test_config_check.py, which runs `check` and `run` over them.
+WRONG_KINDS = [
+    ("[export]\nout = 5\n", ["[export] out in config.toml is 5", "text in quotes"]),
+    ('[api]\nconcurrency = "x"\n', ["[api] concurrency in config.toml is 'x'", "whole number from 1 to 64"]),
+    ("[api]\nconcurrency = 0\n", ["[api] concurrency", "whole number from 1 to 64"]),
+    ('[export]\ntopics = "funds"\n', ["[export] topics in config.toml is 'funds'", 'a list of "funds", "fees"']),
+    ('[export]\nformats = ["pdf"]\n', ["[export] formats", 'a list of "csv", "xlsx"']),
+    ("[export]\ntimezone = 5\n", ["[export] timezone", "text in quotes"]),
+    ("[export]\nstrict = 1\n", ["[export] strict", "true or false"]),
+    ("[export]\nxlsx_sheet_rows = 1\n", ["[export] xlsx_sheet_rows", "from 2 to 1048576"]),
+    ("[export]\nfile_mode = 384\n", ["[export] file_mode", 'text in quotes, e.g. "0600"']),
+    ("[api]\nbase_url = 5\n", ["[api] base_url", "text in quotes"]),
+    ("[api]\ntoken_path = 5\n", ["[api] token_path", "text in quotes"]),
+    ('[api]\ntimeout_seconds = "30"\n', ["[api] timeout_seconds", "positive number"]),
+    ("[retry]\nmax_attempts = 2.5\n", ["[retry] max_attempts", "whole number"]),
+    ("[state]\npath = 5\n", ["[state] path", "text in quotes"]),
+    ("[state]\nstart_date = 2026-01-01T00:00:00\n", ["[state] start_date", "YYYY-MM-DD"]),
+    ("[state]\nwarn_after_days = 0\n", ["[state] warn_after_days", "whole number of at least 1"]),
+    ("[state]\ngive_up_after_days = 62\n", ["[state] give_up_after_days", "warn_after_days"]),
+    ("[feed]\nbatch_entries = true\n", ["[feed] batch_entries", "whole number"]),
+    ("[schedule]\ncron = 5\n", ["[schedule] cron", "text in quotes"]),
+    ('[schedule]\ntimezone = ["Europe/Oslo"]\n', ["[schedule] timezone", "text in quotes"]),
+    ('[csv]\ncolumns = "amount"\n', ["[csv] columns", "list of column names"]),
+    ("[csv.rename]\namount = 5\n", ["[csv] rename", 'column = "new name"']),
+    ("[system]\nname = 5\n", ["Vipps-System-Name", "[system]"]),
+    ("[export]\nconcurrency = 4\n", ["[export] concurrency", "not a setting", "known in [export]"]),
+    ("[exports]\nout = 'x'\n", ["[exports]", "not a table this version reads"]),
+    ("api = 5\n", ["api in", "must be a table"]),
+]
+
+
+@pytest.mark.parametrize("toml, words", WRONG_KINDS)
 def test_a_config_value_of_the_wrong_kind_is_named_with_the_fix(toml, words, run_cli, workdir):
     (workdir / "config.toml").write_text(toml)
     assert_one_line(run_cli("check"), 3, *words)

@@ -358,7 +358,7 @@ def test_a_failure_is_told_once_another_at_once_and_the_command_that_succeeds_ag
     use_sandbox(sandbox)
     assert told("feed", "--ledger", "999999") == (5, ["failed"])
     assert told("feed", "--ledger", "999999") == (5, [])  # the same failure an hour later: told already
-    assert receiver.posts[0].body["redo"] == "report-export feed"
+    assert receiver.posts[0].body["redo"] == "report-export feed --ledger 999999"  # the feed's options too
     assert told("run") == (0, [])  # the catch-up never failed: it has nothing to recover from
     use_sandbox(sandbox, client=(ACCOUNTING_CLIENT[0], "a-revoked-secret"))
     assert told("feed") == (4, ["failed"])  # another failure of the feed: told at once

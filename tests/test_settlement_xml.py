@@ -423,7 +423,7 @@ def test_the_merchants_name_and_address_come_from_config(sandbox, use_sandbox, r
         "MainAddressCity": "Oslo", "MainAddressCountryCode": "NOR",
     }  # fmt: skip
     config.write_text('[merchants."912345678"]\nstreet = "Storgata 1"\n')
-    assert_one_line(run_cli("check"), 3, '[merchants."912345678"] in config.toml: street is not a setting')
+    assert_one_line(run_cli("check"), 3, '[merchants."912345678"] street in config.toml is not a setting')
 
 
 def test_vipps_xml_is_for_topic_funds_and_not_for_the_feed(sandbox, use_sandbox, run_cli, workdir):

@@ -1,61 +1,33 @@
-"""Command line: argparse only. Known errors become one line and an exit code.
+"""Command line: argparse only. Known errors become one line and an exit code (jobs.cli.runtime).
 
-main(argv) is the one door; the export page's commands (serve, users) are in web.py and notify in
-notify.py, each imported when the command table is built.
+main(argv) is the one door; run, feed and schedule are in run.py, the export page's commands (serve,
+users) in web.py and notify in notify.py, each imported when the command table is built.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
-import getpass
 import json
 import logging
-import os
 import sys
-import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from jobs import __version__, config
 from jobs.cli import notify, web
-from jobs.errors import (
-    EXIT_BROKEN_PIPE,
-    EXIT_INTERNAL,
-    EXIT_OK,
-    EXIT_VERIFY_FAILED,
-    OutputError,
-    ReportExportError,
-    UsageError,
-)
+from jobs.cli.run import cmd_run, cmd_schedule, with_state
+from jobs.cli.runtime import Runtime, reported_errors, today
+from jobs.errors import EXIT_OK, EXIT_VERIFY_FAILED, OutputError, UsageError
 from jobs.presets import PRESETS
 from jobs.runner import plural
 
 log = logging.getLogger("jobs")
 
 
-@dataclass(frozen=True)
-class Runtime:
-    """What tests replace: the clocks, the pause between retries, the way to stop a run."""
-
-    clock: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
-    today: dt.date | None = None  # None: today in the configured time zone
-    stop: threading.Event = field(default_factory=threading.Event)  # set on SIGTERM/SIGINT (jobs.signals)
-
-    @property
-    def context(self):
-        from jobs.runner import Context
-
-        return Context(self.clock, self.sleep, self.stop)
-
-
 class Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line instead of argparse's usage block
+    def error(self, message: str) -> NoReturn:  # one line instead of argparse's usage block
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
@@ -76,15 +48,19 @@ def build_parser(settings: config.Settings) -> Parser:
         help="exit 8 when dates are still open, 9 when there was nothing to do (default: 0)",
     )
     selection = Parser(add_help=False)
-    selection.add_argument("--ledger", action="append", metavar="ID", help="only this ledger (repeatable)")
+    selection.add_argument(
+        "--ledger", dest="ledgers", action="append", metavar="ID", help="only this ledger (repeatable)"
+    )
     selection.add_argument(
         "--topic",
+        dest="topics",
         action="append",
         choices=config.TOPICS,
         help=f"funds or fees (repeatable; default: {' and '.join(settings.topics)})",
     )
     selection.add_argument(
         "--format",
+        dest="formats",
         action="append",
         choices=config.FORMATS,
         help=f"{', '.join(config.FORMATS)} (repeatable; default: {' and '.join(settings.formats)})",
@@ -106,7 +82,7 @@ def build_parser(settings: config.Settings) -> Parser:
     run.add_argument("--combine", action="store_true", help="also one file per ledger and topic for the period")
     run.add_argument(
         "--strict",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         default=None,
         help=f"a date whose balances do not add up gets no file (default: {on_off(settings.strict)})",
     )
@@ -183,7 +159,8 @@ def main(argv: Sequence[str] | None = None, runtime: Runtime | None = None) -> i
         setup_logging(args.verbose, args.quiet, args.log_file)
         if problem is not None:
             raise problem
-        outcome.code = COMMANDS[args.command](args, settings, runtime)
+        assert settings is not None  # read, or else `problem` says why not
+        outcome.code = COMMANDS[args.command](args, with_state(settings, getattr(args, "state", None)), runtime)
     return outcome.code
 
 
@@ -200,33 +177,6 @@ def settings_for(argv: list[str]) -> tuple[config.Settings | None, Exception | N
         return config.load(known.config), None
     except Exception as exc:  # raised again inside reported_errors, which says what it is
         return None, exc
-
-
-@dataclass
-class Outcome:
-    code: int = EXIT_INTERNAL
-
-
-@contextmanager
-def reported_errors() -> Iterator[Outcome]:
-    outcome = Outcome()
-    try:
-        yield outcome
-    except ReportExportError as exc:
-        log.debug("error", exc_info=True)
-        print(f"report-export: error: {exc}", file=sys.stderr)
-        outcome.code = exc.exit_code
-    except KeyboardInterrupt:
-        print("report-export: interrupted; finished files are complete, nothing partial was left", file=sys.stderr)
-        outcome.code = 130
-    except BrokenPipeError:  # `report-export status | head`: the reader has all it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail again
-        outcome.code = EXIT_BROKEN_PIPE
-    except Exception as exc:  # a bug: say so in one line, keep the traceback for the log
-        log.debug("internal error", exc_info=True)
-        name = type(exc).__name__
-        print(f"report-export: internal error: {name}: {exc} (a bug: rerun with -v and report it)", file=sys.stderr)
-        outcome.code = EXIT_INTERNAL
 
 
 def setup_logging(verbose: bool, quiet: bool, log_file: Path | None) -> None:
@@ -251,83 +201,6 @@ def setup_logging(verbose: bool, quiet: bool, log_file: Path | None) -> None:
     log.handlers[:] = handlers
     log.setLevel(logging.DEBUG)
     log.propagate = False
-
-
-def date_range(args: argparse.Namespace, today: dt.date) -> tuple[dt.date | None, dt.date | None]:
-    """The period asked for; (None, None) means catch-up."""
-    if args.first is None and args.last is None:
-        return None, None
-    yesterday = today - dt.timedelta(days=1)
-    first = args.first or args.last
-    last = args.last or max(first, yesterday)
-    if first > last:
-        raise UsageError(f"--from {first} is after --to {last}: swap them")
-    if last > today:
-        flag = "--to" if args.last is not None else "--from"
-        raise UsageError(f"{flag} {last} is in the future (today is {today}): the API has no report for it yet")
-    return first, last
-
-
-def cmd_run(args: argparse.Namespace, settings: config.Settings, runtime: Runtime, trigger: str = "cli") -> int:
-    from jobs import export, runner  # keeps `--help` and config errors fast
-
-    if getattr(args, "concurrency", None):
-        settings = dataclasses.replace(settings, concurrency=args.concurrency)
-    day = today(settings, runtime)
-    first, last = date_range(args, day)
-    if args.combine and first is None:
-        raise UsageError("--combine needs a period: add --from and --to")
-    output = runner.output_for(settings, out=args.out, formats=tuple(args.format or ()), csv_preset=args.csv_preset,
-                               strict=args.strict)  # fmt: skip
-    ledgers, topics = tuple(dict.fromkeys(args.ledger or ())), tuple(dict.fromkeys(args.topic or settings.topics))
-    request = export.Request(first, last, ledgers, topics, output, combine=args.combine)
-    body = runner.export_period(settings, request, day, runtime.context,
-                                progress_bar=sys.stderr.isatty() and not args.quiet)  # fmt: skip
-    return run_and_report("run", trigger, args, settings, runtime, body, output.out, runner.describe_request(request))
-
-
-def cmd_feed(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
-    from jobs import export, feed, runner
-    from jobs.output import ledger_zone
-
-    output = runner.output_for(settings, out=args.out, formats=tuple(args.format or ()), csv_preset=args.csv_preset)
-    ledgers, topics = tuple(dict.fromkeys(args.ledger or ())), tuple(dict.fromkeys(args.topic or settings.topics))
-
-    def body(api, state, run_id):
-        seen = export.Result()  # collects new, withdrawn and refused ledgers
-        readable = export.readable_ledgers(api, state, export.first_date(settings, today(settings, runtime)), seen)
-        zones = {lid: ledger_zone(readable[lid], settings.timezone) for lid in export.select(readable, ledgers)}
-        result = feed.follow(api, state, zones, topics, output, start=settings.feed_start, run_id=run_id,
-                             stop=runtime.stop, batch_limit=settings.feed_batch_entries)  # fmt: skip
-        result.withdrawn, result.refused = seen.withdrawn, seen.refused
-        done = f"feed: {plural(result.entries, 'new entry', 'new entries')} in {plural(len(result.files), 'file')}"
-        notes = [f"  unavailable: {why}" for why in result.unavailable]
-        return result, result.ledgers, f"{done} under {output.out}", notes
-
-    return run_and_report("feed", "cli", args, settings, runtime, body, output.out)
-
-
-def today(settings: config.Settings, runtime: Runtime) -> dt.date:
-    return runtime.today or dt.datetime.now(settings.timezone).date()
-
-
-def run_and_report(command, trigger, args, settings, runtime, body, out, request=None) -> int:
-    """The run, under the lock every run takes; then its summary line on stdout and in the --log-file."""
-    from jobs import runner
-    from jobs.signals import stop_on_signals
-
-    with stop_on_signals(runtime.stop, "stopping after the ledger date or feed batch in progress"):
-        finished = runner.execute(
-            command, trigger, settings, body, out=out, context=runtime.context, state_path=args.state,
-            wait=args.wait, detailed=args.detailed_exit_codes, user=getpass.getuser(), request=request,
-            today=today(settings, runtime),
-        )  # fmt: skip
-    if not args.quiet:
-        print("\n".join([finished.summary, *finished.notes]))
-    record = log.makeRecord(log.name, logging.INFO, __file__, 0, finished.summary, (), None)
-    for handler in log.handlers[1:]:  # the --log-file always gets it; stderr already has stdout's copy
-        handler.handle(record)
-    return finished.code
 
 
 def cmd_status(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
@@ -371,22 +244,6 @@ def cmd_status(args: argparse.Namespace, settings: config.Settings, runtime: Run
         print(f"  #{run['id']} {run['command']} ({run['trigger']}) {run['startedAt']}: {run['outcome']}{code}{error}"
               + (f" [{counts}]" if counts else ""))  # fmt: skip
     return EXIT_OK
-
-
-def cmd_schedule(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
-    from jobs.schedule import crontab_line, run_scheduler
-
-    if args.print_cron:
-        print(crontab_line(settings.schedule, args.config))
-        return EXIT_OK
-    settings.require_credentials()
-    catch_up = argparse.Namespace(**{**vars(args), **SCHEDULED_RUN})
-
-    def job() -> None:
-        with reported_errors():
-            cmd_run(catch_up, settings, runtime, trigger="schedule")
-
-    return run_scheduler(settings.schedule, job, runtime.stop, first_run_now=args.now)
 
 
 def cmd_ledgers(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
@@ -436,11 +293,8 @@ def cmd_verify(args: argparse.Namespace, settings: config.Settings, runtime: Run
     return EXIT_OK if not findings else EXIT_VERIFY_FAILED
 
 
-SCHEDULED_RUN = {"first": None, "last": None, "ledger": None, "topic": None, "format": None, "out": None,
-                 "wait": False, "csv_preset": None, "strict": None, "combine": False, "detailed_exit_codes": False,
-                 "concurrency": None}  # fmt: skip
 COMMANDS = {
-    "run": cmd_run, "feed": cmd_feed, "status": cmd_status, "schedule": cmd_schedule,
+    "run": cmd_run, "feed": cmd_run, "status": cmd_status, "schedule": cmd_schedule,
     "ledgers": cmd_ledgers, "check": cmd_check, "verify": cmd_verify, "serve": web.cmd_serve,
     "users": web.cmd_users, "notify": notify.cmd_notify,
 }  # fmt: skip

@@ -13,11 +13,11 @@ from jobs import config, users
 from jobs.errors import EXIT_OK, UsageError
 
 if TYPE_CHECKING:
-    from jobs.cli import Runtime
+    from jobs.cli.runtime import Runtime
 
 
 def cmd_serve(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
-    from jobs.cli import SCHEDULED_RUN, cmd_run, reported_errors
+    from jobs.cli.run import scheduled_job
     from jobs.web.app import Web
     from jobs.web.serve import serve
 
@@ -28,11 +28,7 @@ def cmd_serve(args: argparse.Namespace, settings: config.Settings, runtime: Runt
     if args.schedule:
         from jobs.schedule import run_scheduler
 
-        catch_up = argparse.Namespace(**{**vars(args), **SCHEDULED_RUN})
-
-        def job() -> None:
-            with reported_errors():
-                cmd_run(catch_up, settings, runtime, trigger="schedule")
+        job = scheduled_job(settings, runtime, args.quiet)
 
         def schedule(stop):
             return run_scheduler(settings.schedule, job, stop)

@@ -7,7 +7,7 @@ the Stop button does, after the ledger date in progress (files are written whole
 
 Each export writes into a folder of its own under [web] exports, never into the output folder the
 nightly run and the bookkeeping imports read, and records nothing the catch-up reads (see
-export.Request.records_dates): two accountants exporting the same dates with other choices each get
+RunRequest.records_dates): two accountants exporting the same dates with other choices each get
 their own files. A folder is kept unchanged for [web] keep_days after its export ended, then removed;
 from then on its links say that it has expired.
 
@@ -17,6 +17,7 @@ moment something changes (or after WAIT_SECONDS), so the run page opens as soon 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import secrets
@@ -30,9 +31,10 @@ from flask import Blueprint, abort, g, jsonify, redirect, render_template, reque
 from flask_babel import gettext
 
 from jobs import config, export, runner
+from jobs.api import ReportApi
 from jobs.errors import ReportExportError
 from jobs.presets import PRESETS
-from jobs.runner import Context
+from jobs.request import RunRequest, request_for
 from jobs.web import language
 from jobs.web.app import Web, the_web
 from jobs.web.downloads import expired, own_folder
@@ -53,8 +55,7 @@ class Job:
     """One export started from the page, from submit to its run's end."""
 
     id: str
-    user: str
-    request: dict
+    request: RunRequest
     status: str = "queued"  # queued, waiting (behind another run), running, stopping, finished, failed
     holder: str = ""  # who held the lock while this one waited (for IT)
     done: int = 0
@@ -119,11 +120,10 @@ class Exports:
         job_id = secrets.token_urlsafe(12)  # letters, digits, '-' and '_': a plain folder name
         return job_id, (self.web.settings.web.exports / job_id).absolute()
 
-    def start(self, job_id: str, user: str, request: export.Request) -> Job:
+    def start(self, job_id: str, request: RunRequest) -> Job:
         web = self.web
         self.remove_expired()
-        job = Job(job_id, user, runner.describe_request(request))
-        context = Context(web.context.clock, web.context.sleep, job.stop)  # its own Stop button
+        job = Job(job_id, request)
 
         def watch(done: int, total: int, ledger: str) -> None:
             job.update(done=done, total=total, ledger=ledger)
@@ -134,23 +134,21 @@ class Exports:
         def started(run_id: int) -> None:
             job.update(run_id=run_id, status="stopping" if job.stop.is_set() else "running", started=time.monotonic())
             with web.state() as state:
-                state.audit(user, "export", run_id, describe(job.request))
+                state.audit(request.user, "export", run_id, describe(request.record()))
                 if job.stopped_by:  # Stop was pressed while it waited for its run to begin
                     state.audit(job.stopped_by, "stop", run_id)
 
-        body = runner.export_period(web.settings, request, web.day(), context, watch=watch)
-
-        def with_api(api, state, run_id):
+        def connected(api: ReportApi) -> None:
             job.api = api  # for its retry count
-            return body(api, state, run_id)
+
+        # Its own Stop button, and the page's own state
+        context = dataclasses.replace(web.context, stop=job.stop, today=web.day(), watch=watch, on_wait=waiting,
+                                      on_start=started, on_connect=connected)  # fmt: skip
+        settings = dataclasses.replace(web.settings, state_path=web.state_path)
 
         def work() -> None:
             try:
-                finished = runner.execute(
-                    "run", "web", web.settings, with_api, out=request.output.out, context=context,
-                    state_path=web.state_path, wait=True, user=user, request=job.request,
-                    on_wait=waiting, on_start=started, today=web.day(),
-                )  # fmt: skip
+                finished = runner.execute(request, settings, context)
                 job.update(code=finished.code, message=finished.summary, status="finished")
             except ReportExportError as exc:
                 job.update(code=exc.exit_code, message=str(exc), status="failed")
@@ -196,12 +194,12 @@ def export_form():
     form = read_form()
     job_id, folder = web.exports.folder()
     try:
-        wanted, size = parse_form(form, web, listing.ledgers, folder)
+        wanted, size = parse_form(form, web, listing.ledgers, folder, g.user)
     except ValueError as exc:
         return form_page(listing, form, error=str(exc)), 400
     if size > LARGE_EXPORT and not form["confirmed"]:
         return form_page(listing, form, large=size)
-    job = web.exports.start(job_id, g.user, wanted)
+    job = web.exports.start(job_id, wanted)
     return redirect(url_for("exports.job_page", job_id=job.id), code=303)
 
 
@@ -253,7 +251,7 @@ def period_of(form: dict, day: dt.date) -> tuple[dt.date, dt.date]:
         raise ValueError(gettext("Give the period as two dates.")) from None
 
 
-def parse_form(form: dict, web: Web, known: list[dict], out: Path) -> tuple[export.Request, int]:
+def parse_form(form: dict, web: Web, known: list[dict], out: Path, user: str) -> tuple[RunRequest, int]:
     """The form's choices as an export into `out`, and its size in ledger dates; or ValueError saying what to fix."""
     day = web.day()
     first, last = period_of(form, day)
@@ -282,9 +280,9 @@ def parse_form(form: dict, web: Web, known: list[dict], out: Path) -> tuple[expo
         if not ledgers or not all(export.PLAIN_ID.fullmatch(lid) for lid in ledgers):
             raise ValueError(gettext("Choose at least one ledger."))
         count = len(ledgers)
-    output = runner.output_for(web.settings, out=out, formats=tuple(formats), csv_preset=form["preset"])
-    wanted = export.Request(first, last, tuple(ledgers), tuple(topics), output, combine=form["combine"],
-                            records_dates=False)  # fmt: skip
+    wanted = request_for(web.settings, "run", first=first, last=last, ledgers=ledgers, topics=topics, formats=formats,
+                         csv_preset=form["preset"], out=out, combine=form["combine"], wait=True, trigger="web",
+                         user=user)  # fmt: skip
     return wanted, count * ((last - first).days + 1) * len(topics)
 
 
@@ -296,7 +294,7 @@ def job_page(job_id: str):
                            "look for it in the history."))  # fmt: skip
     if job.run_id is not None and job.status in ("finished", "failed"):
         return redirect(url_for("runs.run_page", run_id=job.run_id))
-    return render_template("job.html", job=job, view=job.view(), period=describe(job.request))
+    return render_template("job.html", job=job, view=job.view(), period=describe(job.request.record()))
 
 
 @blueprint.route("/jobs/<job_id>/progress")
