@@ -45,7 +45,8 @@ def writers(args: argparse.Namespace) -> dict:
     from openpyxl import Workbook
 
     from bench.serve import make_sandbox
-    from jobs.entries import COLUMNS, format_amount, to_row
+    from jobs.entries import COLUMNS, to_row
+    from jobs.money import format_amount
 
     started = time.perf_counter()
     sandbox = make_sandbox(args.ledgers, [((args.ledger, args.topic, args.date), args.entries)])

@@ -49,7 +49,8 @@ from zoneinfo import ZoneInfo
 
 from jobs.accounts import Chart
 from jobs.entries import EntryError, Row
-from jobs.proof import BookkeepingFile, balance_change, fact, minor_units, money, payout_amount
+from jobs.money import format_minor, minor_units
+from jobs.proof import BookkeepingFile, balance_change, fact, payout_amount
 from jobs.reconcile import PAYOUT_TYPES, Check, DateSummary
 from jobs.writers import ScratchFile
 
@@ -89,7 +90,8 @@ def escape(text: str) -> str:
 
 
 def amount(minor: int) -> str:
-    return money(abs(minor))
+    """Always positive: the side says which way it moved."""
+    return format_minor(abs(minor))
 
 
 def side(minor: int) -> str:
@@ -186,9 +188,10 @@ class StatementFile(BookkeepingFile):
             return []
         self._end_date()
         moved = self._credits[1] - self._debits[1]
+        opening, closing = format_minor(self._opening or 0), format_minor(self._closing)
         return [
             fact("statement balances", self._closing - (self._opening or 0), moved,
-                 f"OPBD {money(self._opening or 0)} to CLBD {money(self._closing)}, but its entries move"),
+                 f"OPBD {opening} to CLBD {closing}, but its entries move"),
             fact("statement movement", balance_change(summaries), moved, "the statement's entries move"),
             fact("statement payout", payout_amount(summaries), self._payouts, "the statement's payout entries are"),
         ]  # fmt: skip

@@ -17,6 +17,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 
 from jobs.entries import Row
+from jobs.money import minor_units
 
 SETTLING = ("fees-retained", "fees-invoiced")  # the fees balance settled as a whole: no payment's fee
 _CHUNK = 500  # pspReferences per query, well under SQLite's limit on parameters
@@ -42,7 +43,7 @@ class FeeIndex:
         if self._sealed:
             raise RuntimeError("fees added after the first lookup")
         self._db.executemany(
-            "INSERT INTO fee VALUES (?, ?, ?)", ((r.pspReference, r.entryType, int(r.amount.scaleb(2))) for r in rows)
+            "INSERT INTO fee VALUES (?, ?, ?)", ((r.pspReference, r.entryType, minor_units(r.amount)) for r in rows)
         )
 
     def fees(self, psps: Sequence[str]) -> dict[str, int]:

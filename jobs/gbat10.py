@@ -54,7 +54,8 @@ from pathlib import Path
 from jobs.accounts import Chart, Posting
 from jobs.entries import EntryError, Row
 from jobs.errors import ConfigError
-from jobs.proof import BookkeepingFile, fact, minor_units, payout_amount
+from jobs.money import format_minor, minor_units
+from jobs.proof import BookkeepingFile, fact, payout_amount
 from jobs.reconcile import FEES_INVOICED, FEES_RETAINED, PAYOUT_TYPES, UNBOOKED_FEES, Check, DateSummary
 
 TEXT_LIMIT = 100  # column 20, "description, general ledger"
@@ -96,8 +97,7 @@ def utf16_length(text: str) -> int:
 
 
 def amount_text(minor: int) -> str:
-    sign = "-" if minor < 0 else ""
-    text = f"{sign}{abs(minor) // 100}.{abs(minor) % 100:02d}"
+    text = format_minor(minor)
     if len(text) > AMOUNT_LIMIT:
         raise EntryError(f"amount {text} does not fit GBAT10's {AMOUNT_LIMIT} characters")
     return text

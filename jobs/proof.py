@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from jobs.money import format_minor
 from jobs.reconcile import Check, DateSummary
 from jobs.writers import ReportFile
 
@@ -62,18 +63,7 @@ def fact(name: str, expected: int, found: int, what: str) -> Check:
     """A check that `found` (from the file) equals `expected` (from the ledger), both in minor units."""
     if found == expected:
         return Check(name, True, "")
-    return Check(name, False, f"{what} {money(found)}, the ledger says {money(expected)}")
-
-
-def money(minor: int) -> str:
-    """-5 -> '-0.05': minor units shown as major, without floating point."""
-    sign = "-" if minor < 0 else ""
-    return f"{sign}{abs(minor) // 100}.{abs(minor) % 100:02d}"
-
-
-def minor_units(major) -> int:
-    """Decimal('499.00') -> 49900; exact for the two-decimal amounts rows carry."""
-    return int(major.scaleb(2))
+    return Check(name, False, f"{what} {format_minor(found)}, the ledger says {format_minor(expected)}")
 
 
 def payout_amount(summaries: Sequence[DateSummary]) -> int:

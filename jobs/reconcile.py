@@ -13,8 +13,8 @@ each gets its own sum, and the summary's columns group them per topic.
 A date written as a GBAT10 voucher or camt.053 statement also carries those files'
 own checks (PROOFS, made by jobs.proof), so they are reported like the others.
 
-A finding names its amounts in major units with two decimals (``1.00 + 0.50 !=
-9.99``), as every file shows amounts, so the summary sheet uses one unit throughout.
+A finding names its amounts as every file shows them (jobs.money: ``1.00 + 0.50 !=
+9.99``), so the summary sheet uses one unit throughout.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs.entries import format_amount, major_units
+from jobs.money import format_minor as _major  # findings name many amounts: a short name
 
 PAYOUT_TYPES = frozenset({"payout-scheduled", "scheduled-for-payout"})  # the 2023 name, then the current one
 # Net settlement: fees-retained moves money from the funds balance to the fees balance, one movement seen on
@@ -157,10 +157,6 @@ class DateSummary:
     @property
     def ok(self) -> bool:
         return all(check.ok for check in self.checks)
-
-
-def _major(minor: int) -> str:
-    return format_amount(major_units(minor))
 
 
 ENTRY_CHECKS = {

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from jobs.api import ReportApi
 from jobs.entries import Row
 from jobs.errors import NotAvailable, Unfit
+from jobs.money import format_minor
 from jobs.output import read_page
-from jobs.proof import money
 from jobs.reconcile import PAYOUT_TYPES, DateSummary
 from jobs.state import Exported
 
@@ -101,7 +101,7 @@ def find(ledger_id: str, payout_date: dt.date, day: Callable[[dt.date], Day]) ->
         sums.update(day(date).sums)
     other = {t: amount for t, amount in sorted(sums.items()) if t not in HELD}
     if other:
-        found = ", ".join(f"{t} {money(amount)}" for t, amount in other.items())
+        found = ", ".join(f"{t} {format_minor(amount)}" for t, amount in other.items())
         aborted = (
             (
                 " (the money of an aborted payout comes back with this one: that payout's own file, written when "

@@ -25,7 +25,7 @@ written:
     totals                 each sum of its transactions' amounts; SettledAmount what the payout paid
                            (minus the payout entry's amount)
 
-Amounts have two decimals, a minus sign and no other mark. Text is escaped as for camt.053
+Amounts have two decimals, a minus sign and no other mark (jobs.money). Text is escaped as for camt.053
 (jobs.camt053.escape), never shortened: the schema sets no length. Written as a stream: the head is
 known before the first transaction, every total is added up as transactions are written, and a
 file's bytes go on in its temp file once they outgrow memory (jobs.writers.ReportFile), so a
@@ -49,7 +49,8 @@ from jobs.camt053 import escape
 from jobs.entries import Row, instant
 from jobs.errors import Unfit
 from jobs.merchants import Merchant
-from jobs.proof import fact, minor_units, money
+from jobs.money import format_minor, minor_units
+from jobs.proof import fact
 from jobs.reconcile import Check
 from jobs.writers import ReportFile
 
@@ -190,12 +191,12 @@ class SettlementFile(ReportFile):
             capture, refund = 0, amount
         else:
             raise Unfit(
-                f"{row.entryType} {row.pspReference} of {money(amount)}: the format holds captures of "
+                f"{row.entryType} {row.pspReference} of {format_minor(amount)}: the format holds captures of "
                 "0.00 or more and refunds of 0.00 or less"
             )
         if fee < 0:
             raise Unfit(
-                f"{row.entryType} {row.pspReference}: its fees add up to {money(-fee)} in its favour; the "
+                f"{row.entryType} {row.pspReference}: its fees add up to {format_minor(-fee)} in its favour; the "
                 "format holds fees of 0.00 or more"
             )
         if row.currency != self._details.currency:  # one currency per file, as the ledger's
@@ -214,11 +215,11 @@ class SettlementFile(ReportFile):
             raise Unfit(f"{row.entryType} {psp} has the time {row.time[:40]!r}, which is no date-time with an offset")
         self._text.write(
             f"<TransactionInfo><TransactionTime>{moment.astimezone(OSLO).isoformat(timespec='milliseconds')}"
-            f"</TransactionTime><TransactionCaptureAmount>{money(capture)}</TransactionCaptureAmount>"
-            f"<TransactionRefundAmount>{money(refund)}</TransactionRefundAmount>"
-            f"<TransactionGrossAmount>{money(amount)}</TransactionGrossAmount>"
-            f"<TransactionNetAmount>{money(amount - fee)}</TransactionNetAmount>"
-            f"<TransactionFeeAmount>{money(fee)}</TransactionFeeAmount>"
+            f"</TransactionTime><TransactionCaptureAmount>{format_minor(capture)}</TransactionCaptureAmount>"
+            f"<TransactionRefundAmount>{format_minor(refund)}</TransactionRefundAmount>"
+            f"<TransactionGrossAmount>{format_minor(amount)}</TransactionGrossAmount>"
+            f"<TransactionNetAmount>{format_minor(amount - fee)}</TransactionNetAmount>"
+            f"<TransactionFeeAmount>{format_minor(fee)}</TransactionFeeAmount>"
             f"{_element('SettlementCurrencyCode', row.currency)}<TransactionID>{psp}</TransactionID>"
             f"{_element('OrderID', row.reference)}</TransactionInfo>\n"
         )
@@ -239,12 +240,12 @@ class SettlementFile(ReportFile):
             raise Unfit("it pays out no capture or refund, and the format needs at least one per settlement")
         self._text.write(
             f"<NumOfTransactions>{totals.transactions}</NumOfTransactions>"
-            f"<CaptureSettlementAmount>{money(totals.captures)}</CaptureSettlementAmount>"
-            f"<RefundSettlementAmount>{money(totals.refunds)}</RefundSettlementAmount>"
-            f"<GrossSettlementAmount>{money(totals.gross)}</GrossSettlementAmount>"
-            f"<NetSettlementAmount>{money(totals.net)}</NetSettlementAmount>"
-            f"<FeeSettlementAmount>{money(totals.fees)}</FeeSettlementAmount>"
-            f"<SettledAmount>{money(paid)}</SettledAmount></SettlementInfo>\n"
+            f"<CaptureSettlementAmount>{format_minor(totals.captures)}</CaptureSettlementAmount>"
+            f"<RefundSettlementAmount>{format_minor(totals.refunds)}</RefundSettlementAmount>"
+            f"<GrossSettlementAmount>{format_minor(totals.gross)}</GrossSettlementAmount>"
+            f"<NetSettlementAmount>{format_minor(totals.net)}</NetSettlementAmount>"
+            f"<FeeSettlementAmount>{format_minor(totals.fees)}</FeeSettlementAmount>"
+            f"<SettledAmount>{format_minor(paid)}</SettledAmount></SettlementInfo>\n"
         )
         self._pass_on()
         here = self._bytes.tell()

@@ -63,8 +63,8 @@ from jobs.api import ReportApi
 from jobs.errors import Unfit
 from jobs.fees import DuplicatePayment, FeeIndex
 from jobs.manifest import describe, write_manifest
+from jobs.money import format_minor
 from jobs.output import Output, file_errors, report_path
-from jobs.proof import money
 from jobs.reconcile import DateSummary, Payout
 from jobs.settlement_dates import PAYMENTS, TOPIC, Days, NotClosed, Settlement, check, find, pages
 from jobs.settlement_xml import LONG_MAX, Details, Head, Ledger, SettlementFile
@@ -288,7 +288,7 @@ def _write_settlement(
             raise Unfit(f"{payout_date} holds no payout now")
         untaken = fees.untaken() if net else []  # kept back from the payout, yet tied to none of its payments
         if untaken:
-            found_text = ", ".join(f"{n} {t} {money(fee)}" for t, n, fee in untaken)
+            found_text = ", ".join(f"{n} {t} {format_minor(fee)}" for t, n, fee in untaken)
             raise Unfit(
                 f"its fees retained include fees tied to none of its payments ({found_text}), which the "
                 "format has no place for: the file would not add up to the payout; book this payout from the "

@@ -26,7 +26,8 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from zoneinfo import ZoneInfo
 
-from jobs.entries import AMOUNT_COLUMNS, Row, format_amount, instant, major_units
+from jobs.entries import AMOUNT_COLUMNS, Row, instant
+from jobs.money import format_amount, format_minor
 from jobs.reconcile import CHECKS, DateSummary, category_names, has_payouts
 from jobs.xlsx import (
     AMOUNT,
@@ -225,4 +226,4 @@ def _labels(texts: Sequence[str]) -> list[str | None]:
 def _amount(minor: int | None) -> str | None:
     if minor is None:
         return None
-    return number_cell(format_amount(major_units(minor)), AMOUNT)
+    return number_cell(format_minor(minor), AMOUNT)

@@ -8,7 +8,7 @@ file untouched. commit() also gives the file's size and SHA-256 for its manifest
 
 CSV is for import tools and templates: its preset (``jobs.presets``) chooses the
 columns, headers, delimiter, decimal mark and dates; the ``standard`` preset is
-the exact record (text as served, amounts as ``format_amount`` gives them).
+the exact record (text as served, amounts as jobs.money writes them).
 XLSX is for people in Excel: always every column (the GDPR ones on request),
 ``time`` as a date-time in the ledger's time zone, and a ``summary`` sheet first
 when commit() is given the dates' summaries. What the sheets hold is in

@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
-from jobs.entries import COLUMNS, GDPR_COLUMNS, TEXT_COLUMNS, Row, major_units
+from jobs.entries import COLUMNS, GDPR_COLUMNS, TEXT_COLUMNS, Row
+from jobs.money import major_units
 from jobs.presets import PRESETS, STANDARD, csv_format
 from jobs.writers import open_report
 

@@ -25,7 +25,8 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from jobs.entries import AMOUNT_COLUMNS, COLUMNS, GDPR_COLUMNS, TEXT_COLUMNS, Row, major_units
+from jobs.entries import AMOUNT_COLUMNS, COLUMNS, GDPR_COLUMNS, TEXT_COLUMNS, Row
+from jobs.money import major_units
 from jobs.presets import csv_format
 from jobs.reconcile import DateSummary
 from jobs.writers import FORMATS, open_report, remove_stale_temp_files
