@@ -143,7 +143,7 @@ def _converter(fmt: CsvFormat, name: str, timezone: ZoneInfo | None) -> Callable
     if name in AMOUNT_COLUMNS:
         return amount_formatter(fmt.decimal)
     text = _neutralise if fmt.neutralise else str
-    if name == "time" and fmt.local_time:
+    if name == "time" and fmt.local_time and timezone is not None:  # row_formatter refuses local time without one
         # An unreadable time is left as served, so it may start with anything: neutralise it too.
         return lambda served: text(_local_time(served, timezone, fmt.date_format))
     return text

@@ -11,7 +11,7 @@ payouts currently come with an empty or missing one. Entry types are an open set
 each gets its own sum, and the summary's columns group them per topic.
 
 A date written as a GBAT10 voucher or camt.053 statement also carries those files'
-own checks (PROOFS, made by jobs.proof), so they are reported like the others.
+own checks (PROOFS, made by jobs.formats.proof), so they are reported like the others.
 
 A finding names its amounts as every file shows them (jobs.money: ``1.00 + 0.50 !=
 9.99``), so the summary sheet uses one unit throughout.
@@ -106,7 +106,7 @@ class DateSummary:
     closing: int | None = None  # balanceAfter of the last entry
     sums: Counter[str] = field(default_factory=Counter)  # entryType -> sum of amounts
     payout: Payout | None = None
-    proofs: list[Check] = field(default_factory=list)  # of the date's voucher and statement files (jobs.proof)
+    proofs: list[Check] = field(default_factory=list)  # of the date's voucher and statement files (jobs.formats.proof)
     fees: DateSummary | None = None  # funds: the same date's fees topic, when a voucher books it
     replaced: int = 0  # lone surrogates in the API's text, written as U+FFFD (entries.replace_lone_surrogates)
     _findings: dict[str, list[str]] = field(default_factory=lambda: {name: [] for name in ENTRY_CHECKS})
@@ -140,6 +140,13 @@ class DateSummary:
             self._findings[check].append(detail)
 
     @property
+    def change(self) -> int:
+        """What the balances moved over the date: closing minus opening; 0 for a date without entries."""
+        if self.opening is None or self.closing is None:
+            return 0
+        return self.closing - self.opening
+
+    @property
     def categories(self) -> dict[str, int]:
         """Sums per summary column of this topic (category_names), in order."""
         return categorize(self.topic, self.sums)
@@ -147,7 +154,7 @@ class DateSummary:
     @property
     def checks(self) -> list[Check]:
         total = sum(self.sums.values())
-        if self.entries and self.closing - self.opening != total:
+        if self.opening is not None and self.closing is not None and self.closing - self.opening != total:
             self._findings["sums"] = [
                 f"closing {_major(self.closing)} - opening {_major(self.opening)} != sum of amounts {_major(total)}"
             ]
@@ -159,13 +166,13 @@ class DateSummary:
         return all(check.ok for check in self.checks)
 
 
-ENTRY_CHECKS = {
+ENTRY_CHECKS: dict[str, str] = {
     "balance": "balanceAfter = balanceBefore + amount, for every entry",
     "chain": "each entry's balanceBefore is the previous entry's balanceAfter",
     "sums": "the amounts add up to closing minus opening balance",
     "payout last": "a payout is the last entry of its date",
 }
-# Checked only where a GBAT10 voucher or camt.053 statement is written (jobs.proof).
+# Checked only where a GBAT10 voucher or camt.053 statement is written (jobs.formats.proof).
 PROOFS = {
     "voucher balances": "the GBAT10 voucher's lines sum to zero",
     "voucher clearing": "the voucher moves the clearing account by the ledger's balance change",

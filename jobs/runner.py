@@ -112,11 +112,11 @@ def execute(
 
     `today` is the run's date (tests inject it): notifications count "once a day" by it."""
     from jobs.export import connect
+    from jobs.formats.spill import remove_stale_temp_files
     from jobs.lock import run_lock
     from jobs.notify import Notifier, Run
     from jobs.outbox import Outbox
     from jobs.state import State
-    from jobs.writers import remove_stale_temp_files
 
     started = context.clock()
     settings.require_credentials()  # before anything is created on disk

@@ -62,12 +62,12 @@ from pathlib import Path
 from jobs.api import ReportApi
 from jobs.errors import Unfit
 from jobs.fees import DuplicatePayment, FeeIndex
+from jobs.formats.settlement_xml import LONG_MAX, Details, Head, Ledger, SettlementFile
 from jobs.manifest import describe, write_manifest
 from jobs.money import format_minor
 from jobs.output import Output, file_errors, report_path
 from jobs.reconcile import DateSummary, Payout
 from jobs.settlement_dates import PAYMENTS, TOPIC, Days, NotClosed, Settlement, check, find, pages
-from jobs.settlement_xml import LONG_MAX, Details, Head, Ledger, SettlementFile
 from jobs.state import Exported, State
 
 log = logging.getLogger(__name__)

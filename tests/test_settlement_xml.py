@@ -31,10 +31,10 @@ from webpage import serve_page
 from jobs.entries import Row
 from jobs.errors import Unfit
 from jobs.fees import FeeIndex
+from jobs.formats.settlement_xml import Details, SettlementFile
 from jobs.merchants import Merchant
 from jobs.sandbox import ACCOUNTING_CLIENT
 from jobs.settlement_dates import Day, find
-from jobs.settlement_xml import Details, SettlementFile
 
 DAY = dt.timedelta(days=1)
 WEEK = (TODAY - 7 * DAY, TODAY - DAY)  # 2026-11-13 .. 2026-11-19

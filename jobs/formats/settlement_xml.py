@@ -26,9 +26,9 @@ written:
                            (minus the payout entry's amount)
 
 Amounts have two decimals, a minus sign and no other mark (jobs.money). Text is escaped as for camt.053
-(jobs.camt053.escape), never shortened: the schema sets no length. Written as a stream: the head is
+(jobs.formats.xmltext), never shortened: the schema sets no length. Written as a stream: the head is
 known before the first transaction, every total is added up as transactions are written, and a
-file's bytes go on in its temp file once they outgrow memory (jobs.writers.ReportFile), so a
+file's bytes go on in its temp file once they outgrow memory (jobs.formats.spill), so a
 settlement of any size is written in flat memory.
 
 Before commit, proofs() compares what the file says with what the ledger's own entries say, added
@@ -38,21 +38,22 @@ up apart from this writer (jobs.settlements); a file that fails one is never com
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from jobs.camt053 import escape
 from jobs.entries import Row, instant
 from jobs.errors import Unfit
+from jobs.formats.base import ReportFile
+from jobs.formats.proof import fact
+from jobs.formats.spill import TextBuffer
+from jobs.formats.xmltext import escape
 from jobs.merchants import Merchant
 from jobs.money import format_minor, minor_units
-from jobs.proof import fact
-from jobs.reconcile import Check
-from jobs.writers import ReportFile
+from jobs.reconcile import Check, DateSummary
 
 NAMESPACE = "http://vipps.no/xmlschema/SettlementReport-3.0.xsd"
 OSLO = ZoneInfo("Europe/Oslo")
@@ -69,7 +70,6 @@ VIPPS_INFO = {
     "PostAddress": "",
     "Country": "",
 }
-_CHUNK = 1 << 16
 ID_ROOM = len("<SettlementID></SettlementID>") + len(str(LONG_MAX))
 
 
@@ -86,7 +86,7 @@ class Details:
     merchant: Merchant
 
     @classmethod
-    def of(cls, ledger: dict, merchants: Mapping[str, Merchant]) -> Details:
+    def of(cls, ledger: dict[str, Any], merchants: Mapping[str, Merchant]) -> Details:
         """From the ledger as GET /settlement/v1/ledgers gives it, and [merchants]."""
         owner = ledger.get("owner") or {}
         scheme, number = str(owner.get("scheme") or ""), str(owner.get("id") or "")
@@ -149,7 +149,7 @@ class SettlementFile(ReportFile):
     def __init__(self, path: Path, mode: int, details: Details, first: dt.date, last: dt.date) -> None:
         super().__init__(path, mode)
         self._details = details
-        self._text = io.StringIO()
+        self._text = TextBuffer(self._bytes)
         self._open: tuple[dt.date, bool] | None = None  # the settlement being written: its date, and Net or not
         self._id_at = 0
         self._totals = Totals()
@@ -171,7 +171,7 @@ class SettlementFile(ReportFile):
     def begin(self, date: dt.date, net: bool) -> None:
         """A settlement paid out on `date`: its payments follow (add), then end()."""
         self._text.write(f"<SettlementInfo><SettlementDate>{date}</SettlementDate>")
-        self._pass_on()
+        self._text.pass_on()
         # The SettlementID is the payout's number, which comes with the payout, its date's last entry:
         # room for it now, filled in by end(). Spaces between elements are nothing to XML.
         self._id_at = self._bytes.tell()
@@ -228,8 +228,7 @@ class SettlementFile(ReportFile):
         totals.refunds += refund
         totals.fees += fee
         self.rows += 1
-        if self._text.tell() > _CHUNK:
-            self._pass_on()
+        self._text.pass_on_if_full()
 
     def end(self, settlement_id: int, paid: int) -> Head:
         """Close the settlement: its SettlementID (the payout number) and what the payout paid (SettledAmount)."""
@@ -247,7 +246,7 @@ class SettlementFile(ReportFile):
             f"<FeeSettlementAmount>{format_minor(totals.fees)}</FeeSettlementAmount>"
             f"<SettledAmount>{format_minor(paid)}</SettledAmount></SettlementInfo>\n"
         )
-        self._pass_on()
+        self._text.pass_on()
         here = self._bytes.tell()
         self._bytes.seek(self._id_at)
         self._bytes.write(f"<SettlementID>{settlement_id}</SettlementID>".ljust(ID_ROOM).encode())
@@ -282,19 +281,14 @@ class SettlementFile(ReportFile):
         )
         return checks
 
-    def _pass_on(self) -> None:
-        self._bytes.write(self._text.getvalue().encode("utf-8"))
-        self._text.seek(0)
-        self._text.truncate()
-
-    def _finish(self, summaries: Sequence) -> None:
+    def _finish(self, summaries: Sequence[DateSummary]) -> None:
         self._text.write(
             f"<NumOfSettlements>{len(self.settlements)}</NumOfSettlements></PaymentsInfo>\n"
             "</SettlementDetailsInfo>\n<VippsInfo>"
             + "".join(_element(name, text) for name, text in VIPPS_INFO.items())
             + "</VippsInfo>\n</SettlementReport>\n"
         )
-        self._pass_on()
+        self._text.pass_on()
 
 
 def _element(name: str, text: str) -> str:

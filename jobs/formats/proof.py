@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from jobs.formats.base import ReportFile
 from jobs.money import format_minor
 from jobs.reconcile import Check, DateSummary
-from jobs.writers import ReportFile
 
 NEVER_WRITTEN = frozenset({"voucher balances"})  # refused whatever --strict says: the date gets no file
 HELD_BACK = frozenset({"statement balances"})  # that file waits, whatever --strict says; the others are written
@@ -73,4 +73,4 @@ def payout_amount(summaries: Sequence[DateSummary]) -> int:
 
 def balance_change(summaries: Sequence[DateSummary]) -> int:
     """What the ledger's balances say each date moved, from its first balanceBefore to its last balanceAfter."""
-    return sum(s.closing - s.opening for s in summaries if s.entries)
+    return sum(s.change for s in summaries)
