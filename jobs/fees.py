@@ -18,8 +18,9 @@ from collections.abc import Iterable, Sequence
 
 from jobs.entries import Row
 from jobs.money import minor_units
+from jobs.reconcile import FEES_INVOICED, FEES_RETAINED
 
-SETTLING = ("fees-retained", "fees-invoiced")  # the fees balance settled as a whole: no payment's fee
+SETTLING = (FEES_RETAINED, FEES_INVOICED)  # the fees balance settled as a whole: no payment's fee
 _CHUNK = 500  # pspReferences per query, well under SQLite's limit on parameters
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from jobs.money import format_minor as _major  # findings name many amounts: a short name
 
+CAPTURE, REFUND = "capture", "refund"  # the payments: what a settlement pays out
 PAYOUT_TYPES = frozenset({"payout-scheduled", "scheduled-for-payout"})  # the 2023 name, then the current one
 # Net settlement: fees-retained moves money from the funds balance to the fees balance, one movement seen on
 # both topics (negative on funds, positive on fees). Gross settlement: fees-invoiced ends the month's fees
@@ -38,8 +39,8 @@ UNBOOKED_FEES = frozenset({FEES_RETAINED, FEES_INVOICED})
 # do not know gets the funds columns.
 CATEGORIES: dict[str, tuple[tuple[str, frozenset[str]], ...]] = {
     "funds": (
-        ("captures", frozenset({"capture"})),
-        ("refunds", frozenset({"refund"})),
+        ("captures", frozenset({CAPTURE})),
+        ("refunds", frozenset({REFUND})),
         ("fees retained", frozenset({FEES_RETAINED})),
         ("payouts", PAYOUT_TYPES),
     ),

@@ -26,12 +26,12 @@ from jobs.entries import Row
 from jobs.errors import NotAvailable, Unfit
 from jobs.money import format_minor
 from jobs.output import read_page
-from jobs.reconcile import PAYOUT_TYPES, DateSummary
+from jobs.reconcile import CAPTURE, FEES_RETAINED, PAYOUT_TYPES, REFUND, DateSummary
 from jobs.state import Exported
 
 TOPIC = "funds"
-PAYMENTS = ("capture", "refund")
-HELD = frozenset({*PAYMENTS, "fees-retained", *PAYOUT_TYPES})  # what a settlement may hold
+PAYMENTS = (CAPTURE, REFUND)
+HELD = frozenset({*PAYMENTS, FEES_RETAINED, *PAYOUT_TYPES})  # what a settlement may hold
 QUIET_DAYS = 31  # dates in a row without entries that end a walk back: a month with nothing to pay out
 MOST_DATES = 400  # a settlement of more dates than this is refused, not walked back further
 DAY = dt.timedelta(days=1)

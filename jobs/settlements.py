@@ -66,7 +66,7 @@ from jobs.formats.settlement_xml import LONG_MAX, Details, Head, Ledger, Settlem
 from jobs.manifest import describe, write_manifest
 from jobs.money import format_minor
 from jobs.output import Output, file_errors, report_path
-from jobs.reconcile import DateSummary, Payout
+from jobs.reconcile import CAPTURE, FEES_RETAINED, REFUND, DateSummary, Payout
 from jobs.settlement_dates import PAYMENTS, TOPIC, Days, NotClosed, Settlement, check, find, pages
 from jobs.state import Exported, State
 
@@ -263,7 +263,7 @@ def _write_settlement(
 ) -> tuple[Head, list[DateSummary], list]:
     """One SettlementInfo: its payments with their fees, and the proofs of what it states."""
     ledger_id, payout_date = settlement.ledger_id, settlement.dates[-1]
-    net = "fees-retained" in settlement.sums  # fees kept back from the payout: net settlement
+    net = FEES_RETAINED in settlement.sums  # fees kept back from the payout: net settlement
     with FeeIndex() as fees:
         for date in settlement.dates:
             for rows in pages(api, ledger_id, "fees", date, DateSummary(ledger_id, "fees", date)):
@@ -300,10 +300,10 @@ def _write_settlement(
             streamed.update(summary.sums)  # update(), not +: a Counter's + drops amounts below zero
         ledger_side = Ledger(
             transactions=count,
-            captures=streamed["capture"],
-            refunds=streamed["refund"],
+            captures=streamed[CAPTURE],
+            refunds=streamed[REFUND],
             fees=fees.taken_total(),
-            fees_retained=-streamed["fees-retained"],
+            fees_retained=-streamed[FEES_RETAINED],
             paid=-payout.amount,
         )
         return head, days, file.proofs(ledger_side)

@@ -53,7 +53,7 @@ from jobs.formats.spill import TextBuffer
 from jobs.formats.xmltext import escape
 from jobs.merchants import Merchant
 from jobs.money import format_minor, minor_units
-from jobs.reconcile import Check, DateSummary
+from jobs.reconcile import CAPTURE, REFUND, Check, DateSummary
 
 NAMESPACE = "http://vipps.no/xmlschema/SettlementReport-3.0.xsd"
 OSLO = ZoneInfo("Europe/Oslo")
@@ -185,9 +185,9 @@ class SettlementFile(ReportFile):
     def add(self, row: Row, fee: int) -> None:
         """One capture or refund and its fee (minor units, >= 0); Unfit if the format cannot hold it."""
         amount, totals = minor_units(row.amount), self._totals
-        if row.entryType == "capture" and amount >= 0:
+        if row.entryType == CAPTURE and amount >= 0:
             capture, refund = amount, 0
-        elif row.entryType == "refund" and amount <= 0:
+        elif row.entryType == REFUND and amount <= 0:
             capture, refund = 0, amount
         else:
             raise Unfit(
