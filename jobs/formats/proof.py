@@ -22,7 +22,7 @@ files are: the statement waits in the queue, as a voucher whose chart lacks a ke
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from jobs.formats.base import ReportFile
 from jobs.money import format_minor
@@ -59,11 +59,12 @@ class BookkeepingFile(ReportFile):
         return self.rows > 0
 
 
-def fact(name: str, expected: int, found: int, what: str) -> Check:
-    """A check that `found` (from the file) equals `expected` (from the ledger), both in minor units."""
+def fact(name: str, expected: int, found: int, what: str, shown: Callable[[int], str] = format_minor) -> Check:
+    """A check that `found` (from the file) equals `expected` (from the ledger): amounts in minor units, or what
+    `shown` writes (str for a count)."""
     if found == expected:
         return Check(name, True, "")
-    return Check(name, False, f"{what} {format_minor(found)}, the ledger says {format_minor(expected)}")
+    return Check(name, False, f"{what} {shown(found)}, the ledger says {shown(expected)}")
 
 
 def payout_amount(summaries: Sequence[DateSummary]) -> int:

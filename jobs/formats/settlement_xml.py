@@ -261,7 +261,7 @@ class SettlementFile(ReportFile):
         head, written = self.settlements[-1]
         what = f"settlement {head.settlement_id}'s"
         checks = [
-            fact("settlement payments", ledger.transactions, written.transactions, f"{what} payments number"),
+            fact("settlement payments", ledger.transactions, written.transactions, f"{what} payments number", str),
             fact("settlement captures", ledger.captures, written.captures, f"{what} captures add up to"),
             fact("settlement refunds", ledger.refunds, written.refunds, f"{what} refunds add up to"),
             fact("settlement fees", ledger.fees, written.fees, f"{what} fees add up to"),
