@@ -15,8 +15,8 @@ Each prints one line of JSON with the seconds of its phases.
   cursors, parse the JSON, keep nothing.
 - naive: what a first script would do: every page one at a time into a list of dicts,
   one pandas DataFrame, then to_csv and to_excel (openpyxl engine).
-- stream: one of our writers alone (jobs.writers.open_report: csv, gbat10, camt053;
-  or jobs.settlement_xml for vipps-xml), fed the big date's rows a page of 1000 at a
+- stream: one of our writers alone (jobs.formats.open.open_report: csv, gbat10, camt053;
+  or jobs.formats.settlement_xml for vipps-xml), fed the big date's rows a page of 1000 at a
   time as they are made from the sandbox's generator, never all at once; only the
   writer's calls are timed, so the formats compare at equal footing, and the
   process's peak RSS is the writer's plus a page. The settlement writer is given each
@@ -45,7 +45,8 @@ def writers(args: argparse.Namespace) -> dict:
     from openpyxl import Workbook
 
     from bench.serve import make_sandbox
-    from jobs.entries import COLUMNS, format_amount, to_row
+    from jobs.entries import COLUMNS, to_row
+    from jobs.money import format_amount
 
     started = time.perf_counter()
     sandbox = make_sandbox(args.ledgers, [((args.ledger, args.topic, args.date), args.entries)])
@@ -93,7 +94,7 @@ def stream(args: argparse.Namespace) -> dict:
     from bench.serve import make_sandbox
     from jobs.accounts import parse
     from jobs.entries import to_row
-    from jobs.writers import open_report
+    from jobs.formats.open import open_report
 
     started = time.perf_counter()
     sandbox = make_sandbox(args.ledgers, [((args.ledger, args.topic, args.date), args.entries)])
@@ -126,7 +127,7 @@ class _Settlement:
     """The Vipps settlement XML writer behind the other writers' calls: the big date as one settlement."""
 
     def __init__(self, path: Path, ledger: dict, date: dt.date) -> None:
-        from jobs.settlement_xml import Details, SettlementFile
+        from jobs.formats.settlement_xml import Details, SettlementFile
 
         self.file = SettlementFile(path, 0o600, Details.of(ledger, {}), date, date)
         self.file.begin(date, net=False)

@@ -1,8 +1,7 @@
 """API entries -> rows of the report files.
 
-The API gives integers in minor units (øre, cents); the files show major units
-with exactly two decimals. The conversion is integer arithmetic only: a float
-cannot hold every balance of a large merchant exactly.
+The API gives integers in minor units (øre, cents); a row holds major units, as
+Decimal (jobs.money: the conversion, exact, and how the files write it).
 
 Text is kept as served, with one exception: a lone surrogate (a JSON escape such
 as ``\\ud800`` without its pair) is not a character, and no UTF-8 file, SQLite
@@ -18,6 +17,8 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
+
+from jobs.money import major_units
 
 COLUMNS = (
     "ledgerId",
@@ -62,16 +63,6 @@ class Row(NamedTuple):
 
 class EntryError(ValueError):
     """An entry the API served that cannot be a row (a missing or mistyped field)."""
-
-
-def major_units(minor: int) -> Decimal:
-    """49900 -> Decimal('499.00'); exact for any integer."""
-    return Decimal(minor).scaleb(-2)
-
-
-def format_amount(value: Decimal) -> str:
-    """Decimal('499.00') -> '499.00', never scientific notation."""
-    return f"{value:.2f}"
 
 
 def replace_lone_surrogates(entries: Iterable[dict[str, Any]]) -> int:

@@ -17,8 +17,10 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 
 from jobs.entries import Row
+from jobs.money import minor_units
+from jobs.reconcile import FEES_INVOICED, FEES_RETAINED
 
-SETTLING = ("fees-retained", "fees-invoiced")  # the fees balance settled as a whole: no payment's fee
+SETTLING = (FEES_RETAINED, FEES_INVOICED)  # the fees balance settled as a whole: no payment's fee
 _CHUNK = 500  # pspReferences per query, well under SQLite's limit on parameters
 
 
@@ -42,7 +44,7 @@ class FeeIndex:
         if self._sealed:
             raise RuntimeError("fees added after the first lookup")
         self._db.executemany(
-            "INSERT INTO fee VALUES (?, ?, ?)", ((r.pspReference, r.entryType, int(r.amount.scaleb(2))) for r in rows)
+            "INSERT INTO fee VALUES (?, ?, ?)", ((r.pspReference, r.entryType, minor_units(r.amount)) for r in rows)
         )
 
     def fees(self, psps: Sequence[str]) -> dict[str, int]:

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from jobs import __version__
+from jobs.formats.base import ReportFile
+from jobs.formats.spill import fsync_folder, write_atomically
 from jobs.reconcile import DateSummary
-from jobs.writers import ReportFile, SpillFile, fsync_folder
 
 SUFFIX = ".manifest.json"
 REPORT_SUFFIXES = (".csv", ".xlsx", ".xml")  # GBAT10 vouchers are .csv, camt.053 statements .xml
@@ -87,13 +88,7 @@ def write_manifest(
         **content,
         "files": files,
     }
-    manifest = SpillFile(path)
-    try:
-        manifest.write((json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode())
-        _, digest = manifest.save(mode)
-    except BaseException:
-        manifest.discard()
-        raise
+    digest = write_atomically(path, (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode(), mode)
     fsync_folder(path.parent)  # one sync makes this rename and the report files' renames durable
     return {**{r.path: r.sha256 for r in reports}, path: digest}
 

@@ -36,12 +36,13 @@ from jobs.accounts import Chart, Charts
 from jobs.api import ReportApi
 from jobs.entries import EntryError, Row, replace_lone_surrogates, to_row
 from jobs.errors import ConfigError, OutputError, ProtocolError, Unreconciled, UsageError
+from jobs.formats.base import ReportFile
+from jobs.formats.open import BOOKKEEPING, FORMATS, open_report
+from jobs.formats.proof import NEVER_WRITTEN, BookkeepingFile
 from jobs.manifest import describe, manifest_path, write_manifest
 from jobs.merchants import Merchant
 from jobs.presets import CsvFormat
-from jobs.proof import NEVER_WRITTEN, BookkeepingFile
 from jobs.reconcile import DateSummary
-from jobs.writers import BOOKKEEPING, FORMATS, ReportFile, open_report
 
 log = logging.getLogger(__name__)
 ZONES = {"NO": "Europe/Oslo", "DK": "Europe/Copenhagen", "FI": "Europe/Helsinki"}

@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jobs.entries import AMOUNT_COLUMNS, COLUMNS, GDPR_COLUMNS, Row, format_amount, local_time
+from jobs.entries import AMOUNT_COLUMNS, COLUMNS, GDPR_COLUMNS, Row, local_time
+from jobs.money import amount_formatter
 
 PRESETS = ("standard", "no", "dk", "fi")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -140,9 +141,9 @@ def _converter(fmt: CsvFormat, name: str, timezone: ZoneInfo | None) -> Callable
     if name == "ledgerDate":
         return fmt.date_format
     if name in AMOUNT_COLUMNS:
-        return format_amount if fmt.decimal == "." else lambda amount: format_amount(amount).replace(".", fmt.decimal)
+        return amount_formatter(fmt.decimal)
     text = _neutralise if fmt.neutralise else str
-    if name == "time" and fmt.local_time:
+    if name == "time" and fmt.local_time and timezone is not None:  # row_formatter refuses local time without one
         # An unreadable time is left as served, so it may start with anything: neutralise it too.
         return lambda served: text(_local_time(served, timezone, fmt.date_format))
     return text

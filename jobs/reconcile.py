@@ -11,10 +11,10 @@ payouts currently come with an empty or missing one. Entry types are an open set
 each gets its own sum, and the summary's columns group them per topic.
 
 A date written as a GBAT10 voucher or camt.053 statement also carries those files'
-own checks (PROOFS, made by jobs.proof), so they are reported like the others.
+own checks (PROOFS, made by jobs.formats.proof), so they are reported like the others.
 
-A finding names its amounts in major units with two decimals (``1.00 + 0.50 !=
-9.99``), as every file shows amounts, so the summary sheet uses one unit throughout.
+A finding names its amounts as every file shows them (jobs.money: ``1.00 + 0.50 !=
+9.99``), so the summary sheet uses one unit throughout.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs.entries import format_amount, major_units
+from jobs.money import format_minor as _major  # findings name many amounts: a short name
 
+CAPTURE, REFUND = "capture", "refund"  # the payments: what a settlement pays out
 PAYOUT_TYPES = frozenset({"payout-scheduled", "scheduled-for-payout"})  # the 2023 name, then the current one
 # Net settlement: fees-retained moves money from the funds balance to the fees balance, one movement seen on
 # both topics (negative on funds, positive on fees). Gross settlement: fees-invoiced ends the month's fees
@@ -38,8 +39,8 @@ UNBOOKED_FEES = frozenset({FEES_RETAINED, FEES_INVOICED})
 # do not know gets the funds columns.
 CATEGORIES: dict[str, tuple[tuple[str, frozenset[str]], ...]] = {
     "funds": (
-        ("captures", frozenset({"capture"})),
-        ("refunds", frozenset({"refund"})),
+        ("captures", frozenset({CAPTURE})),
+        ("refunds", frozenset({REFUND})),
         ("fees retained", frozenset({FEES_RETAINED})),
         ("payouts", PAYOUT_TYPES),
     ),
@@ -106,7 +107,7 @@ class DateSummary:
     closing: int | None = None  # balanceAfter of the last entry
     sums: Counter[str] = field(default_factory=Counter)  # entryType -> sum of amounts
     payout: Payout | None = None
-    proofs: list[Check] = field(default_factory=list)  # of the date's voucher and statement files (jobs.proof)
+    proofs: list[Check] = field(default_factory=list)  # of the date's voucher and statement files (jobs.formats.proof)
     fees: DateSummary | None = None  # funds: the same date's fees topic, when a voucher books it
     replaced: int = 0  # lone surrogates in the API's text, written as U+FFFD (entries.replace_lone_surrogates)
     _findings: dict[str, list[str]] = field(default_factory=lambda: {name: [] for name in ENTRY_CHECKS})
@@ -140,6 +141,13 @@ class DateSummary:
             self._findings[check].append(detail)
 
     @property
+    def change(self) -> int:
+        """What the balances moved over the date: closing minus opening; 0 for a date without entries."""
+        if self.opening is None or self.closing is None:
+            return 0
+        return self.closing - self.opening
+
+    @property
     def categories(self) -> dict[str, int]:
         """Sums per summary column of this topic (category_names), in order."""
         return categorize(self.topic, self.sums)
@@ -147,7 +155,7 @@ class DateSummary:
     @property
     def checks(self) -> list[Check]:
         total = sum(self.sums.values())
-        if self.entries and self.closing - self.opening != total:
+        if self.opening is not None and self.closing is not None and self.closing - self.opening != total:
             self._findings["sums"] = [
                 f"closing {_major(self.closing)} - opening {_major(self.opening)} != sum of amounts {_major(total)}"
             ]
@@ -159,17 +167,13 @@ class DateSummary:
         return all(check.ok for check in self.checks)
 
 
-def _major(minor: int) -> str:
-    return format_amount(major_units(minor))
-
-
-ENTRY_CHECKS = {
+ENTRY_CHECKS: dict[str, str] = {
     "balance": "balanceAfter = balanceBefore + amount, for every entry",
     "chain": "each entry's balanceBefore is the previous entry's balanceAfter",
     "sums": "the amounts add up to closing minus opening balance",
     "payout last": "a payout is the last entry of its date",
 }
-# Checked only where a GBAT10 voucher or camt.053 statement is written (jobs.proof).
+# Checked only where a GBAT10 voucher or camt.053 statement is written (jobs.formats.proof).
 PROOFS = {
     "voucher balances": "the GBAT10 voucher's lines sum to zero",
     "voucher clearing": "the voucher moves the clearing account by the ledger's balance change",

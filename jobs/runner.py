@@ -71,11 +71,11 @@ class Finished:
 def execute(request: RunRequest, settings: Settings, context: Context | None = None) -> Finished:
     """Lock, state, one API client and a run row around the request's work; then the run's notice."""
     from jobs.export import connect
+    from jobs.formats.spill import remove_stale_temp_files
     from jobs.lock import run_lock
     from jobs.notify import Notifier, Run
     from jobs.outbox import Outbox
     from jobs.state import State
-    from jobs.writers import remove_stale_temp_files
 
     context = context or Context()
     started = context.clock()

@@ -24,14 +24,14 @@ from dataclasses import dataclass
 from jobs.api import ReportApi
 from jobs.entries import Row
 from jobs.errors import NotAvailable, Unfit
+from jobs.money import format_minor
 from jobs.output import read_page
-from jobs.proof import money
-from jobs.reconcile import PAYOUT_TYPES, DateSummary
+from jobs.reconcile import CAPTURE, FEES_RETAINED, PAYOUT_TYPES, REFUND, DateSummary
 from jobs.state import Exported
 
 TOPIC = "funds"
-PAYMENTS = ("capture", "refund")
-HELD = frozenset({*PAYMENTS, "fees-retained", *PAYOUT_TYPES})  # what a settlement may hold
+PAYMENTS = (CAPTURE, REFUND)
+HELD = frozenset({*PAYMENTS, FEES_RETAINED, *PAYOUT_TYPES})  # what a settlement may hold
 QUIET_DAYS = 31  # dates in a row without entries that end a walk back: a month with nothing to pay out
 MOST_DATES = 400  # a settlement of more dates than this is refused, not walked back further
 DAY = dt.timedelta(days=1)
@@ -101,7 +101,7 @@ def find(ledger_id: str, payout_date: dt.date, day: Callable[[dt.date], Day]) ->
         sums.update(day(date).sums)
     other = {t: amount for t, amount in sorted(sums.items()) if t not in HELD}
     if other:
-        found = ", ".join(f"{t} {money(amount)}" for t, amount in other.items())
+        found = ", ".join(f"{t} {format_minor(amount)}" for t, amount in other.items())
         aborted = (
             (
                 " (the money of an aborted payout comes back with this one: that payout's own file, written when "

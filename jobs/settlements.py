@@ -62,12 +62,12 @@ from pathlib import Path
 from jobs.api import ReportApi
 from jobs.errors import Unfit
 from jobs.fees import DuplicatePayment, FeeIndex
+from jobs.formats.settlement_xml import LONG_MAX, Details, Head, Ledger, SettlementFile
 from jobs.manifest import describe, write_manifest
+from jobs.money import format_minor
 from jobs.output import Output, file_errors, report_path
-from jobs.proof import money
-from jobs.reconcile import DateSummary, Payout
+from jobs.reconcile import CAPTURE, FEES_RETAINED, REFUND, DateSummary, Payout
 from jobs.settlement_dates import PAYMENTS, TOPIC, Days, NotClosed, Settlement, check, find, pages
-from jobs.settlement_xml import LONG_MAX, Details, Head, Ledger, SettlementFile
 from jobs.state import Exported, State
 
 log = logging.getLogger(__name__)
@@ -263,7 +263,7 @@ def _write_settlement(
 ) -> tuple[Head, list[DateSummary], list]:
     """One SettlementInfo: its payments with their fees, and the proofs of what it states."""
     ledger_id, payout_date = settlement.ledger_id, settlement.dates[-1]
-    net = "fees-retained" in settlement.sums  # fees kept back from the payout: net settlement
+    net = FEES_RETAINED in settlement.sums  # fees kept back from the payout: net settlement
     with FeeIndex() as fees:
         for date in settlement.dates:
             for rows in pages(api, ledger_id, "fees", date, DateSummary(ledger_id, "fees", date)):
@@ -288,7 +288,7 @@ def _write_settlement(
             raise Unfit(f"{payout_date} holds no payout now")
         untaken = fees.untaken() if net else []  # kept back from the payout, yet tied to none of its payments
         if untaken:
-            found_text = ", ".join(f"{n} {t} {money(fee)}" for t, n, fee in untaken)
+            found_text = ", ".join(f"{n} {t} {format_minor(fee)}" for t, n, fee in untaken)
             raise Unfit(
                 f"its fees retained include fees tied to none of its payments ({found_text}), which the "
                 "format has no place for: the file would not add up to the payout; book this payout from the "
@@ -300,10 +300,10 @@ def _write_settlement(
             streamed.update(summary.sums)  # update(), not +: a Counter's + drops amounts below zero
         ledger_side = Ledger(
             transactions=count,
-            captures=streamed["capture"],
-            refunds=streamed["refund"],
+            captures=streamed[CAPTURE],
+            refunds=streamed[REFUND],
             fees=fees.taken_total(),
-            fees_retained=-streamed["fees-retained"],
+            fees_retained=-streamed[FEES_RETAINED],
             paid=-payout.amount,
         )
         return head, days, file.proofs(ledger_side)

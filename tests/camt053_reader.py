@@ -1,6 +1,6 @@
 """camt.053 statements read back: XSD validation, our own XPath reading, and three readers written by others.
 
-The schema is the vendored official one (tests/iso20022/README.md); nothing here uses jobs.camt053.
+The schema is the vendored official one (tests/iso20022/README.md); nothing here uses jobs.formats.camt053.
 read_camt053() validates a statement, reads it with XPath, and checks that ofxstatement-iso20022 (the
 route GnuCash users take), pycamt and camt053 (installed by the test extra) read the same account,
 balances and entries, so every statement a test reads is one every reader takes. Amounts come back

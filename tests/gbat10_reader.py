@@ -1,7 +1,7 @@
 """An independent GBAT10 reader: every column's type and length as the format defines it.
 
 Written from the format's description (the project's bookkeeping notes), not from
-jobs.gbat10: it shares no code with the writer. Lengths are counted in UTF-16 code
+jobs.formats.gbat10: it shares no code with the writer. Lengths are counted in UTF-16 code
 units, as the Java and .NET systems that import GBAT10 count them.
 """
 

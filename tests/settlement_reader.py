@@ -2,7 +2,7 @@
 XPath, and every rule of the format checked on what was read.
 
 The schema is Vipps' own, vendored with its digest (tests/vipps_settlement/README.md); nothing here uses
-jobs.settlement_xml. Amounts come back as Decimal, exactly as written.
+jobs.formats.settlement_xml. Amounts come back as Decimal, exactly as written.
 """
 
 from __future__ import annotations

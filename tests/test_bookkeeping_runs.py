@@ -290,7 +290,7 @@ def test_a_period_whose_balances_do_not_chain_gets_no_statement(sandbox, use_san
 
 def test_a_voucher_that_does_not_balance_is_never_written(sandbox, use_sandbox, run_cli, workdir, monkeypatch):
     """Should a bug ever unbalance a voucher, the date is refused even without --strict."""
-    from jobs.gbat10 import VoucherFile
+    from jobs.formats.gbat10 import VoucherFile
 
     line = VoucherFile._line
 

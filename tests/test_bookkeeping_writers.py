@@ -18,8 +18,8 @@ from gbat10_reader import read_gbat10
 
 from jobs.accounts import parse
 from jobs.entries import Row
-from jobs.gbat10 import voucher_text
-from jobs.writers import BOOKKEEPING, open_report
+from jobs.formats.gbat10 import voucher_text
+from jobs.formats.open import BOOKKEEPING, open_report
 
 OSLO = ZoneInfo("Europe/Oslo")
 
@@ -117,7 +117,7 @@ def test_a_large_file_goes_on_in_its_temp_file_and_ends_the_same(tmp_path: Path,
     rows = chained(400)
     per_entry = chart({**_table(), "lines": "per-entry"})  # lines as the rows come, not at the end
     small = write(fmt, tmp_path / "small" / f"book.{SUFFIX[fmt]}", rows, chart=per_entry)
-    monkeypatch.setattr("jobs.writers.IN_MEMORY", 4096)
+    monkeypatch.setattr("jobs.formats.spill.IN_MEMORY", 4096)
     path = tmp_path / f"book.{SUFFIX[fmt]}"
     with open_report(fmt, path, chart=per_entry, timezone=OSLO) as report:
         report.write(rows[:200])

@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from jobs.entries import EntryError, format_amount, major_units, replace_lone_surrogates, to_row
+from jobs.entries import EntryError, replace_lone_surrogates, to_row
+from jobs.money import format_amount, major_units
 
 ENTRY = {
     "pspReference": "0012345",

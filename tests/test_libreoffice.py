@@ -22,8 +22,8 @@ import pandas as pd
 import pytest
 
 from jobs.entries import Row
+from jobs.formats.open import open_report
 from jobs.reconcile import DateSummary
-from jobs.writers import open_report
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
 # Elsewhere it may skip, saying why; in CI (.ci/run installs it) it must run.

@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
-from jobs.entries import COLUMNS, GDPR_COLUMNS, TEXT_COLUMNS, Row, major_units
+from jobs.entries import COLUMNS, GDPR_COLUMNS, TEXT_COLUMNS, Row
+from jobs.formats.open import open_report
+from jobs.money import major_units
 from jobs.presets import PRESETS, STANDARD, csv_format
-from jobs.writers import open_report
 
 OSLO, COPENHAGEN, HELSINKI = (ZoneInfo(name) for name in ("Europe/Oslo", "Europe/Copenhagen", "Europe/Helsinki"))
 # What each preset promises: delimiter, decimal mark, BOM, 2026-03-05 as a date.

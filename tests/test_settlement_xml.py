@@ -31,10 +31,10 @@ from webpage import serve_page
 from jobs.entries import Row
 from jobs.errors import Unfit
 from jobs.fees import FeeIndex
+from jobs.formats.settlement_xml import Details, Ledger, SettlementFile
 from jobs.merchants import Merchant
 from jobs.sandbox import ACCOUNTING_CLIENT
 from jobs.settlement_dates import Day, find
-from jobs.settlement_xml import Details, SettlementFile
 
 DAY = dt.timedelta(days=1)
 WEEK = (TODAY - 7 * DAY, TODAY - DAY)  # 2026-11-13 .. 2026-11-19
@@ -556,3 +556,19 @@ def test_the_writer_and_the_fee_join_keep_their_memory_flat(tmp_path):
     small, large = peak(1_000), peak(12_000)
     assert large < small + 256 * 1024, (small, large)
     assert len(read_settlement_report(tmp_path / "12000.xml").settlements[0].transactions) == 12_000
+
+
+def test_a_proof_that_fails_names_counts_as_counts_and_amounts_as_money(tmp_path):
+    details = Details("Kafé", "123455", "987654321", "NOR", "12345678903", "NOK", Merchant())
+    with SettlementFile(tmp_path / "one.xml", 0o600, details, *WEEK) as file:
+        file.begin(WEEK[1], net=False)
+        file.add(Row("0302399", WEEK[1], "2026-11-19T10:00:00.000000Z", "capture", "7000001", "order-1", "", "NOK",
+                     Decimal("499.00"), Decimal(0), Decimal("499.00")), 0)  # fmt: skip
+        file.end(2001099, 49900)
+        checks = {check.name: check.detail for check in file.proofs(Ledger(2, 99800, 0, 0, 0, 99800)) if not check.ok}
+
+    assert checks == {
+        "settlement payments": "settlement 2001099's payments number 1, the ledger says 2",
+        "settlement captures": "settlement 2001099's captures add up to 499.00, the ledger says 998.00",
+        "settlement paid out": "settlement 2001099's gross amount (SettledAmount) is 499.00, the ledger says 998.00",
+    }

@@ -17,9 +17,9 @@ import pytest
 from test_writers import sheet_part
 
 from jobs.entries import to_row
+from jobs.formats.open import open_report
+from jobs.formats.sheets import wall_clock_serial
 from jobs.reconcile import DateSummary
-from jobs.sheets import wall_clock_serial
-from jobs.writers import open_report
 
 DAY = dt.date(2026, 11, 20)
 # Opening 1000.00; the payout empties the balance. Amounts in øre, as the API serves them.

@@ -25,10 +25,12 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from jobs.entries import AMOUNT_COLUMNS, COLUMNS, GDPR_COLUMNS, TEXT_COLUMNS, Row, major_units
+from jobs.entries import AMOUNT_COLUMNS, COLUMNS, GDPR_COLUMNS, TEXT_COLUMNS, Row
+from jobs.formats.open import FORMATS, open_report
+from jobs.formats.spill import remove_stale_temp_files
+from jobs.money import major_units
 from jobs.presets import csv_format
 from jobs.reconcile import DateSummary
-from jobs.writers import FORMATS, open_report, remove_stale_temp_files
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -708,7 +710,7 @@ def test_xlsx_filter_and_print_titles_have_their_defined_names(tmp_path: Path) -
 
 def test_xlsx_sheet_part_stays_under_4_gib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # As if rows were so long that 4 GiB came before the row limit: the rows go on to the next sheet.
-    monkeypatch.setattr("jobs.xlsx.PART_LIMIT", 20_000)
+    monkeypatch.setattr("jobs.formats.workbook.PART_LIMIT", 20_000)
     path = tmp_path / "entries.xlsx"
     rows = [make_row(number=number) for number in range(40)]
 
@@ -742,7 +744,7 @@ def test_xlsx_memory_stays_flat(tmp_path: Path) -> None:
 
 def test_writing_does_not_import_openpyxl(tmp_path: Path) -> None:
     code = (
-        "import sys, pathlib; from jobs.writers import open_report\n"
+        "import sys, pathlib; from jobs.formats.open import open_report\n"
         f"with open_report('xlsx', pathlib.Path({str(tmp_path / 'e.xlsx')!r})) as r: r.commit()\n"
         "print('openpyxl' in sys.modules)"
     )
@@ -842,7 +844,7 @@ def test_commit_replaces_the_old_file(tmp_path: Path, fmt: str) -> None:
 def test_temp_file_is_hidden_private_and_beside_the_report(
     tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("jobs.writers.IN_MEMORY", 0)  # as for a large report: on disk from the first bytes
+    monkeypatch.setattr("jobs.formats.spill.IN_MEMORY", 0)  # as for a large report: on disk from the first bytes
     folder = tmp_path / "a" / "b"
     path = folder / f"entries.{fmt}"
 
@@ -881,7 +883,7 @@ def test_large_report_goes_on_in_its_temp_file(tmp_path: Path, fmt: str, monkeyp
     rows = [make_row(number=n) for n in range(300)]
     small = tmp_path / "small" / f"entries.{fmt}"
     write(fmt, small, rows, sheet_row_limit=100)  # in memory throughout, for comparison
-    monkeypatch.setattr("jobs.writers.IN_MEMORY", 4096)
+    monkeypatch.setattr("jobs.formats.spill.IN_MEMORY", 4096)
 
     with open_report(fmt, path, sheet_row_limit=100) as report:
         report.write(rows[:150])
@@ -927,7 +929,7 @@ def test_xlsx_writes_nothing_outside_the_report_folder(tmp_path: Path, monkeypat
     system_temp = tmp_path / "system-temp"
     system_temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(system_temp))
-    monkeypatch.setattr("jobs.writers.IN_MEMORY", 0)  # on disk from the first bytes, as a large report
+    monkeypatch.setattr("jobs.formats.spill.IN_MEMORY", 0)  # on disk from the first bytes, as a large report
     reports = tmp_path / "reports"
 
     with open_report("xlsx", reports / "entries.xlsx", sheet_row_limit=2) as report:
@@ -944,7 +946,7 @@ def test_unknown_format(tmp_path: Path) -> None:
 
 
 def test_remove_stale_temp_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("jobs.writers.IN_MEMORY", 0)  # the abandoned report is on disk at once
+    monkeypatch.setattr("jobs.formats.spill.IN_MEMORY", 0)  # the abandoned report is on disk at once
     nested = tmp_path / "ledger" / "2024"
     abandoned = open_report("csv", nested / "entries.csv")  # as if killed before abort()
     abandoned.write([make_row()])

@@ -6,9 +6,10 @@ writes (content types, package and workbook relationships, core and app
 properties, workbook, styles, theme, worksheets), with one left out: no shared
 strings (text is inline, so a sheet streams without a string table growing in
 memory). The theme is Office's own; the styles name their font in full as well.
+How a cell is written is in jobs.formats.cells.
 
 A sheet's rows go to a scratch file first (in memory while small, then on disk
-beside the report: ``writers.ScratchFile``) and into the zip when the sheet is
+beside the report: ``jobs.formats.spill.ScratchFile``) and into the zip when the sheet is
 closed. Its ``<dimension>``, the range it uses, which readers such as openpyxl in
 read-only mode size a sheet by, comes before the rows but is known only after the
 last one.
@@ -24,26 +25,6 @@ line (the time zone) and the page number at the bottom. Excel's green "number
 stored as text" mark is turned off over every sheet: text that looks like a number
 (``00123``, a payout number) is text on purpose.
 
-Every cell follows these rules:
-
-- Text is always an inline string cell, never a number or a formula. An empty
-  text is no cell at all (Excel shows the same thing; pandas reads "").
-- Excel keeps at most 32,767 characters (UTF-16 code units) of a cell: the rest is cut.
-- Characters XML 1.0 cannot hold (controls other than tab, LF and CR; U+FFFE,
-  U+FFFF, lone surrogates) become U+FFFD. Their escape ``_xHHHH_`` would be
-  decoded by Excel but shown as is by openpyxl, pandas and others; a
-  replacement character reads the same everywhere, and the CSV keeps the original.
-- CR is written as ``&#13;``: raw, any XML parser would read it back as LF.
-- Text with a line break (LF or CR) gets a wrapping style: without it a cell
-  shows one line of it. Its row is made as many lines high as the text has.
-- Excel decodes a literal ``_xHHHH_`` in text (``_x0041_`` would show "A"), so
-  its underscore is escaped as ``_x005F_``, as Excel itself saves it. openpyxl
-  and pandas show that escape as is.
-- Numbers are written as given (amounts: the exact decimal text); a date is its
-  Excel serial number with a date format, a date and time its serial number to
-  the second with a date-time format. Excel has no time zones: the cell holds the
-  wall-clock time the caller chose.
-
 The zip is deterministic: every member is dated 1980-01-01 and deflated at one
 fixed level, so the same rows give the same bytes. No member uses ZIP64: Excel
 is known to reject ZIP64 headers on parts that do not need them, and Python
@@ -54,33 +35,21 @@ therefore stay under 4 GiB; `Sheet.room` tells the writer when to go on to the n
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import io
-import re
 import shutil
 from collections.abc import Callable, Iterable, Sequence
-from typing import IO
+from typing import IO, Protocol
 from zipfile import ZIP64_LIMIT, ZIP_DEFLATED, ZipFile, ZipInfo
 
 from jobs import __version__
+from jobs.formats.cells import BOLD, column_letter, xml_text
 
-# Cell styles: indexes into cellXfs in styles.xml.
-BOLD, DATE, AMOUNT, DATETIME, WRAP = 1, 2, 3, 4, 5
-MAX_CELL_TEXT = 32_767
-LINE_HEIGHT = 15  # points: one line of 11-point Calibri, the sheets' default row height
-_MAX_ROW_HEIGHT = 409  # points: the most Excel allows
 PART_LIMIT = ZIP64_LIMIT  # the most a zip member holds without ZIP64
 # Level 1 against the default 6, measured on 200,000 varied rows: 134k against 82k rows/s written
 # (rows to bytes on disk), for 18 MB against 14 MB; the CSV of the same rows is 25 MB.
 COMPRESS_LEVEL = 1
 
-_DAY_ZERO = dt.date(1899, 12, 30).toordinal()  # Excel's serial 0, so 1900-03-01 onwards is exact
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can hold: no wall clock in the file
-_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_LOOKS_ESCAPED = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")
-# Anything that text needs changed for: cheap to search for, rarely found.
-NEEDS_CARE = re.compile(r"[&<>\r\n\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]|_x[0-9A-Fa-f]{4}_")
-_XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;", '"': "&quot;"})
 _SHEET_FRAME = 8192  # bytes: ample for all a sheet part holds besides its rows (columns, print setup, ...)
 _HEADING_LIMIT = 100  # characters of a page heading or footer line; Excel takes 255 per header or footer
 _COPY = 1 << 18  # bytes copied from a sheet's scratch file into the zip at a time
@@ -93,68 +62,13 @@ _TYPES = "application/vnd.openxmlformats-officedocument"
 _HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 
 
-def column_letter(number: int) -> str:
-    """1 -> 'A', 27 -> 'AA'."""
-    letters = ""
-    while number:
-        number, rest = divmod(number - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
+class Scratch(Protocol):
+    """Where a sheet's rows wait until it is closed: written, read back once, closed (io.BytesIO will do)."""
 
-
-def cell_text(text: str) -> str:
-    """The text as an Excel cell can hold it (see the module docstring), before XML escaping."""
-    if len(text) > MAX_CELL_TEXT // 2 and len(text.encode("utf-16-le", "surrogatepass")) > 2 * MAX_CELL_TEXT:
-        text = _cut(text)
-    return _LOOKS_ESCAPED.sub("_x005F_", _NOT_XML.sub("\ufffd", text))
-
-
-def xml_text(text: str) -> str:
-    """cell_text, escaped for an XML element or attribute."""
-    return cell_text(text).translate(_XML_ESCAPES)
-
-
-def date_serial(date: dt.date) -> int:
-    return date.toordinal() - _DAY_ZERO
-
-
-def text_cell(text: str, style: int = 0) -> str | None:
-    """A cell for `row`; None (no cell) for empty text. Plain text with a line break wraps."""
-    if not text:
-        return None
-    if not style and ("\n" in text or "\r" in text):
-        style = WRAP
-    styled = f' s="{style}"' if style else ""
-    return f'{styled} t="inlineStr"><is><t xml:space="preserve">{xml_text(text)}</t></is></c>'
-
-
-def number_cell(number: str, style: int = 0) -> str:
-    styled = f' s="{style}"' if style else ""
-    return f"{styled}><v>{number}</v></c>"
-
-
-def date_cell(date: dt.date) -> str:
-    return number_cell(str(date_serial(date)), DATE)
-
-
-def row_start(number: int, lines: int = 1) -> str:
-    """A row's start tag; a row whose text runs to several `lines` is made tall enough to show them all
-    (LibreOffice keeps a row one line high when it opens a file, wrapping or not)."""
-    if lines > 1:
-        return f'<row r="{number}" ht="{min(lines * LINE_HEIGHT, _MAX_ROW_HEIGHT)}">'
-    return f'<row r="{number}">'
-
-
-def row(number: int, cells: Iterable[str | None]) -> str:
-    """A row of cells from text_cell, number_cell, date_cell, in column order; None leaves a column empty."""
-    parts, lines = [""], 1
-    for column, cell in enumerate(cells, 1):
-        if cell is not None:
-            parts.append(f'<c r="{column_letter(column)}{number}"{cell}')
-            lines = max(lines, cell.count("\n") + 1)  # only text holds a line feed
-    parts[0] = row_start(number, lines)
-    parts.append("</row>")
-    return "".join(parts)
+    def write(self, data: bytes, /) -> int: ...
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+    def read(self, size: int = -1, /) -> bytes: ...
+    def close(self) -> None: ...
 
 
 class Package:
@@ -165,7 +79,7 @@ class Package:
     """
 
     def __init__(
-        self, file: IO[bytes], *, heading: str = "", footer: str = "", scratch: Callable[[], IO[bytes]] = io.BytesIO
+        self, file: IO[bytes], *, heading: str = "", footer: str = "", scratch: Callable[[], Scratch] = io.BytesIO
     ) -> None:
         self._zip = ZipFile(file, "w", ZIP_DEFLATED, allowZip64=True)
         self._sheets: list[Sheet] = []  # in display order
@@ -259,7 +173,7 @@ class Sheet:
 
     def __init__(
         self, archive: ZipFile, number: int, title: str, widths: Sequence[int], header_row: bool, print_setup: str,
-        body: IO[bytes],
+        body: Scratch,
     ) -> None:  # fmt: skip
         self.number = number
         self.title = title
@@ -269,7 +183,7 @@ class Sheet:
         self._archive = archive
         self._widths = widths
         self._print = print_setup
-        self._body: IO[bytes] | None = body
+        self._body: Scratch | None = body
         self._written = 0
 
     @property
@@ -285,7 +199,7 @@ class Sheet:
     def write(self, xml: str) -> None:
         data = xml.encode()  # strict: a lone surrogate here is a bug, better loud than a broken file
         self._written += len(data)
-        self._body.write(data)
+        self._open_body().write(data)
 
     def close(self, rows: int, *, autofilter: bool = False) -> None:
         """Put the sheet into the zip: `rows` rows written, the header included; `autofilter` over them all."""
@@ -298,10 +212,16 @@ class Sheet:
         tail += f'{self._print}<ignoredErrors><ignoredError sqref="{used}" numberStoredAsText="1"/></ignoredErrors>'
         with self._archive.open(_member(f"xl/worksheets/{self.part_name}"), "w") as part:
             part.write(self._head(used).encode())
-            self._body.seek(0)
-            shutil.copyfileobj(self._body, part, _COPY)
+            body = self._open_body()
+            body.seek(0)
+            shutil.copyfileobj(body, part, _COPY)
             part.write(f"{tail}</worksheet>".encode())
         self.abandon()
+
+    def _open_body(self) -> Scratch:
+        if self._body is None:
+            raise RuntimeError(f"sheet {self.title!r} is closed")
+        return self._body
 
     def abandon(self) -> None:
         if self._body is not None:
@@ -348,23 +268,14 @@ def _member(name: str) -> ZipInfo:
     info = ZipInfo(name, date_time=_ZIP_TIME)
     info.create_system = 0  # as Excel writes it, and the same bytes on every platform
     info.compress_type = ZIP_DEFLATED
-    info._compresslevel = COMPRESS_LEVEL  # public as compress_level from Python 3.13; this name works on all
+    # Public as compress_level from Python 3.13; this name works on all (and typeshed knows only the new one).
+    info._compresslevel = COMPRESS_LEVEL  # type: ignore[attr-defined]
     return info
 
 
 def _relationships(relations: Iterable[tuple[str, str, str]]) -> str:
     items = "".join(f'<Relationship Id="{id_}" Type="{kind}" Target="{target}"/>' for id_, kind, target in relations)
     return f'{_HEAD}<Relationships xmlns="{_PKG_RELS}">{items}</Relationships>'
-
-
-def _cut(text: str) -> str:
-    """The longest start of `text` that fits in MAX_CELL_TEXT UTF-16 code units."""
-    units = 0
-    for index, char in enumerate(text):
-        units += 2 if char > "\uffff" else 1
-        if units > MAX_CELL_TEXT:
-            return text[:index]
-    return text
 
 
 _FONT = '<sz val="11"/><name val="Calibri"/><family val="2"/>'

@@ -30,7 +30,7 @@ deterministic, so writing a date again gives the same bytes: MsgId and Stmt/Id
 statement's last entry.
 
 Shortening rule: text is kept exactly as served, except characters XML cannot hold,
-which become U+FFFD. A value longer than its element allows (35 characters for ids,
+which become U+FFFD (jobs.formats.xmltext). A value longer than its element allows (35 characters for ids,
 34 for the account id, 70 for the name, 140 for Ustrd, 500 for AddtlNtryInf) keeps
 its first (limit - 9) characters, then `~` and the first 8 hex digits of the
 SHA-256 of its UTF-8 bytes: the same value always gives the same id, two values
@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -49,24 +48,22 @@ from zoneinfo import ZoneInfo
 
 from jobs.accounts import Chart
 from jobs.entries import EntryError, Row
-from jobs.proof import BookkeepingFile, balance_change, fact, minor_units, money, payout_amount
+from jobs.formats.proof import BookkeepingFile, balance_change, fact, payout_amount
+from jobs.formats.spill import ScratchFile, TextBuffer
+from jobs.formats.xmltext import escape, xml_chars
+from jobs.money import format_minor, minor_units
 from jobs.reconcile import PAYOUT_TYPES, Check, DateSummary
-from jobs.writers import ScratchFile
 
 NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"
 ISSUER = "Vipps MobilePay"
 SERVICER = "Vipps MobilePay AS"  # the account servicer: the e-money institution that holds the balance
 HEAD_ROOM = 4096  # bytes: the head is at most ~2.3 KB (every id at its limit, 4 bytes per character)
-_CHUNK = 1 << 16
-_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_ESCAPES = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;", ord("\r"): "&#13;"}
 _CURRENCY = re.compile(r"[A-Z]{3}")
-_CARE = re.compile(r"[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def shorten(text: str, limit: int) -> str:
     """`text` if it fits `limit` characters, else its start, `~` and 8 hex digits of its SHA-256."""
-    text = _NOT_XML.sub("\ufffd", text)
+    text = xml_chars(text)
     if len(text) <= limit:
         return text
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
@@ -80,16 +77,9 @@ def element(name: str, text: str, limit: int) -> str:
     return f"<{name}>{escape(shorten(text, limit) if len(text) > limit else text)}</{name}>"
 
 
-def escape(text: str) -> str:
-    """Text for an XML element: characters XML cannot hold become U+FFFD; `&`, `<`, `>` and CR are escaped
-    (a CR as `&#13;`, which a parser keeps, where a raw one would become a line feed)."""
-    if not _CARE.search(text):  # most ids and references need nothing
-        return text
-    return _NOT_XML.sub("\ufffd", text).translate(_ESCAPES)
-
-
 def amount(minor: int) -> str:
-    return money(abs(minor))
+    """Always positive: the side says which way it moved."""
+    return format_minor(abs(minor))
 
 
 def side(minor: int) -> str:
@@ -111,7 +101,7 @@ class StatementFile(BookkeepingFile):
         self._bytes.write(b'<?xml version="1.0" encoding="UTF-8"?>\n')
         self._head_at = self._bytes.tell()
         self._bytes.write(b" " * HEAD_ROOM)
-        self._text = io.StringIO()
+        self._text = TextBuffer(self._bytes)
         self._ledger = self._currency = self._last_time = ""
         self._dates: list[dt.date] = []
         self._opening: int | None = None
@@ -151,9 +141,8 @@ class StatementFile(BookkeepingFile):
                     _transaction(row, None, self._currency),
                     " ".join(text for text in (row.entryType, row.pspReference, row.reference) if text),
                 )
-            if self._text.tell() > _CHUNK:
-                self._pass_on()
-        self._pass_on()
+            self._text.pass_on_if_full()
+        self._text.pass_on()
 
     def _entry(self, value: int, entry_type: str, details: str, about: str) -> None:
         """One statement entry of the date in progress, its transaction details already made."""
@@ -178,7 +167,7 @@ class StatementFile(BookkeepingFile):
             head = (f"<Btch><NbOfTxs>{batch.count}</NbOfTxs><TtlAmt Ccy=\"{self._currency}\">{amount(batch.total)}"
                     f"</TtlAmt><CdtDbtInd>{side(batch.total)}</CdtDbtInd></Btch>")  # fmt: skip
             self._entry(batch.total, entry_type, head + batch.details(), f"{entry_type}: {batch.count} entries")
-            self._pass_on()
+            self._text.pass_on()
         self._entries = 0
 
     def proofs(self, summaries: Sequence[DateSummary]) -> list[Check]:
@@ -186,21 +175,17 @@ class StatementFile(BookkeepingFile):
             return []
         self._end_date()
         moved = self._credits[1] - self._debits[1]
+        opening, closing = format_minor(self._opening or 0), format_minor(self._closing)
         return [
             fact("statement balances", self._closing - (self._opening or 0), moved,
-                 f"OPBD {money(self._opening or 0)} to CLBD {money(self._closing)}, but its entries move"),
+                 f"OPBD {opening} to CLBD {closing}, but its entries move"),
             fact("statement movement", balance_change(summaries), moved, "the statement's entries move"),
             fact("statement payout", payout_amount(summaries), self._payouts, "the statement's payout entries are"),
         ]  # fmt: skip
 
-    def _pass_on(self) -> None:
-        self._bytes.write(self._text.getvalue().encode())
-        self._text.seek(0)
-        self._text.truncate()
-
     def _finish(self, summaries: Sequence[DateSummary]) -> None:
         self._end_date()
-        self._pass_on()
+        self._text.pass_on()
         self._bytes.write(b"</Stmt></BkToCstmrStmt></Document>\n")
         head = self._head().encode()
         if len(head) > HEAD_ROOM:  # cannot happen with ids held to their limits; never write a broken file

@@ -22,10 +22,11 @@ files are: the statement waits in the queue, as a voucher whose chart lacks a ke
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from jobs.formats.base import ReportFile
+from jobs.money import format_minor
 from jobs.reconcile import Check, DateSummary
-from jobs.writers import ReportFile
 
 NEVER_WRITTEN = frozenset({"voucher balances"})  # refused whatever --strict says: the date gets no file
 HELD_BACK = frozenset({"statement balances"})  # that file waits, whatever --strict says; the others are written
@@ -58,22 +59,12 @@ class BookkeepingFile(ReportFile):
         return self.rows > 0
 
 
-def fact(name: str, expected: int, found: int, what: str) -> Check:
-    """A check that `found` (from the file) equals `expected` (from the ledger), both in minor units."""
+def fact(name: str, expected: int, found: int, what: str, shown: Callable[[int], str] = format_minor) -> Check:
+    """A check that `found` (from the file) equals `expected` (from the ledger): amounts in minor units, or what
+    `shown` writes (str for a count)."""
     if found == expected:
         return Check(name, True, "")
-    return Check(name, False, f"{what} {money(found)}, the ledger says {money(expected)}")
-
-
-def money(minor: int) -> str:
-    """-5 -> '-0.05': minor units shown as major, without floating point."""
-    sign = "-" if minor < 0 else ""
-    return f"{sign}{abs(minor) // 100}.{abs(minor) % 100:02d}"
-
-
-def minor_units(major) -> int:
-    """Decimal('499.00') -> 49900; exact for the two-decimal amounts rows carry."""
-    return int(major.scaleb(2))
+    return Check(name, False, f"{what} {shown(found)}, the ledger says {shown(expected)}")
 
 
 def payout_amount(summaries: Sequence[DateSummary]) -> int:
@@ -83,4 +74,4 @@ def payout_amount(summaries: Sequence[DateSummary]) -> int:
 
 def balance_change(summaries: Sequence[DateSummary]) -> int:
     """What the ledger's balances say each date moved, from its first balanceBefore to its last balanceAfter."""
-    return sum(s.closing - s.opening for s in summaries if s.entries)
+    return sum(s.change for s in summaries)

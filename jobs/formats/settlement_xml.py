@@ -25,10 +25,10 @@ written:
     totals                 each sum of its transactions' amounts; SettledAmount what the payout paid
                            (minus the payout entry's amount)
 
-Amounts have two decimals, a minus sign and no other mark. Text is escaped as for camt.053
-(jobs.camt053.escape), never shortened: the schema sets no length. Written as a stream: the head is
+Amounts have two decimals, a minus sign and no other mark (jobs.money). Text is escaped as for camt.053
+(jobs.formats.xmltext), never shortened: the schema sets no length. Written as a stream: the head is
 known before the first transaction, every total is added up as transactions are written, and a
-file's bytes go on in its temp file once they outgrow memory (jobs.writers.ReportFile), so a
+file's bytes go on in its temp file once they outgrow memory (jobs.formats.spill), so a
 settlement of any size is written in flat memory.
 
 Before commit, proofs() compares what the file says with what the ledger's own entries say, added
@@ -38,20 +38,22 @@ up apart from this writer (jobs.settlements); a file that fails one is never com
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from jobs.camt053 import escape
 from jobs.entries import Row, instant
 from jobs.errors import Unfit
+from jobs.formats.base import ReportFile
+from jobs.formats.proof import fact
+from jobs.formats.spill import TextBuffer
+from jobs.formats.xmltext import escape
 from jobs.merchants import Merchant
-from jobs.proof import fact, minor_units, money
-from jobs.reconcile import Check
-from jobs.writers import ReportFile
+from jobs.money import format_minor, minor_units
+from jobs.reconcile import CAPTURE, REFUND, Check, DateSummary
 
 NAMESPACE = "http://vipps.no/xmlschema/SettlementReport-3.0.xsd"
 OSLO = ZoneInfo("Europe/Oslo")
@@ -68,7 +70,6 @@ VIPPS_INFO = {
     "PostAddress": "",
     "Country": "",
 }
-_CHUNK = 1 << 16
 ID_ROOM = len("<SettlementID></SettlementID>") + len(str(LONG_MAX))
 
 
@@ -85,7 +86,7 @@ class Details:
     merchant: Merchant
 
     @classmethod
-    def of(cls, ledger: dict, merchants: Mapping[str, Merchant]) -> Details:
+    def of(cls, ledger: dict[str, Any], merchants: Mapping[str, Merchant]) -> Details:
         """From the ledger as GET /settlement/v1/ledgers gives it, and [merchants]."""
         owner = ledger.get("owner") or {}
         scheme, number = str(owner.get("scheme") or ""), str(owner.get("id") or "")
@@ -148,7 +149,7 @@ class SettlementFile(ReportFile):
     def __init__(self, path: Path, mode: int, details: Details, first: dt.date, last: dt.date) -> None:
         super().__init__(path, mode)
         self._details = details
-        self._text = io.StringIO()
+        self._text = TextBuffer(self._bytes)
         self._open: tuple[dt.date, bool] | None = None  # the settlement being written: its date, and Net or not
         self._id_at = 0
         self._totals = Totals()
@@ -170,7 +171,7 @@ class SettlementFile(ReportFile):
     def begin(self, date: dt.date, net: bool) -> None:
         """A settlement paid out on `date`: its payments follow (add), then end()."""
         self._text.write(f"<SettlementInfo><SettlementDate>{date}</SettlementDate>")
-        self._pass_on()
+        self._text.pass_on()
         # The SettlementID is the payout's number, which comes with the payout, its date's last entry:
         # room for it now, filled in by end(). Spaces between elements are nothing to XML.
         self._id_at = self._bytes.tell()
@@ -184,18 +185,18 @@ class SettlementFile(ReportFile):
     def add(self, row: Row, fee: int) -> None:
         """One capture or refund and its fee (minor units, >= 0); Unfit if the format cannot hold it."""
         amount, totals = minor_units(row.amount), self._totals
-        if row.entryType == "capture" and amount >= 0:
+        if row.entryType == CAPTURE and amount >= 0:
             capture, refund = amount, 0
-        elif row.entryType == "refund" and amount <= 0:
+        elif row.entryType == REFUND and amount <= 0:
             capture, refund = 0, amount
         else:
             raise Unfit(
-                f"{row.entryType} {row.pspReference} of {money(amount)}: the format holds captures of "
+                f"{row.entryType} {row.pspReference} of {format_minor(amount)}: the format holds captures of "
                 "0.00 or more and refunds of 0.00 or less"
             )
         if fee < 0:
             raise Unfit(
-                f"{row.entryType} {row.pspReference}: its fees add up to {money(-fee)} in its favour; the "
+                f"{row.entryType} {row.pspReference}: its fees add up to {format_minor(-fee)} in its favour; the "
                 "format holds fees of 0.00 or more"
             )
         if row.currency != self._details.currency:  # one currency per file, as the ledger's
@@ -214,11 +215,11 @@ class SettlementFile(ReportFile):
             raise Unfit(f"{row.entryType} {psp} has the time {row.time[:40]!r}, which is no date-time with an offset")
         self._text.write(
             f"<TransactionInfo><TransactionTime>{moment.astimezone(OSLO).isoformat(timespec='milliseconds')}"
-            f"</TransactionTime><TransactionCaptureAmount>{money(capture)}</TransactionCaptureAmount>"
-            f"<TransactionRefundAmount>{money(refund)}</TransactionRefundAmount>"
-            f"<TransactionGrossAmount>{money(amount)}</TransactionGrossAmount>"
-            f"<TransactionNetAmount>{money(amount - fee)}</TransactionNetAmount>"
-            f"<TransactionFeeAmount>{money(fee)}</TransactionFeeAmount>"
+            f"</TransactionTime><TransactionCaptureAmount>{format_minor(capture)}</TransactionCaptureAmount>"
+            f"<TransactionRefundAmount>{format_minor(refund)}</TransactionRefundAmount>"
+            f"<TransactionGrossAmount>{format_minor(amount)}</TransactionGrossAmount>"
+            f"<TransactionNetAmount>{format_minor(amount - fee)}</TransactionNetAmount>"
+            f"<TransactionFeeAmount>{format_minor(fee)}</TransactionFeeAmount>"
             f"{_element('SettlementCurrencyCode', row.currency)}<TransactionID>{psp}</TransactionID>"
             f"{_element('OrderID', row.reference)}</TransactionInfo>\n"
         )
@@ -227,8 +228,7 @@ class SettlementFile(ReportFile):
         totals.refunds += refund
         totals.fees += fee
         self.rows += 1
-        if self._text.tell() > _CHUNK:
-            self._pass_on()
+        self._text.pass_on_if_full()
 
     def end(self, settlement_id: int, paid: int) -> Head:
         """Close the settlement: its SettlementID (the payout number) and what the payout paid (SettledAmount)."""
@@ -239,14 +239,14 @@ class SettlementFile(ReportFile):
             raise Unfit("it pays out no capture or refund, and the format needs at least one per settlement")
         self._text.write(
             f"<NumOfTransactions>{totals.transactions}</NumOfTransactions>"
-            f"<CaptureSettlementAmount>{money(totals.captures)}</CaptureSettlementAmount>"
-            f"<RefundSettlementAmount>{money(totals.refunds)}</RefundSettlementAmount>"
-            f"<GrossSettlementAmount>{money(totals.gross)}</GrossSettlementAmount>"
-            f"<NetSettlementAmount>{money(totals.net)}</NetSettlementAmount>"
-            f"<FeeSettlementAmount>{money(totals.fees)}</FeeSettlementAmount>"
-            f"<SettledAmount>{money(paid)}</SettledAmount></SettlementInfo>\n"
+            f"<CaptureSettlementAmount>{format_minor(totals.captures)}</CaptureSettlementAmount>"
+            f"<RefundSettlementAmount>{format_minor(totals.refunds)}</RefundSettlementAmount>"
+            f"<GrossSettlementAmount>{format_minor(totals.gross)}</GrossSettlementAmount>"
+            f"<NetSettlementAmount>{format_minor(totals.net)}</NetSettlementAmount>"
+            f"<FeeSettlementAmount>{format_minor(totals.fees)}</FeeSettlementAmount>"
+            f"<SettledAmount>{format_minor(paid)}</SettledAmount></SettlementInfo>\n"
         )
-        self._pass_on()
+        self._text.pass_on()
         here = self._bytes.tell()
         self._bytes.seek(self._id_at)
         self._bytes.write(f"<SettlementID>{settlement_id}</SettlementID>".ljust(ID_ROOM).encode())
@@ -261,7 +261,7 @@ class SettlementFile(ReportFile):
         head, written = self.settlements[-1]
         what = f"settlement {head.settlement_id}'s"
         checks = [
-            fact("settlement payments", ledger.transactions, written.transactions, f"{what} payments number"),
+            fact("settlement payments", ledger.transactions, written.transactions, f"{what} payments number", str),
             fact("settlement captures", ledger.captures, written.captures, f"{what} captures add up to"),
             fact("settlement refunds", ledger.refunds, written.refunds, f"{what} refunds add up to"),
             fact("settlement fees", ledger.fees, written.fees, f"{what} fees add up to"),
@@ -281,19 +281,14 @@ class SettlementFile(ReportFile):
         )
         return checks
 
-    def _pass_on(self) -> None:
-        self._bytes.write(self._text.getvalue().encode("utf-8"))
-        self._text.seek(0)
-        self._text.truncate()
-
-    def _finish(self, summaries: Sequence) -> None:
+    def _finish(self, summaries: Sequence[DateSummary]) -> None:
         self._text.write(
             f"<NumOfSettlements>{len(self.settlements)}</NumOfSettlements></PaymentsInfo>\n"
             "</SettlementDetailsInfo>\n<VippsInfo>"
             + "".join(_element(name, text) for name, text in VIPPS_INFO.items())
             + "</VippsInfo>\n</SettlementReport>\n"
         )
-        self._pass_on()
+        self._text.pass_on()
 
 
 def _element(name: str, text: str) -> str:

@@ -7,7 +7,7 @@ separator what Excel shows and copies is the plain number, in the user's locale:
 ``499,00`` in Nordic Excel), ``time`` is a date-time cell in the ledger's own time
 zone, the one the CSV presets show (a time that cannot be read, or has no UTC
 offset, stays text as served), and every other column is text. How a cell is
-written, and why, is in ``jobs.xlsx``.
+written, and why, is in ``jobs.formats.cells``.
 
 The summary sheet comes first in the workbook, so it is what Excel opens on.
 A file of one ledger date gets a key/value block, the sums per entry type and
@@ -24,26 +24,29 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from jobs.entries import AMOUNT_COLUMNS, Row, format_amount, instant, major_units
-from jobs.reconcile import CHECKS, DateSummary, category_names, has_payouts
-from jobs.xlsx import (
+from jobs.entries import AMOUNT_COLUMNS, Row, instant
+from jobs.formats.cells import (
     AMOUNT,
     BOLD,
     DATE,
     DATETIME,
     MAX_CELL_TEXT,
     NEEDS_CARE,
-    Package,
     column_letter,
     date_cell,
     date_serial,
+    filled_text_cell,
     number_cell,
     row,
     row_start,
     text_cell,
 )
+from jobs.formats.workbook import Package
+from jobs.money import format_amount, format_minor
+from jobs.reconcile import CHECKS, DateSummary, category_names, has_payouts
 
 _ENTRY_WIDTHS = {"time": 21, "reference": 30, "pspReference": 24, "entryType": 22, "recipientHandle": 18}
 _ENTRY_WIDTHS |= {"name": 24, "maskedPhoneNo": 16, "message": 40}  # the GDPR columns
@@ -75,7 +78,7 @@ def entry_renderer(columns: Sequence[str], zone: ZoneInfo) -> Callable[[Row, int
         cells = [f'<row r="{n}">']
         lines = 1
         for index, kind, letter in plan:
-            value = entry[index]
+            value: Any = entry[index]  # the kind says which of Row's types; an annotation costs nothing here
             if kind is _TEXT:
                 if not value:
                     continue
@@ -94,7 +97,7 @@ def entry_renderer(columns: Sequence[str], zone: ZoneInfo) -> Callable[[Row, int
                 cells.append(f'<c r="{letter}{n}" s="{DATETIME}"><v>{serial}</v></c>')
                 continue
             # Rare: text to escape, cut or wrap, or a time that cannot be read (kept as served, as in the CSV).
-            cell = text_cell(value)
+            cell = filled_text_cell(value)
             cells.append(f'<c r="{letter}{n}"{cell}')
             lines = max(lines, cell.count("\n") + 1)
         if lines > 1:
@@ -122,7 +125,7 @@ def wall_clock_serial(zone: ZoneInfo) -> Callable[[str], str | None]:
         seconds = int(moment.timestamp())  # the fraction dropped, as the presets drop it
         offset = offsets.get(seconds // 60)
         if offset is None:
-            offset = offsets[seconds // 60] = moment.astimezone(zone).utcoffset() // _SECOND
+            offset = offsets[seconds // 60] = (moment.astimezone(zone).utcoffset() or dt.timedelta()) // _SECOND
         return repr((seconds + offset) / 86400 + _UNIX_EPOCH)
 
     return serial
@@ -225,4 +228,4 @@ def _labels(texts: Sequence[str]) -> list[str | None]:
 def _amount(minor: int | None) -> str | None:
     if minor is None:
         return None
-    return number_cell(format_amount(major_units(minor)), AMOUNT)
+    return number_cell(format_minor(minor), AMOUNT)

@@ -45,7 +45,6 @@ split.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -54,12 +53,13 @@ from pathlib import Path
 from jobs.accounts import Chart, Posting
 from jobs.entries import EntryError, Row
 from jobs.errors import ConfigError
-from jobs.proof import BookkeepingFile, fact, minor_units, payout_amount
+from jobs.formats.proof import BookkeepingFile, fact, payout_amount
+from jobs.formats.spill import CHUNK, TextBuffer
+from jobs.money import format_minor, minor_units
 from jobs.reconcile import FEES_INVOICED, FEES_RETAINED, PAYOUT_TYPES, UNBOOKED_FEES, Check, DateSummary
 
 TEXT_LIMIT = 100  # column 20, "description, general ledger"
 AMOUNT_LIMIT = 15
-_CHUNK = 1 << 16  # characters gathered before they are encoded and passed on
 _BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 _TEXT_TABLE = {
     **{code: " " for code in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)},
@@ -96,8 +96,7 @@ def utf16_length(text: str) -> int:
 
 
 def amount_text(minor: int) -> str:
-    sign = "-" if minor < 0 else ""
-    text = f"{sign}{abs(minor) // 100}.{abs(minor) % 100:02d}"
+    text = format_minor(minor)
     if len(text) > AMOUNT_LIMIT:
         raise EntryError(f"amount {text} does not fit GBAT10's {AMOUNT_LIMIT} characters")
     return text
@@ -130,7 +129,7 @@ class VoucherFile(BookkeepingFile):
         self._chart = chart
         self.waiting = chart.gap or None
         self._per_entry = chart.lines == "per-entry"
-        self._text = io.StringIO()
+        self._text = TextBuffer(self._bytes)
         self._voucher: _Voucher | None = None
         self._done: dict[dt.date, _Voucher] = {}
         self._fees_retained = Posting(chart.fees_payable, 0, chart.text)
@@ -166,7 +165,7 @@ class VoucherFile(BookkeepingFile):
                 group = voucher.groups.setdefault((topic, row.entryType, amount < 0), [0, 0])
                 group[0] += amount
                 group[1] += 1
-            if self._text.tell() > _CHUNK:
+            if self._text.tell() > CHUNK:
                 self._pass_on()
         self._pass_on()
 
@@ -178,11 +177,10 @@ class VoucherFile(BookkeepingFile):
             if voucher is None:
                 continue  # a date without entries has no voucher
             fees = summary.fees
-            owed = (fees.closing - fees.opening if fees and fees.entries else 0) - (fees.sums[FEES_INVOICED]
-                                                                                    if fees else 0)  # fmt: skip
+            owed = fees.change - fees.sums[FEES_INVOICED] if fees else 0
             checks += [
                 fact("voucher balances", 0, voucher.lines_total, f"voucher {voucher.number}'s lines sum to"),
-                fact("voucher clearing", summary.closing - summary.opening, voucher.clearing_total,
+                fact("voucher clearing", summary.change, voucher.clearing_total,
                      f"voucher {voucher.number} moves the clearing account {self._chart.clearing} by"),
                 fact("voucher payout", -payout_amount([summary]), voucher.payout_lines,
                      f"voucher {voucher.number}'s payout line is"),
@@ -245,12 +243,9 @@ class VoucherFile(BookkeepingFile):
 
     def _pass_on(self) -> None:
         if self.waiting:  # nothing of a voucher that cannot be written is kept
-            self._text.seek(0)
-            self._text.truncate()
-            return
-        self._bytes.write(self._text.getvalue().encode())
-        self._text.seek(0)
-        self._text.truncate()
+            self._text.clear()
+        else:
+            self._text.pass_on()
 
     def _finish(self, summaries: Sequence[DateSummary]) -> None:
         self._end()
