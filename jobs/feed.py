@@ -97,13 +97,14 @@ def follow_one(
     run_id: int, batch_limit: int, stop: threading.Event, result: FeedResult,
 ) -> None:  # fmt: skip
     what = f"the feed of ledger {ledger_id} {topic}"
-    stored, batch = state.feed_position(ledger_id, topic)
+    known = state.feeds.position(ledger_id, topic)
+    stored, batch = known.cursor, known.next_batch
     pages = api.feed_pages(ledger_id, topic, stored, gdpr=output.gdpr)
     if stored is None and start == "now":
         position = stored
         for page in pages:  # walk to the end without writing: only what comes later is wanted
             position = page.cursor
-        state.record_feed(ledger_id, topic, position, batch, 0)
+        state.feeds.record(ledger_id, topic, position, batch, 0)
         log.info("%s: starting from now", what)
         return
     position, ended = stored, False
@@ -146,7 +147,7 @@ def follow_one(
             result.files.extend(paths)
             result.entries += count
         if position != stored or count:
-            state.record_feed(ledger_id, topic, position, batch, count)
+            state.feeds.record(ledger_id, topic, position, batch, count)
             stored = position
         if stop.is_set() and not ended:
             result.stopped = True

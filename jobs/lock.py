@@ -15,7 +15,7 @@ from pathlib import Path
 
 from jobs.errors import ConfigError, LockHeld
 from jobs.private import FILE, private_file, private_folder
-from jobs.state import now_utc
+from jobs.state.db import now_utc
 
 
 @contextmanager

@@ -63,7 +63,7 @@ class Notifier:
 
     def decide(self, run: Run, result) -> dict | None:
         """The notice, or None; records what it tells as told today."""
-        today, known = self.today, self.state.notify_conditions()
+        today, known = self.today, self.state.notices.conditions()
         overdue, withdrawn, waiting = self.overdue(), self.withdrawn(), self.waiting()
         lasting = {**overdue, **withdrawn, **waiting}
         failing_key = f"failing {run.command}"
@@ -109,17 +109,17 @@ class Notifier:
             told["ok"] = ("", today)  # any notice of a good run is the day's sign of life
         elif "ok" in known:
             told["ok"] = known["ok"]
-        self.state.set_notify_conditions(told)
+        self.state.notices.set_conditions(told)
         return notice
 
     def overdue(self) -> dict[str, dict]:
-        facts = {}
-        for row in self.state.overview(dt.date.fromisoformat(self.today), self.settings.warn_after_days):
-            for p in (p for p in row["pending"] if p["overdue"]):
-                ledger, topic, day = row["ledgerId"], row["topic"], p["date"]
+        facts, today = {}, dt.date.fromisoformat(self.today)
+        for row in self.state.views.standings():
+            for p in (p for p in row.pending if p.overdue(today, self.settings.warn_after_days)):
+                ledger, topic, day = row.ledger_id, row.topic, p.date.isoformat()
                 facts[f"overdue {ledger} {topic} {day}"] = {
-                    "ledgerId": ledger, "topic": topic, "date": day, "status": p["status"], "since": p["since"],
-                    "ageDays": p["ageDays"], "command": f"report-export run --ledger {ledger} --topic {topic} "
+                    "ledgerId": ledger, "topic": topic, "date": day, "status": p.status, "since": p.since,
+                    "ageDays": p.age(today), "command": f"report-export run --ledger {ledger} --topic {topic} "
                     f"--from {day} --to {day}",
                 }  # fmt: skip
         return facts
@@ -128,10 +128,10 @@ class Notifier:
         return {f"waiting {ledger} {topic} {w.date} {w.format}": {
                     "ledgerId": ledger, "topic": topic, "date": w.date.isoformat(), "format": w.format,
                     "reason": w.reason, "since": w.since}
-                for (ledger, topic), items in self.state.waiting().items() for w in items}  # fmt: skip
+                for (ledger, topic), items in self.state.dates.waiting().items() for w in items}  # fmt: skip
 
     def withdrawn(self) -> dict[str, dict]:
-        ledgers = sorted(self.state.withdrawn_ledgers().items())
+        ledgers = sorted(self.state.ledgers.withdrawn().items())
         return {f"withdrawn {ledger}": {"ledgerId": ledger, "since": since} for ledger, since in ledgers}
 
     def recovery(self, key: str) -> dict:
@@ -142,7 +142,7 @@ class Notifier:
             topic, day, fmt = rest
             return {"condition": condition, "ledgerId": ledger, "topic": topic, "date": day, "format": fmt}
         topic, day = rest
-        exported = self.state.statuses(ledger, topic).get(dt.date.fromisoformat(day)) == "exported"
+        exported = self.state.dates.statuses(ledger, topic).get(dt.date.fromisoformat(day)) == "exported"
         return {"condition": condition, "ledgerId": ledger, "topic": topic, "date": day, "exported": exported}
 
     def describe(self, run: Run) -> dict:

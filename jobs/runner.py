@@ -8,7 +8,6 @@ every run ends with. The caller decides where that line goes.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import threading
 import time
@@ -123,7 +122,7 @@ def execute(
     state_path = state_path or settings.state_path
     day = today or dt.datetime.now(settings.timezone).date()
     with run_lock(Path(f"{state_path}.lock"), wait=wait, on_wait=on_wait), State(state_path) as state:
-        run_id = state.start_run(command, trigger, user=user, request=json.dumps(request) if request else None)
+        run_id = state.runs.start(command, trigger, user=user, request=request)
         if on_start is not None:
             on_start(run_id)
         # Only under the lock: another run's temporary files would look the same.
@@ -139,7 +138,7 @@ def execute(
         except BaseException as exc:
             code = getattr(exc, "exit_code", 130 if isinstance(exc, KeyboardInterrupt) else EXIT_INTERNAL)
             error = str(exc) or type(exc).__name__
-            state.end_run(run_id, "failed" if code != 130 else "interrupted", code, {}, error)
+            state.runs.end(run_id, "failed" if code != 130 else "interrupted", code, {}, error)
             if code != 130:  # a stop asked for is no failure
                 notifier.after_run(Run(run_id, command, trigger, "failed", code, error=error, request=request))
             raise
@@ -147,8 +146,7 @@ def execute(
         code = result.exit_code
         if code in (EXIT_PENDING, EXIT_NOTHING_TO_DO) and not detailed:
             code = EXIT_OK  # normal every hour: a scheduler must not page anyone for it
-        state.end_run(run_id, result.outcome, code, counts, files=[str(path) for path in result.files],
-                      left=result.left())  # fmt: skip
+        state.runs.end(run_id, result.outcome, code, counts, files=result.files, left=result.left())
         summary = (
             f"report-export {command}: {plural(ledgers, 'ledger')}, {done}, {plural(auth.tokens_fetched, 'token')}, "
             f"{plural(api.retrier.retries, 'retry', 'retries')}, {context.clock() - started:.1f} s: {result.outcome}"

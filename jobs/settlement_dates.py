@@ -27,7 +27,7 @@ from jobs.errors import NotAvailable, Unfit
 from jobs.output import read_page
 from jobs.proof import money
 from jobs.reconcile import PAYOUT_TYPES, DateSummary
-from jobs.state import Exported
+from jobs.state.dates import Exported
 
 TOPIC = "funds"
 PAYMENTS = ("capture", "refund")

@@ -531,9 +531,9 @@ def test_a_run_asked_to_stop_tries_a_notice_once_and_leaves_it_for_the_next_run(
         mailbox = Outbox(settings, state, clock=fake_time.clock, sleep=fake_time.sleep, stop=stop)
         mailbox.queue(notice.for_test(INSTALLATION), None)
         mailbox.deliver()
-        [waiting] = state.outbox()
+        [waiting] = state.notices.outbox()
     assert len(receiver.posts) == 1 and not fake_time.slept
-    assert waiting["error"] == "not tried again: the run was asked to stop; the next run tries again"
+    assert waiting.error == "not tried again: the run was asked to stop; the next run tries again"
 
 
 def test_a_bug_in_the_notifications_is_logged_and_the_run_ends_as_it_would_have(

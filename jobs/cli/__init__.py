@@ -345,11 +345,13 @@ def sigterm_stops(runtime: Runtime) -> Iterator[None]:
 
 def cmd_status(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
     from jobs import outbox
+    from jobs.cli.status import ledgers_json, runs_json
     from jobs.state import State
 
     day = today(settings, runtime)
     with State.snapshot(args.state or settings.state_path) as state:  # reads only: writes nothing anywhere
-        ledgers, runs = state.overview(day, settings.warn_after_days), state.recent_runs()
+        ledgers = ledgers_json(state.views.standings(), day, settings.warn_after_days)
+        runs = runs_json(state.runs.recent())
         notifications = outbox.overview(settings, state)
     schedule = {"cron": settings.schedule.cron, "timezone": str(settings.schedule.timezone),
                 "from": settings.schedule.source}  # fmt: skip
