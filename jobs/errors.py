@@ -10,6 +10,7 @@
     │   ├── ProtocolError          the API answered something we cannot trust
     │   └── Unreconciled           --strict: a date's balances do not add up
     ├── OutputError            exit 6: a report file could not be written
+    │   └── DiskFull               the file system under the state is full: "disk full"
     ├── LockHeld               exit 7: another run holds the lock; try again later or --wait
     ├── Unfit                  exit 14: vipps-xml: a settlement that format cannot hold; that file is not
     │                                   written, every other one is (jobs/settlements.py)
@@ -77,6 +78,10 @@ class ProtocolError(ApiError):
 
 class OutputError(ReportExportError):
     exit_code = 6
+
+
+class DiskFull(OutputError):
+    """SQLite's "database or disk is full", or no room left for the state or its lock: free space, run again."""
 
 
 class LockHeld(ReportExportError):

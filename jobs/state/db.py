@@ -1,17 +1,19 @@
-"""The state's one SQLite connection: opened private and up to date, and read beside a writer.
+"""The state's one SQLite connection: opened private and up to date, read beside a writer, a full disk told as such.
 
 A row is written only after the files it describes are on disk for good (the writers fsync and rename
 before the stores are called), so a run killed at any moment leaves a state that under-reports, never
 over-reports: the next run redoes at most the dates that were in flight, replacing their files atomically.
 
 Each write commits at once (autocommit), unless a run groups them with batched() or a store needs several
-at once (transaction()).
+at once (transaction()). A full file system, however SQLite meets it, is DiskFull (exit 6) with the words
+"disk full", never SQLite's "cannot commit - no transaction is active" that followed it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import os
 import sqlite3
 import time
@@ -20,10 +22,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from jobs.errors import ConfigError
+from jobs.errors import ConfigError, DiskFull
 from jobs.private import FILE, private_file, private_folder, private_path
 from jobs.state.migrations import MIGRATIONS, SCHEMA_VERSION
 
+# SQLite says "disk I/O error", not "database or disk is full", where it cannot grow its shared-memory file
+# or sync: such an error on a file system with less than this left is a full disk too.
+LOW_SPACE = 1 << 20
 WHERE = "point [state] path or --state at another file"
 
 
@@ -32,16 +37,24 @@ def now_utc() -> str:
 
 
 class Db:
-    """The connection all stores of one State share."""
+    """The connection all stores of one State share, with a full disk told as such."""
 
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self.connection, self.path = connection, path
 
     def execute(self, sql: str, args: Sequence[object] = ()) -> sqlite3.Cursor:
-        return self.connection.execute(sql, args)
+        try:
+            return self.connection.execute(sql, args)
+        except sqlite3.OperationalError as exc:
+            self.raise_if_full(exc)
+            raise
 
     def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> sqlite3.Cursor:
-        return self.connection.executemany(sql, rows)
+        try:
+            return self.connection.executemany(sql, rows)
+        except sqlite3.OperationalError as exc:
+            self.raise_if_full(exc)
+            raise
 
     def value(self, sql: str, args: Sequence[object] = ()) -> Any:
         """The first column of the first row (None if there is none)."""
@@ -81,10 +94,33 @@ class Db:
         try:
             yield tick
         finally:
-            self.execute("COMMIT")
+            # SQLite ends the transaction itself on some errors (a full disk among them): a COMMIT then would
+            # hide the error that ended it behind "cannot commit - no transaction is active".
+            if self.connection.in_transaction:
+                self.execute("COMMIT")
+
+    def raise_if_full(self, exc: sqlite3.Error) -> None:
+        code = exc.sqlite_errorcode & 0xFF
+        if code == sqlite3.SQLITE_FULL or code == sqlite3.SQLITE_IOERR and low_space(self.path.parent):
+            raise full(self.path, str(exc)) from exc
 
     def close(self) -> None:
         self.connection.close()
+
+
+def full(path: Path, why: str) -> DiskFull:
+    return DiskFull(
+        f"disk full: the state {path} cannot be written ({why}): free space on its file system, then run again; "
+        "what was recorded is kept, and the next run redoes any date whose files were written but not recorded"
+    )
+
+
+def low_space(folder: Path) -> bool:
+    try:
+        found = os.statvfs(folder)
+    except OSError:
+        return False
+    return found.f_bavail * found.f_frsize < LOW_SPACE
 
 
 def open_db(path: Path) -> Db:
@@ -105,7 +141,11 @@ def open_db(path: Path) -> Db:
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             undo.pop_all()
         return db
-    except (OSError, sqlite3.OperationalError) as exc:
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise full(path, exc.strerror or str(exc)) from None
+        raise cannot_open(path, exc) from None
+    except sqlite3.OperationalError as exc:
         raise cannot_open(path, exc) from None
     except sqlite3.Error as exc:  # not a database, damaged, or of a newer release
         raise ConfigError(
@@ -178,4 +218,8 @@ def migrate(db: Db) -> None:
     if version > SCHEMA_VERSION:
         raise sqlite3.DatabaseError(f"schema version {version} is newer than this release knows")
     for step in range(version, SCHEMA_VERSION):
-        db.connection.executescript(f"BEGIN; {MIGRATIONS[step]}; PRAGMA user_version = {step + 1}; COMMIT;")
+        try:
+            db.connection.executescript(f"BEGIN; {MIGRATIONS[step]}; PRAGMA user_version = {step + 1}; COMMIT;")
+        except sqlite3.OperationalError as exc:
+            db.raise_if_full(exc)
+            raise
