@@ -47,6 +47,7 @@ from jobs.errors import (
 from jobs.iban import payout_iban
 from jobs.output import SETTLEMENTS, Ledger, Output, PeriodFiles, Retry, ledger_zone, owner, usable_topics, write_date
 from jobs.progress import Progress
+from jobs.rebuild import check_known
 from jobs.retry import Retrier
 from jobs.state import State
 from jobs.state.dates import Pending, Waiting, overdue
@@ -311,6 +312,8 @@ def run(
 ) -> Result:  # fmt: skip
     result = Result()
     request = dataclasses.replace(request, topics=usable_topics(request.output, request.topics))
+    if request.records_dates:  # a page export writes a folder of its own, and records no dates
+        check_known(state, request.output.out, run_id)
     readable = readable_ledgers(api, state, first_date(settings, today), result, records=request.records_dates)
     selected = select(readable, request.ledgers)
     result.ledgers = len(selected)

@@ -19,6 +19,11 @@ from jobs.private import FILE, private_file, private_folder
 from jobs.state.db import now_utc
 
 
+def lock_for(state: Path) -> Path:
+    """The lock beside a state: every run, and a rebuild of the state, take it."""
+    return Path(f"{state}.lock")
+
+
 @contextmanager
 def run_lock(path: Path, *, wait: bool, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
     """Hold the lock for the block. Busy: LockHeld, or with `wait` queue behind the holder, first telling

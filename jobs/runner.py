@@ -111,7 +111,7 @@ def execute(
 
     `today` is the run's date (tests inject it): notifications count "once a day" by it."""
     from jobs.export import connect
-    from jobs.lock import run_lock
+    from jobs.lock import lock_for, run_lock
     from jobs.notify import Notifier, Run
     from jobs.outbox import Outbox
     from jobs.state import State
@@ -121,7 +121,7 @@ def execute(
     settings.require_credentials()  # before anything is created on disk
     state_path = state_path or settings.state_path
     day = today or dt.datetime.now(settings.timezone).date()
-    with run_lock(Path(f"{state_path}.lock"), wait=wait, on_wait=on_wait), State(state_path) as state:
+    with run_lock(lock_for(state_path), wait=wait, on_wait=on_wait), State(state_path) as state:
         run_id = state.runs.start(command, trigger, user=user, request=request)
         if on_start is not None:
             on_start(run_id)

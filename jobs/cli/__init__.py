@@ -24,6 +24,7 @@ from pathlib import Path
 
 from jobs import __version__, config
 from jobs.cli import notify, web
+from jobs.cli import state as state_command
 from jobs.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_INTERNAL,
@@ -145,6 +146,9 @@ def build_parser(settings: config.Settings) -> Parser:
     users.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     users.add_argument("--all", action="store_true", help="sign-out: end every user's sessions")
     users.add_argument("--limit", type=int, default=50, metavar="N", help="log: the last N sign-ins (default: 50)")
+    rebuild = commands.add_parser("state", parents=[common, state], help="rebuild a lost state from the manifests")
+    rebuild.add_argument("action", choices=state_command.STATE_ACTIONS, help="rebuild: from the manifests under --out")
+    rebuild.add_argument("--out", type=Path, metavar="DIR", help=f"output folder (default: {settings.out})")
     notify = commands.add_parser("notify", parents=[common], help="notifications of failed runs ([notify])")
     notify.add_argument("--test", action="store_true", help="send a test message through every configured channel")
     commands.add_parser("sandbox", help="serve a local Report API stand-in (see report-export sandbox --help)")
@@ -290,11 +294,13 @@ def cmd_run(args: argparse.Namespace, settings: config.Settings, runtime: Runtim
 def cmd_feed(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
     from jobs import export, feed, runner
     from jobs.output import ledger_zone
+    from jobs.rebuild import check_known
 
     output = runner.output_for(settings, out=args.out, formats=tuple(args.format or ()), csv_preset=args.csv_preset)
     ledgers, topics = tuple(dict.fromkeys(args.ledger or ())), tuple(dict.fromkeys(args.topic or settings.topics))
 
     def body(api, state, run_id):
+        check_known(state, output.out, run_id)  # before any ledger is recorded
         seen = export.Result()  # collects new, withdrawn and refused ledgers
         readable = export.readable_ledgers(api, state, export.first_date(settings, today(settings, runtime)), seen)
         zones = {lid: ledger_zone(readable[lid], settings.timezone) for lid in export.select(readable, ledgers)}
@@ -457,7 +463,7 @@ SCHEDULED_RUN = {"first": None, "last": None, "ledger": None, "topic": None, "fo
 COMMANDS = {
     "run": cmd_run, "feed": cmd_feed, "status": cmd_status, "schedule": cmd_schedule,
     "ledgers": cmd_ledgers, "check": cmd_check, "verify": cmd_verify, "serve": web.cmd_serve,
-    "users": web.cmd_users, "notify": notify.cmd_notify,
+    "users": web.cmd_users, "notify": notify.cmd_notify, "state": state_command.cmd_state,
 }  # fmt: skip
 
 

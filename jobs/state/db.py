@@ -150,7 +150,7 @@ def open_db(path: Path) -> Db:
     except sqlite3.Error as exc:  # not a database, damaged, or of a newer release
         raise ConfigError(
             f"{path} is not a state this release can use ({exc}); it is left as it is: {WHERE}, or move it "
-            "aside to start afresh"
+            "aside and rebuild one from the manifests with report-export state rebuild"
         ) from None
 
 

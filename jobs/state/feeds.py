@@ -45,3 +45,15 @@ class Feeds:
             " entries = feeds.entries + excluded.entries, updated_at = excluded.updated_at",
             (ledger_id, topic, cursor, next_batch, entries, now_utc()),
         )
+
+    def restore(self, ledger_id: str, topic: str, cursor: str, next_batch: int, entries: int) -> bool:
+        """A position read from the batch files' manifests (jobs.rebuild), unless the state's own is as far on;
+        returns whether it was taken."""
+        return bool(
+            self.db.execute(
+                "INSERT INTO feeds VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (ledger_id, topic) DO UPDATE SET"
+                " cursor = excluded.cursor, next_batch = excluded.next_batch, entries = excluded.entries,"
+                " updated_at = excluded.updated_at WHERE feeds.next_batch < excluded.next_batch",
+                (ledger_id, topic, cursor, next_batch, entries, now_utc()),
+            ).rowcount
+        )

@@ -43,3 +43,13 @@ class Ledgers:
         """Ledger id -> since when the keys cannot read it."""
         rows = self.db.execute("SELECT ledger_id, withdrawn_at FROM ledgers WHERE withdrawn_at IS NOT NULL")
         return {str(lid): str(since) for lid, since in rows}
+
+    def restore(self, ledger_id: str, start: dt.date, first_seen: str) -> bool:
+        """A ledger the state lost (jobs.rebuild), unless it knows it; returns whether it was added."""
+        now = now_utc()
+        return bool(
+            self.db.execute(
+                "INSERT OR IGNORE INTO ledgers VALUES (?, ?, ?, ?, NULL)",
+                (ledger_id, start.isoformat(), first_seen, now),
+            ).rowcount
+        )

@@ -57,10 +57,14 @@ class Runs:
     def __init__(self, db: Db) -> None:
         self.db = db
 
-    def start(self, command: str, trigger: str, *, user: str = "", request: Mapping[str, Any] | None = None) -> int:
+    def start(
+        self, command: str, trigger: str, *, user: str = "", request: Mapping[str, Any] | None = None, after: int = 0
+    ) -> int:
+        """A new run's id: one more than any before it, and than `after` (the last id the files know of)."""
         cursor = self.db.execute(
-            "INSERT INTO runs (command, trigger, started_at, user, request) VALUES (?, ?, ?, ?, ?)",
-            (command, trigger, now_utc(), user, json.dumps(request) if request else None),
+            "INSERT INTO runs (id, command, trigger, started_at, user, request)"
+            " VALUES (max(coalesce((SELECT max(id) FROM runs), 0), ?) + 1, ?, ?, ?, ?, ?)",
+            (after, command, trigger, now_utc(), user, json.dumps(request) if request else None),
         )
         return int(cursor.lastrowid or 0)
 
