@@ -10,7 +10,10 @@
     │   ├── ProtocolError          the API answered something we cannot trust
     │   └── Unreconciled           --strict: a date's balances do not add up
     ├── OutputError            exit 6: a report file could not be written
+    │   └── DiskFull               the file system under the state is full: "disk full"
     ├── LockHeld               exit 7: another run holds the lock; try again later or --wait
+    ├── StateLost              exit 15: the state knows nothing of the report files the output folder holds:
+    │                                   lost or replaced; restore it, or `state rebuild` (jobs/rebuild.py)
     ├── Unfit                  exit 14: vipps-xml: a settlement that format cannot hold; that file is not
     │                                   written, every other one is (jobs/settlements.py)
     └── NotDelivered           exit 12: a notification channel did not take a notice (notify --test);
@@ -34,6 +37,7 @@ EXIT_NOT_DELIVERED = 12  # notify --test: a configured channel did not accept th
 EXIT_WAITING = 13
 # 14, not 13: issue 18's files that wait (for a key in the chart) take 13; these never will be written.
 EXIT_UNFIT = 14  # a Vipps settlement XML that would not add up to its payout was not written (Unfit)
+EXIT_STATE_LOST = 15  # the state does not know the files the output folder holds: lost or replaced (StateLost)
 EXIT_INTERNAL = 70  # a bug: EX_SOFTWARE from sysexits.h
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a process killed by SIGPIPE: the reader closed the pipe
 
@@ -79,8 +83,19 @@ class OutputError(ReportExportError):
     exit_code = 6
 
 
+class DiskFull(OutputError):
+    """SQLite's "database or disk is full", or no room left for the state or its lock: free space, run again."""
+
+
 class LockHeld(ReportExportError):
     exit_code = 7
+
+
+class StateLost(ReportExportError):
+    """A run would record into a state that does not know the report files under its output folder, dropping
+    pending dates or writing feed entries twice: it stops, saying how to restore or rebuild the state."""
+
+    exit_code = EXIT_STATE_LOST
 
 
 class Unreconciled(ApiError):

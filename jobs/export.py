@@ -47,9 +47,13 @@ from jobs.errors import (
 from jobs.iban import payout_iban
 from jobs.output import SETTLEMENTS, Ledger, Output, PeriodFiles, Retry, ledger_zone, owner, usable_topics, write_date
 from jobs.progress import Progress
+from jobs.rebuild import check_known
 from jobs.request import RunRequest
 from jobs.retry import Retrier
-from jobs.state import Pending, State, Waiting, now_utc
+from jobs.state import State
+from jobs.state.dates import Pending, Waiting, overdue
+from jobs.state.db import now_utc
+from jobs.state.runs import Left
 
 log = logging.getLogger(__name__)
 PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -130,16 +134,15 @@ class Result:
     def outcome(self) -> str:
         return OUTCOMES.get(self.exit_code, "failed")
 
-    def left(self) -> list[dict]:
+    def left(self) -> list[Left]:
         """The dates this run found open or unavailable, the files it names as waiting (with their format), and the
         settlements it could not write yet or ever, for its row in the state."""
-        found = [(unit, "open", "tryLater", {}) for unit in self.open]
-        found += [(unit, "unavailable", why, {}) for unit, why in self.unavailable]
-        found += [(unit, "waiting", item.reason, {"format": item.format}) for unit, item in self.waiting]
-        found += [(unit, "unsettled", why, {"format": settlements.FORMAT}) for unit, why in self.unsettled]
-        found += [(unit, "refused", why, {"format": settlements.FORMAT}) for unit, why in self.unfit]
-        return [{"ledgerId": unit.ledger_id, "topic": unit.topic, "date": unit.date.isoformat(), "status": status,
-                 "detail": detail, **more} for unit, status, detail, more in found]  # fmt: skip
+        found: list[tuple[Unit, str, str, str | None]] = [(unit, "open", "tryLater", None) for unit in self.open]
+        found += [(unit, "unavailable", why, None) for unit, why in self.unavailable]
+        found += [(unit, "waiting", item.reason, item.format) for unit, item in self.waiting]
+        found += [(unit, "unsettled", why, settlements.FORMAT) for unit, why in self.unsettled]
+        found += [(unit, "refused", why, settlements.FORMAT) for unit, why in self.unfit]
+        return [Left(unit.ledger_id, unit.topic, unit.date, status, detail, fmt) for unit, status, detail, fmt in found]
 
     def counts(self) -> dict[str, int]:
         return {
@@ -200,12 +203,12 @@ def readable_ledgers(
         except ApiError as exc:
             log.error("%s", exc)
             result.refused.append(ledger["ledgerId"])
-    state.remember_ledgers([describe_ledger(ledger) for ledger in readable.values()])  # for the page
+    state.web.remember_ledgers([describe_ledger(ledger) for ledger in readable.values()])  # for the page
     if not records:
         return readable
-    new, withdrawn, returned = state.see_ledgers(list(readable), start)
+    new, withdrawn, returned = state.ledgers.see(list(readable), start)
     for ledger_id in new:
-        log.info("ledger %s is new: exporting from %s", ledger_id, state.start_date(ledger_id))
+        log.info("ledger %s is new: exporting from %s", ledger_id, state.ledgers.start_date(ledger_id))
     for ledger_id in returned:
         log.warning("ledger %s is readable again: catching up", ledger_id)
     for ledger_id in withdrawn:
@@ -236,13 +239,13 @@ def catch_up(
     units = []
     for ledger_id in ledger_ids:
         for topic in request.topics:
-            statuses = state.statuses(ledger_id, topic)
-            pending = {p.date: p for p in state.pending(ledger_id, topic)}
-            for day in sorted(set(dates(state.start_date(ledger_id), yesterday)) | set(pending)):
+            statuses = state.dates.statuses(ledger_id, topic)
+            pending = {p.date: p for p in state.dates.pending(ledger_id, topic)}
+            for day in sorted(set(dates(state.ledgers.start_date(ledger_id), yesterday)) | set(pending)):
                 if statuses.get(day) == "exported":
                     continue
                 unit, waiting = Unit(ledger_id, topic, day), pending.get(day)
-                if waiting is not None and (today - day).days > warn_after_days:
+                if waiting is not None and overdue(day, today, warn_after_days):
                     result.overdue.append((unit, waiting))  # named after the run, unless it closes now
                     if waiting.last_try == today:
                         continue  # an old queue costs a request per date a day, not one per run
@@ -258,7 +261,7 @@ def retries(state: State, ledger_id: str, topic: str) -> dict[dt.date, Retry]:
     """What waits of a ledger's exported dates, by date: tried again by every catch-up, so a key added to the
     chart writes it at the next run, whatever run found it (a period too, before the ledger's start)."""
     found: dict[dt.date, Retry] = {}
-    for item in state.waiting(ledger_id, topic).get((ledger_id, topic), []):
+    for item in state.dates.waiting(ledger_id, topic).get((ledger_id, topic), []):
         if item.format in SETTLEMENTS:
             continue  # a settlement waits for its payout's dates: jobs.settlements.settle writes it
         known = found.get(item.date)
@@ -272,7 +275,7 @@ def ledgers_for(readable: dict[str, dict], selected: list[str], settings: Settin
     """What each selected ledger's files need: its zone, its chart (the ledger seen first keeps a series that
     two of a client's ledgers would share) and its payout IBAN. A ledger in another currency than its client's
     books gets no vouchers, said once a run: GBAT10 has no currency column, and nothing converts."""
-    seen = state.first_seen()
+    seen = state.ledgers.first_seen()
     oldest = sorted(readable, key=lambda lid: (seen.get(lid, "~"), lid))
     charts = charts_for(output.charts, [(lid, owner(readable[lid])) for lid in oldest]) if output.charts else {}
     ledgers = {}
@@ -297,6 +300,8 @@ def run(
     """The request's ledger dates, into files as `output` says."""
     result = Result()
     request = dataclasses.replace(request, topics=usable_topics(output, request.topics))
+    if request.records_dates:  # a page export writes a folder of its own, and records no dates
+        check_known(state, output.out, run_id)
     readable = readable_ledgers(api, state, first_date(settings, today), result, records=request.records_dates)
     selected = select(readable, request.ledgers)
     result.ledgers = len(selected)
@@ -370,7 +375,7 @@ def run(
 
 def name_waiting(result: Result, state: State, ledger_ids: list[str], topics: tuple[str, ...]) -> None:
     """Every run names what still waits of its ledgers and topics, found by whichever run, and why."""
-    for (ledger_id, topic), items in state.waiting().items():
+    for (ledger_id, topic), items in state.dates.waiting().items():
         if ledger_id in ledger_ids and topic in topics:
             for item in (item for item in items if item.format not in SETTLEMENTS):  # settle() names those
                 result.waiting.append((Unit(ledger_id, topic, item.date), item))
@@ -428,7 +433,7 @@ def record_unit(
     except NotAvailable as exc:
         log.warning("unavailable: %s", exc)
         if state is not None:
-            state.record_pending(unit.key, "unavailable", str(exc), run_id, today)
+            state.dates.record_pending(unit.key, "unavailable", str(exc), run_id, today)
         result.unavailable.append((unit, str(exc)))
         written = None
     except Unreconciled as exc:
@@ -440,7 +445,7 @@ def record_unit(
         if written is None:
             log.warning("open: %s is not closed yet (tryLater); no file written, a later run retries it", unit)
             if state is not None:
-                state.record_pending(unit.key, "open", "tryLater", run_id, today)
+                state.dates.record_pending(unit.key, "open", "tryLater", run_id, today)
             result.open.append(unit)
     progress.unit_done(unit.ledger_id, None if written is None else written.summary.entries)
     if written is None:
@@ -449,7 +454,6 @@ def record_unit(
         return
     summary, digests = written.summary, written.digests
     paths = list(digests)
-    files = [{"path": str(path), "sha256": digest} for path, digest in digests.items()]
     failed = sum(1 for check in summary.checks if not check.ok)
     if state is None:  # a page export: what waits is named on its run only, never queued for the catch-up
         result.waiting.extend(
@@ -458,9 +462,10 @@ def record_unit(
         )
     else:
         if unit.retry is None:  # a retry's date is exported already: its row stays as the run that wrote it left it
-            state.record_exported(unit.key, summary.entries, dict(summary.sums), files, run_id, failed)
-        state.record_waiting(unit.key, written.waiting, written.formats, written.planned, str(written.out), run_id,
-                             today)  # fmt: skip
+            state.dates.record_exported(unit.key, summary.entries, dict(summary.sums), digests, run_id, failed)
+        state.dates.record_waiting(
+            unit.key, written.waiting, written.formats, written.planned, str(written.out), run_id, today
+        )
     if (
         settle_into is not None
         and unit.retry is None

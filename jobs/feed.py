@@ -4,7 +4,9 @@ Batch files are numbered per ledger and topic (`..._feed_000001.csv`), so they s
 by time, and the number is stored with the cursor. A run killed after writing a
 batch but before storing its cursor rewrites the same batch number from the same
 cursor next time, replacing the orphan: no entry is ever in two files, and none is
-skipped, because the cursor only moves once the files are in place.
+skipped, because the cursor only moves once the files are in place. Each batch's
+manifest records the cursor after it, so a lost state can be rebuilt (jobs.rebuild);
+a feed folder with batches beyond the state's position is never written into.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from jobs.errors import NotAvailable, UsageError
 from jobs.export import OUTCOMES, exit_code
 from jobs.manifest import describe, write_manifest
 from jobs.output import BOOKKEEPING, SETTLEMENTS, Ledger, Output, file_errors, report_path, warn_replaced
+from jobs.rebuild import check_feed
 from jobs.reconcile import DateSummary
 from jobs.state import State
 
@@ -97,20 +100,23 @@ def follow_one(
     run_id: int, batch_limit: int, stop: threading.Event, result: FeedResult,
 ) -> None:  # fmt: skip
     what = f"the feed of ledger {ledger_id} {topic}"
-    stored, batch = state.feed_position(ledger_id, topic)
+    known = state.feeds.position(ledger_id, topic)
+    folder = report_path(output.out, ledger_id, topic, "feed", output.formats[0]).parent / "feed"
+    check_feed(state, output.out, folder, known, start, what)
+    stored, batch = known.cursor, known.next_batch
     pages = api.feed_pages(ledger_id, topic, stored, gdpr=output.gdpr)
     if stored is None and start == "now":
         position = stored
         for page in pages:  # walk to the end without writing: only what comes later is wanted
             position = page.cursor
-        state.record_feed(ledger_id, topic, position, batch, 0)
+        state.feeds.record(ledger_id, topic, position, batch, 0)
         log.info("%s: starting from now", what)
         return
     position, ended = stored, False
     while not ended:
         label = f"feed_{batch:06d}"
         paths = [report_path(output.out, ledger_id, topic, label, fmt) for fmt in output.formats]
-        paths = [path.parent / "feed" / path.name for path in paths]
+        paths = [folder / path.name for path in paths]
         summary: DateSummary | None = None
         replaced = 0
         heading = f"Ledger {ledger_id} {topic} feed batch {batch:06d}"
@@ -138,7 +144,9 @@ def follow_one(
                 warn_replaced(f"{what}, batch {batch:06d}", summary)
                 for report in reports:
                     report.commit(sync_folder=False)
+                # The cursor after this batch: where a state rebuilt from the manifests goes on (jobs.rebuild).
                 content = {**describe([summary], closed=False), "dates": [str(summary.date), str(last_date)]}
+                content["cursor"] = position
                 write_manifest(reports, content, api_base_url=output.api_base_url, run_id=run_id, mode=output.mode)
         count = summary.entries if summary else 0
         if count:
@@ -146,7 +154,7 @@ def follow_one(
             result.files.extend(paths)
             result.entries += count
         if position != stored or count:
-            state.record_feed(ledger_id, topic, position, batch, count)
+            state.feeds.record(ledger_id, topic, position, batch, count)
             stored = position
         if stop.is_set() and not ended:
             result.stopped = True

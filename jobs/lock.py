@@ -7,15 +7,21 @@ drops a flock when its process dies, even by SIGKILL: a lock is never stale.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from jobs.errors import ConfigError, LockHeld
+from jobs.errors import ConfigError, DiskFull, LockHeld
 from jobs.private import FILE, private_file, private_folder
-from jobs.state import now_utc
+from jobs.state.db import now_utc
+
+
+def lock_for(state: Path) -> Path:
+    """The lock beside a state: every run, and a rebuild of the state, take it."""
+    return Path(f"{state}.lock")
 
 
 @contextmanager
@@ -41,8 +47,16 @@ def run_lock(path: Path, *, wait: bool, on_wait: Callable[[str], None] | None = 
             if on_wait is not None:
                 on_wait(holder)
             fcntl.flock(fd, fcntl.LOCK_EX)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"report-export pid {os.getpid()} since {now_utc()}".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"report-export pid {os.getpid()} since {now_utc()}".encode(), 0)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            raise DiskFull(
+                f"disk full: the lock file {path} cannot be written ({exc.strerror}): free space on its file system, "
+                "then run again"
+            ) from None
         yield
     finally:
         os.close(fd)  # closing releases the lock

@@ -186,11 +186,11 @@ class Notifier:
             told["ok"] = ("", s.today)  # any notice of a good run is the day's sign of life
         elif DailyOk() in s.known:
             told["ok"] = s.known[DailyOk()]
-        self.state.set_notify_conditions(told)
+        self.state.notices.set_conditions(told)
         return notice
 
     def situation(self, run: Run, result: object) -> Situation:
-        known = {parse(text): Told(*told) for text, told in self.state.notify_conditions().items()}
+        known = {parse(text): Told(*told) for text, told in self.state.notices.conditions().items()}
         failing = {c.command: c for c in known if isinstance(c, Failing)}
         failure, before = failure_of(run, result), failing.get(run.command)
         if failure is not None:
@@ -213,21 +213,22 @@ class Notifier:
             "exitCode": c.code,
             "error": c.gist,
             "since": None,
-            "failedRuns": self.state.failed_runs(c.command, c.first_run),
+            "failedRuns": self.state.runs.failed_since(c.command, c.first_run),
         }
 
     def overdue(self) -> dict[Condition, Fact]:
         found: dict[Condition, Fact] = {}
-        for row in self.state.overview(dt.date.fromisoformat(self.today), self.settings.warn_after_days):
-            for p in (p for p in row["pending"] if p["overdue"]):
-                ledger, topic, day = row["ledgerId"], row["topic"], p["date"]
+        today = dt.date.fromisoformat(self.today)
+        for row in self.state.views.standings():
+            for p in (p for p in row.pending if p.overdue(today, self.settings.warn_after_days)):
+                ledger, topic, day = row.ledger_id, row.topic, p.date.isoformat()
                 found[Overdue(ledger, topic, day)] = {
                     "ledgerId": ledger,
                     "topic": topic,
                     "date": day,
-                    "status": p["status"],
-                    "since": p["since"],
-                    "ageDays": p["ageDays"],
+                    "status": p.status,
+                    "since": p.since,
+                    "ageDays": p.age(today),
                     "command": f"report-export run --ledger {ledger} --topic {topic} --from {day} --to {day}",
                 }
         return found
@@ -242,12 +243,12 @@ class Notifier:
                 "reason": w.reason,
                 "since": w.since,
             }
-            for (ledger, topic), items in self.state.waiting().items()
+            for (ledger, topic), items in self.state.dates.waiting().items()
             for w in items
         }
 
     def withdrawn(self) -> dict[Condition, Fact]:
-        ledgers = sorted(self.state.withdrawn_ledgers().items())
+        ledgers = sorted(self.state.ledgers.withdrawn().items())
         return {Withdrawn(ledger): {"ledgerId": ledger, "since": since} for ledger, since in ledgers}
 
     def recovery(self, c: Condition) -> Fact:
@@ -258,7 +259,7 @@ class Notifier:
         if isinstance(c, Waiting):
             return {"condition": "waiting", "ledgerId": c.ledger, "topic": c.topic, "date": c.date, "format": c.format}
         assert isinstance(c, Overdue)
-        exported = self.state.statuses(c.ledger, c.topic).get(dt.date.fromisoformat(c.date)) == "exported"
+        exported = self.state.dates.statuses(c.ledger, c.topic).get(dt.date.fromisoformat(c.date)) == "exported"
         return {"condition": "overdue", "ledgerId": c.ledger, "topic": c.topic, "date": c.date, "exported": exported}
 
     def describe(self, run: Run) -> Fact:

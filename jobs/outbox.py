@@ -19,6 +19,7 @@ from jobs.config import NotifySettings, Settings
 from jobs.errors import NotDelivered, hide
 from jobs.retry import Retrier
 from jobs.state import State
+from jobs.state.notices import Queued
 
 log = logging.getLogger(__name__)
 ADVICE = {
@@ -78,36 +79,36 @@ class Outbox:
     def queue(self, notice: dict[str, Any], run_id: int | None) -> None:
         text = json.dumps(hide(notice, self.secrets), ensure_ascii=False)
         for channel in self.notify.channels:
-            self.state.queue_notice(channel, run_id, text)
+            self.state.notices.queue(channel, run_id, text)
 
     def deliver(self) -> None:
         """Send what waits, oldest first; never raises."""
         try:
-            for row in self.state.outbox():
+            for row in self.state.notices.outbox():
                 self.deliver_one(row)
         except Exception as exc:  # a bug or a broken state: the run goes on, the next one tries again
             log.warning("notifications: %s: %s; the export is not affected", type(exc).__name__, self.hidden(exc))
 
-    def deliver_one(self, row: dict[str, Any]) -> None:
-        channel, title = row["channel"], row["notice"].get("title", "")
+    def deliver_one(self, row: Queued) -> None:
+        channel, title = row.channel, row.notice.get("title", "")
         if channel not in self.notify.channels:
-            log.warning("notification #%d dropped: %s is no longer configured in [notify]", row["id"], channel)
-            self.state.notice_sent(row["id"])
+            log.warning("notification #%d dropped: %s is no longer configured in [notify]", row.id, channel)
+            self.state.notices.sent(row.id)
             return
         if channel in self.down:
             return
         try:
-            answer = send(self.notify, channel, row["notice"], clock=self.clock, sleep=self.sleep)
+            answer = send(self.notify, channel, row.notice, clock=self.clock, sleep=self.sleep)
         except Exception as exc:
             reason = self.hidden(exc) if isinstance(exc, (NotDelivered, Stopping)) else (
                 f"internal error: {type(exc).__name__}: {self.hidden(exc)}")  # fmt: skip
             self.down.add(channel)
-            self.state.notice_failed(row["id"], reason)
+            self.state.notices.failed(row.id, reason)
             log.warning("notification #%d not delivered by %s: %s; kept for the next run (see report-export "
-                        "status)", row["id"], channel, reason)  # fmt: skip
+                        "status)", row.id, channel, reason)  # fmt: skip
             return
-        self.state.notice_sent(row["id"])
-        log.info("notification #%d sent by %s: %s (%s)", row["id"], channel, title, self.hidden(answer))
+        self.state.notices.sent(row.id)
+        log.info("notification #%d sent by %s: %s (%s)", row.id, channel, title, self.hidden(answer))
 
     def sleep(self, seconds: float) -> None:
         if self.stop.is_set():  # shutting down: leave it to the next run rather than hold the stop up
@@ -124,10 +125,10 @@ def overview(settings: Settings, state: State) -> dict[str, Any]:
     return {
         "channels": [describe(settings.notify, channel) for channel in settings.notify.channels],
         "undelivered": [
-            {"id": row["id"], "channel": row["channel"], "event": row["notice"].get("event"),
-             "title": row["notice"].get("title"), "createdAt": row["createdAt"], "tries": row["tries"],
-             "triedAt": row["triedAt"], "error": row["error"]}
-            for row in state.outbox()
+            {"id": row.id, "channel": row.channel, "event": row.notice.get("event"),
+             "title": row.notice.get("title"), "createdAt": row.created_at, "tries": row.tries,
+             "triedAt": row.tried_at, "error": row.error}
+            for row in state.notices.outbox()
         ],
     }  # fmt: skip
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import logging
 import threading
 import time
@@ -72,7 +71,7 @@ def execute(request: RunRequest, settings: Settings, context: Context | None = N
     """Lock, state, one API client and a run row around the request's work; then the run's notice."""
     from jobs.export import connect
     from jobs.formats.spill import remove_stale_temp_files
-    from jobs.lock import run_lock
+    from jobs.lock import lock_for, run_lock
     from jobs.notify import Notifier, Run
     from jobs.outbox import Outbox
     from jobs.state import State
@@ -85,12 +84,12 @@ def execute(request: RunRequest, settings: Settings, context: Context | None = N
     context = dataclasses.replace(context, today=day)
     work = export_dates if request.command == "run" else follow_feeds
     # The feed's row keeps no request, as before: the history shows the periods of date runs.
-    record = json.dumps(request.record()) if request.command == "run" else None
+    record = request.record() if request.command == "run" else None
     with (
-        run_lock(Path(f"{settings.state_path}.lock"), wait=request.wait, on_wait=context.on_wait),
+        run_lock(lock_for(settings.state_path), wait=request.wait, on_wait=context.on_wait),
         State(settings.state_path) as state,
     ):
-        run_id = state.start_run(request.command, request.trigger, user=request.user, request=record)
+        run_id = state.runs.start(request.command, request.trigger, user=request.user, request=record)
         if context.on_start is not None:
             context.on_start(run_id)
         # Only under the lock: another run's temporary files would look the same.
@@ -109,7 +108,7 @@ def execute(request: RunRequest, settings: Settings, context: Context | None = N
             code = getattr(exc, "exit_code", 130 if isinstance(exc, KeyboardInterrupt) else EXIT_INTERNAL)
             error = str(exc) or type(exc).__name__
             outcome = "failed" if code != 130 else "interrupted"
-            state.end_run(run_id, outcome, code, {}, error)
+            state.runs.end(run_id, outcome, code, {}, error)
             notifier.after_run(
                 Run(run_id, request.command, request.trigger, outcome, code, error=error, request=request)
             )
@@ -119,9 +118,7 @@ def execute(request: RunRequest, settings: Settings, context: Context | None = N
         code = result.exit_code
         if code in (EXIT_PENDING, EXIT_NOTHING_TO_DO) and not request.detailed_exit_codes:
             code = EXIT_OK  # normal every hour: a scheduler must not page anyone for it
-        state.end_run(
-            run_id, result.outcome, code, counts, files=[str(path) for path in result.files], left=result.left()
-        )
+        state.runs.end(run_id, result.outcome, code, counts, files=result.files, left=result.left())
         summary = (
             f"report-export {request.command}: {plural(result.ledgers, 'ledger')}, {done.done}, "
             f"{plural(auth.tokens_fetched, 'token')}, {plural(api.retrier.retries, 'retry', 'retries')}, "
@@ -193,9 +190,11 @@ def follow_feeds(
     """The request's ledgers' feeds, from their stored cursors."""
     from jobs import export, feed
     from jobs.output import ledger_zone
+    from jobs.rebuild import check_known
 
     output = output_for(settings, request)
     assert context.today is not None  # execute gives the run's date
+    check_known(state, output.out, run_id)  # a lost state stops the feed before any ledger is recorded
     seen = export.Result()  # collects new, withdrawn and refused ledgers
     readable = export.readable_ledgers(api, state, export.first_date(settings, context.today), seen)
     zones = {lid: ledger_zone(readable[lid], settings.timezone) for lid in export.select(readable, request.ledgers)}

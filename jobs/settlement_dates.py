@@ -27,7 +27,7 @@ from jobs.errors import NotAvailable, Unfit
 from jobs.money import format_minor
 from jobs.output import read_page
 from jobs.reconcile import CAPTURE, FEES_RETAINED, PAYOUT_TYPES, REFUND, DateSummary
-from jobs.state import Exported
+from jobs.state.dates import Exported
 
 TOPIC = "funds"
 PAYMENTS = (CAPTURE, REFUND)

@@ -68,7 +68,8 @@ from jobs.money import format_minor
 from jobs.output import Output, file_errors, report_path
 from jobs.reconcile import CAPTURE, FEES_RETAINED, REFUND, DateSummary, Payout
 from jobs.settlement_dates import PAYMENTS, TOPIC, Days, NotClosed, Settlement, check, find, pages
-from jobs.state import Exported, State
+from jobs.state import State
+from jobs.state.dates import Exported
 
 log = logging.getLogger(__name__)
 FORMAT = "vipps-xml"
@@ -86,8 +87,9 @@ class Settled:
 def owed(state: State, key: tuple[str, str, dt.date], out: Path, run_id: int, today: dt.date) -> None:
     """Queue a funds date that holds a payout, for its settlement's file in `out`: called with its 'exported'
     row, so a run killed before settle() leaves it queued for the next."""
-    state.record_waiting(key, {FORMAT: "its settlement is not written yet"}, [FORMAT], [FORMAT], str(out), run_id,
-                         today)  # fmt: skip
+    state.dates.record_waiting(
+        key, {FORMAT: "its settlement is not written yet"}, [FORMAT], [FORMAT], str(out), run_id, today
+    )
 
 
 def settle(
@@ -117,7 +119,7 @@ def settle(
     known: dict[str, dict[dt.date, Exported]] = {}
     for ledger_id in ledger_ids:
         # Payout date -> the output folder its file belongs in: a queued one's, found by whichever run.
-        queued = state.waiting(ledger_id, TOPIC).get((ledger_id, TOPIC), []) if record else []
+        queued = state.dates.waiting(ledger_id, TOPIC).get((ledger_id, TOPIC), []) if record else []
         found = {item.date: Path(item.out) for item in queued if item.format == FORMAT
                  and (period is None or period[0] <= item.date <= period[1])}  # fmt: skip
         found |= {unit.date: output.out for unit in payouts if unit.ledger_id == ledger_id}
@@ -126,7 +128,7 @@ def settle(
         if combine and missing and ledger_id in missing:  # that date is named, and pending, already
             log.warning("no vipps-xml period file for ledger %s: %s", ledger_id, missing[ledger_id])
             continue
-        known[ledger_id] = state.exported(ledger_id, TOPIC)  # read here: the state is this thread's
+        known[ledger_id] = state.dates.exported(ledger_id, TOPIC)  # read here: the state is this thread's
         if combine:
             jobs.append((ledger_id, sorted(found), period, output))
         else:
@@ -153,7 +155,7 @@ def settle(
                 key, what = (ledger_id, TOPIC, day), f"ledger {ledger_id} vipps-xml of the payout on {day}"
                 if record:  # only what can still be written waits: a refused payout is told, not tried again
                     waits = {FORMAT: detail} if status == "waiting" else {}
-                    state.record_waiting(key, waits, [FORMAT], [FORMAT], str(out.out), run_id, today)
+                    state.dates.record_waiting(key, waits, [FORMAT], [FORMAT], str(out.out), run_id, today)
                 if status == "written":
                     settled.files += [path for path in files if path.suffix == ".xml"]
                     continue

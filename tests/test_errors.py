@@ -259,7 +259,7 @@ def test_output_cut_short_by_its_reader_is_no_bug(workdir):
     with State(workdir / "state" / "report-export.sqlite3") as state:
         for n in range(1000):
             for day in range(5):
-                state.record_pending((f"{n:06}", "funds", TODAY - day * DAY), "open", "tryLater", 1, TODAY)
+                state.dates.record_pending((f"{n:06}", "funds", TODAY - day * DAY), "open", "tryLater", 1, TODAY)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
     pipeline = f"{sys.executable} -m jobs status | head -1"
     done = subprocess.run(["bash", "-o", "pipefail", "-c", pipeline], cwd=workdir, env=env, capture_output=True,

@@ -20,7 +20,6 @@ JOBS = Path(__file__).resolve().parents[1] / "jobs"
 #   web: jobs.web.app's create_app imports the blueprints, which import Web, the_web and CSRF_MESSAGE from
 #        jobs.web.app (moving those three into a module of their own, below app and the blueprints, ends it).
 KNOWN = {
-    frozenset({"jobs.cli", "jobs.cli.web"}),
     frozenset(
         {
             "jobs.web.app",

@@ -30,7 +30,7 @@ def assert_exported(sandbox, out, state_path, ledgers, days, topics=("funds", "f
     with State(state_path) as state:
         for ledger in ledgers:
             for topic in topics:
-                statuses = state.statuses(ledger, topic)
+                statuses = state.dates.statuses(ledger, topic)
                 for day in days:
                     served = sandbox.entries(ledger, topic, day)
                     path = report(out, ledger, topic, day, "csv")
@@ -144,7 +144,7 @@ def test_a_date_open_for_too_long_is_never_dropped_but_named_overdue_and_tried_o
 
 def test_dates_a_previous_version_gave_up_on_are_queued_again(make_sandbox, use_sandbox, run_cli, workdir):
     """A state of schema 1, written by the release that abandoned dates, is upgraded and its dates retried."""
-    from jobs.state import _MIGRATIONS
+    from jobs.state.migrations import MIGRATIONS
 
     sandbox = make_sandbox()
     use_sandbox(sandbox)
@@ -152,7 +152,7 @@ def test_dates_a_previous_version_gave_up_on_are_queued_again(make_sandbox, use_
     state_path = workdir / "state/report-export.sqlite3"
     state_path.parent.mkdir()
     with closing(sqlite3.connect(state_path)) as db:
-        db.executescript(f"BEGIN; {_MIGRATIONS[0]}; PRAGMA user_version = 1; COMMIT;")
+        db.executescript(f"BEGIN; {MIGRATIONS[0]}; PRAGMA user_version = 1; COMMIT;")
         db.execute("INSERT INTO ledgers VALUES (?, ?, ?, ?, NULL)", (ledger, str(TODAY - DAY), "t", "t"))
         db.executemany(
             "INSERT INTO dates (ledger_id, topic, ledger_date, status, pending_since, tries, detail, updated_at)"

@@ -29,6 +29,7 @@ from jobs.notify import Notifier
 from jobs.outbox import Outbox
 from jobs.sandbox import ACCOUNTING_CLIENT
 from jobs.state import State
+from jobs.state.dates import Dates
 
 DAY = dt.timedelta(days=1)
 INSTALLATION = "acct-test"
@@ -558,18 +559,18 @@ def test_the_text_lists_twenty_items_a_section_and_counts_the_rest_while_the_fie
 def interrupt_after_the_first_date(monkeypatch, presses: int) -> None:
     """Ctrl-C, as a real SIGINT, once the run has recorded its first ledger date: pressed once, the run stops
     after the date in progress (exit 130, "stopped"); twice, at once (KeyboardInterrupt: exit 130, "interrupted")."""
-    record = State.record_exported
+    record = Dates.record_exported
 
     def then_interrupt(self, *args, **kwargs):
         record(self, *args, **kwargs)
-        monkeypatch.setattr(State, "record_exported", record)  # once
+        monkeypatch.setattr(Dates, "record_exported", record)  # once
         watcher = next(t for t in threading.enumerate() if t.name == "stop-on-signal")
         os.kill(os.getpid(), signal.SIGINT)
         watcher.join(5)  # it has set the run's stop
         if presses == 2:
             os.kill(os.getpid(), signal.SIGINT)  # raises KeyboardInterrupt here
 
-    monkeypatch.setattr(State, "record_exported", then_interrupt)
+    monkeypatch.setattr(Dates, "record_exported", then_interrupt)
 
 
 @pytest.mark.parametrize("presses, outcome", [(1, "stopped"), (2, "interrupted")])
@@ -597,9 +598,9 @@ def test_a_run_asked_to_stop_tries_a_notice_once_and_leaves_it_for_the_next_run(
         mailbox = Outbox(settings, state, clock=fake_time.clock, sleep=fake_time.sleep, stop=stop)
         mailbox.queue(notice.for_test(INSTALLATION), None)
         mailbox.deliver()
-        [waiting] = state.outbox()
+        [waiting] = state.notices.outbox()
     assert len(receiver.posts) == 1 and not fake_time.slept
-    assert waiting["error"] == "not tried again: the run was asked to stop; the next run tries again"
+    assert waiting.error == "not tried again: the run was asked to stop; the next run tries again"
 
 
 def test_a_bug_in_the_notifications_is_logged_and_the_run_ends_as_it_would_have(

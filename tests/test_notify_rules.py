@@ -4,6 +4,7 @@ fake state and outbox (tests/test_notify.py runs the same end to end, through th
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 
 import pytest
 
@@ -154,28 +155,23 @@ def test_the_gist_of_an_error_is_its_first_line_without_numbers():
 
 
 class FakeState:
+    """The stores the notifier reads and writes (jobs.state), in memory."""
+
     def __init__(self) -> None:
         self.conditions: dict[str, tuple[str, str]] = {}
-        self.runs: list[tuple[int, str, str]] = []  # (id, command, outcome), as runner.execute records them
+        self.history: list[tuple[int, str, str]] = []  # (id, command, outcome), as runner.execute records them
         self.writes = 0
+        self.notices = SimpleNamespace(conditions=lambda: dict(self.conditions), set_conditions=self.set_conditions)
+        self.runs = SimpleNamespace(failed_since=self.failed_since)
+        self.views = SimpleNamespace(standings=lambda: [])
+        self.dates = SimpleNamespace(waiting=lambda: {})
+        self.ledgers = SimpleNamespace(withdrawn=lambda: {})
 
-    def notify_conditions(self) -> dict[str, tuple[str, str]]:
-        return dict(self.conditions)
-
-    def set_notify_conditions(self, conditions: dict[str, tuple[str, str]]) -> None:
+    def set_conditions(self, conditions: dict[str, tuple[str, str]]) -> None:
         self.conditions, self.writes = dict(conditions), self.writes + 1
 
-    def failed_runs(self, command: str, since_run: int) -> int:
-        return sum(1 for id, c, outcome in self.runs if c == command and id >= since_run and outcome == "failed")
-
-    def overview(self, today, warn_after_days) -> list:
-        return []
-
-    def waiting(self) -> dict:
-        return {}
-
-    def withdrawn_ledgers(self) -> dict:
-        return {}
+    def failed_since(self, command: str, since_run: int) -> int:
+        return sum(1 for id, c, outcome in self.history if c == command and id >= since_run and outcome == "failed")
 
 
 class FakeOutbox:
@@ -202,8 +198,8 @@ def test_hourly_failures_over_two_days_are_told_once_summed_up_daily_then_recove
     state, outbox = FakeState(), FakeOutbox()
 
     def hour(day: dt.date, outcome: str, error: str | None) -> str | None:
-        run_id = len(state.runs) + 1
-        state.runs.append((run_id, "run", outcome))
+        run_id = len(state.history) + 1
+        state.history.append((run_id, "run", outcome))
         before = len(outbox.queued)
         the_run = Run(run_id, "run", "schedule", outcome, 4 if outcome == "failed" else 0, error=error)
         Notifier(settings, state, day, outbox).after_run(the_run)
@@ -237,7 +233,7 @@ def test_hourly_failures_over_two_days_are_told_once_summed_up_daily_then_recove
 def test_a_run_stopped_on_request_tells_nothing_sends_nothing_and_records_nothing(settings, outcome):
     state, outbox = FakeState(), FakeOutbox()
     state.conditions = {"failing run 3 4 " + DENIED: (YESTERDAY, YESTERDAY), "withdrawn 5551234": (TODAY, TODAY)}
-    state.runs = [(3, "run", "failed"), (4, "run", outcome)]
+    state.history = [(3, "run", "failed"), (4, "run", outcome)]
     # Neither a failure (exit 130 is not 4: told at once) nor a success (the failure recovered), nor a new day.
     Notifier(settings, state, dt.date(2026, 11, 21), outbox).after_run(Run(4, "run", "cli", outcome, 130, error="x"))
     assert (outbox.queued, outbox.deliveries, state.writes) == ([], 0, 0)

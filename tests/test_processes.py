@@ -32,7 +32,8 @@ LEDGERS = ["302321", "0302399"]
 #   run-started   SIGSTOP once the run is recorded, so under the lock, before any request
 MAIN = """
 import datetime, os, signal, sys
-from jobs import cli, feed, state
+from jobs import cli, feed
+from jobs.state import feeds, runs
 
 today, steps, argv = sys.argv[1], sys.argv[2:sys.argv.index("--")], sys.argv[sys.argv.index("--") + 1:]
 taken = 0
@@ -50,9 +51,9 @@ def then(real, times, signum, counts=lambda *args: True):
 if steps == ["batch-files"]:
     feed.write_manifest = then(feed.write_manifest, 2, signal.SIGKILL)
 elif steps == ["feed-cursor"]:  # with entries > 0: past a batch, not the position of an empty walk
-    state.State.record_feed = then(state.State.record_feed, 2, signal.SIGKILL, lambda *args: args[-1] > 0)
+    feeds.Feeds.record = then(feeds.Feeds.record, 2, signal.SIGKILL, lambda *args: args[-1] > 0)
 elif steps == ["run-started"]:
-    state.State.start_run = then(state.State.start_run, 1, signal.SIGSTOP)
+    runs.Runs.start = then(runs.Runs.start, 1, signal.SIGSTOP)
 elif steps:
     sys.exit(f"unknown step {steps}")
 sys.exit(cli.main(argv, cli.Runtime(today=datetime.date.fromisoformat(today))))

@@ -133,11 +133,11 @@ def test_rows_of_older_releases_and_of_this_one_read_alike_in_status_and_history
     with contextlib.contextmanager(serve_page)(workdir, sandbox, fake_time, TODAY, env) as page:
         new = october(page.web.settings)
         with State(page.state_path) as state:
-            for request in (json.dumps(OLD_RECORD), json.dumps(new.record()), None):
-                run_id = state.start_run("run", "cli", user="kari", request=request)
-                state.end_run(run_id, "ok", 0, {}, files=[])
-            found, _ = state.find_runs(limit=None, ledger="302321", period=(dt.date(2026, 10, 5), dt.date(2026, 10, 6)))
-        assert [run["id"] for run in found] == [2, 1]  # either record, found by its ledger and period
+            for request in (OLD_RECORD, new.record(), None):
+                run_id = state.runs.start("run", "cli", user="kari", request=request)
+                state.runs.end(run_id, "ok", 0, {}, files=[])
+            found, _ = state.runs.find(limit=None, ledger="302321", period=(dt.date(2026, 10, 5), dt.date(2026, 10, 6)))
+        assert [run.id for run in found] == [2, 1]  # either record, found by its ledger and period
         with page.signed_in() as client:
             history = client.get("/runs").text
     what = dict(re.findall(r'<td><a href="/runs/(\d+)">.*?</td>.*?</td>.*?</td>\s*<td>(.*?)</td>', history, re.S))

@@ -116,11 +116,11 @@ def test_a_voucher_that_waits_is_named_on_the_run_page_and_not_queued_for_the_ca
             shown = html.unescape(client.get(progress["runUrl"]).text)
             names = set(links(client, progress["runId"]))
         with State.reading(page.state_path) as state:
-            (run,) = state.recent_runs(1, run_id=progress["runId"])
-            queued = state.waiting()
+            run = state.runs.get(progress["runId"])
+            queued = state.dates.waiting()
         why = ("funds entry type 'instant-payout-fee' has no account: add [accounts.types.instant-payout-fee] with "
                "account = <number> to config.toml (or to the client's or the ledger's table)")  # fmt: skip
-        assert (run["outcome"], run["exitCode"], run["counts"]["waiting"]) == ("waiting", 13, 1)
+        assert (run.outcome, run.exit_code, run.counts["waiting"]) == ("waiting", 13, 1)
         assert f"Export {progress['runId']}: Done; some vouchers or statements are not written yet" in shown
         assert (
             f"{LEDGER}</span> Settlements (funds) {day:%d/%m/%Y}: Vouchers for Tripletex, PowerOffice and Visma "

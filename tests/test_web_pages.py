@@ -39,7 +39,7 @@ def amount(text: str) -> int:
 
 def requested(page, run_id: int) -> dict:
     with State.reading(page.state_path) as state:
-        return state.recent_runs(1, run_id=run_id)[0]["request"]
+        return state.runs.get(run_id).request
 
 
 def post_form(client, **fields):
@@ -69,8 +69,9 @@ def test_each_ledger_shows_its_last_export_what_is_missing_and_its_days_from_the
     use_sandbox(sandbox)
     assert run_cli("run", "--from", "2026-10-22", "--to", "2026-11-19", "--ledger", LEDGER).code == 0
     with State(page.state_path) as state:
-        state.record_pending((LEDGER, "funds", dt.date(2026, 9, 1)), "unavailable", "404", 1, TODAY)  # 80 days ago
-        state.record_pending((LEDGER, "fees", TODAY), "open", "tryLater", 1, TODAY)
+        eighty_days_ago = dt.date(2026, 9, 1)
+        state.dates.record_pending((LEDGER, "funds", eighty_days_ago), "unavailable", "404", 1, TODAY)
+        state.dates.record_pending((LEDGER, "fees", TODAY), "open", "tryLater", 1, TODAY)
     with closing(sqlite3.connect(page.state_path)) as db:  # the sums as the state has them, read apart from the page
         rows = db.execute("SELECT ledger_date, sums FROM dates WHERE ledger_id = ? AND topic = 'funds' AND status ="
                           " 'exported' AND ledger_date >= ?", (LEDGER, "2026-10-20")).fetchall()  # fmt: skip
@@ -89,8 +90,9 @@ def test_each_ledger_shows_its_last_export_what_is_missing_and_its_days_from_the
 def test_a_page_of_ledgers_costs_a_few_queries_whatever_their_number(page, monkeypatch):
     """The overview and the form never ask the state once per ledger: 2,000 ledgers cost the same queries."""
     with State(page.state_path) as state:
-        state.remember_ledgers([{"ledgerId": f"9{n:06}", "owner": f"business:NO:ORG 9{n % 40:08}", "currency": "NOK",
-                                 "salesUnits": f"Shop {n}", "payoutAccount": ""} for n in range(2000)])  # fmt: skip
+        state.web.remember_ledgers([{"ledgerId": f"9{n:06}", "owner": f"business:NO:ORG 9{n % 40:08}",
+                                     "currency": "NOK", "salesUnits": f"Shop {n}", "payoutAccount": ""}
+                                    for n in range(2000)])  # fmt: skip
     queries: list[str] = []
     original = sqlite3.connect
 
@@ -295,8 +297,8 @@ def test_history_pages_and_filters_and_shows_downloads_and_sign_ins(page):
             request = {"from": f"2026-{1 + n % 10:02}-01", "to": f"2026-{1 + n % 10:02}-28", "ledgers": [ledger],
                        "topics": ["funds"], "formats": ["csv"], "csvPreset": "standard", "combine": False,
                        "out": "/nowhere"}  # fmt: skip
-            run_id = state.start_run("run", "web", user=user, request=json.dumps(request))
-            state.end_run(run_id, "failed" if n % 5 == 0 else "ok", 5 if n % 5 == 0 else 0, {}, files=[])
+            run_id = state.runs.start("run", "web", user=user, request=request)
+            state.runs.end(run_id, "failed" if n % 5 == 0 else "ok", 5 if n % 5 == 0 else 0, {}, files=[])
     with page.signed_in() as client:
         first, second = client.get("/runs").text, client.get("/runs", params={"page": 2}).text
         ids = [re.findall(r'<td><a href="/runs/(\d+)">', text) for text in (first, second)]

@@ -85,7 +85,7 @@ def test_addresses_come_from_nginx_and_throttling_is_per_client_not_per_proxy(pr
                           headers={"X-Forwarded-For": "10.9.9.9"})  # fmt: skip  # nginx replaces it
         assert sign_in(kari).status_code == 302  # another client of the same proxy is not locked out
     with State(page.state_path) as state:
-        addresses = {address for _, _, address, _ in state.signin_log(100)}
+        addresses = {address for _, _, address, _ in state.web.signin_log(100)}
     assert addresses == {"127.0.0.2", "127.0.0.3"}  # the clients' own, not nginx's 127.0.0.1, nor a forged one
 
 

@@ -174,7 +174,7 @@ def test_failures_slow_that_name_from_that_address_and_never_lock_her_out(page, 
         assert attempt(attacker, "alice", PASSWORD).status_code == 429  # the right password waits too, from there
         assert attempt(kari, "alice", PASSWORD).status_code == 302  # from her own address she is in at once
     with State(page.state_path) as state:
-        log = state.signin_log(100)
+        log = state.web.signin_log(100)
     assert [(address, ok) for _, name, address, ok in log if ok] == [("127.0.0.3", True)]
     assert sum(1 for _, name, address, ok in log if not ok and address == "127.0.0.2") == FREE_FAILURES + 4
     shown = users_cli(run_cli, monkeypatch, "log", "--limit", "3")
@@ -280,15 +280,15 @@ def test_a_head_request_is_no_download(page):
         for path in (f"/runs/{run_id}/files/0", f"/runs/{run_id}/zip"):
             assert client.head(path).status_code == 200
         with State(page.state_path) as state:
-            assert [a for a in state.audit_of_run(run_id) if a["action"] == "download"] == []
+            assert [a for a in state.runs.audit_of(run_id) if a.action == "download"] == []
         client.get(f"/runs/{run_id}/files/0")
         with State(page.state_path) as state:
-            assert len([a for a in state.audit_of_run(run_id) if a["action"] == "download"]) == 1
+            assert len([a for a in state.runs.audit_of(run_id) if a.action == "download"]) == 1
 
 
 def test_users_add_stores_the_hash_of_the_password_only(run_cli, monkeypatch, workdir):
     assert users_cli(run_cli, monkeypatch, "add", "kari", password=NEW_PASSWORD).code == 0
     with State(workdir / "state" / "report-export.sqlite3") as state:
-        (name, stored) = state.find_user("KARI")
+        (name, stored) = state.web.find_user("KARI")
     assert name == "kari" and stored.startswith("$argon2id$") and NEW_PASSWORD not in stored
     assert stored != hash_password(NEW_PASSWORD)  # salted

@@ -46,8 +46,8 @@ class Page:
     def run_folder(self, run_id: int) -> Path:
         """Where a page export wrote its files: a folder of its own under [web] exports."""
         with State.reading(self.state_path) as state:
-            (run,) = state.recent_runs(1, run_id=run_id)
-        folder = Path(run["request"]["out"])
+            run = state.runs.get(run_id)
+        folder = Path(run.request["out"])
         assert folder.parent == self.web.settings.web.exports.absolute()
         return folder
 
@@ -66,7 +66,7 @@ def csrf(client: httpx.Client, path: str) -> str:
 
 def add_user(state_path: Path, name: str) -> None:
     with State(state_path) as state:
-        state.add_user(name, hash_password(PASSWORD))
+        state.web.add_user(name, hash_password(PASSWORD))
 
 
 def serve_page(workdir: Path, sandbox, fake_time, today: dt.date, environ: dict[str, str]):

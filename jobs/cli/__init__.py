@@ -17,6 +17,7 @@ from typing import NoReturn
 
 from jobs import __version__, config
 from jobs.cli import notify, web
+from jobs.cli import state as state_command
 from jobs.cli.run import cmd_run, cmd_schedule, with_state
 from jobs.cli.runtime import Runtime, reported_errors, today
 from jobs.errors import EXIT_OK, EXIT_VERIFY_FAILED, OutputError, UsageError
@@ -120,6 +121,9 @@ def build_parser(settings: config.Settings) -> Parser:
     users.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     users.add_argument("--all", action="store_true", help="sign-out: end every user's sessions")
     users.add_argument("--limit", type=int, default=50, metavar="N", help="log: the last N sign-ins (default: 50)")
+    rebuild = commands.add_parser("state", parents=[common, state], help="rebuild a lost state from the manifests")
+    rebuild.add_argument("action", choices=state_command.STATE_ACTIONS, help="rebuild: from the manifests under --out")
+    rebuild.add_argument("--out", type=Path, metavar="DIR", help=f"output folder (default: {settings.out})")
     notify = commands.add_parser("notify", parents=[common], help="notifications of failed runs ([notify])")
     notify.add_argument("--test", action="store_true", help="send a test message through every configured channel")
     commands.add_parser("sandbox", help="serve a local Report API stand-in (see report-export sandbox --help)")
@@ -205,11 +209,13 @@ def setup_logging(verbose: bool, quiet: bool, log_file: Path | None) -> None:
 
 def cmd_status(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
     from jobs import outbox
+    from jobs.cli.status import ledgers_json, runs_json
     from jobs.state import State
 
     day = today(settings, runtime)
     with State.snapshot(args.state or settings.state_path) as state:  # reads only: writes nothing anywhere
-        ledgers, runs = state.overview(day, settings.warn_after_days), state.recent_runs()
+        ledgers = ledgers_json(state.views.standings(), day, settings.warn_after_days)
+        runs = runs_json(state.runs.recent())
         notifications = outbox.overview(settings, state)
     schedule = {"cron": settings.schedule.cron, "timezone": str(settings.schedule.timezone),
                 "from": settings.schedule.source}  # fmt: skip
@@ -296,7 +302,7 @@ def cmd_verify(args: argparse.Namespace, settings: config.Settings, runtime: Run
 COMMANDS = {
     "run": cmd_run, "feed": cmd_run, "status": cmd_status, "schedule": cmd_schedule,
     "ledgers": cmd_ledgers, "check": cmd_check, "verify": cmd_verify, "serve": web.cmd_serve,
-    "users": web.cmd_users, "notify": notify.cmd_notify,
+    "users": web.cmd_users, "notify": notify.cmd_notify, "state": state_command.cmd_state,
 }  # fmt: skip
 
 

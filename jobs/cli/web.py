@@ -55,49 +55,49 @@ def cmd_users(args: argparse.Namespace, settings: config.Settings, runtime: Runt
 
 
 def users_list(args: argparse.Namespace, state, settings: config.Settings) -> str:
-    for user in state.users():
-        print(f"{user['name']}  added {user['createdAt']}, password set {user['passwordChangedAt']}")
+    for user in state.web.users():
+        print(f"{user.name}  added {user.created_at}, password set {user.password_changed_at}")
     return ""
 
 
 def users_add(args: argparse.Namespace, state, settings: config.Settings) -> str:
     if problem := users.name_problem(args.name):
         raise UsageError(f"{problem}; choose another name")
-    if found := state.find_user(args.name):
+    if found := state.web.find_user(args.name):
         raise UsageError(f"user {found[0]} exists (names are compared ignoring case and width): use "
                          f"users password {found[0]} to change the password")  # fmt: skip
     name = users.stored_name(args.name)
-    state.add_user(name, users.hash_password(new_password(args.password_stdin, name)))
+    state.web.add_user(name, users.hash_password(new_password(args.password_stdin, name)))
     return f"added {name}"
 
 
 def users_password(args: argparse.Namespace, state, settings: config.Settings) -> str:
     name = known(state, args.name)
-    ended = state.change_password(name, users.hash_password(new_password(args.password_stdin, name)))
+    ended = state.web.change_password(name, users.hash_password(new_password(args.password_stdin, name)))
     return f"new password for {name}; {sessions(ended)} ended, and failed sign-ins for the name forgiven"
 
 
 def users_remove(args: argparse.Namespace, state, settings: config.Settings) -> str:
     name = known(state, args.name)
-    state.remove_user(name)
+    state.web.remove_user(name)
     return f"removed {name}; their sessions are ended"
 
 
 def users_sign_out(args: argparse.Namespace, state, settings: config.Settings) -> str:
     if args.all:
-        return f"{sessions(state.end_sessions())} ended: everyone signs in again"
+        return f"{sessions(state.web.end_sessions())} ended: everyone signs in again"
     name = known(state, args.name)
-    return f"{sessions(state.end_sessions(name))} of {name} ended"
+    return f"{sessions(state.web.end_sessions(name))} of {name} ended"
 
 
 def users_rotate_key(args: argparse.Namespace, state, settings: config.Settings) -> str:
-    ended = state.rotate_web_secret(secrets.token_hex(32))
+    ended = state.web.rotate_secret(secrets.token_hex(32))
     return f"a new key signs the page's cookies; {sessions(ended)} ended: everyone signs in again"
 
 
 def users_log(args: argparse.Namespace, state, settings: config.Settings) -> str:
     """Sign-ins on the page, newest first, in the configured time zone."""
-    for at, name, address, ok in state.signin_log(max(args.limit, 1)):
+    for at, name, address, ok in state.web.signin_log(max(args.limit, 1)):
         when = dt.datetime.fromtimestamp(at, settings.timezone).strftime("%Y-%m-%d %H:%M:%S")
         print(f"{when}  {'signed in' if ok else 'failed   '}  {name}  from {address}")
     return ""
@@ -108,7 +108,7 @@ USERS = {"list": users_list, "add": users_add, "password": users_password, "remo
 
 
 def known(state, name: str) -> str:
-    found = state.find_user(name)
+    found = state.web.find_user(name)
     if found is None:
         raise UsageError(f"no user {name}: see report-export users list")
     return found[0]

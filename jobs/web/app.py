@@ -71,7 +71,7 @@ def create_app(web: Web) -> Flask:
     settings = web.settings.web
     app = Flask(__name__)
     with web.state() as state:
-        secret = state.web_secret(lambda: secrets.token_hex(32))
+        secret = state.web.secret(lambda: secrets.token_hex(32))
     app.config.update(
         SECRET_KEY=secret,
         SESSION_COOKIE_NAME="report_export_session",

@@ -94,17 +94,17 @@ def live_session(web: Web) -> str | None:
         return None
     key, now, settings = session_key(session_id), web.now(), web.settings.web
     with web.state(read_only=True) as state:
-        found = state.session(key)
-        exists = found is not None and state.password_hash(found[0]) is not None
+        found = state.web.session(key)
+        exists = found is not None and state.web.password_hash(found.user) is not None
     if found is not None:
         user, created, seen = found
         if exists and now - created < settings.session_hours * 3600 and now - seen < settings.idle_minutes * 60:
             if now - seen >= TOUCH_SECONDS:
                 with web.state() as state:
-                    state.touch_session(key, now)
+                    state.web.touch_session(key, now)
             return user
         with web.state() as state:
-            state.end_session(key)
+            state.web.end_session(key)
     session.pop("sid", None)  # the anonymous session keeps its CSRF token: a form open in another tab still works
     return None
 
@@ -112,9 +112,9 @@ def live_session(web: Web) -> str | None:
 def new_session(state, user: str, now: float) -> None:
     """A new session for `user` in this browser, ending the one it had."""
     if old := session.get("sid"):
-        state.end_session(session_key(old))
+        state.web.end_session(session_key(old))
     session_id = secrets.token_urlsafe(32)
-    state.start_session(session_key(session_id), user, now, request.remote_addr or "?")
+    state.web.start_session(session_key(session_id), user, now, request.remote_addr or "?")
     session.clear()  # and a new CSRF token with it
     session.permanent = True
     session["sid"] = session_id
@@ -122,7 +122,7 @@ def new_session(state, user: str, now: float) -> None:
 
 def throttled(state, name: str, address: str, now: float) -> float:
     """Seconds until `name` may be tried again from `address`; 0: now."""
-    failures, last, by_address = state.signin_failures(name, address, since=now - ADDRESS_WINDOW)
+    failures, last, by_address = state.web.signin_failures(name, address, since=now - ADDRESS_WINDOW)
     if by_address >= ADDRESS_FAILURES:
         return ADDRESS_WINDOW
     if failures < FREE_FAILURES:
@@ -161,12 +161,12 @@ def signin():
             response = make_response(render_template("signin.html", error=error), 429)
             response.headers["Retry-After"] = str(math.ceil(wait))
             return response
-        found = state.find_user(typed)
-        ok = users.password_ok(found[1] if found else None, password)
-        state.record_signin(now, name, address, ok, forget_before=now - SIGNIN_LOG_DAYS * 86400)
+        found = state.web.find_user(typed)
+        ok = users.password_ok(found.password_hash if found else None, password)
+        state.web.record_signin(now, name, address, ok, forget_before=now - SIGNIN_LOG_DAYS * 86400)
         if not ok or found is None:
             return render_template("signin.html", error=gettext("Wrong name or password.")), 401
-        new_session(state, found[0], now)
+        new_session(state, found.name, now)
     return redirect(local_target(request.args.get("next")) or url_for("overview.overview"))
 
 
@@ -179,8 +179,8 @@ def waiting(seconds: float) -> str:
 @blueprint.route("/signout", methods=["POST"])
 def signout():
     with the_web().state() as state:
-        state.end_session(session_key(session["sid"]))
-        state.audit(g.user, "sign-out")
+        state.web.end_session(session_key(session["sid"]))
+        state.runs.audit(g.user, "sign-out")
     session.clear()
     return redirect(url_for("auth.signin"))
 
@@ -198,14 +198,14 @@ def password():
         if wait := throttled(state, name, address, now):
             error = gettext("Too many wrong passwords: try again in %(wait)s.", wait=waiting(wait))
             return render_template("password.html", error=error, done=False), 429
-        if not users.password_ok(state.password_hash(g.user), current):
-            state.record_signin(now, name, address, False, forget_before=now - SIGNIN_LOG_DAYS * 86400)
+        if not users.password_ok(state.web.password_hash(g.user), current):
+            state.web.record_signin(now, name, address, False, forget_before=now - SIGNIN_LOG_DAYS * 86400)
             return render_template("password.html", error=gettext("The current password is wrong."), done=False), 400
         problem = "differ" if new != again else users.password_problem(new, g.user)
         if problem:
             return render_template("password.html", error=password_words(problem), done=False), 400
-        state.change_password(g.user, users.hash_password(new))
-        state.audit(g.user, "password changed")
+        state.web.change_password(g.user, users.hash_password(new))
+        state.runs.audit(g.user, "password changed")
         new_session(state, g.user, now)
     return render_template("password.html", error=None, done=True)
 

@@ -32,13 +32,13 @@ class Chart:
     rows: list[Row]
 
 
-def chart(daily: dict[str, dict[str, int]], last: dt.date, days: int) -> Chart:
+def chart(daily: dict[dt.date, dict[str, int]], last: dt.date, days: int) -> Chart:
     """The `days` ending with `last`, from {ledger date: {entry type: sum}} of the funds topic."""
     width = BAR_WIDTH[days]
     first = last - dt.timedelta(days=days - 1)
     amounts = {name: [0] * days for name, _ in ROWS}
     for day, sums in daily.items():
-        offset = (dt.date.fromisoformat(day) - first).days
+        offset = (day - first).days
         if 0 <= offset < days:
             totals = categorize("funds", sums)
             for name, category in ROWS:

@@ -21,6 +21,7 @@ from flask_babel import gettext, lazy_gettext
 
 from jobs.manifest import SUFFIX, listed_files, manifest_path, sha256
 from jobs.output import format_of
+from jobs.state.runs import Run
 from jobs.web.app import Web, the_web
 from jobs.web.language import day
 
@@ -37,28 +38,28 @@ def purpose_of(path: Path) -> str | None:
     return next((purpose for purpose, held in PURPOSES.items() if held == fmt), None)
 
 
-def own_folder(web: Web, run: dict) -> Path | None:
+def own_folder(web: Web, run: Run) -> Path | None:
     """The folder of its own a page export wrote into; None for a run that wrote into the output folder."""
-    out = Path((run["request"] or {}).get("out") or "/")
+    out = Path((run.request or {}).get("out") or "/")
     return out if out.parent == web.settings.web.exports.absolute() else None
 
 
-def kept_until(web: Web, run: dict) -> dt.datetime | None:
+def kept_until(web: Web, run: Run) -> dt.datetime | None:
     """Until when a page export's files are kept; None: not a page export, or still running."""
-    if own_folder(web, run) is None or not run["endedAt"]:
+    if own_folder(web, run) is None or not run.ended_at:
         return None
-    return dt.datetime.fromisoformat(run["endedAt"]) + dt.timedelta(days=web.settings.web.keep_days)
+    return dt.datetime.fromisoformat(run.ended_at) + dt.timedelta(days=web.settings.web.keep_days)
 
 
-def expired(web: Web, run: dict) -> bool:
+def expired(web: Web, run: Run) -> bool:
     until = kept_until(web, run)
     return until is not None and dt.datetime.fromtimestamp(web.now(), dt.UTC) >= until
 
 
-def run_files(web: Web, run: dict, *, only: int | None = None) -> list[dict]:
+def run_files(web: Web, run: Run, *, only: int | None = None) -> list[dict]:
     """Every file of the run with its manifests, in a fixed order, each marked whether it can be sent.
     With `only`, just that file is checked: sending one file hashes that file, not the whole run."""
-    reports = [Path(p) for p in run["files"]]
+    reports = list(run.files)
     # One manifest lists every format of a date, named after the first of them: find each report's
     # digest in whichever of its folder's manifests lists it.
     listings = {m: listing(m) for m in {manifest_path(p) for p in reports} if m.is_file()}
@@ -112,14 +113,14 @@ def listing(manifest: Path) -> dict[str, str] | None:
 def the_run_files(run_id: int, only: int | None = None) -> tuple[Web, list[dict]]:
     web = the_web()
     with web.state(read_only=True) as state:
-        runs = state.recent_runs(1, run_id=run_id)
-    if not runs:
+        run = state.runs.get(run_id)
+    if run is None:
         abort(404, gettext("No such export."))
-    if expired(web, runs[0]):
+    if expired(web, run):
         abort(410, gettext("This export has expired: the page keeps the files of each export for %(days)s days, "
                            "and these expired on %(date)s. Export the period again.",
-                           days=web.settings.web.keep_days, date=day(kept_until(web, runs[0]).date())))  # fmt: skip
-    return web, run_files(web, runs[0], only=only)
+                           days=web.settings.web.keep_days, date=day(kept_until(web, run).date())))  # fmt: skip
+    return web, run_files(web, run, only=only)
 
 
 @blueprint.route("/runs/<int:run_id>/files/<int:n>")
@@ -133,7 +134,7 @@ def download(run_id: int, n: int):
                            problem=PROBLEMS[file["problem"]]))  # fmt: skip
     if request.method == "GET":  # HEAD asks whether it is there: nothing is downloaded
         with web.state() as state:
-            state.audit(g.user, "download", run_id, file["name"])
+            state.runs.audit(g.user, "download", run_id, file["name"])
     response = send_file(file["path"], as_attachment=True, download_name=file["path"].name, conditional=False,
                          etag=False, max_age=0)  # fmt: skip
     response.headers["Cache-Control"] = "no-store"
@@ -157,7 +158,7 @@ def download_zip(run_id: int):
         abort(410, gettext("None of these files can be downloaded any more. Export the period again."))
     if request.method == "GET":
         with web.state() as state:
-            state.audit(g.user, "download", run_id, f"{purpose} zip of {len(ready)} files")
+            state.runs.audit(g.user, "download", run_id, f"{purpose} zip of {len(ready)} files")
     response = Response(zipped(sorted(ready, key=lambda file: file["name"])), mimetype="application/zip")
     name = f"report-export-run-{run_id}" + ("" if purpose == EVERYTHING else f"-{purpose}")
     response.headers["Content-Disposition"] = f'attachment; filename="{name}.zip"'

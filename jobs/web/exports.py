@@ -134,9 +134,9 @@ class Exports:
         def started(run_id: int) -> None:
             job.update(run_id=run_id, status="stopping" if job.stop.is_set() else "running", started=time.monotonic())
             with web.state() as state:
-                state.audit(request.user, "export", run_id, describe(request.record()))
+                state.runs.audit(request.user, "export", run_id, describe(request.record()))
                 if job.stopped_by:  # Stop was pressed while it waited for its run to begin
-                    state.audit(job.stopped_by, "stop", run_id)
+                    state.runs.audit(job.stopped_by, "stop", run_id)
 
         def connected(api: ReportApi) -> None:
             job.api = api  # for its retry count
@@ -176,12 +176,12 @@ class Exports:
         """The folders of page exports that ended more than [web] keep_days ago."""
         web = self.web
         with web.state(read_only=True) as state:
-            runs = state.recent_runs(None, trigger="web")
+            runs = state.runs.recent(None, trigger="web")
         for run in runs:
             folder = own_folder(web, run)
             if folder is not None and expired(web, run) and folder.is_dir():
                 shutil.rmtree(folder)
-                log.info("web: removed %s, the files of run %d, kept %d days", folder, run["id"],
+                log.info("web: removed %s, the files of run %d, kept %d days", folder, run.id,
                          web.settings.web.keep_days)  # fmt: skip
 
 
@@ -326,5 +326,5 @@ def stop_job(job_id: str):
         job.update(status="stopping")
         if job.run_id is not None:  # else recorded when its run begins, on that run
             with web.state() as state:
-                state.audit(g.user, "stop", job.run_id)
+                state.runs.audit(g.user, "stop", job.run_id)
     return redirect(url_for("exports.job_page", job_id=job.id), code=303)

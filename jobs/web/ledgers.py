@@ -44,7 +44,7 @@ class Ledgers:
         if helper.is_alive():
             problem = f"no answer within {self.wait:g} seconds"
         with self.web.state(read_only=True) as state:
-            known = state.ledger_names()
+            known = state.web.ledger_names()
         latest = max((seen for _, seen in known), default=None)
         rows = [{**description, "seenAt": seen} for description, seen in known]
         return Listing(rows, latest, problem)
@@ -65,7 +65,7 @@ class Ledgers:
             with export.connect(quick, clock=web.context.clock, sleep=web.context.sleep) as (api, _):
                 listed = [describe_ledger(ledger) for ledger in api.ledgers()]
             with web.state() as state:
-                state.remember_ledgers(listed)
+                state.web.remember_ledgers(listed)
             self.problem = None
         except ReportExportError as exc:
             log.warning("web: the ledgers cannot be listed: %s", exc)

@@ -10,6 +10,7 @@ import itertools
 from flask import Blueprint, render_template, request
 from flask_babel import gettext
 
+from jobs.state.dates import overdue
 from jobs.web.app import Web, the_web
 from jobs.web.charts import chart
 
@@ -38,16 +39,22 @@ def with_progress(web: Web, ledgers: list[dict], days: int) -> None:
     ids = [ledger["ledgerId"] for ledger in ledgers]
     yesterday = web.day() - dt.timedelta(days=1)
     with web.state(read_only=True) as state:
-        progress = state.ledger_progress(ids, yesterday, web.settings.topics)
-        daily = state.daily_sums(ids, "funds", yesterday - dt.timedelta(days=days - 1))
+        progress = state.views.progress(ids, yesterday, web.settings.topics)
+        daily = state.views.daily_sums(ids, "funds", yesterday - dt.timedelta(days=days - 1))
     latest = max((ledger["seenAt"] for ledger in ledgers if ledger["seenAt"]), default=None)
+    today, warn_after_days = web.day(), web.settings.warn_after_days
     for ledger in ledgers:
         known = progress[ledger["ledgerId"]]
-        for pending in known["pending"]:
-            pending["ageDays"] = (web.day() - dt.date.fromisoformat(pending["date"])).days
-            pending["overdue"] = pending["ageDays"] > web.settings.warn_after_days
-        ledger.update(known, chart=chart(daily[ledger["ledgerId"]], yesterday, days),
-                      unlisted=ledger["seenAt"] != latest)  # fmt: skip
+        pending = [{**vars(p), "overdue": overdue(p.date, today, warn_after_days)} for p in known.pending]
+        ledger.update(
+            lastExported=known.last_exported,
+            pending=pending,
+            notAsked=known.not_asked,
+            checksFailed=known.checks_failed,
+            withdrawnAt=known.withdrawn_at,
+            chart=chart(daily[ledger["ledgerId"]], yesterday, days),
+            unlisted=ledger["seenAt"] != latest,
+        )
 
 
 def matches(ledger: dict, query: str) -> bool:

@@ -16,6 +16,7 @@ from flask_babel import gettext
 
 from jobs.manifest import SUFFIX
 from jobs.reconcile import categorize
+from jobs.state.runs import Left, Run
 from jobs.web import language
 from jobs.web.app import the_web
 from jobs.web.downloads import PURPOSES, expired, kept_until, purpose_of, run_files
@@ -29,25 +30,24 @@ OUTCOME_FILTERS = ("ok", "pending", "nothing to do", "overdue", "waiting", "fail
 def run_page(run_id: int):
     web = the_web()
     with web.state(read_only=True) as state:
-        runs = state.recent_runs(1, run_id=run_id)
-        if not runs:
+        run = state.runs.get(run_id)
+        if run is None:
             abort(404, gettext("No such export."))
-        run = runs[0]
-        pending = run["left"] if run["left"] is not None else state.left_pending(run_id)
-        audit = state.audit_of_run(run_id)
+        pending = list(run.left) if run.left is not None else state.runs.left_pending(run_id)
+        audit = state.runs.audit_of(run_id)
     gone = expired(web, run)
     files = [] if gone else run_files(web, run)
     ready = [file for file in files if not file["problem"]]
     counted = [(purpose, sum(1 for f in ready if purpose_of(f["path"]) == purpose)) for purpose in PURPOSES]
-    failure = language.failure(run["exitCode"]) if run["outcome"] == "failed" else ""
+    failure = language.failure(run.exit_code) if run.outcome == "failed" else ""
     return render_template(
         "run.html", run=run, files=files, ready=ready, purposes=[(p, n) for p, n in counted if n], pending=pending,
         audit=audit, expired=gone, kept_until=kept_until(web, run), checks=reconciliation(files, run, pending),
-        period=describe(run["request"]), failure=failure,
+        period=describe(run.request), failure=failure,
     )  # fmt: skip
 
 
-def reconciliation(files: list[dict], run: dict, pending: list[dict]) -> list[dict]:
+def reconciliation(files: list[dict], run: Run, pending: list[Left]) -> list[dict]:
     """Per ledger and topic: the period's movements in the summary sheet's columns, from the per-date manifests
     of the run's files; "incomplete" when a date of the period has no file, "failed" when a check failed."""
     groups: dict[tuple[str, str], list[dict]] = {}
@@ -58,7 +58,7 @@ def reconciliation(files: list[dict], run: dict, pending: list[dict]) -> list[di
         if content["dates"][0] != content["dates"][-1]:
             continue  # a --combine period file: its dates are counted one by one
         groups.setdefault((content["ledgerId"], content["topic"]), []).append(content)
-    request_ = run["request"] or {}
+    request_ = run.request or {}
     wanted = None
     if request_.get("from"):
         first, last = dt.date.fromisoformat(request_["from"]), dt.date.fromisoformat(request_["to"])
@@ -73,9 +73,9 @@ def reconciliation(files: list[dict], run: dict, pending: list[dict]) -> list[di
                 sums[entry_type] = sums.get(entry_type, 0) + amount
         failed = [f"{c['date']} {c['name']}" for day in days for c in day["checks"] if not c["ok"]]
         open_ = [
-            p["date"]
+            p.date
             for p in pending
-            if p["ledgerId"] == ledger_id and p["topic"] == topic and p["status"] in ("open", "unavailable")
+            if p.ledger_id == ledger_id and p.topic == topic and p.status in ("open", "unavailable")
         ]  # a voucher that waits leaves the sums whole
         incomplete = bool(open_) or (wanted is not None and len(days) < wanted)
         rows.append({
@@ -104,15 +104,14 @@ def history():
         period = None
     page = max(1, int(args["page"])) if args.get("page", "").isdigit() and len(args["page"]) < 7 else 1
     with web.state(read_only=True) as state:
-        runs, total = state.find_runs(limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, period=period, **filters)
-        downloads = state.downloads([run["id"] for run in runs])
-        users = [user["name"] for user in state.users()]
-        signins = [s for s in state.signin_log(200) if not filters["user"] or s[1] == filters["user"].casefold()][:20]
-    for run in runs:
-        run["downloads"] = downloads[run["id"]]
-        run["expired"] = expired(web, run)
+        runs, total = state.runs.find(limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, period=period, **filters)
+        downloads = state.runs.downloads([run.id for run in runs])
+        users = [user.name for user in state.web.users()]
+        wanted = filters["user"] and filters["user"].casefold()
+        signins = [s for s in state.web.signin_log(200) if not wanted or s.user == wanted][:20]
+    shown = [(run, downloads[run.id], expired(web, run)) for run in runs]
     pages = max(1, -(-total // PAGE_SIZE))
-    return render_template("runs.html", runs=runs, describe=describe, total=total, page=page, pages=pages,
+    return render_template("runs.html", runs=shown, describe=describe, total=total, page=page, pages=pages,
                            filters={**filters, "from": args.get("from", ""), "to": args.get("to", "")},
                            users=users, outcomes=OUTCOME_FILTERS, signins=signins)  # fmt: skip
 
