@@ -50,8 +50,9 @@ def writers(args: argparse.Namespace) -> dict:
 
     started = time.perf_counter()
     sandbox = make_sandbox(args.ledgers, [((args.ledger, args.topic, args.date), args.entries)])
-    rows = [to_row(entry, args.ledger)[: len(COLUMNS)] for entry in sandbox.iter_entries(args.ledger, args.topic,
-                                                                                          args.date)]  # fmt: skip
+    rows = [
+        to_row(entry, args.ledger)[: len(COLUMNS)] for entry in sandbox.iter_entries(args.ledger, args.topic, args.date)
+    ]
     build = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -82,9 +83,14 @@ def chart() -> dict:
     the GBAT10 and camt.053 writers. Fees retained need no account: they move money to fees_payable."""
     types = {"capture": 1560, "refund": 1560, "payout-scheduled": 1960}
     fee_types = {"capture-fee": 7770, "service-fee": 7790, "credit-note": 7770, "correction": 7770}
-    return {"book_currency": "NOK", "clearing": 1940, "fees_payable": 2960, "series": 1,
-            "types": {name: {"account": account} for name, account in types.items()},
-            "fee_types": {name: {"account": account} for name, account in fee_types.items()}}  # fmt: skip
+    return {
+        "book_currency": "NOK",
+        "clearing": 1940,
+        "fees_payable": 2960,
+        "series": 1,
+        "types": {name: {"account": account} for name, account in types.items()},
+        "fee_types": {name: {"account": account} for name, account in fee_types.items()},
+    }
 
 
 def stream(args: argparse.Namespace) -> dict:
@@ -119,8 +125,13 @@ def stream(args: argparse.Namespace) -> dict:
         writing, cpu = writing + time.perf_counter() - mark, cpu + time.process_time() - cpu_mark
     if getattr(report, "waiting", None):  # a voucher that waits is written incomplete: no figure to report
         raise SystemExit(f"bench.bare stream: the {args.format} file waits: {report.waiting}")
-    return {"rows": report.rows, "write_s": writing, "write_cpu_s": cpu, "total_s": time.perf_counter() - started,
-            "bytes": report.size}  # fmt: skip
+    return {
+        "rows": report.rows,
+        "write_s": writing,
+        "write_cpu_s": cpu,
+        "total_s": time.perf_counter() - started,
+        "bytes": report.size,
+    }
 
 
 class _Settlement:

@@ -56,18 +56,38 @@ def measure(argv: list[str], *, cwd: Path, env: dict[str, str]) -> Measured:
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
         out.seek(0)
         err.seek(0)
-        return Measured(argv, proc.returncode, wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime,
-                        out.read(), err.read())  # fmt: skip
+        return Measured(
+            argv, proc.returncode, wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, out.read(), err.read()
+        )
 
 
 class SandboxProcess:
     """`python -m bench.serve` as a child: its base URL, and its request counts on demand."""
 
-    def __init__(self, folder: Path, *, ledgers: int, today: str, latency_ms: int, token_ttl: int | None,
-                 big: tuple[str, ...] = ()) -> None:  # fmt: skip
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        ledgers: int,
+        today: str,
+        latency_ms: int,
+        token_ttl: int | None,
+        big: tuple[str, ...] = (),
+    ) -> None:
         self.folder = folder
-        self.argv = [PYTHON, "-m", "bench.serve", "--ledgers", str(ledgers), "--today", today,
-                     "--latency-ms", str(latency_ms), "--page-size", "1000"]  # fmt: skip
+        self.argv = [
+            PYTHON,
+            "-m",
+            "bench.serve",
+            "--ledgers",
+            str(ledgers),
+            "--today",
+            today,
+            "--latency-ms",
+            str(latency_ms),
+            "--page-size",
+            "1000",
+        ]
         if token_ttl is not None:
             self.argv += ["--token-ttl", str(token_ttl)]
         for spec in big:
@@ -78,8 +98,15 @@ class SandboxProcess:
     def __enter__(self) -> SandboxProcess:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._err = open(self.folder / "sandbox-stderr.txt", "w+")  # noqa: SIM115 (closed in __exit__)
-        self._proc = subprocess.Popen(self.argv, cwd=ROOT, env=child_env(), text=True, stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, stderr=self._err)  # fmt: skip
+        self._proc = subprocess.Popen(
+            self.argv,
+            cwd=ROOT,
+            env=child_env(),
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._err,
+        )
         line = self._proc.stdout.readline()
         if not line.startswith("ready "):
             self.__exit__()
@@ -117,7 +144,11 @@ class SandboxProcess:
 def delta(after: dict, before: dict) -> dict:
     """Requests served, the sandbox's CPU and time busy between two counts() answers; the peak in between."""
     kinds = {k: after["by_kind"].get(k, 0) - before["by_kind"].get(k, 0) for k in after["by_kind"]}
-    return {"total": after["total"] - before["total"], "by_kind": {k: v for k, v in kinds.items() if v},
-            "tokens_issued": after["tokens_issued"] - before["tokens_issued"],
-            "sandbox_cpu_s": after["cpu_s"] - before["cpu_s"], "busy_s": after["busy_s"] - before["busy_s"],
-            "peak_in_flight": after["peak_in_flight"]}  # fmt: skip
+    return {
+        "total": after["total"] - before["total"],
+        "by_kind": {k: v for k, v in kinds.items() if v},
+        "tokens_issued": after["tokens_issued"] - before["tokens_issued"],
+        "sandbox_cpu_s": after["cpu_s"] - before["cpu_s"],
+        "busy_s": after["busy_s"] - before["busy_s"],
+        "peak_in_flight": after["peak_in_flight"],
+    }

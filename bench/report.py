@@ -51,8 +51,10 @@ def table(figures: list[Figure]) -> str:
     rows = [("figure", "measured", "target", "result", "detail")]
     rows += [(f.name, f.shown(), f.target or "-", f.result, f.detail) for f in figures]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=False)) + "  " + row[4]
-             for row in rows]  # fmt: skip
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=False)) + "  " + row[4]
+        for row in rows
+    ]
     lines.insert(1, "  ".join("-" * width for width in widths) + "  ------")
     return "\n".join(line.rstrip() for line in lines)
 

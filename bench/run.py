@@ -52,8 +52,9 @@ def progress(message: str) -> None:
 
 def exporter_env(base_url: str) -> dict[str, str]:
     client_id, secret = ACCOUNTING_CLIENT
-    return child_env(VIPPS_BASE_URL=base_url, VIPPS_CLIENT_ID=client_id, VIPPS_CLIENT_SECRET=secret,
-                     VIPPS_KEY_TYPE="accounting")  # fmt: skip
+    return child_env(
+        VIPPS_BASE_URL=base_url, VIPPS_CLIENT_ID=client_id, VIPPS_CLIENT_SECRET=secret, VIPPS_KEY_TYPE="accounting"
+    )
 
 
 def supports_concurrency() -> bool:
@@ -65,8 +66,21 @@ def export(folder: Path, base_url: str, first: str, last: str, extra: list[str])
     """One `report-export run` in a fresh folder and state (in a folder of its own: the exporter refuses a
     state beside other files in a folder others can read): the measurement, and from its summary line
     the rows written, the tokens used and the run's own time (from after its imports)."""
-    argv = [PYTHON, "-m", "jobs", "run", "--from", first, "--to", last, "--out", str(folder / "out"),
-            "--state", str(folder / "state" / "report-export.sqlite3"), *extra]  # fmt: skip
+    argv = [
+        PYTHON,
+        "-m",
+        "jobs",
+        "run",
+        "--from",
+        first,
+        "--to",
+        last,
+        "--out",
+        str(folder / "out"),
+        "--state",
+        str(folder / "state" / "report-export.sqlite3"),
+        *extra,
+    ]
     run = measure(argv, cwd=folder, env=exporter_env(base_url)).check("report-export run")
     found = SUMMARY.search(run.stdout)
     if found is None:
@@ -74,24 +88,31 @@ def export(folder: Path, base_url: str, first: str, last: str, extra: list[str])
     return run, {"rows": int(found[1]), "tokens": int(found[2]), "own_s": float(found[3])}
 
 
-def latency_runs(tmp: Path, sizes: Sizes, latency_ms: int, levels: list[int | None], token_ttl: int,
-                 formats: list[str]) -> dict:  # fmt: skip
+def latency_runs(
+    tmp: Path, sizes: Sizes, latency_ms: int, levels: list[int | None], token_ttl: int, formats: list[str]
+) -> dict:
     last = FIRST_DATE + dt.timedelta(days=sizes.dates - 1)
     results = {}
-    with SandboxProcess(tmp / "latency", ledgers=sizes.ledgers, today=TODAY, latency_ms=latency_ms,
-                        token_ttl=token_ttl) as sandbox:  # fmt: skip
+    with SandboxProcess(
+        tmp / "latency", ledgers=sizes.ledgers, today=TODAY, latency_ms=latency_ms, token_ttl=token_ttl
+    ) as sandbox:
         for level in levels:
-            progress(f"latency: {sizes.ledgers} ledgers x {sizes.dates} dates x 2 topics, {latency_ms} ms, "
-                     f"concurrency {level or 'default (no --concurrency)'}")  # fmt: skip
+            progress(
+                f"latency: {sizes.ledgers} ledgers x {sizes.dates} dates x 2 topics, {latency_ms} ms, "
+                f"concurrency {level or 'default (no --concurrency)'}"
+            )
             before = sandbox.counts()
             extra = (["--concurrency", str(level)] if level else []) + [a for f in formats for a in ("--format", f)]
-            run, said = export(tmp / f"latency-c{level}", sandbox.base_url, FIRST_DATE.isoformat(), last.isoformat(),
-                               extra)  # fmt: skip
+            run, said = export(
+                tmp / f"latency-c{level}", sandbox.base_url, FIRST_DATE.isoformat(), last.isoformat(), extra
+            )
             requests = delta(sandbox.counts(), before)
             ideal = requests["total"] * latency_ms / 1000 / (level or 1)
             results[str(level or "default")] = {"run": run.summary(), **said, "requests": requests, "ideal_s": ideal}
-            progress(f"  {run.wall_s:.1f} s, ideal {ideal:.1f} s ({requests['total']} requests), "
-                     f"{run.cpu_s:.1f} s CPU, {said['tokens']} token(s)")  # fmt: skip
+            progress(
+                f"  {run.wall_s:.1f} s, ideal {ideal:.1f} s ({requests['total']} requests), "
+                f"{run.cpu_s:.1f} s CPU, {said['tokens']} token(s)"
+            )
     return results
 
 
@@ -118,9 +139,13 @@ def sheet_rows(book: zipfile.ZipFile, name: str) -> int:
 
 
 # The writers alone on the big date's rows (bench.bare stream): name -> (format, GBAT10 lines).
-STREAMS = {"csv": ("csv", "per-type"), "gbat10 per type": ("gbat10", "per-type"),
-           "gbat10 per entry": ("gbat10", "per-entry"), "camt053": ("camt053", "per-type"),
-           "vipps-xml": ("vipps-xml", "per-type")}  # fmt: skip
+STREAMS = {
+    "csv": ("csv", "per-type"),
+    "gbat10 per type": ("gbat10", "per-type"),
+    "gbat10 per entry": ("gbat10", "per-entry"),
+    "camt053": ("camt053", "per-type"),
+    "vipps-xml": ("vipps-xml", "per-type"),
+}
 SUFFIXES = {"csv": "csv", "gbat10": "csv", "camt053": "xml", "vipps-xml": "xml"}
 NAMES = {"csv": "funds", "gbat10": "vouchers", "camt053": "camt053", "vipps-xml": "settlement"}
 # What each format's file holds per record: counted in it afterwards, untimed.
@@ -137,8 +162,12 @@ def chart_toml(lines_per: str) -> str:
     from bench.bare import chart
 
     table = chart()
-    lines = ["[accounts]", f'lines = "{lines_per}"', f'book_currency = "{table["book_currency"]}"',
-             *(f"{key} = {table[key]}" for key in ("clearing", "fees_payable", "series"))]  # fmt: skip
+    lines = [
+        "[accounts]",
+        f'lines = "{lines_per}"',
+        f'book_currency = "{table["book_currency"]}"',
+        *(f"{key} = {table[key]}" for key in ("clearing", "fees_payable", "series")),
+    ]
     for kind in ("types", "fee_types"):
         for name, values in table[kind].items():
             lines += [f"[accounts.{kind}.{name}]", f"account = {values['account']}"]
@@ -183,8 +212,27 @@ def large_formats(tmp: Path, base_url: str, entries: int, where: list[str], env:
     for name, (fmt, lines) in STREAMS.items():
         progress(f"large date: the {name} writer alone (rows made as they are written, only the writer timed)")
         folder = tmp / f"stream-{name.replace(' ', '-')}"
-        run = measure([PYTHON, "-m", "bench.bare", "stream", "--format", fmt, "--lines", lines, "--ledgers", "1",
-                       "--entries", str(entries), *where, "--out", str(folder)], cwd=folder, env=env)  # fmt: skip
+        run = measure(
+            [
+                PYTHON,
+                "-m",
+                "bench.bare",
+                "stream",
+                "--format",
+                fmt,
+                "--lines",
+                lines,
+                "--ledgers",
+                "1",
+                "--entries",
+                str(entries),
+                *where,
+                "--out",
+                str(folder),
+            ],
+            cwd=folder,
+            env=env,
+        )
         results["streams"][name] = {"run": run.check(f"{name} writer").summary(), **run.json()}
         found = results["streams"][name]
         progress(f"  {found['rows'] / found['write_s']:,.0f} rows/s, peak RSS {run.peak_rss_mb:.0f} MB")
@@ -209,8 +257,9 @@ def large_date(tmp: Path, entries: int, formats: bool = True) -> dict:
     # The fees topic of the big date too, for the Vipps settlement XML to join: its capture fees carry the
     # pspReferences of the funds' payments (bench.serve); the other exports read topic funds only.
     big = (f"{ledger}:{topic}:{date}:{entries}", f"{ledger}:fees:{date}:{entries}")
-    with SandboxProcess(tmp / "large", ledgers=1, today=TODAY, latency_ms=0, token_ttl=BIG_TOKEN_TTL,
-                        big=big) as sandbox:  # fmt: skip
+    with SandboxProcess(
+        tmp / "large", ledgers=1, today=TODAY, latency_ms=0, token_ttl=BIG_TOKEN_TTL, big=big
+    ) as sandbox:
         bare = [PYTHON, "-m", "bench.bare"]
         env = child_env()
         progress(f"large date: bare transfer of {entries} entries (plain httpx)")
@@ -225,8 +274,11 @@ def large_date(tmp: Path, entries: int, formats: bool = True) -> dict:
 
         progress("large date: bare writers (csv module, openpyxl write-only; rows built first, untimed)")
         folder = tmp / "writers"
-        run = measure([*bare, "writers", "--ledgers", "1", "--entries", str(entries), *where, "--out", str(folder)],
-                      cwd=folder, env=env)  # fmt: skip
+        run = measure(
+            [*bare, "writers", "--ledgers", "1", "--entries", str(entries), *where, "--out", str(folder)],
+            cwd=folder,
+            env=env,
+        )
         results["writers"] = {"run": run.check("bare writers").summary(), **run.json()}
         progress(f"  CSV {results['writers']['csv_s']:.1f} s, XLSX {results['writers']['xlsx_s']:.1f} s")
 
@@ -235,8 +287,9 @@ def large_date(tmp: Path, entries: int, formats: bool = True) -> dict:
 
         progress("large date: naive baseline (pages one at a time, DataFrame, to_csv, to_excel)")
         folder = tmp / "naive"
-        run = measure([*bare, "naive", "--base-url", sandbox.base_url, *where, "--out", str(folder)],
-                      cwd=folder, env=env)  # fmt: skip
+        run = measure(
+            [*bare, "naive", "--base-url", sandbox.base_url, *where, "--out", str(folder)], cwd=folder, env=env
+        )
         results["naive"] = {"run": run.check("naive baseline").summary(), **run.json()}
         progress(f"  {run.wall_s:.1f} s, peak RSS {run.peak_rss_mb:.0f} MB")
     return results
@@ -250,10 +303,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ledgers", type=int, help="ledgers in the latency runs (default 40; quick 10)")
     parser.add_argument("--dates", type=int, help="dates per ledger in the latency runs (default 7; quick 3)")
     parser.add_argument("--token-ttl", type=int, default=5, help="token lifetime (s) in the latency runs")
-    parser.add_argument("--latency-format", action="append", choices=("csv", "xlsx"), default=[],
-                        help="--format for the latency runs (default: the exporter's, both)")  # fmt: skip
-    parser.add_argument("--skip", action="append", choices=("latency", "large", "formats"), default=[],
-                        help="leave a part out (formats: the per-format runs of the large date)")  # fmt: skip
+    parser.add_argument(
+        "--latency-format",
+        action="append",
+        choices=("csv", "xlsx"),
+        default=[],
+        help="--format for the latency runs (default: the exporter's, both)",
+    )
+    parser.add_argument(
+        "--skip",
+        action="append",
+        choices=("latency", "large", "formats"),
+        default=[],
+        help="leave a part out (formats: the per-format runs of the large date)",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also save every measurement as JSON")
     args = parser.parse_args(argv)
     base = QUICK if args.quick else DEFAULT
@@ -271,8 +334,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="report-export-bench-") as folder:
             if "latency" not in args.skip:
-                raw["latency"] = latency_runs(Path(folder), sizes, args.latency_ms, levels, args.token_ttl,
-                                              args.latency_format)  # fmt: skip
+                raw["latency"] = latency_runs(
+                    Path(folder), sizes, args.latency_ms, levels, args.token_ttl, args.latency_format
+                )
                 figures += latency_figures(raw["latency"], args.latency_ms, args.token_ttl)
             if "large" not in args.skip:
                 raw["large"] = large_date(Path(folder), sizes.entries, formats="formats" not in args.skip)
@@ -283,16 +347,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 2
     print(f"command: {command}")
-    print(f"machine: nproc {facts['nproc']} ({facts['cpu']}), {facts['memory_gb']} GB, Python {facts['python']}, "
-          f"{facts['platform']}, lxml {'installed' if facts['lxml'] else 'missing'}")  # fmt: skip
-    print(f"sizes:   latency {sizes.ledgers} ledgers x {sizes.dates} dates x 2 topics at {args.latency_ms} ms "
-          f"(token lifetime {args.token_ttl} s); large date {sizes.entries} entries at 0 ms; page size 1000; "
-          f"took {time.perf_counter() - started:.0f} s")  # fmt: skip
+    print(
+        f"machine: nproc {facts['nproc']} ({facts['cpu']}), {facts['memory_gb']} GB, Python {facts['python']}, "
+        f"{facts['platform']}, lxml {'installed' if facts['lxml'] else 'missing'}"
+    )
+    print(
+        f"sizes:   latency {sizes.ledgers} ledgers x {sizes.dates} dates x 2 topics at {args.latency_ms} ms "
+        f"(token lifetime {args.token_ttl} s); large date {sizes.entries} entries at 0 ms; page size 1000; "
+        f"took {time.perf_counter() - started:.0f} s"
+    )
     print()
     print(table(figures))
     if args.json:
-        document = {"command": command, "machine": facts, "sizes": vars(sizes), "latency_ms": args.latency_ms,
-                    "token_ttl": args.token_ttl, "figures": as_json(figures), "raw": raw}  # fmt: skip
+        document = {
+            "command": command,
+            "machine": facts,
+            "sizes": vars(sizes),
+            "latency_ms": args.latency_ms,
+            "token_ttl": args.token_ttl,
+            "figures": as_json(figures),
+            "raw": raw,
+        }
         args.json.write_text(json.dumps(document, indent=2) + "\n")
     return 1 if any(f.ok is False for f in figures) else 0
 

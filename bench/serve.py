@@ -109,9 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token-ttl", type=int, default=None, metavar="SECONDS")
     parser.add_argument("--big", type=big_date, action="append", default=[], metavar="LEDGER:TOPIC:DATE:N")
     args = parser.parse_args(argv)
-    sandbox = make_sandbox(args.ledgers, args.big, today=args.today, token_ttl=args.token_ttl,
-                           latency_ms=args.latency_ms, page_size=args.page_size,
-                           ledger_page_size=args.page_size)  # fmt: skip
+    sandbox = make_sandbox(
+        args.ledgers,
+        args.big,
+        today=args.today,
+        token_ttl=args.token_ttl,
+        latency_ms=args.latency_ms,
+        page_size=args.page_size,
+        ledger_page_size=args.page_size,
+    )
     in_flight = InFlight(sandbox)
     with sandbox:
         print(f"ready {sandbox.base_url}", flush=True)

@@ -52,11 +52,24 @@ class Serve:
         self.folder, self.env = folder, exporter_env(base_url)
 
     def __enter__(self) -> Serve:
-        subprocess.run([PYTHON, "-m", "jobs", "users", "add", USER, "--password-stdin"], cwd=self.folder,
-                       env=self.env, input=PASSWORD + "\n", text=True, check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [PYTHON, "-m", "jobs", "users", "add", USER, "--password-stdin"],
+            cwd=self.folder,
+            env=self.env,
+            input=PASSWORD + "\n",
+            text=True,
+            check=True,
+            capture_output=True,
+        )
         self.log = (self.folder / "serve.log").open("w+")
-        self.proc = subprocess.Popen([PYTHON, "-m", "jobs", "serve", "--port", "0"], cwd=self.folder, env=self.env,
-                                     stdout=self.log, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        self.proc = subprocess.Popen(
+            [PYTHON, "-m", "jobs", "serve", "--port", "0"],
+            cwd=self.folder,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         deadline = time.monotonic() + 30
         while not (found := re.search(r"serve: (http://\S+)/ ", (self.folder / "serve.log").read_text())):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -85,9 +98,20 @@ def page_export(client: httpx.Client, target: Path) -> tuple[float, int]:
     """Press Export, follow the progress as progress.js does, open the run page, download the zip: seconds, bytes."""
     started = time.perf_counter()
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/export").text)[1]
-    answer = client.post("/export", data={"csrf_token": token, "period": "range", "from": MONTH[0], "to": MONTH[1],
-                                          "scope": "chosen", "ledger": LEDGER, "topic": ["funds", "fees"],
-                                          "format": ["csv", "xlsx"], "preset": "standard"})  # fmt: skip
+    answer = client.post(
+        "/export",
+        data={
+            "csrf_token": token,
+            "period": "range",
+            "from": MONTH[0],
+            "to": MONTH[1],
+            "scope": "chosen",
+            "ledger": LEDGER,
+            "topic": ["funds", "fees"],
+            "format": ["csv", "xlsx"],
+            "preset": "standard",
+        },
+    )
     if answer.status_code != 303:
         raise RuntimeError(f"the export did not start: {answer.status_code}")
     job = answer.headers["location"]
@@ -109,8 +133,22 @@ def page_export(client: httpx.Client, target: Path) -> tuple[float, int]:
 
 
 def cli_export(folder: Path, base_url: str, n: int) -> float:
-    argv = [PYTHON, "-m", "jobs", "run", "--from", MONTH[0], "--to", MONTH[1], "--ledger", LEDGER,
-            "--out", str(folder / f"cli-{n}"), "--state", str(folder / f"cli-state-{n}" / "state.sqlite3")]  # fmt: skip
+    argv = [
+        PYTHON,
+        "-m",
+        "jobs",
+        "run",
+        "--from",
+        MONTH[0],
+        "--to",
+        MONTH[1],
+        "--ledger",
+        LEDGER,
+        "--out",
+        str(folder / f"cli-{n}"),
+        "--state",
+        str(folder / f"cli-state-{n}" / "state.sqlite3"),
+    ]
     return measure(argv, cwd=folder, env=exporter_env(base_url)).check("report-export run").wall_s
 
 
@@ -127,8 +165,10 @@ def month_figures(tmp: Path, repeat: int, latency_ms: int) -> tuple[list, dict]:
                 seconds, raw["zip_bytes"] = page_export(client, folder / f"page-{n}.zip")
                 raw["page_s"].append(seconds)
     page, run = statistics.median(raw["page_s"]), statistics.median(raw["run_s"])
-    detail = (f"page {page:.2f} s (zip {raw['zip_bytes'] / 1e6:.1f} MB) vs run {run:.2f} s, medians of {repeat} "
-              f"alternating, {latency_ms} ms latency")  # fmt: skip
+    detail = (
+        f"page {page:.2f} s (zip {raw['zip_bytes'] / 1e6:.1f} MB) vs run {run:.2f} s, medians of {repeat} "
+        f"alternating, {latency_ms} ms latency"
+    )
     return [
         at_most("export pressed to zip downloaded / run, one ledger-month", page / run, 1.2, "x", detail),
         info("  page export, median", page, "s"),
@@ -146,22 +186,46 @@ def filled_state(path: Path, ledgers: int, days: int) -> None:
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         first = (last - dt.timedelta(days=days - 1)).isoformat()
         db.executemany("INSERT INTO ledgers VALUES (?, ?, ?, ?, NULL)", [(i, first, now, now) for i in ids])
-        db.executemany("INSERT INTO ledger_names VALUES (?, ?, ?)", [(i, json.dumps({
-            "ledgerId": i, "owner": f"business:NO:ORG 9{int(i[-4:]) % 300:08d}", "currency": "NOK",
-            "salesUnits": f"Butikk {i[-4:]} (NO:{i[-4:]})", "payoutAccount": "BBAN:NO *******1234"}), now)
-            for i in ids])  # fmt: skip
+        db.executemany(
+            "INSERT INTO ledger_names VALUES (?, ?, ?)",
+            [
+                (
+                    i,
+                    json.dumps(
+                        {
+                            "ledgerId": i,
+                            "owner": f"business:NO:ORG 9{int(i[-4:]) % 300:08d}",
+                            "currency": "NOK",
+                            "salesUnits": f"Butikk {i[-4:]} (NO:{i[-4:]})",
+                            "payoutAccount": "BBAN:NO *******1234",
+                        }
+                    ),
+                    now,
+                )
+                for i in ids
+            ],
+        )
         for ledger_id in ids:
             rows = []
             for back in range(days):
                 day = (last - dt.timedelta(days=back)).isoformat()
                 captures = rng.randrange(10_000, 5_000_000)
-                funds = {"capture": captures, "refund": -rng.randrange(0, 50_000), "fees-retained": -captures // 50,
-                         "payout-scheduled": -captures + captures // 50}  # fmt: skip
-                for topic, sums in (("funds", funds), ("fees", {"capture-fee": -captures // 50,
-                                                                 "fees-retained": captures // 50})):  # fmt: skip
+                funds = {
+                    "capture": captures,
+                    "refund": -rng.randrange(0, 50_000),
+                    "fees-retained": -captures // 50,
+                    "payout-scheduled": -captures + captures // 50,
+                }
+                for topic, sums in (
+                    ("funds", funds),
+                    ("fees", {"capture-fee": -captures // 50, "fees-retained": captures // 50}),
+                ):
                     rows.append((ledger_id, topic, day, "exported", json.dumps(sums), now, 1, 40))
-            db.executemany("INSERT INTO dates (ledger_id, topic, ledger_date, status, sums, updated_at, run_id, rows)"
-                           " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)  # fmt: skip
+            db.executemany(
+                "INSERT INTO dates (ledger_id, topic, ledger_date, status, sums, updated_at, run_id, rows)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
 
 
 def pages_figures(tmp: Path, repeat: int, ledgers: int) -> tuple[list, dict]:
@@ -180,9 +244,16 @@ def pages_figures(tmp: Path, repeat: int, ledgers: int) -> tuple[list, dict]:
                 client.get(path).raise_for_status()
                 times.append(time.perf_counter() - started)
             raw[path] = times
-    figures = [at_most(f"{name} with {ledgers} ledgers and a year of dates", statistics.median(raw[path]), 1.0, "s",
-                       f"median of {repeat}, slowest {max(raw[path]):.2f} s")
-               for name, path in (("overview", "/"), ("export form", "/export"))]  # fmt: skip
+    figures = [
+        at_most(
+            f"{name} with {ledgers} ledgers and a year of dates",
+            statistics.median(raw[path]),
+            1.0,
+            "s",
+            f"median of {repeat}, slowest {max(raw[path]):.2f} s",
+        )
+        for name, path in (("overview", "/"), ("export form", "/export"))
+    ]
     return figures, raw
 
 

@@ -74,16 +74,37 @@ def page_on_a_sandbox(folder: Path) -> Iterator[str]:
     yields the page's address."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIPPS_")}
     with ExitStack() as stack:
-        api = stack.enter_context(process(report_export("sandbox", "--port", "0", "--today", str(TODAY)),
-                                          folder, env, "sandbox", r"listening on (http://\S+)"))  # fmt: skip
-        env.update(VIPPS_BASE_URL=api[1], VIPPS_CLIENT_ID=ACCOUNTING_CLIENT[0],
-                   VIPPS_CLIENT_SECRET=ACCOUNTING_CLIENT[1])  # fmt: skip
-        subprocess.run(report_export("run", "--from", NIGHTLY_FROM, "--to", NIGHTLY_TO), cwd=folder, env=env,
-                       check=True, capture_output=True)  # fmt: skip
-        subprocess.run(report_export("users", "add", USER, "--password-stdin"), cwd=folder, env=env,
-                       input=PASSWORD + "\n", text=True, check=True, capture_output=True)  # fmt: skip
-        page = stack.enter_context(process(report_export("serve", "--port", "0"), folder, env, "serve",
-                                           r"report-export serve: (http://\S+)/ "))  # fmt: skip
+        api = stack.enter_context(
+            process(
+                report_export("sandbox", "--port", "0", "--today", str(TODAY)),
+                folder,
+                env,
+                "sandbox",
+                r"listening on (http://\S+)",
+            )
+        )
+        env.update(
+            VIPPS_BASE_URL=api[1], VIPPS_CLIENT_ID=ACCOUNTING_CLIENT[0], VIPPS_CLIENT_SECRET=ACCOUNTING_CLIENT[1]
+        )
+        subprocess.run(
+            report_export("run", "--from", NIGHTLY_FROM, "--to", NIGHTLY_TO),
+            cwd=folder,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            report_export("users", "add", USER, "--password-stdin"),
+            cwd=folder,
+            env=env,
+            input=PASSWORD + "\n",
+            text=True,
+            check=True,
+            capture_output=True,
+        )
+        page = stack.enter_context(
+            process(report_export("serve", "--port", "0"), folder, env, "serve", r"report-export serve: (http://\S+)/ ")
+        )
         yield page[1]
 
 
@@ -91,12 +112,23 @@ def chrome(downloads: Path, width: int = 1280, height: int = 900) -> webdriver.C
     """Headless Chromium with the options of tests/test_web_browser.py."""
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or "chromium"
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}",
-                     "--lang=nb-NO", "--hide-scrollbars"):  # fmt: skip
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        f"--window-size={width},{height}",
+        "--lang=nb-NO",
+        "--hide-scrollbars",
+    ):
         options.add_argument(argument)
-    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
-                                              "download.prompt_for_download": False,
-                                              "intl.accept_languages": "nb-NO,nb"})  # fmt: skip
+    options.add_experimental_option(
+        "prefs",
+        {
+            "download.default_directory": str(downloads),
+            "download.prompt_for_download": False,
+            "intl.accept_languages": "nb-NO,nb",
+        },
+    )
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver") or "chromedriver"))
     return driver
@@ -134,8 +166,9 @@ def capture(driver: webdriver.Chrome, path: Path) -> None:
     """The whole page, not only the window, at scale 1 (small files); then optipng if there is one."""
     size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
     clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True,
-                                                             "clip": clip})  # fmt: skip
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+    )
     path.write_bytes(base64.b64decode(shot["data"]))
     if shutil.which("optipng"):
         subprocess.run(["optipng", "-quiet", "-o5", "-strip", "all", str(path)], check=True)

@@ -55,18 +55,38 @@ STATEMENTS = ("per-entry", "per-type")
 PLACEHOLDERS = ("date", "ledger", "count", "type", "currency", "reference", "psp")
 DEFAULT_TEXT = "Vipps MobilePay {type} {date} ledger {ledger} ({count})"
 TABLES = ("vat", "types", "fee_types")
-KEYS = ("model", "book_currency", "voucher_type", "numbering", "series", "lines", "vat_code", "text", "clearing",
-        "fees_payable", "statement", "cutoff_hour", *TABLES)  # fmt: skip
+KEYS = (
+    "model",
+    "book_currency",
+    "voucher_type",
+    "numbering",
+    "series",
+    "lines",
+    "vat_code",
+    "text",
+    "clearing",
+    "fees_payable",
+    "statement",
+    "cutoff_hour",
+    *TABLES,
+)
 TYPE_KEYS = ("account", "vat_code", "text", "customer", "supplier")
 VAT_KEYS = ("rate", "account")
-_SAMPLE = {"date": dt.date(2026, 11, 19), "ledger": "302321", "count": 1, "type": "capture", "currency": "NOK",
-           "reference": "order-1", "psp": "1261119004"}  # fmt: skip
+_SAMPLE = {
+    "date": dt.date(2026, 11, 19),
+    "ledger": "302321",
+    "count": 1,
+    "type": "capture",
+    "currency": "NOK",
+    "reference": "order-1",
+    "psp": "1261119004",
+}
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _MOVED = {  # the shape before charts per client: what to write instead
-    "clearing": 'clearing is one account now: clearing = 1940; a client in another currency sets its own in '
-                '[clients."<organisation number>"]',
+    "clearing": "clearing is one account now: clearing = 1940; a client in another currency sets its own in "
+    '[clients."<organisation number>"]',
     "series": 'series is the default series now: series = 1; a ledger gets its own in [ledgers."<id>"] series = 2',
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)
@@ -79,10 +99,12 @@ class Posting:
     customer: str = ""  # GBAT10 column 9: a posting in the customer ledger
     supplier: str = ""  # column 10: in the supplier ledger
 
-    def describe(self, date: dt.date, ledger: str, count: int, entry_type: str, currency: str,
-                 reference: str = "", psp: str = "") -> str:  # fmt: skip
-        return self.text.format(date=date, ledger=ledger, count=count, type=entry_type, currency=currency,
-                                reference=reference, psp=psp)  # fmt: skip
+    def describe(
+        self, date: dt.date, ledger: str, count: int, entry_type: str, currency: str, reference: str = "", psp: str = ""
+    ) -> str:
+        return self.text.format(
+            date=date, ledger=ledger, count=count, type=entry_type, currency=currency, reference=reference, psp=psp
+        )
 
     @functools.cached_property  # asked for every entry of a per-entry voucher
     def names_reference(self) -> bool:
@@ -218,37 +240,65 @@ def _chart(ledger_id: str, client: str, merged: dict[str, Any], source: str) -> 
     default_text = merged.get("text", DEFAULT_TEXT)
 
     def postings(table: str) -> dict[str, Posting]:
-        return {name: Posting(fields["account"], fields.get("vat_code", default_vat), fields.get("text", default_text),
-                              str(fields.get("customer", "")), str(fields.get("supplier", "")))
-                for name, fields in merged.get(table, {}).items() if "account" in fields}  # fmt: skip
+        return {
+            name: Posting(
+                fields["account"],
+                fields.get("vat_code", default_vat),
+                fields.get("text", default_text),
+                str(fields.get("customer", "")),
+                str(fields.get("supplier", "")),
+            )
+            for name, fields in merged.get(table, {}).items()
+            if "account" in fields
+        }
 
     chart = replace(
-        base, model=merged.get("model", MODELS[0]), book_currency=merged["book_currency"],
-        voucher_type=merged.get("voucher_type", 1), numbering=merged.get("numbering", "day-of-year"),
-        series=merged["series"], lines=merged.get("lines", LINES[0]), text=default_text,
-        clearing=merged["clearing"], fees_payable=merged["fees_payable"],
+        base,
+        model=merged.get("model", MODELS[0]),
+        book_currency=merged["book_currency"],
+        voucher_type=merged.get("voucher_type", 1),
+        numbering=merged.get("numbering", "day-of-year"),
+        series=merged["series"],
+        lines=merged.get("lines", LINES[0]),
+        text=default_text,
+        clearing=merged["clearing"],
+        fees_payable=merged["fees_payable"],
         vat={int(code): Vat(Decimal(str(v["rate"])), v["account"]) for code, v in merged.get("vat", {}).items()},
-        types=postings("types"), fee_types=postings("fee_types"),
-    )  # fmt: skip
-    untyped = [name for table in ("types", "fee_types") for name, fields in merged.get(table, {}).items()
-               if "account" not in fields]  # fmt: skip
+        types=postings("types"),
+        fee_types=postings("fee_types"),
+    )
+    untyped = [
+        name
+        for table in ("types", "fee_types")
+        for name, fields in merged.get(table, {}).items()
+        if "account" not in fields
+    ]
     if untyped:
         return replace(chart, gap=f"entry type {untyped[0]!r} has no account in {where}: add account = <number>")
     if chart.series > NUMBERINGS[chart.numbering]:
-        return replace(chart, gap=f"series {chart.series} is too large for numbering = \"{chart.numbering}\" "
-                                   f"(at most {NUMBERINGS[chart.numbering]}): fix series in {where}")  # fmt: skip
+        return replace(
+            chart,
+            gap=f'series {chart.series} is too large for numbering = "{chart.numbering}" '
+            f"(at most {NUMBERINGS[chart.numbering]}): fix series in {where}",
+        )
     for name in SALES:
         posting = chart.types.get(name)
         if posting is None:
             continue
         if chart.model == "sales-elsewhere" and posting.vat_code:
-            return replace(chart, gap=f'model "sales-elsewhere" books no VAT, but {name} has vat_code = '
-                                       f'{posting.vat_code}: the sale and its VAT are booked where the sale is; '
-                                       f'set vat_code = 0, or model = "sales", in {where}')  # fmt: skip
+            return replace(
+                chart,
+                gap=f'model "sales-elsewhere" books no VAT, but {name} has vat_code = '
+                f"{posting.vat_code}: the sale and its VAT are booked where the sale is; "
+                f'set vat_code = 0, or model = "sales", in {where}',
+            )
         if chart.model == "sales" and posting.vat_code not in chart.vat:
-            return replace(chart, gap=f'model "sales" needs the rate of {name}\'s VAT code {posting.vat_code}: add '
-                                       f"[accounts.vat.{posting.vat_code}] with rate = <percent> and account = "
-                                       f"<output VAT account> to {where}")  # fmt: skip
+            return replace(
+                chart,
+                gap=f'model "sales" needs the rate of {name}\'s VAT code {posting.vat_code}: add '
+                f"[accounts.vat.{posting.vat_code}] with rate = <percent> and account = "
+                f"<output VAT account> to {where}",
+            )
     return chart
 
 

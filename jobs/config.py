@@ -51,22 +51,50 @@ SECRET_NAMES = re.compile(r"secret|password|subscription_key|client_id|webhook_u
 KNOWN_KEYS = {
     "api": ("base_url", "key_type", "token_path", "timeout_seconds", "concurrency"),
     "retry": ("max_attempts", "max_seconds", "base_delay_seconds", "max_delay_seconds"),
-    "export": ("timezone", "out", "topics", "formats", "file_mode", "strict", "include_gdpr_sensitive_data",
-               "xlsx_sheet_rows"),
+    "export": (
+        "timezone",
+        "out",
+        "topics",
+        "formats",
+        "file_mode",
+        "strict",
+        "include_gdpr_sensitive_data",
+        "xlsx_sheet_rows",
+    ),
     "csv": ("preset", "columns", "rename"),
     "system": ("name", "version"),
     "state": ("path", "start_date", "warn_after_days"),
     "feed": ("start", "batch_entries"),
     "schedule": ("cron", "timezone", "misfire_grace_seconds"),
-    "web": ("host", "port", "session_hours", "idle_minutes", "behind_proxy", "proxy_address", "proxy_hops",
-            "exports", "keep_days"),
+    "web": (
+        "host",
+        "port",
+        "session_hours",
+        "idle_minutes",
+        "behind_proxy",
+        "proxy_address",
+        "proxy_hops",
+        "exports",
+        "keep_days",
+    ),
     "accounts": ACCOUNT_KEYS,  # its tables' own keys are checked by jobs.accounts
     "clients": None,  # keyed by organisation number, and ...
     "ledgers": None,  # ... by ledger id: each table's keys are those of [accounts] (jobs.accounts)
     "merchants": None,  # organisation numbers; their keys (jobs.merchants.KEYS) are checked there
-    "notify": ("email_to", "email_from", "smtp_host", "smtp_port", "smtp_security", "smtp_user", "smtp_ca_file",
-               "on_success", "installation", "timeout_seconds", "retry_seconds"),
-}  # fmt: skip
+    "notify": (
+        "email_to",
+        "email_from",
+        "smtp_host",
+        "smtp_port",
+        "smtp_security",
+        "smtp_user",
+        "smtp_ca_file",
+        "on_success",
+        "installation",
+        "timeout_seconds",
+        "retry_seconds",
+    ),
+}
 RETIRED_KEYS = {
     ("state", "give_up_after_days"): "no date is given up any more: rename it to warn_after_days",
 }
@@ -332,25 +360,31 @@ def _notify(table: Table, retry: Table, env: Mapping[str, str], here: Path) -> N
     security = table.choice("smtp_security", tuple(SMTP_PORTS))
     password, webhook = env.get("NOTIFY_SMTP_PASSWORD", ""), env.get("NOTIFY_WEBHOOK_URL", "")
     if to and not host:
-        raise ConfigError('[notify] email_to is set but smtp_host is not: name your mail relay, e.g. smtp_host = '
-                          '"smtp.example.com", or remove email_to')  # fmt: skip
+        raise ConfigError(
+            "[notify] email_to is set but smtp_host is not: name your mail relay, e.g. smtp_host = "
+            '"smtp.example.com", or remove email_to'
+        )
     if host and not to:
         raise ConfigError('[notify] smtp_host is set but email_to is not: add e.g. email_to = ["it@example.com"]')
     if user and not password:
-        raise ConfigError("[notify] smtp_user is set but NOTIFY_SMTP_PASSWORD is not: put it in .env or the "
-                          "environment")  # fmt: skip
+        raise ConfigError(
+            "[notify] smtp_user is set but NOTIFY_SMTP_PASSWORD is not: put it in .env or the environment"
+        )
     if password and not user:
         raise ConfigError("NOTIFY_SMTP_PASSWORD is set but [notify] smtp_user is not: set smtp_user, or unset it")
     if user and security == "none":
-        raise ConfigError('[notify] smtp_security = "none" would send NOTIFY_SMTP_PASSWORD unencrypted: use '
-                          '"starttls" or "tls"')  # fmt: skip
+        raise ConfigError(
+            '[notify] smtp_security = "none" would send NOTIFY_SMTP_PASSWORD unencrypted: use "starttls" or "tls"'
+        )
     url = urlsplit(webhook)
     if webhook and (url.scheme not in ("http", "https") or not url.hostname):
         raise ConfigError("NOTIFY_WEBHOOK_URL is not an http(s) URL: copy the whole URL your chat tool gave you")
     ca_file = table.text("smtp_ca_file", "")
     if ca_file and not (here / ca_file).is_file():
-        raise ConfigError(f"[notify] smtp_ca_file {ca_file!r} is not a file: give the path of your relay's CA "
-                          "certificate (PEM), or remove it to trust the system's CAs")  # fmt: skip
+        raise ConfigError(
+            f"[notify] smtp_ca_file {ca_file!r} is not a file: give the path of your relay's CA "
+            "certificate (PEM), or remove it to trust the system's CAs"
+        )
     sender = table.text("email_from", "")
     if sender and not _is_address(sender):
         raise table.wrong("email_from", 'an address, e.g. "report-export@example.com"')

@@ -76,13 +76,25 @@ class Unit:
 
 
 OUTCOMES = {
-    EXIT_OK: "ok", EXIT_PENDING: "pending", EXIT_NOTHING_TO_DO: "nothing to do", EXIT_OVERDUE: "overdue",
-    EXIT_WAITING: "waiting", EXIT_INTERRUPTED: "stopped",
-}  # fmt: skip
+    EXIT_OK: "ok",
+    EXIT_PENDING: "pending",
+    EXIT_NOTHING_TO_DO: "nothing to do",
+    EXIT_OVERDUE: "overdue",
+    EXIT_WAITING: "waiting",
+    EXIT_INTERRUPTED: "stopped",
+}
 
 
-def exit_code(*, stopped: bool, failed: bool, pending: bool, did_work: bool, overdue: bool = False,
-              waiting: bool = False, unfit: bool = False) -> int:  # fmt: skip
+def exit_code(
+    *,
+    stopped: bool,
+    failed: bool,
+    pending: bool,
+    did_work: bool,
+    overdue: bool = False,
+    waiting: bool = False,
+    unfit: bool = False,
+) -> int:
     """How a run ended, in detail: failures first, then settlements a format could not hold, files that wait,
     overdue dates, dates still pending, and whether anything was done. The command line turns pending and
     nothing to do into 0 unless asked."""
@@ -126,9 +138,15 @@ class Result:
     @property
     def exit_code(self) -> int:
         failed = self.refused or self.withdrawn or self.unreconciled or self.periods_failed
-        return exit_code(stopped=self.stopped, failed=bool(failed), unfit=bool(self.unfit),
-                         pending=bool(self.open or self.unavailable or self.unsettled), did_work=bool(self.planned),
-                         overdue=bool(self.overdue), waiting=bool(self.waiting))  # fmt: skip
+        return exit_code(
+            stopped=self.stopped,
+            failed=bool(failed),
+            unfit=bool(self.unfit),
+            pending=bool(self.open or self.unavailable or self.unsettled),
+            did_work=bool(self.planned),
+            overdue=bool(self.overdue),
+            waiting=bool(self.waiting),
+        )
 
     @property
     def outcome(self) -> str:
@@ -146,12 +164,20 @@ class Result:
 
     def counts(self) -> dict[str, int]:
         return {
-            "ledgers": self.ledgers, "dates": self.planned, "written": len(self.written),
-            "rows": sum(rows for _, rows in self.written), "files": len(self.files), "open": len(self.open),
-            "unavailable": len(self.unavailable), "overdue": len(self.overdue), "withdrawn": len(self.withdrawn),
-            "unreconciled": len(self.unreconciled) + len(self.periods_failed), "waiting": len(self.waiting),
-            "unsettled": len(self.unsettled), "unfit": len(self.unfit),
-        }  # fmt: skip
+            "ledgers": self.ledgers,
+            "dates": self.planned,
+            "written": len(self.written),
+            "rows": sum(rows for _, rows in self.written),
+            "files": len(self.files),
+            "open": len(self.open),
+            "unavailable": len(self.unavailable),
+            "overdue": len(self.overdue),
+            "withdrawn": len(self.withdrawn),
+            "unreconciled": len(self.unreconciled) + len(self.periods_failed),
+            "waiting": len(self.waiting),
+            "unsettled": len(self.unsettled),
+            "unfit": len(self.unfit),
+        }
 
 
 @contextmanager
@@ -165,9 +191,13 @@ def connect(
     pool = max(settings.concurrency, 4)  # a connection per request slot, kept alive between ledger dates
     limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
     with httpx.Client(
-        base_url=settings.base_url, auth=auth, headers=headers, timeout=settings.timeout, follow_redirects=False,
+        base_url=settings.base_url,
+        auth=auth,
+        headers=headers,
+        timeout=settings.timeout,
+        follow_redirects=False,
         limits=limits,
-    ) as client:  # fmt: skip
+    ) as client:
         yield ReportApi(client, Retrier(settings.retry, clock=clock, sleep=sleep), settings.concurrency), auth
 
 
@@ -212,8 +242,11 @@ def readable_ledgers(
     for ledger_id in returned:
         log.warning("ledger %s is readable again: catching up", ledger_id)
     for ledger_id in withdrawn:
-        log.error("ledger %s is no longer readable with these keys: ask the merchant whether access was withdrawn; "
-                  "its files so far are kept", ledger_id)  # fmt: skip
+        log.error(
+            "ledger %s is no longer readable with these keys: ask the merchant whether access was withdrawn; "
+            "its files so far are kept",
+            ledger_id,
+        )
     result.withdrawn = withdrawn
     return readable
 
@@ -270,8 +303,9 @@ def retries(state: State, ledger_id: str, topic: str) -> dict[dt.date, Retry]:
     return found
 
 
-def ledgers_for(readable: dict[str, dict], selected: list[str], settings: Settings, output: Output,
-                state: State) -> dict[str, Ledger]:  # fmt: skip
+def ledgers_for(
+    readable: dict[str, dict], selected: list[str], settings: Settings, output: Output, state: State
+) -> dict[str, Ledger]:
     """What each selected ledger's files need: its zone, its chart (the ledger seen first keeps a series that
     two of a client's ledgers would share) and its payout IBAN. A ledger in another currency than its client's
     books gets no vouchers, said once a run: GBAT10 has no currency column, and nothing converts."""
@@ -282,11 +316,19 @@ def ledgers_for(readable: dict[str, dict], selected: list[str], settings: Settin
     for lid in selected:
         chart, currency, skip = charts.get(lid), readable[lid].get("currency", ""), frozenset()
         if "gbat10" in output.formats and chart is not None and not chart.gap and chart.book_currency != currency:
-            log.warning("ledger %s: no vouchers: it is in %s, but the books of client %s are in %s (book_currency); "
-                        "GBAT10 has no currency column. If they are kept in %s, set book_currency = \"%s\" in "
-                        '[ledgers."%s"] (or the client\'s table) in %s', lid, currency or "?",
-                        chart.client or "(no owner)", chart.book_currency, currency, currency, lid,
-                        chart.source)  # fmt: skip
+            log.warning(
+                "ledger %s: no vouchers: it is in %s, but the books of client %s are in %s (book_currency); "
+                'GBAT10 has no currency column. If they are kept in %s, set book_currency = "%s" in '
+                '[ledgers."%s"] (or the client\'s table) in %s',
+                lid,
+                currency or "?",
+                chart.client or "(no owner)",
+                chart.book_currency,
+                currency,
+                currency,
+                lid,
+                chart.source,
+            )
             skip = frozenset({"gbat10"})
         zone = ledger_zone(readable[lid], settings.timezone)
         ledgers[lid] = Ledger(lid, zone, chart, payout_iban(readable[lid].get("payoutBankAccount")), skip)
@@ -294,9 +336,18 @@ def ledgers_for(readable: dict[str, dict], selected: list[str], settings: Settin
 
 
 def run(
-    api: ReportApi, state: State, run_id: int, settings: Settings, request: RunRequest, output: Output,
-    today: dt.date, *, stop: threading.Event, progress_bar: bool, watch: Callable[[int, int, str], None] | None = None,
-) -> Result:  # fmt: skip
+    api: ReportApi,
+    state: State,
+    run_id: int,
+    settings: Settings,
+    request: RunRequest,
+    output: Output,
+    today: dt.date,
+    *,
+    stop: threading.Event,
+    progress_bar: bool,
+    watch: Callable[[int, int, str], None] | None = None,
+) -> Result:
     """The request's ledger dates, into files as `output` says."""
     result = Result()
     request = dataclasses.replace(request, topics=usable_topics(output, request.topics))
@@ -341,12 +392,22 @@ def run(
                 key = (unit.ledger_id, unit.topic)
                 if key not in periods:
                     commit_periods(periods, unit.ledger_id, run_id, result)
-                    periods[key] = PeriodFiles(output, ledgers[unit.ledger_id], unit.topic, request.first,
-                                               request.last)  # fmt: skip
+                    periods[key] = PeriodFiles(output, ledgers[unit.ledger_id], unit.topic, request.first, request.last)
                 period = periods[key]
             also = period.reports if period is not None and period.missing is None else ()
-            future = pool.submit(unless_stopped, stop, write_date, api, output, ledgers[unit.ledger_id],
-                                 unit.topic, unit.date, run_id, also, unit.retry)  # fmt: skip
+            future = pool.submit(
+                unless_stopped,
+                stop,
+                write_date,
+                api,
+                output,
+                ledgers[unit.ledger_id],
+                unit.topic,
+                unit.date,
+                run_id,
+                also,
+                unit.retry,
+            )
             window.append((unit, period, future))
             while len(window) >= queued:
                 record_unit(recorded, run_id, today, *window.popleft(), result, progress, settle_into=settle_into)
@@ -360,10 +421,22 @@ def run(
     if settle and not result.stopped:  # after the dates: a payout's settlement may span several of them
         period = (request.first, request.last) if request.first else None
         missing = [*result.open, *(unit for unit, _ in result.unavailable), *result.unreconciled]
-        settled = settlements.settle(api, state, output, readable, selected, result.payouts, period,
-                                     combine=request.combine, record=request.records_dates, run_id=run_id, today=today,
-                                     stop=stop, workers=settings.concurrency,
-                                     missing={u.ledger_id: str(u) for u in missing if u.topic == "funds"})  # fmt: skip
+        settled = settlements.settle(
+            api,
+            state,
+            output,
+            readable,
+            selected,
+            result.payouts,
+            period,
+            combine=request.combine,
+            record=request.records_dates,
+            run_id=run_id,
+            today=today,
+            stop=stop,
+            workers=settings.concurrency,
+            missing={u.ledger_id: str(u) for u in missing if u.topic == "funds"},
+        )
         result.files += settled.files
         result.unsettled = [(Unit(lid, "funds", day), f"vipps-xml: {why}") for lid, day, why in settled.waiting]
         result.unfit = [(Unit(lid, "funds", day), f"vipps-xml: {why}") for lid, day, why in settled.refused]
@@ -379,8 +452,9 @@ def name_waiting(result: Result, state: State, ledger_ids: list[str], topics: tu
         if ledger_id in ledger_ids and topic in topics:
             for item in (item for item in items if item.format not in SETTLEMENTS):  # settle() names those
                 result.waiting.append((Unit(ledger_id, topic, item.date), item))
-                log.error("waiting: ledger %s %s %s: no %s yet: %s", ledger_id, topic, item.date, item.format,
-                          item.reason)  # fmt: skip
+                log.error(
+                    "waiting: ledger %s %s %s: no %s yet: %s", ledger_id, topic, item.date, item.format, item.reason
+                )
 
 
 def name_overdue(result: Result, today: dt.date, warn_after_days: int) -> None:
@@ -392,9 +466,16 @@ def name_overdue(result: Result, today: dt.date, warn_after_days: int) -> None:
         log.error(
             "overdue: %s has been %s since %s (%d days; [state] warn_after_days is %d) and is retried once a day; "
             "fetch it by hand with: report-export run --ledger %s --topic %s --from %s --to %s",
-            unit, waiting.status, waiting.since, (today - unit.date).days, warn_after_days,
-            unit.ledger_id, unit.topic, unit.date, unit.date,
-        )  # fmt: skip
+            unit,
+            waiting.status,
+            waiting.since,
+            (today - unit.date).days,
+            warn_after_days,
+            unit.ledger_id,
+            unit.topic,
+            unit.date,
+            unit.date,
+        )
 
 
 SKIPPED = object()  # what a queued ledger date returns when a stop came before a worker took it
@@ -414,9 +495,17 @@ def commit_periods(periods: dict, keep: str | None, run_id: int, result: Result)
 
 
 def record_unit(
-    state: State | None, run_id: int, today: dt.date, unit: Unit, period: PeriodFiles | None, future: Future,
-    result: Result, progress: Progress, *, settle_into: Path | None = None,
-) -> None:  # fmt: skip
+    state: State | None,
+    run_id: int,
+    today: dt.date,
+    unit: Unit,
+    period: PeriodFiles | None,
+    future: Future,
+    result: Result,
+    progress: Progress,
+    *,
+    settle_into: Path | None = None,
+) -> None:
     """One ledger date's outcome: an 'exported' row, or a 'pending' row and no file, and what of it waits; in
     `result`, and in the state's dates and queue of waiting files unless `state` is None (a page export). With
     `settle_into` (the folder of this run's settlements), a funds date's payout is noted, and queued in the

@@ -44,8 +44,12 @@ class FeedResult:
 
     @property
     def exit_code(self) -> int:
-        return exit_code(stopped=self.stopped, failed=bool(self.refused or self.withdrawn),
-                         pending=bool(self.unavailable), did_work=bool(self.entries))  # fmt: skip
+        return exit_code(
+            stopped=self.stopped,
+            failed=bool(self.refused or self.withdrawn),
+            pending=bool(self.unavailable),
+            did_work=bool(self.entries),
+        )
 
     @property
     def outcome(self) -> str:
@@ -55,14 +59,27 @@ class FeedResult:
         return []  # the feed has no dates to leave open: its cursor waits where it is
 
     def counts(self) -> dict[str, int]:
-        return {"ledgers": self.ledgers, "entries": self.entries, "files": len(self.files),
-                "unavailable": len(self.unavailable), "withdrawn": len(self.withdrawn)}  # fmt: skip
+        return {
+            "ledgers": self.ledgers,
+            "entries": self.entries,
+            "files": len(self.files),
+            "unavailable": len(self.unavailable),
+            "withdrawn": len(self.withdrawn),
+        }
 
 
 def follow(
-    api: ReportApi, state: State, ledgers: dict[str, ZoneInfo], topics: tuple[str, ...], output: Output,
-    *, start: str, run_id: int, stop: threading.Event, batch_limit: int,
-) -> FeedResult:  # fmt: skip
+    api: ReportApi,
+    state: State,
+    ledgers: dict[str, ZoneInfo],
+    topics: tuple[str, ...],
+    output: Output,
+    *,
+    start: str,
+    run_id: int,
+    stop: threading.Event,
+    batch_limit: int,
+) -> FeedResult:
     """Follow each ledger's feed (ledger id -> its time zone) from the stored cursor to the end."""
     output = entry_formats(output)
     result = FeedResult(ledgers=len(ledgers))
@@ -90,15 +107,26 @@ def entry_formats(output: Output) -> Output:
             "feed batches are written as csv or xlsx: vouchers, statements and settlements are made of closed "
             "ledger dates; use report-export run --format gbat10, camt053 or vipps-xml for those"
         )
-    log.info("feed: batches are written as %s only; vouchers, statements and settlements come from report-export run",
-             " and ".join(kept))  # fmt: skip
+    log.info(
+        "feed: batches are written as %s only; vouchers, statements and settlements come from report-export run",
+        " and ".join(kept),
+    )
     return dataclasses.replace(output, formats=kept)
 
 
 def follow_one(
-    api: ReportApi, state: State, output: Output, ledger_id: str, topic: str, zone: ZoneInfo, start: str,
-    run_id: int, batch_limit: int, stop: threading.Event, result: FeedResult,
-) -> None:  # fmt: skip
+    api: ReportApi,
+    state: State,
+    output: Output,
+    ledger_id: str,
+    topic: str,
+    zone: ZoneInfo,
+    start: str,
+    run_id: int,
+    batch_limit: int,
+    stop: threading.Event,
+    result: FeedResult,
+) -> None:
     what = f"the feed of ledger {ledger_id} {topic}"
     known = state.feeds.position(ledger_id, topic)
     folder = report_path(output.out, ledger_id, topic, "feed", output.formats[0]).parent / "feed"
@@ -121,8 +149,10 @@ def follow_one(
         replaced = 0
         heading = f"Ledger {ledger_id} {topic} feed batch {batch:06d}"
         with file_errors(what, output.out), ExitStack() as stack:
-            reports = [stack.enter_context(output.open(f, p, Ledger(ledger_id, zone), heading))
-                       for f, p in zip(output.formats, paths, strict=True)]  # fmt: skip
+            reports = [
+                stack.enter_context(output.open(f, p, Ledger(ledger_id, zone), heading))
+                for f, p in zip(output.formats, paths, strict=True)
+            ]
             ended = True
             for page in pages:
                 replaced += replace_lone_surrogates(page.items)

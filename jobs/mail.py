@@ -41,8 +41,10 @@ class _SMTPS(_Answer, smtplib.SMTP_SSL):
 
 def describe(settings: NotifySettings) -> str:
     login = f", login {settings.smtp_user}" if settings.smtp_user else ""
-    return (f"email to {', '.join(settings.email_to)} via {settings.smtp_host}:{settings.smtp_port} "
-            f"({settings.smtp_security}{login})")  # fmt: skip
+    return (
+        f"email to {', '.join(settings.email_to)} via {settings.smtp_host}:{settings.smtp_port} "
+        f"({settings.smtp_security}{login})"
+    )
 
 
 def send(settings: NotifySettings, notice: dict, retrier: Retrier) -> str:
@@ -86,22 +88,29 @@ def attempt(settings: NotifySettings, message: EmailMessage, where: str) -> str:
             refused = smtp.send_message(message)
             code, text = smtp.answer
     except ssl.SSLCertVerificationError as exc:
-        raise NotDelivered(f"{where}: its TLS certificate is not trusted ({exc.verify_message}): set [notify] "
-                           "smtp_ca_file to your relay's CA certificate, or check smtp_host") from None  # fmt: skip
+        raise NotDelivered(
+            f"{where}: its TLS certificate is not trusted ({exc.verify_message}): set [notify] "
+            "smtp_ca_file to your relay's CA certificate, or check smtp_host"
+        ) from None
     except ssl.SSLError as exc:
-        raise NotDelivered(f"{where}: TLS failed ({exc.reason}): check [notify] smtp_security "
-                           '("tls" for port 465, "starttls" for 587) and smtp_port') from None  # fmt: skip
+        raise NotDelivered(
+            f"{where}: TLS failed ({exc.reason}): check [notify] smtp_security "
+            '("tls" for port 465, "starttls" for 587) and smtp_port'
+        ) from None
     except smtplib.SMTPNotSupportedError as exc:
         raise NotDelivered(f"{where}: {exc}: check [notify] smtp_security and smtp_user") from None
     except smtplib.SMTPAuthenticationError as exc:
-        raise NotDelivered(f"{where}: the server refused the login of {settings.smtp_user} ({said(exc)}): "
-                           "check [notify] smtp_user and NOTIFY_SMTP_PASSWORD") from None  # fmt: skip
+        raise NotDelivered(
+            f"{where}: the server refused the login of {settings.smtp_user} ({said(exc)}): "
+            "check [notify] smtp_user and NOTIFY_SMTP_PASSWORD"
+        ) from None
     except smtplib.SMTPRecipientsRefused as exc:
         refused = "; ".join(f"{rcpt} ({said(code, text)})" for rcpt, (code, text) in exc.recipients.items())
         raise NotDelivered(f"{where}: every recipient was refused: {refused}: check [notify] email_to") from None
     except smtplib.SMTPSenderRefused as exc:
-        raise NotDelivered(f"{where}: the sender {settings.email_from} was refused ({said(exc)}): "
-                           "check [notify] email_from") from None  # fmt: skip
+        raise NotDelivered(
+            f"{where}: the sender {settings.email_from} was refused ({said(exc)}): check [notify] email_from"
+        ) from None
     except smtplib.SMTPResponseException as exc:
         if 400 <= exc.smtp_code < 500:  # "try again later", in SMTP's words
             raise TransientError(said(exc)) from None

@@ -78,8 +78,11 @@ def write_manifest(
         old = _readable(path)
         names, checks = {f["name"] for f in files}, {(c["date"], c["name"]) for c in content["checks"]}
         files = [f for f in old.get("files", []) if f.get("name") not in names] + files
-        content = {**content, "checks": [c for c in old.get("checks", []) if (c.get("date"), c.get("name"))
-                                         not in checks] + content["checks"]}  # fmt: skip
+        content = {
+            **content,
+            "checks": [c for c in old.get("checks", []) if (c.get("date"), c.get("name")) not in checks]
+            + content["checks"],
+        }
     document = {
         "tool": "report-export",
         "toolVersion": __version__,

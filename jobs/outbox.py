@@ -48,9 +48,13 @@ def channel_module(channel: str) -> Channel:
 
 
 def send(
-    settings: NotifySettings, channel: str, notice: dict[str, Any], *, clock: Callable[[], float] = time.monotonic,
+    settings: NotifySettings,
+    channel: str,
+    notice: dict[str, Any],
+    *,
+    clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
-) -> str:  # fmt: skip
+) -> str:
     """Send one notice through one channel; return its answer or raise NotDelivered."""
     retrier = Retrier(settings.retry, clock=clock, sleep=sleep, advice=ADVICE[channel])
     return channel_module(channel).send(settings, notice, retrier)
@@ -68,9 +72,14 @@ def secrets_of(settings: Settings) -> tuple[str, ...]:
 
 class Outbox:
     def __init__(
-        self, settings: Settings, state: State, *, clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep, stop: threading.Event | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        settings: Settings,
+        state: State,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        stop: threading.Event | None = None,
+    ) -> None:
         self.notify, self.state = settings.notify, state
         self.secrets = secrets_of(settings)
         self.clock, self._sleep, self.stop = clock, sleep, stop or threading.Event()
@@ -100,12 +109,19 @@ class Outbox:
         try:
             answer = send(self.notify, channel, row.notice, clock=self.clock, sleep=self.sleep)
         except Exception as exc:
-            reason = self.hidden(exc) if isinstance(exc, (NotDelivered, Stopping)) else (
-                f"internal error: {type(exc).__name__}: {self.hidden(exc)}")  # fmt: skip
+            reason = (
+                self.hidden(exc)
+                if isinstance(exc, (NotDelivered, Stopping))
+                else (f"internal error: {type(exc).__name__}: {self.hidden(exc)}")
+            )
             self.down.add(channel)
             self.state.notices.failed(row.id, reason)
-            log.warning("notification #%d not delivered by %s: %s; kept for the next run (see report-export "
-                        "status)", row.id, channel, reason)  # fmt: skip
+            log.warning(
+                "notification #%d not delivered by %s: %s; kept for the next run (see report-export status)",
+                row.id,
+                channel,
+                reason,
+            )
             return
         self.state.notices.sent(row.id)
         log.info("notification #%d sent by %s: %s (%s)", row.id, channel, title, self.hidden(answer))
@@ -125,19 +141,27 @@ def overview(settings: Settings, state: State) -> dict[str, Any]:
     return {
         "channels": [describe(settings.notify, channel) for channel in settings.notify.channels],
         "undelivered": [
-            {"id": row.id, "channel": row.channel, "event": row.notice.get("event"),
-             "title": row.notice.get("title"), "createdAt": row.created_at, "tries": row.tries,
-             "triedAt": row.tried_at, "error": row.error}
+            {
+                "id": row.id,
+                "channel": row.channel,
+                "event": row.notice.get("event"),
+                "title": row.notice.get("title"),
+                "createdAt": row.created_at,
+                "tries": row.tries,
+                "triedAt": row.tried_at,
+                "error": row.error,
+            }
             for row in state.notices.outbox()
         ],
-    }  # fmt: skip
+    }
 
 
 def status_lines(view: dict[str, Any]) -> list[str]:
     channels = "; ".join(view["channels"]) or "none configured (see [notify] in config.toml)"
     waiting = view["undelivered"]
-    lines = [f"notifications: {channels}" + (f"; {len(waiting)} undelivered, the next run tries again:" if waiting
-                                             else "")]  # fmt: skip
+    lines = [
+        f"notifications: {channels}" + (f"; {len(waiting)} undelivered, the next run tries again:" if waiting else "")
+    ]
     for row in waiting:
         why = f"tried {row['tries']} times, last {row['triedAt']}: {row['error']}" if row["tries"] else "not tried yet"
         lines.append(f"  #{row['id']} {row['channel']} {row['createdAt']} {row['title']!r}: {why}")

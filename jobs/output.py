@@ -67,9 +67,18 @@ class Output:
     merchants: Mapping[str, Merchant] = field(default_factory=dict)  # [merchants], for the Vipps settlement XML
 
     def open(self, fmt: str, path: Path, ledger: Ledger, heading: str = "") -> ReportFile:
-        return open_report(fmt, path, mode=self.mode, sheet_row_limit=self.sheet_row_limit,
-                           csv_format=self.csv_format, timezone=ledger.zone, gdpr=self.gdpr,
-                           chart=ledger.chart, iban=ledger.iban, heading=heading)  # fmt: skip
+        return open_report(
+            fmt,
+            path,
+            mode=self.mode,
+            sheet_row_limit=self.sheet_row_limit,
+            csv_format=self.csv_format,
+            timezone=ledger.zone,
+            gdpr=self.gdpr,
+            chart=ledger.chart,
+            iban=ledger.iban,
+            heading=heading,
+        )
 
     def formats_for(self, topic: str) -> tuple[str, ...]:
         """In one order whatever the command line's, so a set of formats always gets the same manifest name."""
@@ -111,17 +120,24 @@ def usable_topics(output: Output, topics: tuple[str, ...]) -> tuple[str, ...]:
     """The topics that get a file in a format asked for; says once which formats a topic does not get."""
     if "gbat10" in output.formats and not (output.charts and output.charts.any):
         source = output.charts.source if output.charts else "config.toml"
-        raise ConfigError(f"--format gbat10 needs an [accounts] table in {source}: copy the example from the "
-                          "committed config.toml and change it to your chart of accounts")  # fmt: skip
+        raise ConfigError(
+            f"--format gbat10 needs an [accounts] table in {source}: copy the example from the "
+            "committed config.toml and change it to your chart of accounts"
+        )
     skipped = [f for f in output.formats if f in BOOKKEEPING + SETTLEMENTS]
     if skipped and "fees" in topics:
-        log.info("%s: written for topic funds only; fees dates get %s", " and ".join(skipped),
-                 " and ".join(output.formats_for("fees")) or "no file this run")  # fmt: skip
+        log.info(
+            "%s: written for topic funds only; fees dates get %s",
+            " and ".join(skipped),
+            " and ".join(output.formats_for("fees")) or "no file this run",
+        )
     settled = any(f in SETTLEMENTS for f in output.formats)  # its funds dates are read even when no other file is
     usable = tuple(topic for topic in topics if output.formats_for(topic) or (settled and topic == "funds"))
     if not usable:
-        raise UsageError(f"--format {' and '.join(skipped)} is written for topic funds only: add --topic funds, "
-                         "or --format csv or xlsx for fees")  # fmt: skip
+        raise UsageError(
+            f"--format {' and '.join(skipped)} is written for topic funds only: add --topic funds, "
+            "or --format csv or xlsx for fees"
+        )
     return usable
 
 
@@ -170,14 +186,22 @@ def warn_replaced(what: str, summary: DateSummary) -> None:
     if summary.replaced:
         log.warning(
             "%s: the API sent %d character(s) that are not valid Unicode (lone surrogates); written as U+FFFD "
-            "(\ufffd), counted in the manifest's replacedCharacters", what, summary.replaced,
-        )  # fmt: skip
+            "(\ufffd), counted in the manifest's replacedCharacters",
+            what,
+            summary.replaced,
+        )
 
 
 def write_date(
-    api: ReportApi, output: Output, ledger: Ledger, topic: str, date: dt.date, run_id: int,
-    also: Sequence[ReportFile] = (), retry: Retry | None = None,
-) -> Written | None:  # fmt: skip
+    api: ReportApi,
+    output: Output,
+    ledger: Ledger,
+    topic: str,
+    date: dt.date,
+    run_id: int,
+    also: Sequence[ReportFile] = (),
+    retry: Retry | None = None,
+) -> Written | None:
     """Files and manifest of a closed date, with their SHA-256; None (and no file) when the date is open.
     With `retry`, only the formats waiting, into the folder and manifest of the run that found them."""
     what = f"ledger {ledger.id} {topic} {date}"
@@ -188,8 +212,7 @@ def write_date(
     summary = DateSummary(ledger.id, topic, date)
     heading = f"Ledger {ledger.id} {topic} {date}"
     with file_errors(what, out), ExitStack() as stack:
-        reports = [stack.enter_context(output.open(f, p, ledger, heading))
-                   for f, p in zip(formats, paths, strict=True)]  # fmt: skip
+        reports = [stack.enter_context(output.open(f, p, ledger, heading)) for f, p in zip(formats, paths, strict=True)]
         if not fetch(api, output, ledger.id, topic, date, summary, [*reports, *also]):
             return None  # open: the writers abort on the way out
         warn_replaced(what, summary)
@@ -219,8 +242,15 @@ def write_date(
     return Written(summary, digests, waits, tuple(formats), tuple(planned), out)
 
 
-def fetch(api: ReportApi, output: Output, ledger_id: str, topic: str, date: dt.date, summary: DateSummary,
-          reports: Sequence[ReportFile]) -> bool:  # fmt: skip
+def fetch(
+    api: ReportApi,
+    output: Output,
+    ledger_id: str,
+    topic: str,
+    date: dt.date,
+    summary: DateSummary,
+    reports: Sequence[ReportFile],
+) -> bool:
     """The date's pages into every report; a voucher also gets the date's fees entries. False: not closed."""
     for page in api.date_pages(ledger_id, topic, date, gdpr=output.gdpr):
         if page.try_later:
@@ -229,9 +259,11 @@ def fetch(api: ReportApi, output: Output, ledger_id: str, topic: str, date: dt.d
         elsewhere = next((row for row in rows if row.ledgerDate != date), None)
         for report in reports:
             if elsewhere is not None and isinstance(report, BookkeepingFile):
-                report.waiting = (f"the API sent an entry ({elsewhere.pspReference}) whose ledgerDate is "
-                                  f"{elsewhere.ledgerDate}, on the page of {date}: no voucher or statement books "
-                                  "a guess; ask Vipps MobilePay, then export the date again")  # fmt: skip
+                report.waiting = (
+                    f"the API sent an entry ({elsewhere.pspReference}) whose ledgerDate is "
+                    f"{elsewhere.ledgerDate}, on the page of {date}: no voucher or statement books "
+                    "a guess; ask Vipps MobilePay, then export the date again"
+                )
             report.write(rows)
     vouchers = [r for r in reports if hasattr(r, "write_fees")]
     if vouchers:
@@ -282,8 +314,7 @@ class PeriodFiles:
         paths = [report_path(output.out, ledger.id, topic, label, fmt) for fmt in formats]
         heading = f"Ledger {ledger.id} {topic} {first} to {last}"
         with file_errors(self.what, output.out):
-            self.reports = [output.open(fmt, path, ledger, heading)
-                            for fmt, path in zip(formats, paths, strict=True)]  # fmt: skip
+            self.reports = [output.open(fmt, path, ledger, heading) for fmt, path in zip(formats, paths, strict=True)]
         self.summaries: list[DateSummary] = []
         self.missing: str | None = None
         self.failed: str | None = None  # why a file of the period was refused: its balances do not add up
@@ -309,8 +340,9 @@ class PeriodFiles:
                 report.commit(self.summaries, sync_folder=False)
             if not reports:
                 return []
-            digests = write_manifest(reports, content, api_base_url=self.output.api_base_url, run_id=run_id,
-                                     mode=self.output.mode)  # fmt: skip
+            digests = write_manifest(
+                reports, content, api_base_url=self.output.api_base_url, run_id=run_id, mode=self.output.mode
+            )
         return list(digests)
 
     def _proven(self, reports: list[ReportFile], content: dict) -> list[ReportFile]:
@@ -338,8 +370,9 @@ class PeriodFiles:
                 report.abort()
                 continue
             if failed:
-                log.warning("%s does not reconcile: %s (%s written; --strict refuses it)", self.what, failed,
-                            report.path.name)  # fmt: skip
+                log.warning(
+                    "%s does not reconcile: %s (%s written; --strict refuses it)", self.what, failed, report.path.name
+                )
             kept.append(report)
         return kept
 

@@ -120,8 +120,11 @@ def settle(
     for ledger_id in ledger_ids:
         # Payout date -> the output folder its file belongs in: a queued one's, found by whichever run.
         queued = state.dates.waiting(ledger_id, TOPIC).get((ledger_id, TOPIC), []) if record else []
-        found = {item.date: Path(item.out) for item in queued if item.format == FORMAT
-                 and (period is None or period[0] <= item.date <= period[1])}  # fmt: skip
+        found = {
+            item.date: Path(item.out)
+            for item in queued
+            if item.format == FORMAT and (period is None or period[0] <= item.date <= period[1])
+        }
         found |= {unit.date: output.out for unit in payouts if unit.ledger_id == ledger_id}
         if not found:
             continue

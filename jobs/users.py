@@ -37,8 +37,9 @@ def name_problem(name: str) -> str | None:
     name = stored_name(name)
     if not name or len(name) > MAX_NAME:
         return f"a name has 1 to {MAX_NAME} characters"
-    if not name[0].isalnum() or not all(c.isalnum() or c in NAME_MARKS or unicodedata.category(c)[0] == "M"
-                                        for c in name):  # fmt: skip
+    if not name[0].isalnum() or not all(
+        c.isalnum() or c in NAME_MARKS or unicodedata.category(c)[0] == "M" for c in name
+    ):
         return f"a name is letters and digits, with '.', '_' or '-' after the first character: {name!r} is not"
     scripts = sorted({script(c) for c in name if c.isalpha()})
     if len(scripts) > 1:

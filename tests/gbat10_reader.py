@@ -17,10 +17,22 @@ from typing import NamedTuple
 AMOUNT = re.compile(r"-?\d+\.\d\d")
 DIGITS = re.compile(r"\d+")
 # Column -> (name, maximum length); the rest must be empty.
-COLUMNS = {0: ("identification", 6), 1: ("voucher number", 8), 2: ("voucher date", 8), 3: ("voucher type", 3),
-           4: ("period", 2), 5: ("year", 4), 6: ("account", 7), 7: ("VAT code", 5), 8: ("amount", 15),
-           9: ("customer number", 9), 10: ("supplier number", 9), 20: ("text", 100), 26: ("gross flag", 1),
-           27: ("gross amount", 20)}  # fmt: skip
+COLUMNS = {
+    0: ("identification", 6),
+    1: ("voucher number", 8),
+    2: ("voucher date", 8),
+    3: ("voucher type", 3),
+    4: ("period", 2),
+    5: ("year", 4),
+    6: ("account", 7),
+    7: ("VAT code", 5),
+    8: ("amount", 15),
+    9: ("customer number", 9),
+    10: ("supplier number", 9),
+    20: ("text", 100),
+    26: ("gross flag", 1),
+    27: ("gross amount", 20),
+}
 
 
 class Line(NamedTuple):

@@ -46,8 +46,11 @@ def nginx_program() -> str:
     found = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
     if found is None:
         if os.environ.get("CI") == "true":
-            pytest.fail("nginx not found under CI=true: .ci/run installs it (apt-get install nginx-light); run it, "
-                        "or install nginx", pytrace=False)  # fmt: skip
+            pytest.fail(
+                "nginx not found under CI=true: .ci/run installs it (apt-get install nginx-light); run it, "
+                "or install nginx",
+                pytrace=False,
+            )
         pytest.skip("nginx not installed: apt-get install nginx-light (under CI=true this fails)")
     return found
 
@@ -103,15 +106,19 @@ http {{
     include {folder}/report-export.conf;
 }}
 """)
-    checked = subprocess.run([program, "-t", "-p", str(folder), "-e", str(folder / "error.log"), "-c", str(main)],
-                             capture_output=True, text=True)  # fmt: skip
+    checked = subprocess.run(
+        [program, "-t", "-p", str(folder), "-e", str(folder / "error.log"), "-c", str(main)],
+        capture_output=True,
+        text=True,
+    )
     assert checked.returncode == 0, checked.stderr
     process = subprocess.Popen([program, "-p", str(folder), "-e", str(folder / "error.log"), "-c", str(main)])
     try:
         wait_for_port(tls_port, process, folder)
         cert = x509.load_pem_x509_certificate(server.cert_chain_pems[0].bytes())
-        public_key = cert.public_key().public_bytes(serialization.Encoding.DER,
-                                                    serialization.PublicFormat.SubjectPublicKeyInfo)  # fmt: skip
+        public_key = cert.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
         spki = base64.b64encode(hashlib.sha256(public_key).digest()).decode()
         yield Proxy(f"https://127.0.0.1:{tls_port}", f"http://127.0.0.1:{plain_port}", ca, spki)
     finally:

@@ -81,9 +81,15 @@ class MailServer:
     async def handle_DATA(self, server, session, envelope) -> str:
         ssl_object = server.transport.get_extra_info("ssl_object")
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.mails.append(Mail(envelope.mail_from, list(envelope.rcpt_tos), message,
-                               session.auth_data if session.authenticated else None,
-                               ssl_object.version() if ssl_object else None))  # fmt: skip
+        self.mails.append(
+            Mail(
+                envelope.mail_from,
+                list(envelope.rcpt_tos),
+                message,
+                session.auth_data if session.authenticated else None,
+                ssl_object.version() if ssl_object else None,
+            )
+        )
         return self.answer
 
 

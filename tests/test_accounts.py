@@ -18,39 +18,62 @@ ROOT = Path(__file__).parent.parent
 
 # Shared with tests/test_config_check.py, which runs `check` and `run` over them.
 WRONG_CHARTS = [
-    ('[accounts]\nvoucher_type = "50"\n', "[accounts] voucher_type in config.toml is '50': it must be a whole "
-                                          "number from 1 to 999"),
+    (
+        '[accounts]\nvoucher_type = "50"\n',
+        "[accounts] voucher_type in config.toml is '50': it must be a whole number from 1 to 999",
+    ),
     ("[accounts]\nvoucher_typ = 50\n", "[accounts] voucher_typ in config.toml is not a setting this version"),
-    ('[accounts]\nlines = "per-line"\n', '[accounts] lines in config.toml is \'per-line\': it must be one of '
-                                         '"per-type", "per-entry"'),
-    ('[accounts]\nmodel = "net"\n', '[accounts] model in config.toml is \'net\': it must be one of '
-                                    '"sales-elsewhere", "sales"'),
-    ('[accounts]\nbook_currency = "kr"\n', "[accounts] book_currency in config.toml is 'kr': it must be a "
-                                           'currency code, e.g. "NOK"'),
-    ("[accounts]\nseries = 100\n", "[accounts] series in config.toml is 100: it must be a whole number from 0 "
-                                    "to 99"),
-    ('[clients."9"]\ncutoff_hour = 24\n', '[clients."9"] cutoff_hour in config.toml is 24: it must be a whole '
-                                          "number from 0 to 23"),
-    ('[accounts.types.capture]\naccount = "3000"\n', "[accounts.types.capture] account in config.toml is '3000': "
-                                                      "it must be a whole number from 1 to 9999999"),
-    ("[accounts.types.capture]\nacount = 3000\n", "[accounts.types.capture] acount in config.toml is not a "
-                                                  "setting this version reads"),
-    ('[accounts.types.capture]\naccount = 3000\ntext = "{dato}"\n', "[accounts.types.capture] text in "
-                                                                    "config.toml is '{dato}': it must be text "
-                                                                    "whose placeholders are {date}"),
-    ('[ledgers."1".fee_types.capture-fee]\naccount = 7770\ncustomer = "x"\n',
-     "[ledgers.\"1\"] fee_types.capture-fee customer in config.toml is 'x': it must be a whole number"),
-    ("[accounts.vat.3]\nrate = 125\naccount = 2700\n", "[accounts.vat.3] rate in config.toml is 125: it must be "
-                                                      "a percentage"),
+    (
+        '[accounts]\nlines = "per-line"\n',
+        '[accounts] lines in config.toml is \'per-line\': it must be one of "per-type", "per-entry"',
+    ),
+    (
+        '[accounts]\nmodel = "net"\n',
+        '[accounts] model in config.toml is \'net\': it must be one of "sales-elsewhere", "sales"',
+    ),
+    (
+        '[accounts]\nbook_currency = "kr"\n',
+        "[accounts] book_currency in config.toml is 'kr': it must be a currency code, e.g. \"NOK\"",
+    ),
+    ("[accounts]\nseries = 100\n", "[accounts] series in config.toml is 100: it must be a whole number from 0 to 99"),
+    (
+        '[clients."9"]\ncutoff_hour = 24\n',
+        '[clients."9"] cutoff_hour in config.toml is 24: it must be a whole number from 0 to 23',
+    ),
+    (
+        '[accounts.types.capture]\naccount = "3000"\n',
+        "[accounts.types.capture] account in config.toml is '3000': it must be a whole number from 1 to 9999999",
+    ),
+    (
+        "[accounts.types.capture]\nacount = 3000\n",
+        "[accounts.types.capture] acount in config.toml is not a setting this version reads",
+    ),
+    (
+        '[accounts.types.capture]\naccount = 3000\ntext = "{dato}"\n',
+        "[accounts.types.capture] text in config.toml is '{dato}': it must be text whose placeholders are {date}",
+    ),
+    (
+        '[ledgers."1".fee_types.capture-fee]\naccount = 7770\ncustomer = "x"\n',
+        "[ledgers.\"1\"] fee_types.capture-fee customer in config.toml is 'x': it must be a whole number",
+    ),
+    (
+        "[accounts.vat.3]\nrate = 125\naccount = 2700\n",
+        "[accounts.vat.3] rate in config.toml is 125: it must be a percentage",
+    ),
     ("[accounts.vat.3]\nrate = 25\n", "[accounts.vat.3] in config.toml needs rate = <percent> and account"),
-    ("[accounts.types.fees-retained]\naccount = 7770\n", "[accounts] types.fees-retained in config.toml: fees "
-                                                         "retained move money from the funds balance"),
+    (
+        "[accounts.types.fees-retained]\naccount = 7770\n",
+        "[accounts] types.fees-retained in config.toml: fees retained move money from the funds balance",
+    ),
     ("[accounts.clearing]\nNOK = 1940\n", "[accounts] clearing in config.toml: clearing is one account now"),
-    ('[accounts.series]\n"302321" = 1\n', '[accounts] series in config.toml: series is the default series now: '
-                                           'series = 1; a ledger gets its own in [ledgers."<id>"]'),
+    (
+        '[accounts.series]\n"302321" = 1\n',
+        "[accounts] series in config.toml: series is the default series now: "
+        'series = 1; a ledger gets its own in [ledgers."<id>"]',
+    ),
     ("[accounts.types]\ncapture = 3000\n", "[accounts.types.capture] in config.toml must be a table"),
     ("[clients]\nx = 1\n", '[clients."x"] in config.toml must be a table'),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("toml", "message"), WRONG_CHARTS)
@@ -90,11 +113,15 @@ def test_two_ledgers_of_one_client_never_share_a_voucher_series():
     toml = tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))
     first, second = charts_for(parse(toml), [("302321", "987654321"), ("9000001", "987654321")]).values()
     assert not first.gap and first.series == 1
-    assert second.gap == ('ledger 302321 of the same client already has voucher series 1: give this one its own, '
-                          'add series = <number> to [ledgers."9000001"] in config.toml')  # fmt: skip
+    assert second.gap == (
+        "ledger 302321 of the same client already has voucher series 1: give this one its own, "
+        'add series = <number> to [ledgers."9000001"] in config.toml'
+    )
     toml["ledgers"]["9000001"] = {"series": 2}
     assert [c.gap for c in charts_for(parse(toml), [("302321", "987654321"), ("9000001", "987654321")]).values()] == [
-        "", ""]  # fmt: skip
+        "",
+        "",
+    ]
     other_client = charts_for(parse(toml), [("302321", "987654321"), ("9000002", "111111111")])
     assert other_client["9000002"].series == 1 and not other_client["9000002"].gap  # its own books, its own numbers
 
@@ -106,8 +133,9 @@ def test_what_a_merged_chart_lacks_is_its_gap_not_an_error():
             "clients": {"9": {"model": "sales", "types": {"capture": {"account": 3000, "vat_code": 3}}}},
         }
     )
-    assert charts.chart("1", "8").gap.startswith('no book currency: add book_currency = ... to [ledgers."1"] '
-                                                 '(or [clients."8"], or [accounts])')  # fmt: skip
+    assert charts.chart("1", "8").gap.startswith(
+        'no book currency: add book_currency = ... to [ledgers."1"] (or [clients."8"], or [accounts])'
+    )
     charts = parse(
         {
             "accounts": {"book_currency": "NOK", "clearing": 1940, "fees_payable": 2960, "series": 1},

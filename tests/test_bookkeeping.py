@@ -41,11 +41,16 @@ def preset_rows(entries: list[dict], ledger: str, preset: str) -> list[list[str]
     rows = []
     for e in entries:
         row = {
-            "ledgerId": ledger, "ledgerDate": day(dt.date.fromisoformat(e["ledgerDate"])), "time": local(e["time"]),
-            "entryType": e["entryType"], "pspReference": e["pspReference"], "reference": e["reference"],
-            "recipientHandle": e["recipientHandle"] or "", "currency": e["currency"],
+            "ledgerId": ledger,
+            "ledgerDate": day(dt.date.fromisoformat(e["ledgerDate"])),
+            "time": local(e["time"]),
+            "entryType": e["entryType"],
+            "pspReference": e["pspReference"],
+            "reference": e["reference"],
+            "recipientHandle": e["recipientHandle"] or "",
+            "currency": e["currency"],
             **{k: major(e[k]).replace(".", ",") for k in ("amount", "balanceBefore", "balanceAfter")},
-        }  # fmt: skip
+        }
         rows.append([safe(row[c]) if c in TEXT else row[c] for c in HEADER])
     return rows
 
@@ -187,8 +192,10 @@ def test_text_that_is_not_valid_unicode_never_stops_a_date(make_sandbox, use_san
     result = run_cli("run", "--to", str(D3), "--ledger", MAIN, "--topic", "funds")
 
     assert result.code == 0, result.err
-    assert (f"ledger {MAIN} funds {D3}: the API sent 1 character(s) that are not valid Unicode (lone surrogates); "
-            "written as U+FFFD") in result.err  # fmt: skip
+    assert (
+        f"ledger {MAIN} funds {D3}: the API sent 1 character(s) that are not valid Unicode (lone surrogates); "
+        "written as U+FFFD"
+    ) in result.err
     references = [(e["reference"] or "").replace("\ud83d", "\ufffd") for e in served]
     path = report(workdir / "reports", MAIN, "funds", D3, "csv")
     expected = [row[:5] + [text] + row[6:] for row, text in zip(csv_rows(served, MAIN), references, strict=True)]
@@ -239,8 +246,19 @@ def test_no_period_file_when_a_date_is_still_open(make_sandbox, use_sandbox, run
     sandbox = make_sandbox(today=D3)  # D3 is open
     use_sandbox(sandbox)
     first = TODAY - 3 * DAY
-    result = run_cli("run", "--from", str(first), "--to", str(D3), "--ledger", MAIN, "--topic", "funds", "--combine",
-                     "--detailed-exit-codes")  # fmt: skip
+    result = run_cli(
+        "run",
+        "--from",
+        str(first),
+        "--to",
+        str(D3),
+        "--ledger",
+        MAIN,
+        "--topic",
+        "funds",
+        "--combine",
+        "--detailed-exit-codes",
+    )
     assert result.code == 8
     assert f"no period file for ledger {MAIN} funds {first}..{D3}" in result.err
     assert not list((workdir / "reports" / MAIN / "funds").glob(f"*_{first}_{D3}.*"))

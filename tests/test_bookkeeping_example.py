@@ -34,8 +34,11 @@ SERVED = [
     ("payout-scheduled", "302321-2001001", None, -200000, 233912),  # Norwegian: a null reference
 ]  # closing balance 33912: the balance change is 8912
 # The fees topic of the date: the two captures' fees, then the fees retained from the funds (balance 0 -> 0).
-FEES = [("capture-fee", "9001", "order-1", -1200, 0), ("capture-fee", "9002", NOTE, -1337, -1200),
-        ("fees-retained", "9009", "", 2537, -2537)]  # fmt: skip
+FEES = [
+    ("capture-fee", "9001", "order-1", -1200, 0),
+    ("capture-fee", "9002", NOTE, -1337, -1200),
+    ("fees-retained", "9009", "", 2537, -2537),
+]
 
 CHART = """
 [accounts]
@@ -117,16 +120,39 @@ PER_ENTRY_TEXTS = [
     "capture-fee 18.11.2026 302321 (1) order-1",
     "capture-fee 18.11.2026 302321 (1) a,b 'c' d",
 ]
-PER_ENTRY_AMOUNTS = ["499.00", "1250.50", "-100.00", "-1250.50", "1250.50", "-0.01", "300.00", "20.00", "150.00",
-                     "-5.00", "-25.37", "-2000.00", "-12.00", "-13.37"]  # fmt: skip
+PER_ENTRY_AMOUNTS = [
+    "499.00",
+    "1250.50",
+    "-100.00",
+    "-1250.50",
+    "1250.50",
+    "-0.01",
+    "300.00",
+    "20.00",
+    "150.00",
+    "-5.00",
+    "-25.37",
+    "-2000.00",
+    "-12.00",
+    "-13.37",
+]
 PER_ENTRY_ACCOUNTS = [1560, 1560, 1561, 1570, 1571, 1579, 1922, 7771, 1921, 7772, 2960, 1920, 7770, 7770]
 PER_ENTRY_BALANCES = [1940] * 12 + [2960] * 2  # funds on the clearing account, fees on what is owed
 
 
 def _statement_entry(n: int, amount: str, psp: str, code: str, reference: str | None) -> Entry:
-    return Entry(D(amount), DATE, DATE, "BOOK", f"302321-20261118-{n}", code, "Vipps MobilePay",
-                 (Payment(psp, reference, reference, None),), " ".join(x for x in (code, psp, reference) if x),
-                 None)  # fmt: skip
+    return Entry(
+        D(amount),
+        DATE,
+        DATE,
+        "BOOK",
+        f"302321-20261118-{n}",
+        code,
+        "Vipps MobilePay",
+        (Payment(psp, reference, reference, None),),
+        " ".join(x for x in (code, psp, reference) if x),
+        None,
+    )
 
 
 STATEMENT_ENTRIES = [
@@ -148,18 +174,37 @@ STATEMENT_ENTRIES = [
 def serve(sandbox) -> None:
     entries = []
     for n, (kind, psp, reference, amount, before) in enumerate(SERVED):
-        entries.append({
-            "pspReference": psp, "time": f"2026-11-18T{8 + n:02d}:00:00.000000Z", "ledgerDate": "2026-11-18",
-            "entryType": kind, "reference": reference, "currency": "NOK", "amount": amount,
-            "balanceBefore": before, "balanceAfter": before + amount,
-            "recipientHandle": "NO:123455" if kind in ("capture", "refund") else None,
-        })  # fmt: skip
+        entries.append(
+            {
+                "pspReference": psp,
+                "time": f"2026-11-18T{8 + n:02d}:00:00.000000Z",
+                "ledgerDate": "2026-11-18",
+                "entryType": kind,
+                "reference": reference,
+                "currency": "NOK",
+                "amount": amount,
+                "balanceBefore": before,
+                "balanceAfter": before + amount,
+                "recipientHandle": "NO:123455" if kind in ("capture", "refund") else None,
+            }
+        )
     entries[-1]["time"] = "2026-11-18T23:00:00.250000Z"  # the payout, stamped as the date ends (00:00 Oslo)
     sandbox.serve_entries(LEDGER, "funds", DATE, entries)
-    fees = [{"pspReference": psp, "time": f"2026-11-18T{8 + n:02d}:00:00.000000Z", "ledgerDate": "2026-11-18",
-             "entryType": kind, "reference": reference, "currency": "NOK", "amount": amount, "balanceBefore": before,
-             "balanceAfter": before + amount, "recipientHandle": None} for n, (kind, psp, reference, amount, before)
-            in enumerate(FEES)]  # fmt: skip
+    fees = [
+        {
+            "pspReference": psp,
+            "time": f"2026-11-18T{8 + n:02d}:00:00.000000Z",
+            "ledgerDate": "2026-11-18",
+            "entryType": kind,
+            "reference": reference,
+            "currency": "NOK",
+            "amount": amount,
+            "balanceBefore": before,
+            "balanceAfter": before + amount,
+            "recipientHandle": None,
+        }
+        for n, (kind, psp, reference, amount, before) in enumerate(FEES)
+    ]
     sandbox.serve_entries(LEDGER, "fees", DATE, fees)
 
 
@@ -167,8 +212,21 @@ def export(sandbox, use_sandbox, run_cli, workdir, chart: str = CHART, *extra: s
     (workdir / "config.toml").write_text(chart)
     serve(sandbox)
     use_sandbox(sandbox)
-    result = run_cli("run", "--to", str(DATE), "--ledger", LEDGER, "--topic", "funds", "--format", "gbat10",
-                     "--format", "camt053", "--strict", *extra)  # fmt: skip
+    result = run_cli(
+        "run",
+        "--to",
+        str(DATE),
+        "--ledger",
+        LEDGER,
+        "--topic",
+        "funds",
+        "--format",
+        "gbat10",
+        "--format",
+        "camt053",
+        "--strict",
+        *extra,
+    )
     assert result.code == 0, result.err
     return workdir / "reports" / LEDGER / "funds"
 
@@ -204,8 +262,15 @@ def test_the_statement_of_the_hand_computed_date(sandbox, use_sandbox, run_cli, 
     assert statement.entries == STATEMENT_ENTRIES
     assert (statement.opening, statement.opening_date) == (D("250.00"), DATE)
     assert (statement.closing, statement.closing_date) == (D("339.12"), DATE)
-    assert statement.summary == {"entries": "12", "net": "89.12", "net side": "CRDT", "credits": "6",
-                                 "credit sum": "3470.00", "debits": "6", "debit sum": "3380.88"}  # fmt: skip
+    assert statement.summary == {
+        "entries": "12",
+        "net": "89.12",
+        "net side": "CRDT",
+        "credits": "6",
+        "credit sum": "3470.00",
+        "debits": "6",
+        "debit sum": "3380.88",
+    }
     assert (statement.message_id, statement.statement_id) == ("302321-20261118", "302321-20261118")
     assert (statement.account, statement.currency) == ("NO7112345678903", "NOK")  # the payout account's IBAN
     assert statement.servicer == "Vipps MobilePay AS"

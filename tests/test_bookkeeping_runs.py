@@ -28,8 +28,15 @@ WEEK = [TODAY - n * DAY for n in range(7, 0, -1)]
 MAIN, RESERVE, MERCHANT, DANISH, EURO = "302321", "0302399", "412345", "5551234", "7778881"
 PAYOUTS = ("payout-scheduled", "scheduled-for-payout")
 BOTH = ("--format", "gbat10", "--format", "camt053")
-PROOFS = ("voucher balances", "voucher clearing", "voucher payout", "voucher fees", "statement balances",
-          "statement movement", "statement payout")  # fmt: skip
+PROOFS = (
+    "voucher balances",
+    "voucher clearing",
+    "voucher payout",
+    "voucher fees",
+    "statement balances",
+    "statement movement",
+    "statement payout",
+)
 
 
 def cents(minor: int) -> Decimal:
@@ -43,8 +50,13 @@ def iban(country: str, bban: str) -> str:
 
 
 # The payout accounts of the sandbox's ledgers as IBANs; the Finnish one is given as an IBAN.
-IBANS = {MAIN: iban("NO", "12345678903"), RESERVE: iban("NO", "98765432103"), MERCHANT: iban("NO", "15031234562"),
-         DANISH: iban("DK", "12345678901234"), EURO: "FI2112345600000785"}  # fmt: skip
+IBANS = {
+    MAIN: iban("NO", "12345678903"),
+    RESERVE: iban("NO", "98765432103"),
+    MERCHANT: iban("NO", "15031234562"),
+    DANISH: iban("DK", "12345678901234"),
+    EURO: "FI2112345600000785",
+}
 assert iban("NO", "86011117947") == "NO9386011117947"  # the example IBAN of Norway's own documentation
 OWNERS = {MAIN: "987654321", RESERVE: "912345678", MERCHANT: "923456789", DANISH: "12345678", EURO: "1234567-8"}
 
@@ -58,12 +70,17 @@ def committed_config(workdir: Path) -> dict:
 def chart_of(toml: dict, ledger: str) -> dict:
     """The ledger's chart as the README says: [accounts], then its client's table, then its own, type by type."""
     merged: dict = {}
-    for layer in (toml["accounts"], toml.get("clients", {}).get(OWNERS[ledger], {}), toml.get("ledgers", {}).get(
-            ledger, {})):  # fmt: skip
+    for layer in (
+        toml["accounts"],
+        toml.get("clients", {}).get(OWNERS[ledger], {}),
+        toml.get("ledgers", {}).get(ledger, {}),
+    ):
         for key, value in layer.items():
             if key in ("types", "fee_types", "vat"):
-                merged[key] = {**merged.get(key, {}), **{n: {**merged.get(key, {}).get(n, {}), **v}
-                                                         for n, v in value.items()}}  # fmt: skip
+                merged[key] = {
+                    **merged.get(key, {}),
+                    **{n: {**merged.get(key, {}).get(n, {}), **v} for n, v in value.items()},
+                }
             else:
                 merged[key] = value
     return merged
@@ -150,13 +167,16 @@ def test_the_committed_example_works_out_of_the_box_for_every_ledger(sandbox, us
                 assert not voucher(out, ledger, str(day)).exists() and not statement(out, ledger, str(day)).exists()
                 continue
             seen.update(e["entryType"] for e in entries)
-            check_voucher(voucher(out, ledger, str(day)), entries, sandbox.entries(ledger, "fees", day), chart, ledger,
-                          day)  # fmt: skip
+            check_voucher(
+                voucher(out, ledger, str(day)), entries, sandbox.entries(ledger, "fees", day), chart, ledger, day
+            )
             check_statement(statement(out, ledger, str(day)), entries, ledger)
             manifest = json.loads(report(out, ledger, "funds", day, "manifest.json").read_text())
-            assert {f["name"] for f in manifest["files"]} == {f"{ledger}_funds_{day}.csv",
-                                                                f"{ledger}_vouchers_{day}.csv",
-                                                                f"{ledger}_camt053_{day}.xml"}  # fmt: skip
+            assert {f["name"] for f in manifest["files"]} == {
+                f"{ledger}_funds_{day}.csv",
+                f"{ledger}_vouchers_{day}.csv",
+                f"{ledger}_camt053_{day}.xml",
+            }
             proofs = {c["name"]: c["ok"] for c in manifest["checks"] if c["name"].startswith(("voucher", "statement"))}
             assert proofs == dict.fromkeys(PROOFS, True)
             assert read_camt053(statement(out, ledger, str(day))).iban  # every sandbox payout account has one
@@ -232,8 +252,9 @@ def test_the_same_date_always_gets_the_same_voucher_and_statement(sandbox, use_s
     assert len({n for n, _ in numbers}) == len(set(numbers))  # no two ledger dates share a number
 
 
-def test_a_statement_that_does_not_add_up_waits_and_under_strict_the_date_gets_no_file(sandbox, use_sandbox, run_cli,
-                                                                                       workdir):  # fmt: skip
+def test_a_statement_that_does_not_add_up_waits_and_under_strict_the_date_gets_no_file(
+    sandbox, use_sandbox, run_cli, workdir
+):
     """Issue 18, point 5: such a statement is never written; without --strict the date's other files are, the run
     names it and exits 13, `status` shows it, and every later run tries it again. (Before: written, exit 0.)"""
     committed_config(workdir)
@@ -243,14 +264,19 @@ def test_a_statement_that_does_not_add_up_waits_and_under_strict_the_date_gets_n
     args = ("run", "--to", str(day), "--ledger", MAIN, "--topic", "funds", *BOTH, "--format", "xlsx")
     flagged = run_cli(*args)
     assert flagged.code == 13, flagged.err
-    assert (f"waiting: ledger {MAIN} funds {day}: no camt053: the API's balances do not add up (statement balances: "
-            "OPBD 0.00 to CLBD 0.00, but its entries move 1.00") in flagged.err  # fmt: skip
+    assert (
+        f"waiting: ledger {MAIN} funds {day}: no camt053: the API's balances do not add up (statement balances: "
+        "OPBD 0.00 to CLBD 0.00, but its entries move 1.00"
+    ) in flagged.err
     out, entries = workdir / "reports", sandbox.entries(MAIN, "funds", day)
     assert not statement(out, MAIN, str(day)).exists()
     lines = read_gbat10(voucher(out, MAIN, str(day)))  # written, and still balanced
     moved = sum(line.amount for line in lines if line.account == 1940)
-    assert moved == cents(sum(e["amount"] for e in entries)) == cents(entries[-1]["balanceAfter"]
-                                                                      - entries[0]["balanceBefore"]) + 1  # fmt: skip
+    assert (
+        moved
+        == cents(sum(e["amount"] for e in entries))
+        == cents(entries[-1]["balanceAfter"] - entries[0]["balanceBefore"]) + 1
+    )
     manifest = json.loads(report(out, MAIN, "funds", day, "manifest.json").read_text())
     failed = {c["name"] for c in manifest["checks"] if not c["ok"]}
     assert failed == {"balance", "sums", "voucher clearing"}
@@ -277,15 +303,30 @@ def test_a_period_whose_balances_do_not_chain_gets_no_statement(sandbox, use_san
         for e in sandbox.entries(MAIN, "funds", last)
     ]  # each date adds up; the second starts 5.00 higher
     sandbox.serve_entries(MAIN, "funds", last, moved)
-    result = run_cli("run", "--from", str(first), "--to", str(last), "--ledger", MAIN, "--topic", "funds",
-                     "--format", "camt053", "--combine")  # fmt: skip
+    result = run_cli(
+        "run",
+        "--from",
+        str(first),
+        "--to",
+        str(last),
+        "--ledger",
+        MAIN,
+        "--topic",
+        "funds",
+        "--format",
+        "camt053",
+        "--combine",
+    )
     assert result.code == 5, result.err
     label = f"{first}_{last}"
-    assert (f"no {MAIN}_camt053_{label}.xml for ledger {MAIN} funds {first}..{last}: statement balances: OPBD"
-            in result.err)  # fmt: skip
+    assert (
+        f"no {MAIN}_camt053_{label}.xml for ledger {MAIN} funds {first}..{last}: statement balances: OPBD" in result.err
+    )
     assert not statement(workdir / "reports", MAIN, label).exists()
-    assert statement(workdir / "reports", MAIN, str(first)).exists() and statement(workdir / "reports", MAIN,
-                                                                                     str(last)).exists()  # fmt: skip
+    assert (
+        statement(workdir / "reports", MAIN, str(first)).exists()
+        and statement(workdir / "reports", MAIN, str(last)).exists()
+    )
 
 
 def test_a_voucher_that_does_not_balance_is_never_written(sandbox, use_sandbox, run_cli, workdir, monkeypatch):
@@ -322,8 +363,10 @@ def test_an_entry_type_without_an_account_holds_back_that_voucher_only(sandbox, 
     args = ("run", "--from", str(day), "--to", str(day), *BOTH, "--format", "csv")
     result = run_cli(*args, today=day + 3 * DAY)
     assert result.code == 13, result.err
-    why = ("funds entry type 'instant-payout-fee' has no account: add [accounts.types.instant-payout-fee] with "
-           "account = <number> to config.toml (or to the client's or the ledger's table)")  # fmt: skip
+    why = (
+        "funds entry type 'instant-payout-fee' has no account: add [accounts.types.instant-payout-fee] with "
+        "account = <number> to config.toml (or to the client's or the ledger's table)"
+    )
     assert f"waiting: ledger {MAIN} funds {day}: no gbat10: {why}" in result.err
     out = workdir / "reports"
     assert not voucher(out, MAIN, str(day)).exists()
@@ -341,8 +384,11 @@ def test_an_entry_type_without_an_account_holds_back_that_voucher_only(sandbox, 
     lines = read_gbat10(voucher(out, MAIN, str(day)))
     assert [line.account for line in lines if "instant-payout-fee" in line.text] == [7770, 1940]
     manifest = json.loads(report(out, MAIN, "funds", day, "manifest.json").read_text())
-    assert {f["name"] for f in manifest["files"]} == {f"{MAIN}_funds_{day}.csv", f"{MAIN}_vouchers_{day}.csv",
-                                                      f"{MAIN}_camt053_{day}.xml"}  # fmt: skip
+    assert {f["name"] for f in manifest["files"]} == {
+        f"{MAIN}_funds_{day}.csv",
+        f"{MAIN}_vouchers_{day}.csv",
+        f"{MAIN}_camt053_{day}.xml",
+    }
     assert run_cli("verify", "reports").code == 0
     assert "; waiting:" not in run_cli("status").out
 
@@ -350,12 +396,15 @@ def test_an_entry_type_without_an_account_holds_back_that_voucher_only(sandbox, 
 @pytest.mark.parametrize(
     ("change", "message", "code"),
     [
-        (lambda c: c.replace("series = 1\n", "", 1), 'no series: add series = ... to [ledgers."302321"] (or '
-                                                      '[clients."987654321"], or [accounts])', 13),
+        (
+            lambda c: c.replace("series = 1\n", "", 1),
+            'no series: add series = ... to [ledgers."302321"] (or [clients."987654321"], or [accounts])',
+            13,
+        ),
         (lambda c: c.replace("clearing = 1940\n", ""), 'no clearing: add clearing = ... to [ledgers."302321"]', 13),
         (lambda c: c.split("[accounts]")[0], "--format gbat10 needs an [accounts] table in config.toml", 3),
     ],
-)  # fmt: skip
+)
 def test_a_missing_series_or_clearing_account_waits_and_a_missing_chart_is_an_error(
     change, message, code, sandbox, use_sandbox, run_cli, workdir
 ):
@@ -375,8 +424,10 @@ def test_a_ledger_in_another_currency_than_its_clients_books_gets_no_voucher(san
     day = next(d for d in reversed(WEEK) if sandbox.entries(DANISH, "funds", d))
     result = run_cli("run", "--to", str(day), "--ledger", DANISH, *BOTH)
     assert result.code == 0, result.err
-    assert (f"ledger {DANISH}: no vouchers: it is in DKK, but the books of client 12345678 are in NOK (book_currency); "
-            "GBAT10 has no currency column") in result.err  # fmt: skip
+    assert (
+        f"ledger {DANISH}: no vouchers: it is in DKK, but the books of client 12345678 are in NOK (book_currency); "
+        "GBAT10 has no currency column"
+    ) in result.err
     assert not voucher(workdir / "reports", DANISH, str(day)).exists()
     assert read_camt053(statement(workdir / "reports", DANISH, str(day))).currency == "DKK"
 
@@ -407,10 +458,23 @@ def test_the_feed_writes_no_vouchers_or_statements(sandbox, use_sandbox, run_cli
 
 
 AWKWARD = [
-    "semi;colon", 'quote "q"', "line\nbreak", "crlf\r\nline", "tab\tstop", "\u202eevil\u202c", "\u200fשלום\u200e",
-    "=HYPERLINK(\"http://x\";\"y\")", "+4712345678", "-42", "@SUM(A1)", "emoji 🧾💸", "bell\x07", "x" * 600,
-    "  spaces  ", "\u2028sep",
-]  # fmt: skip
+    "semi;colon",
+    'quote "q"',
+    "line\nbreak",
+    "crlf\r\nline",
+    "tab\tstop",
+    "\u202eevil\u202c",
+    "\u200fשלום\u200e",
+    '=HYPERLINK("http://x";"y")',
+    "+4712345678",
+    "-42",
+    "@SUM(A1)",
+    "emoji 🧾💸",
+    "bell\x07",
+    "x" * 600,
+    "  spaces  ",
+    "\u2028sep",
+]
 
 
 def test_awkward_text_never_shifts_a_column_and_validates(sandbox, use_sandbox, run_cli, workdir):
@@ -419,10 +483,20 @@ def test_awkward_text_never_shifts_a_column_and_validates(sandbox, use_sandbox, 
     (workdir / "config.toml").write_text(per_entry)
     day, balance, entries = WEEK[-2], 0, []
     for n, text in enumerate(AWKWARD):
-        entries.append({"pspReference": f"psp-{n}-" + "9" * (40 if n % 2 else 1), "time": f"{day}T10:{n:02d}:00Z",
-                        "ledgerDate": str(day), "entryType": "capture", "reference": text, "currency": "NOK",
-                        "amount": 100 + n, "balanceBefore": balance, "balanceAfter": balance + 100 + n,
-                        "recipientHandle": None})  # fmt: skip
+        entries.append(
+            {
+                "pspReference": f"psp-{n}-" + "9" * (40 if n % 2 else 1),
+                "time": f"{day}T10:{n:02d}:00Z",
+                "ledgerDate": str(day),
+                "entryType": "capture",
+                "reference": text,
+                "currency": "NOK",
+                "amount": 100 + n,
+                "balanceBefore": balance,
+                "balanceAfter": balance + 100 + n,
+                "recipientHandle": None,
+            }
+        )
         balance += 100 + n
     sandbox.serve_entries(MAIN, "funds", day, entries)
     sandbox.serve_entries(MAIN, "fees", day, [])  # no fees: nothing retained from these captures
@@ -446,8 +520,10 @@ def test_awkward_text_never_shifts_a_column_and_validates(sandbox, use_sandbox, 
             assert len(got.psp) <= 35 and (got.psp == entry["pspReference"]) == (len(entry["pspReference"]) <= 35)
             assert entry["pspReference"] in got.info or len(got.info) == 500
     texts = [line.text for line in read_gbat10(voucher(out, MAIN, str(day)))][0::2]
-    assert texts[:6] == [f"Vipps MobilePay innbetalt {day:%d.%m.%Y} (1 stk) ledger {MAIN} {shown}" for shown in
-                         ("semi,colon", "quote 'q'", "line break", "crlf line", "tab stop", "evil")]  # fmt: skip
+    assert texts[:6] == [
+        f"Vipps MobilePay innbetalt {day:%d.%m.%Y} (1 stk) ledger {MAIN} {shown}"
+        for shown in ("semi,colon", "quote 'q'", "line break", "crlf line", "tab stop", "evil")
+    ]
     assert texts[7].endswith("=HYPERLINK('http://x','y')") and texts[13].endswith("…") and len(texts[13]) == 100
 
 

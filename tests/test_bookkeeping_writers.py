@@ -31,21 +31,41 @@ def chart(table: dict):
     return found
 
 
-ACCOUNTS = chart({
-    "book_currency": "NOK", "voucher_type": 12, "clearing": 1940, "fees_payable": 2960, "series": 4,
-    "types": {"capture": {"account": 3000}, "refund": {"account": 3000}, "payout-scheduled": {"account": 1920}},
-})  # fmt: skip
+ACCOUNTS = chart(
+    {
+        "book_currency": "NOK",
+        "voucher_type": 12,
+        "clearing": 1940,
+        "fees_payable": 2960,
+        "series": 4,
+        "types": {"capture": {"account": 3000}, "refund": {"account": 3000}, "payout-scheduled": {"account": 1920}},
+    }
+)
 SUFFIX = {"gbat10": "csv", "camt053": "xml"}
 
 
-def row(number: int = 0, reference: str = "order-1", amount: str = "499.00", before: str = "0.00",
-        entry_type: str = "capture", psp: str | None = None, day: int = 2) -> Row:  # fmt: skip
+def row(
+    number: int = 0,
+    reference: str = "order-1",
+    amount: str = "499.00",
+    before: str = "0.00",
+    entry_type: str = "capture",
+    psp: str | None = None,
+    day: int = 2,
+) -> Row:
     return Row(
-        ledgerId="00123", ledgerDate=dt.date(2024, 1, day), time="2024-01-02T10:00:00.123456Z", entryType=entry_type,
-        pspReference=psp if psp is not None else f"{number:010d}", reference=reference, recipientHandle="",
-        currency="NOK", amount=Decimal(amount), balanceBefore=Decimal(before),
+        ledgerId="00123",
+        ledgerDate=dt.date(2024, 1, day),
+        time="2024-01-02T10:00:00.123456Z",
+        entryType=entry_type,
+        pspReference=psp if psp is not None else f"{number:010d}",
+        reference=reference,
+        recipientHandle="",
+        currency="NOK",
+        amount=Decimal(amount),
+        balanceBefore=Decimal(before),
         balanceAfter=Decimal(before) + Decimal(amount),
-    )  # fmt: skip
+    )
 
 
 def chained(count: int, day: int = 2) -> list[Row]:
@@ -153,8 +173,14 @@ def test_memory_stays_flat_however_many_entries(tmp_path: Path, fmt: str) -> Non
 
 
 def _table() -> dict:
-    return {"book_currency": "NOK", "voucher_type": 12, "clearing": 1940, "fees_payable": 2960, "series": 4,
-            "types": {"capture": {"account": 3000}, "refund": {"account": 3000}}}  # fmt: skip
+    return {
+        "book_currency": "NOK",
+        "voucher_type": 12,
+        "clearing": 1940,
+        "fees_payable": 2960,
+        "series": 4,
+        "types": {"capture": {"account": 3000}, "refund": {"account": 3000}},
+    }
 
 
 @pytest.mark.parametrize(
@@ -256,40 +282,50 @@ def test_a_zero_balance_is_a_credit(tmp_path: Path) -> None:
     assert '<Cd>CLBD</Cd></CdOrPrtry></Tp><Amt Ccy="NOK">5.00</Amt><CdtDbtInd>DBIT</CdtDbtInd>' in text
 
 
-@pytest.mark.parametrize(
-    ("iban", "account"), [("NO9386011117947", "NO9386011117947"), (None, "00123")]
-)  # fmt: skip
+@pytest.mark.parametrize(("iban", "account"), [("NO9386011117947", "NO9386011117947"), (None, "00123")])
 def test_the_account_is_the_payout_iban_or_else_the_ledger_and_its_servicer_is_named(tmp_path: Path, iban, account):
     danish = chart({**_table(), "cutoff_hour": 4})
-    with open_report("camt053", tmp_path / "s.xml", chart=danish, iban=iban,
-                     timezone=ZoneInfo("Europe/Copenhagen")) as report:  # fmt: skip
+    with open_report(
+        "camt053", tmp_path / "s.xml", chart=danish, iban=iban, timezone=ZoneInfo("Europe/Copenhagen")
+    ) as report:
         report.write(chained(3) + chained(2, day=3))
         report.commit()
     found = read_camt053(tmp_path / "s.xml")  # every reader takes it: ofxstatement-iso20022 given its iban setting
     assert (found.account, found.iban, found.servicer) == (account, iban, "Vipps MobilePay AS")
     assert found.period == ("2024-01-02T04:00:00+01:00", "2024-01-04T03:59:59+01:00")  # a 04:00-04:00 ledger
-    assert [e.servicer_ref for e in found.entries] == [f"00123-2024010{d}-{n}" for d, n in
-                                                       ((2, 1), (2, 2), (2, 3), (3, 1), (3, 2))]  # fmt: skip
+    assert [e.servicer_ref for e in found.entries] == [
+        f"00123-2024010{d}-{n}" for d, n in ((2, 1), (2, 2), (2, 3), (3, 1), (3, 2))
+    ]
 
 
 def test_a_per_type_statement_batches_each_type_and_direction_per_date(tmp_path: Path) -> None:
     """One statement entry per type, direction and date, its payments inside with their own amounts: the same
     groups as a per-type voucher's clearing lines."""
-    batched = chart({**_table(), "statement": "per-type", "types": {**_table()["types"],
-                                                                     "correction": {"account": 1579}}})  # fmt: skip
+    batched = chart(
+        {**_table(), "statement": "per-type", "types": {**_table()["types"], "correction": {"account": 1579}}}
+    )
     rows, balance = [], Decimal("0.00")
-    for n, (kind, amount, day) in enumerate([("capture", "100.00", 2), ("correction", "-0.01", 2),
-                                             ("capture", "50.50", 2), ("correction", "0.01", 2),
-                                             ("correction", "0.00", 2), ("capture", "7.00", 3)]):  # fmt: skip
+    for n, (kind, amount, day) in enumerate(
+        [
+            ("capture", "100.00", 2),
+            ("correction", "-0.01", 2),
+            ("capture", "50.50", 2),
+            ("correction", "0.01", 2),
+            ("correction", "0.00", 2),
+            ("capture", "7.00", 3),
+        ]
+    ):
         rows.append(row(n, f"order-{n}", amount, str(balance), kind, day=day))
         balance += Decimal(amount)
     path = write("camt053", tmp_path / "s.xml", rows, chart=batched)
     voucher = write("gbat10", tmp_path / "v.csv", rows, chart=batched)
     found = read_camt053(path)
     assert [(e.code, e.amount, e.booked.day, e.batch[0]) for e in found.entries] == [
-        ("capture", Decimal("150.50"), 2, 2), ("correction", Decimal("-0.01"), 2, 1),
-        ("correction", Decimal("0.01"), 2, 2), ("capture", Decimal("7.00"), 3, 1),
-    ]  # fmt: skip
+        ("capture", Decimal("150.50"), 2, 2),
+        ("correction", Decimal("-0.01"), 2, 1),
+        ("correction", Decimal("0.01"), 2, 2),
+        ("capture", Decimal("7.00"), 3, 1),
+    ]
     assert [[(p.psp, p.amount) for p in e.payments] for e in found.entries][:3] == [
         [("0000000000", Decimal("100.00")), ("0000000002", Decimal("50.50"))],
         [("0000000001", Decimal("-0.01"))],

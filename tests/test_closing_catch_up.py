@@ -48,8 +48,9 @@ def assert_files_as_served(sandbox, out, ledger: str, day: dt.date) -> None:
         assert manifest["closed"] is True and all(check["ok"] for check in manifest["checks"]), manifest["checks"]
 
 
-def test_yesterday_still_open_at_00_30_is_exported_by_a_catch_up_after_06_00(make_sandbox, use_sandbox, run_cli,
-                                                                             workdir):  # fmt: skip
+def test_yesterday_still_open_at_00_30_is_exported_by_a_catch_up_after_06_00(
+    make_sandbox, use_sandbox, run_cli, workdir
+):
     today = D + DAY
     sandbox = make_sandbox(today=None, now=at(today, 0, 30))
     use_sandbox(sandbox)
@@ -107,8 +108,7 @@ def summary(path) -> dict:
         book.close()
 
 
-def test_a_negative_balance_date_open_for_weeks_is_exported_once_it_closes(make_sandbox, use_sandbox, run_cli,
-                                                                           workdir):  # fmt: skip
+def test_a_negative_balance_date_open_for_weeks_is_exported_once_it_closes(make_sandbox, use_sandbox, run_cli, workdir):
     first, last = dt.date(2026, 8, 3), dt.date(2026, 9, 16)  # the merchant ledger's negative stretch
     (workdir / "config.toml").write_text(f'[state]\nstart_date = "{first - 2 * DAY}"\n')
     sandbox = make_sandbox(today=first + 7 * DAY)

@@ -80,8 +80,15 @@ def print_cron(*args: str, cwd: Path) -> tuple[str, str]:
     """The line `schedule --print-cron` prints, run by the installed script in `cwd` with its shell's PATH only;
     and what it says on stderr."""
     script = shutil.which("report-export", path=str(Path(sys.executable).parent))
-    printed = subprocess.run([script, "schedule", "--print-cron", *args], cwd=cwd, capture_output=True, text=True,
-                             env={"PATH": os.environ["PATH"]}, timeout=60, check=True)  # fmt: skip
+    printed = subprocess.run(
+        [script, "schedule", "--print-cron", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"]},
+        timeout=60,
+        check=True,
+    )
     tz, line = printed.stdout.splitlines()
     assert tz == "CRON_TZ=Europe/Oslo"
     return line.split(" ", 5)[5], printed.stderr  # after the five time fields: the command
@@ -99,8 +106,10 @@ def test_the_printed_crontab_line_runs_as_cron_runs_it_wherever_it_was_printed(m
     installation, elsewhere, home = workdir / "installation", workdir / "elsewhere", workdir / "home"
     for folder in (installation, elsewhere, home):
         folder.mkdir()
-    (installation / ".env").write_text(f"VIPPS_BASE_URL={sandbox.base_url}\nVIPPS_CLIENT_ID={ACCOUNTING_CLIENT[0]}\n"
-                                       f"VIPPS_CLIENT_SECRET={ACCOUNTING_CLIENT[1]}\n")  # fmt: skip
+    (installation / ".env").write_text(
+        f"VIPPS_BASE_URL={sandbox.base_url}\nVIPPS_CLIENT_ID={ACCOUNTING_CLIENT[0]}\n"
+        f"VIPPS_CLIENT_SECRET={ACCOUNTING_CLIENT[1]}\n"
+    )
     if config_file:  # printed from another folder, naming the config by a relative path
         (installation / config_file).write_text('[export]\nformats = ["csv"]\n')
         command, said = print_cron("--config", f"../installation/{config_file}", cwd=elsewhere)
@@ -118,8 +127,10 @@ def test_print_cron_names_keys_that_cron_would_not_find(workdir):
     (workdir / ".env").write_text("VIPPS_CLIENT_ID=client-7\n")
     command, said = print_cron(cwd=workdir)
     assert command.startswith(f"cd {workdir} && flock -n {workdir / 'cron.lock'} ") and "--config" not in command
-    assert said == (f"report-export: note: VIPPS_CLIENT_SECRET is not in {workdir / '.env'}, and cron starts the line "
-                    "without this shell's environment: put it there\n")  # fmt: skip
+    assert said == (
+        f"report-export: note: VIPPS_CLIENT_SECRET is not in {workdir / '.env'}, and cron starts the line "
+        "without this shell's environment: put it there\n"
+    )
 
 
 def test_console_script_and_module_run_a_real_export(make_sandbox, workdir):

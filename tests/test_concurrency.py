@@ -59,8 +59,9 @@ def test_many_workers_finding_the_token_expiring_make_exactly_one_token_request(
         return httpx.Response(200, json={"token": request.headers["Authorization"]})
 
     now = [0.0]
-    auth = TokenAuth(Credentials("accounting", "id", "secret"), "https://api.test/miami/v1/token", timeout=5,
-                     clock=lambda: now[0])  # fmt: skip
+    auth = TokenAuth(
+        Credentials("accounting", "id", "secret"), "https://api.test/miami/v1/token", timeout=5, clock=lambda: now[0]
+    )
     with httpx.Client(transport=httpx.MockTransport(handler), auth=auth, base_url="https://api.test") as client:
         assert client.get("/x").json() == {"token": "Bearer t1"}
         now[0] = 900 - 30  # inside the 60 s margin: every worker finds the token expiring
@@ -116,8 +117,12 @@ def test_a_large_date_is_written_while_it_is_still_being_fetched(make_sandbox, u
             temp = [p for p in workdir.rglob(".*.csv.*.tmp")]
             seen_rows.append(sum(p.read_bytes().count(b"\r\n") for p in temp))
 
-    sandbox = make_sandbox(page_size=page, sleep=sleep, big_dates={("302321", "funds", day): entries},
-                           faults=[f"slow:path=/302321/funds/dates/,nth={pages},ms=1"])  # fmt: skip
+    sandbox = make_sandbox(
+        page_size=page,
+        sleep=sleep,
+        big_dates={("302321", "funds", day): entries},
+        faults=[f"slow:path=/302321/funds/dates/,nth={pages},ms=1"],
+    )
     use_sandbox(sandbox)
     result = run_cli("run", "--to", str(day), "--ledger", "302321", "--topic", "funds", "--concurrency", "1")
     assert result.code == 0, result.err
@@ -134,8 +139,19 @@ def test_memory_does_not_grow_with_the_size_of_a_date(make_sandbox, use_sandbox,
         sandbox = make_sandbox(page_size=500, big_dates={("302321", "funds", day): entries})
         use_sandbox(sandbox)
         tracemalloc.start()
-        result = run_cli("run", "--to", str(day), "--ledger", "302321", "--topic", "funds",
-                         "--out", f"out{entries}", "--state", f"s{entries}.sqlite3")  # fmt: skip
+        result = run_cli(
+            "run",
+            "--to",
+            str(day),
+            "--ledger",
+            "302321",
+            "--topic",
+            "funds",
+            "--out",
+            f"out{entries}",
+            "--state",
+            f"s{entries}.sqlite3",
+        )
         peaks[entries] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         assert result.code == 0, result.err

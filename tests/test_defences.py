@@ -27,10 +27,21 @@ def test_the_schedules_minute_is_the_same_in_every_process(workdir):
     """The minute comes from the client id through SHA-256, not Python's hash(), which differs per process."""
     minutes = set()
     for seed in ("1", "2", "3"):
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": seed, "VIPPS_CLIENT_ID": "client-7",
-               "VIPPS_CLIENT_SECRET": "s"}  # fmt: skip
-        printed = subprocess.run([sys.executable, "-m", "jobs", "schedule", "--print-cron"], cwd=workdir, env=env,
-                                 capture_output=True, text=True, check=True).stdout  # fmt: skip
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "PYTHONHASHSEED": seed,
+            "VIPPS_CLIENT_ID": "client-7",
+            "VIPPS_CLIENT_SECRET": "s",
+        }
+        printed = subprocess.run(
+            [sys.executable, "-m", "jobs", "schedule", "--print-cron"],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         minutes.add(printed.splitlines()[1].split()[0])
     assert len(minutes) == 1
 
@@ -54,8 +65,10 @@ def test_a_file_name_that_would_leave_the_output_folder_is_refused_even_past_the
     for ledger_id in ("..", "../x", "a/../../b"):
         with pytest.raises(ProtocolError, match="would leave the output folder"):
             report_path(tmp_path / "out", ledger_id, "funds", "2026-10-01", "csv")
-    assert report_path(tmp_path / "out", "302321", "funds", "2026-10-01", "csv").parent == tmp_path / "out" / \
-        "302321" / "funds"  # fmt: skip
+    assert (
+        report_path(tmp_path / "out", "302321", "funds", "2026-10-01", "csv").parent
+        == tmp_path / "out" / "302321" / "funds"
+    )
 
 
 @pytest.fixture

@@ -25,13 +25,22 @@ MAIN, RESERVE, MERCHANT, DANISH, EURO = "302321", "0302399", "412345", "5551234"
 # must never be in its future: a fixed past date, or the machine's own date on a clock set earlier.
 # Both lie before the sandbox's weeks-long open stretch of 2026, so every date of the week is closed.
 DEMO_TODAY = min(dt.date(2025, 3, 12), dt.datetime.now(ZoneInfo("Europe/Oslo")).date())
-LINE = re.compile(r"^  (\S+) +(\d+) report files \((\d+) CSV, (\d+) XLSX, (\d+) GBAT10, (\d+) camt\.053\), "
-                  r"(\d+) manifests$", re.M)  # fmt: skip
+LINE = re.compile(
+    r"^  (\S+) +(\d+) report files \((\d+) CSV, (\d+) XLSX, (\d+) GBAT10, (\d+) camt\.053\), "
+    r"(\d+) manifests$",
+    re.M,
+)
 
 
 def run_demo(cwd: Path, today: dt.date = DEMO_TODAY, env: dict[str, str] | None = None):
-    done = subprocess.run([sys.executable, "-m", "jobs.sandbox.demo", "--today", today.isoformat()], cwd=cwd,
-                          env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs.sandbox.demo", "--today", today.isoformat()],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return done
 
@@ -41,8 +50,10 @@ def on_disk(out: Path) -> dict[str, tuple[int, ...]]:
     counts = {}
     for folder in sorted(p for p in out.iterdir()):
         names = [p.name for p in folder.rglob("*") if p.is_file()]
-        kinds = Counter("manifest" if n.endswith(".manifest.json") else "gbat10" if "_vouchers_" in n
-                        else n.rsplit(".", 1)[1] for n in names)  # fmt: skip
+        kinds = Counter(
+            "manifest" if n.endswith(".manifest.json") else "gbat10" if "_vouchers_" in n else n.rsplit(".", 1)[1]
+            for n in names
+        )
         assert set(kinds) <= {"csv", "gbat10", "xlsx", "xml", "manifest"}, names
         files = [kinds[k] for k in ("csv", "xlsx", "gbat10", "xml")]
         counts[folder.name] = (sum(files), *files, kinds["manifest"])
@@ -56,8 +67,11 @@ def busy_days(ledger: str) -> int:
 
 
 def fingerprints(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in folder.rglob("*") if p.is_file()}  # fmt: skip
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
 
 
 def listed(stdout: str) -> dict[str, tuple[int, ...]]:
@@ -154,13 +168,22 @@ CASES = {  # what goes wrong: how the fake answers, what make says, which calls 
         "(or its path)\n",
         ["-c"],
     ),
-    "venv fails": (dict(version="3.12", venv=1, upgrade=0, install=0), FAILED.format("creating .venv"),
-                   ["-c", "-m venv"]),
-    "pip fails": (dict(version="3.12", venv=0, upgrade=1, install=0), FAILED.format("upgrading pip in .venv"),
-                  ["-c", "-m venv", "-m pip"]),
-    "install fails": (dict(version="3.12", venv=0, upgrade=0, install=1), FAILED.format("installing the project"),
-                      ["-c", "-m venv", "-m pip", "-m pip"]),
-}  # fmt: skip
+    "venv fails": (
+        dict(version="3.12", venv=1, upgrade=0, install=0),
+        FAILED.format("creating .venv"),
+        ["-c", "-m venv"],
+    ),
+    "pip fails": (
+        dict(version="3.12", venv=0, upgrade=1, install=0),
+        FAILED.format("upgrading pip in .venv"),
+        ["-c", "-m venv", "-m pip"],
+    ),
+    "install fails": (
+        dict(version="3.12", venv=0, upgrade=0, install=1),
+        FAILED.format("installing the project"),
+        ["-c", "-m venv", "-m pip", "-m pip"],
+    ),
+}
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
@@ -173,8 +196,9 @@ def test_make_checks_python_and_never_leaves_a_broken_venv(tmp_path, case):
     python.write_text(FAKE.format(**answers))
     python.chmod(0o755)
 
-    done = subprocess.run(["make", "demo", f"PYTHON={python}"], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
+    done = subprocess.run(
+        ["make", "demo", f"PYTHON={python}"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
 
     assert done.returncode != 0
     assert message.format(python=python) in done.stderr

@@ -47,9 +47,16 @@ def test_every_exit_code_is_documented():
     table = README.split("## Exit codes", 1)[1]
     codes = {int(code) for code in re.findall(r"^\| (\d+) \|", table, re.M)}
     defined = {cls.exit_code for cls in vars(errors).values() if isinstance(cls, type) and hasattr(cls, "exit_code")}
-    defined |= {errors.EXIT_OK, errors.EXIT_PENDING, errors.EXIT_NOTHING_TO_DO, errors.EXIT_VERIFY_FAILED,
-                errors.EXIT_OVERDUE, errors.EXIT_NOT_DELIVERED, errors.EXIT_INTERNAL,
-                errors.EXIT_BROKEN_PIPE}  # fmt: skip
+    defined |= {
+        errors.EXIT_OK,
+        errors.EXIT_PENDING,
+        errors.EXIT_NOTHING_TO_DO,
+        errors.EXIT_VERIFY_FAILED,
+        errors.EXIT_OVERDUE,
+        errors.EXIT_NOT_DELIVERED,
+        errors.EXIT_INTERNAL,
+        errors.EXIT_BROKEN_PIPE,
+    }
     assert defined - {1} <= codes
 
 

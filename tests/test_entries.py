@@ -78,8 +78,15 @@ def test_lone_surrogates_become_replacement_characters_and_are_counted():
     assert replace_lone_surrogates(served) == 3
 
     assert served == [
-        {"reference": "cut \ufffd", "entryType": "\ufffd\ufffd x", "pspReference": "0012345",
-         "message": "pair 💸", "name": "Ærlig", "brandNewField": "\ud800", "amount": 1},  # not a column: left alone
+        {
+            "reference": "cut \ufffd",
+            "entryType": "\ufffd\ufffd x",
+            "pspReference": "0012345",
+            "message": "pair 💸",
+            "name": "Ærlig",
+            "brandNewField": "\ud800",
+            "amount": 1,
+        },  # not a column: left alone
         {"reference": None, "currency": "NOK", "time": "2026-11-20T07:19:26Z"},
-    ]  # fmt: skip
+    ]
     assert replace_lone_surrogates(served) == 0  # nothing left to replace

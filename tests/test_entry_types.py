@@ -18,10 +18,18 @@ from expected import HEADER, check_xlsx, csv_rows, read_csv, report
 MAIN, RESERVE, EURO = "302321", "0302399", "7778881"
 DAY = dt.timedelta(days=1)
 WEEK = [TODAY - n * DAY for n in range(7, 0, -1)]
-FEE_COLUMNS = {"Capture fees": {"capture-fee"}, "Service fees": {"service-fee"}, "Fees retained": {"fees-retained"},
-               "Fees invoiced": {"fees-invoiced"}}  # fmt: skip
-FUNDS_COLUMNS = {"Captures": {"capture"}, "Refunds": {"refund"}, "Fees retained": {"fees-retained"},
-                 "Payouts": {"payout-scheduled", "scheduled-for-payout"}}  # fmt: skip
+FEE_COLUMNS = {
+    "Capture fees": {"capture-fee"},
+    "Service fees": {"service-fee"},
+    "Fees retained": {"fees-retained"},
+    "Fees invoiced": {"fees-invoiced"},
+}
+FUNDS_COLUMNS = {
+    "Captures": {"capture"},
+    "Refunds": {"refund"},
+    "Fees retained": {"fees-retained"},
+    "Payouts": {"payout-scheduled", "scheduled-for-payout"},
+}
 
 
 def sums(entries: list[dict]) -> dict[str, int]:
@@ -117,11 +125,11 @@ def test_gross_settlement_invoices_the_month_on_its_last_date(make_sandbox, use_
         assert money(sheet["Payout amount"]) == Decimal(sum(e["amount"] for e in funds[:-1])) / 100
 
 
-def test_payouts_without_a_reference_reconcile_and_are_named_by_their_number(sandbox, use_sandbox, run_cli,
-                                                                             workdir):  # fmt: skip
+def test_payouts_without_a_reference_reconcile_and_are_named_by_their_number(sandbox, use_sandbox, run_cli, workdir):
     use_sandbox(sandbox)
-    result = run_cli("run", "--from", str(WEEK[0]), "--to", str(WEEK[-1]), "--ledger", RESERVE, "--topic", "funds",
-                     "--strict")  # fmt: skip
+    result = run_cli(
+        "run", "--from", str(WEEK[0]), "--to", str(WEEK[-1]), "--ledger", RESERVE, "--topic", "funds", "--strict"
+    )
     assert result.code == 0, result.err
     assert "does not reconcile" not in result.err
     out, references = workdir / "reports", []

@@ -249,8 +249,14 @@ def test_help_shows_the_defaults_of_the_config_in_use(run_cli, workdir):
         '[csv]\npreset = "dk"\n[state]\npath = "/var/lib/re/state.db"\n'
     )
     shown = " ".join(run_cli("run", "--help").out.split())
-    for words in ("output folder (default: /srv/rapporter)", "default: fees)", "(default: dk)", "(default: 3)",
-                  "(default: /var/lib/re/state.db)", "no file (default: on)"):  # fmt: skip
+    for words in (
+        "output folder (default: /srv/rapporter)",
+        "default: fees)",
+        "(default: dk)",
+        "(default: 3)",
+        "(default: /var/lib/re/state.db)",
+        "no file (default: on)",
+    ):
         assert words in shown, words
 
 
@@ -262,8 +268,9 @@ def test_output_cut_short_by_its_reader_is_no_bug(workdir):
                 state.dates.record_pending((f"{n:06}", "funds", TODAY - day * DAY), "open", "tryLater", 1, TODAY)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
     pipeline = f"{sys.executable} -m jobs status | head -1"
-    done = subprocess.run(["bash", "-o", "pipefail", "-c", pipeline], cwd=workdir, env=env, capture_output=True,
-                          text=True, timeout=30)  # fmt: skip
+    done = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", pipeline], cwd=workdir, env=env, capture_output=True, text=True, timeout=30
+    )
     assert done.stdout.startswith("ledger 000000 funds: last exported -; pending: ")
     assert (done.returncode, done.stderr) == (141, "")
 

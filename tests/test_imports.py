@@ -158,13 +158,20 @@ def test_the_writers_import_in_layers() -> None:
     [
         # a circle through a function-level import, one through a relative import, and none
         ({"a.py": "import pkg.b\n", "b.py": "def f():\n    from pkg.a import x\n"}, {frozenset({"pkg.a", "pkg.b"})}),
-        ({"a.py": "from . import b\n", "b.py": "from .c import y\n", "c.py": "from pkg import a\n"},
-         {frozenset({"pkg.a", "pkg.b", "pkg.c"})}),
-        ({"a.py": "import pkg.b\n", "b.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pkg.a\n"},
-         set()),
+        (
+            {"a.py": "from . import b\n", "b.py": "from .c import y\n", "c.py": "from pkg import a\n"},
+            {frozenset({"pkg.a", "pkg.b", "pkg.c"})},
+        ),
+        (
+            {
+                "a.py": "import pkg.b\n",
+                "b.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pkg.a\n",
+            },
+            set(),
+        ),
         ({"__init__.py": "from pkg.a import x\n", "a.py": "x = 1\n"}, set()),
     ],
-)  # fmt: skip
+)
 def test_the_graph_finds_circles_the_way_python_would_run_into_them(tmp_path: Path, files, expected) -> None:
     package = tmp_path / "pkg"
     package.mkdir()

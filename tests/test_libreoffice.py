@@ -44,10 +44,21 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("libreoffice")
     source = folder / "day.xlsx"
     rows = [
-        Row("0302399", dt.date(2026, 11, 20), f"2026-11-20T07:19:2{n}.5Z", "capture", f"0302399-{2000000 + n}",
-            reference, "", "NOK", Decimal("499.00"), Decimal("-0.05"), Decimal("12345678901.23"))
+        Row(
+            "0302399",
+            dt.date(2026, 11, 20),
+            f"2026-11-20T07:19:2{n}.5Z",
+            "capture",
+            f"0302399-{2000000 + n}",
+            reference,
+            "",
+            "NOK",
+            Decimal("499.00"),
+            Decimal("-0.05"),
+            Decimal("12345678901.23"),
+        )
         for n, reference in enumerate(REFERENCES)
-    ]  # fmt: skip
+    ]
     with open_report("xlsx", source, timezone=ZoneInfo("Europe/Oslo"), heading="Ledger 0302399 funds 2026-11-20") as r:
         r.write(rows)
         r.commit([DateSummary("0302399", "funds", dt.date(2026, 11, 20))])
@@ -56,10 +67,20 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     profile = (folder / "profile").as_uri()  # its own: never the user's, never another run's
     for target, out in ((SHOWN_AS_CSV, "shown"), ("xlsx:Calc MS Excel 2007 XML", "saved")):
         subprocess.run(
-            [SOFFICE, f"-env:UserInstallation={profile}", "--headless", "--convert-to", target,
-             "--outdir", str(folder / out), str(source)],
-            check=True, capture_output=True, timeout=300,
-        )  # fmt: skip
+            [
+                SOFFICE,
+                f"-env:UserInstallation={profile}",
+                "--headless",
+                "--convert-to",
+                target,
+                "--outdir",
+                str(folder / out),
+                str(source),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
     return folder
 
 

@@ -10,8 +10,16 @@ import pytest
 from jobs.money import amount_formatter, format_amount, format_minor, major_units, minor_units
 
 # Worked out by hand: two decimals, a minus sign, no other mark, exact however large.
-EXAMPLES = [(49900, "499.00"), (-5, "-0.05"), (0, "0.00"), (1, "0.01"), (-100, "-1.00"), (123456, "1234.56"),
-            (2**63 - 1, "92233720368547758.07"), (-(2**63), "-92233720368547758.08")]  # fmt: skip
+EXAMPLES = [
+    (49900, "499.00"),
+    (-5, "-0.05"),
+    (0, "0.00"),
+    (1, "0.01"),
+    (-100, "-1.00"),
+    (123456, "1234.56"),
+    (2**63 - 1, "92233720368547758.07"),
+    (-(2**63), "-92233720368547758.08"),
+]
 
 
 @pytest.mark.parametrize("minor, text", EXAMPLES)

@@ -157,17 +157,20 @@ def test_dates_a_previous_version_gave_up_on_are_queued_again(make_sandbox, use_
         db.executemany(
             "INSERT INTO dates (ledger_id, topic, ledger_date, status, pending_since, tries, detail, updated_at)"
             " VALUES (?, ?, ?, 'abandoned', 't', 9, ?, 't')",
-            [(ledger, "funds", str(day), "still open after 2 days ([state] give_up_after_days)"),
-             (ledger, "fees", str(day), "still unavailable after 2 days ([state] give_up_after_days)")],
-        )  # fmt: skip
+            [
+                (ledger, "funds", str(day), "still open after 2 days ([state] give_up_after_days)"),
+                (ledger, "fees", str(day), "still unavailable after 2 days ([state] give_up_after_days)"),
+            ],
+        )
         db.commit()
     before = state_path.read_bytes()
     looked = status(run_cli)  # status reads an old state without upgrading or touching it
     assert state_path.read_bytes() == before and not list(state_path.parent.glob("*-wal"))
     pending = {row["topic"]: row["pending"] for row in looked["ledgers"]}
     assert {topic: [(p["date"], p["status"]) for p in rows] for topic, rows in pending.items()} == {
-        "fees": [(str(day), "unavailable")], "funds": [(str(day), "open")]
-    }  # fmt: skip
+        "fees": [(str(day), "unavailable")],
+        "funds": [(str(day), "open")],
+    }
     result = run_cli("run", "--ledger", ledger)
     assert result.code == 0, result.err
     assert_exported(sandbox, workdir / "reports", state_path, [ledger], [day, TODAY - DAY])
@@ -204,8 +207,11 @@ def served_feed(sandbox, ledger: str, topic: str) -> list[dict]:
         headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
         items, cursor = [], None
         while True:
-            page = client.get(f"/report/v2/ledgers/{ledger}/{topic}/feed", headers=headers,
-                              params={"cursor": cursor} if cursor else {}).json()  # fmt: skip
+            page = client.get(
+                f"/report/v2/ledgers/{ledger}/{topic}/feed",
+                headers=headers,
+                params={"cursor": cursor} if cursor else {},
+            ).json()
             items += page["items"]
             cursor = page["cursor"]
             if page["tryLater"]:
@@ -288,5 +294,10 @@ def test_a_ledger_id_that_is_not_a_plain_identifier_is_refused_and_never_a_path(
     assert result.code == 5
     assert "'../evil', which is not a plain identifier; refused" in result.err
     assert not (workdir / "evil").exists() and not list(workdir.parent.glob("evil*"))
-    assert_exported(sandbox, workdir / "reports", workdir / "state/report-export.sqlite3",
-                    [lid for lid in ids(sandbox) if lid != "../evil"], [TODAY - DAY])  # fmt: skip
+    assert_exported(
+        sandbox,
+        workdir / "reports",
+        workdir / "state/report-export.sqlite3",
+        [lid for lid in ids(sandbox) if lid != "../evil"],
+        [TODAY - DAY],
+    )

@@ -37,8 +37,10 @@ PASSWORD = "smtp-Pa55word-never-shown"
 TOKEN = "t0kenThatMustNeverShow"
 TOKEN_PATH = f"/services/T0NOTIFY/B0NOTIFY/{TOKEN}"
 RECIPIENTS = ["it@example.com", "kari@example.com"]
-NOT_READABLE = ("ledger 999999 is not readable with these keys (5 are): check --ledger (see report-export ledgers), "
-                "or ask the merchant to grant access")  # fmt: skip
+NOT_READABLE = (
+    "ledger 999999 is not readable with these keys (5 are): check --ledger (see report-export ledgers), "
+    "or ask the merchant to grant access"
+)
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +76,23 @@ def receiver():
 def configure(workdir, monkeypatch):
     """config.toml with a [notify] table for the given receivers; secrets in the environment, as in .env."""
 
-    def write(*, mail: MailServer | None = None, ca: bool = True, webhook: Receiver | None = None, notify: str = "",
-              other: str = "") -> None:  # fmt: skip
+    def write(
+        *,
+        mail: MailServer | None = None,
+        ca: bool = True,
+        webhook: Receiver | None = None,
+        notify: str = "",
+        other: str = "",
+    ) -> None:
         lines = ["[notify]", f'installation = "{INSTALLATION}"']
         if mail is not None:
-            lines += [f"email_to = {json.dumps(RECIPIENTS)}", 'email_from = "report-export@example.com"',
-                      'smtp_host = "127.0.0.1"', f"smtp_port = {mail.port}",
-                      f'smtp_security = "{mail.security}"']  # fmt: skip
+            lines += [
+                f"email_to = {json.dumps(RECIPIENTS)}",
+                'email_from = "report-export@example.com"',
+                'smtp_host = "127.0.0.1"',
+                f"smtp_port = {mail.port}",
+                f'smtp_security = "{mail.security}"',
+            ]
             if mail.login:
                 lines.append(f'smtp_user = "{mail.login[0]}"')
                 monkeypatch.setenv("NOTIFY_SMTP_PASSWORD", mail.login[1])
@@ -114,8 +126,9 @@ def status(run_cli) -> dict:
 # -- email ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("security, login", [("starttls", ("alerts", PASSWORD)), ("tls", ("alerts", PASSWORD)),
-                                             ("none", None)])  # fmt: skip
+@pytest.mark.parametrize(
+    "security, login", [("starttls", ("alerts", PASSWORD)), ("tls", ("alerts", PASSWORD)), ("none", None)]
+)
 def test_a_failed_run_is_mailed_with_tls_and_login_as_configured(
     security, login, sandbox, use_sandbox, run_cli, configure, mail_server
 ):
@@ -129,9 +142,12 @@ def test_a_failed_run_is_mailed_with_tls_and_login_as_configured(
     assert mail.login == (login and login[0])
     assert (mail.tls in ("TLSv1.2", "TLSv1.3")) == (security != "none")
     headers = {name: mail.message[name] for name in ("Subject", "From", "To", "Auto-Submitted")}
-    assert headers == {"Subject": "report-export on acct-test: run failed (exit 5)",
-                       "From": "report-export@example.com", "To": "it@example.com, kari@example.com",
-                       "Auto-Submitted": "auto-generated"}  # fmt: skip
+    assert headers == {
+        "Subject": "report-export on acct-test: run failed (exit 5)",
+        "From": "report-export@example.com",
+        "To": "it@example.com, kari@example.com",
+        "Auto-Submitted": "auto-generated",
+    }
     assert mail.body == (
         "report-export on acct-test: run failed (exit 5)\n\n"
         f"Run #1: report-export run (cli) on {TODAY}: failed, exit 5\n"
@@ -166,13 +182,15 @@ def test_an_untrusted_mail_server_never_fails_a_run_and_gets_its_notices_once_tr
     configure(mail=server)  # the fix: trust the relay's CA
     assert run_cli("run").code == 0
     assert [mail.message["Subject"] for mail in server.mails] == [
-        "report-export on acct-test: run failed (exit 5)", "report-export on acct-test: recovered"
-    ]  # fmt: skip
+        "report-export on acct-test: run failed (exit 5)",
+        "report-export on acct-test: recovered",
+    ]
     assert status(run_cli)["undelivered"] == []
 
 
-def test_a_refused_login_is_named_with_the_settings_to_fix(sandbox, use_sandbox, run_cli, configure, mail_server,
-                                                          monkeypatch):  # fmt: skip
+def test_a_refused_login_is_named_with_the_settings_to_fix(
+    sandbox, use_sandbox, run_cli, configure, mail_server, monkeypatch
+):
     server = mail_server(security="starttls", login=("alerts", PASSWORD))
     configure(mail=server)
     monkeypatch.setenv("NOTIFY_SMTP_PASSWORD", "not-the-password")
@@ -186,8 +204,9 @@ def test_a_refused_login_is_named_with_the_settings_to_fix(sandbox, use_sandbox,
 # -- webhook -------------------------------------------------------------------------------------------
 
 
-def test_the_webhook_posts_every_fact_as_named_fields_and_in_its_text(sandbox, use_sandbox, run_cli, configure,
-                                                                      receiver):  # fmt: skip
+def test_the_webhook_posts_every_fact_as_named_fields_and_in_its_text(
+    sandbox, use_sandbox, run_cli, configure, receiver
+):
     configure(webhook=receiver, other="[export]\nstrict = true\n")
     use_sandbox(sandbox)
     day = TODAY - DAY
@@ -207,19 +226,35 @@ def test_the_webhook_posts_every_fact_as_named_fields_and_in_its_text(sandbox, u
         "event": "failed",
         "installation": INSTALLATION,
         "at": notice["at"],  # below
-        "run": {"id": 1, "command": "run", "trigger": "cli", "date": str(TODAY), "outcome": "failed", "exitCode": 5,
-                "summary": result.out.splitlines()[0], "error": None},
+        "run": {
+            "id": 1,
+            "command": "run",
+            "trigger": "cli",
+            "date": str(TODAY),
+            "outcome": "failed",
+            "exitCode": 5,
+            "summary": result.out.splitlines()[0],
+            "error": None,
+        },
         "failedDates": [{"ledgerId": LEDGER, "topic": "funds", "date": str(day), "reason": reason}],
         "refusedLedgers": [],
-        "failing": [{"command": "run", "exitCode": 5, "error": "ledger dates that do not reconcile",
-                     "since": str(TODAY), "failedRuns": 1, "new": True}],
+        "failing": [
+            {
+                "command": "run",
+                "exitCode": 5,
+                "error": "ledger dates that do not reconcile",
+                "since": str(TODAY),
+                "failedRuns": 1,
+                "new": True,
+            }
+        ],
         "overdue": [],
         "warnAfterDays": 35,
         "withdrawn": [],
         "waiting": [],
         "recovered": [],
         "redo": f"report-export run --ledger {LEDGER}",
-    }  # fmt: skip
+    }
     assert result.out.startswith("report-export run: 1 ledger, catch-up: 1 ledger date written")
     assert abs(dt.datetime.fromisoformat(notice["at"]) - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=5)
     assert notice["text"] == (
@@ -231,8 +266,9 @@ def test_the_webhook_posts_every_fact_as_named_fields_and_in_its_text(sandbox, u
     )
 
 
-def test_the_webhook_is_retried_on_5xx_and_429_and_waits_as_told(sandbox, use_sandbox, run_cli, configure, receiver,
-                                                                 fake_time):  # fmt: skip
+def test_the_webhook_is_retried_on_5xx_and_429_and_waits_as_told(
+    sandbox, use_sandbox, run_cli, configure, receiver, fake_time
+):
     configure(webhook=receiver)
     use_sandbox(sandbox)
     receiver.answer((500, "oops", {}), (429, "slow down", {"Retry-After": "7"}))
@@ -288,8 +324,9 @@ def test_a_notice_for_a_channel_no_longer_configured_is_dropped_with_a_warning(
 # -- when: every failure, lasting conditions once a day, recovery ------------------------------------------
 
 
-def test_an_overdue_date_is_told_once_then_once_a_day_then_when_it_closes(make_sandbox, use_sandbox, configure,
-                                                                          receiver, told):  # fmt: skip
+def test_an_overdue_date_is_told_once_then_once_a_day_then_when_it_closes(
+    make_sandbox, use_sandbox, configure, receiver, told
+):
     configure(webhook=receiver, other="[state]\nwarn_after_days = 2\n")
     sandbox = make_sandbox(today=TODAY - DAY)  # the API keeps yesterday open, here for days
     use_sandbox(sandbox)
@@ -306,16 +343,23 @@ def test_an_overdue_date_is_told_once_then_once_a_day_then_when_it_closes(make_s
     assert told(*args, today=TODAY + 4 * DAY) == (0, [])
     overdue, reminder, recovered = (post.body for post in receiver.posts)
     command = f"report-export run --ledger {LEDGER} --topic funds --from {day} --to {day}"
-    fact = {"ledgerId": LEDGER, "topic": "funds", "date": str(day), "status": "open",
-            "since": overdue["overdue"][0]["since"], "command": command}  # fmt: skip
+    fact = {
+        "ledgerId": LEDGER,
+        "topic": "funds",
+        "date": str(day),
+        "status": "open",
+        "since": overdue["overdue"][0]["since"],
+        "command": command,
+    }
     assert overdue["title"] == "report-export on acct-test: 1 ledger date overdue"
     assert overdue["overdue"] == [{**fact, "ageDays": 3, "new": True}]
     assert reminder["title"] == "report-export on acct-test: still 1 ledger date overdue"
     assert reminder["overdue"] == [{**fact, "ageDays": 4, "new": False}]
     assert f"  ledger {LEDGER} funds {day}: open since " in reminder["text"] and command in reminder["text"]
     assert recovered["title"] == "report-export on acct-test: recovered" and recovered["overdue"] == []
-    assert recovered["recovered"] == [{"condition": "overdue", "ledgerId": LEDGER, "topic": "funds", "date": str(day),
-                                       "exported": True}]  # fmt: skip
+    assert recovered["recovered"] == [
+        {"condition": "overdue", "ledgerId": LEDGER, "topic": "funds", "date": str(day), "exported": True}
+    ]
     assert f"Recovered:\n  ledger {LEDGER} funds {day}: exported\n" in recovered["text"]
 
 
@@ -331,8 +375,9 @@ def test_the_catch_up_tells_each_date_that_becomes_overdue(make_sandbox, use_san
     assert latest["title"] == "report-export on acct-test: 1 ledger date overdue"  # what is new; the text has both
 
 
-def test_a_withdrawn_ledger_is_told_when_found_then_daily_then_when_readable_again(sandbox, use_sandbox, configure,
-                                                                                   receiver, told):  # fmt: skip
+def test_a_withdrawn_ledger_is_told_when_found_then_daily_then_when_readable_again(
+    sandbox, use_sandbox, configure, receiver, told
+):
     configure(webhook=receiver)
     use_sandbox(sandbox)
     assert told("run") == (0, [])  # a good night tells nothing
@@ -386,8 +431,9 @@ def test_a_failure_that_repeats_every_hour_is_told_once_then_daily_with_the_coun
     assert "Failing" not in failed["text"]  # a new failure is the run the notice is about
     assert summary["title"] == f"report-export on acct-test: still run failing since {TODAY} (exit 4, 25 failed runs)"
     assert summary["run"]["date"] == str(TODAY + DAY) and summary["run"]["error"] == error
-    assert summary["failing"] == [{"command": "run", "exitCode": 4, "error": error, "since": str(TODAY),
-                                   "failedRuns": 25, "new": False}]  # fmt: skip
+    assert summary["failing"] == [
+        {"command": "run", "exitCode": 4, "error": error, "since": str(TODAY), "failedRuns": 25, "new": False}
+    ]
     assert f"\n  report-export run: exit 4 since {TODAY}, 25 failed runs: {error}\n" in summary["text"]
     use_sandbox(sandbox)  # the keys are fixed
     sandbox.today = TODAY + DAY
@@ -438,8 +484,13 @@ def test_notify_test_says_what_each_channel_answered(run_cli, configure, mail_se
 
 
 def test_notify_test_with_nothing_configured_says_how_to_configure(run_cli, workdir):
-    assert_one_line(run_cli("notify", "--test"), 3, "no notification channel is configured", "[notify] email_to",
-                    "NOTIFY_WEBHOOK_URL")  # fmt: skip
+    assert_one_line(
+        run_cli("notify", "--test"),
+        3,
+        "no notification channel is configured",
+        "[notify] email_to",
+        "NOTIFY_WEBHOOK_URL",
+    )
     assert_one_line(run_cli("notify"), 2, "notify needs --test")
 
 
@@ -449,8 +500,11 @@ def test_notify_test_with_nothing_configured_says_how_to_configure(run_cli, work
 @pytest.mark.parametrize(
     "toml, env, words",
     [
-        ('email_to = "it@example.com"\n', {}, ["[notify] email_to in config.toml is 'it@example.com'",
-                                               "a list of addresses"]),
+        (
+            'email_to = "it@example.com"\n',
+            {},
+            ["[notify] email_to in config.toml is 'it@example.com'", "a list of addresses"],
+        ),
         ('email_to = ["it@example.com"]\n', {}, ["smtp_host is not", 'smtp_host = "smtp.example.com"']),
         ('smtp_host = "smtp.example.com"\n', {}, ["email_to is not"]),
         ('smtp_security = "ssl"\n', {}, ["[notify] smtp_security", '"starttls", "tls", "none"']),
@@ -458,14 +512,20 @@ def test_notify_test_with_nothing_configured_says_how_to_configure(run_cli, work
         ('webhook_url = "https://hooks.example/T/B/tok"\n', {}, ["holds 'webhook_url'", "credentials belong in .env"]),
         ('email_to = ["it@example.com"]\nsmtp_host = "h"\nsmtp_user = "u"\n', {}, ["NOTIFY_SMTP_PASSWORD is not"]),
         ('email_to = ["it@example.com"]\nsmtp_host = "h"\n', {"NOTIFY_SMTP_PASSWORD": "pw-1"}, ["smtp_user is not"]),
-        ('email_to = ["it@example.com"]\nsmtp_host = "h"\nsmtp_user = "u"\nsmtp_security = "none"\n',
-         {"NOTIFY_SMTP_PASSWORD": "pw-1"}, ["unencrypted", '"starttls" or "tls"']),
-        ('email_to = ["it@example.com"]\nsmtp_host = "h"\nsmtp_ca_file = "nope.pem"\n', {}, ["smtp_ca_file 'nope.pem'",
-                                                                                             "is not a file"]),
+        (
+            'email_to = ["it@example.com"]\nsmtp_host = "h"\nsmtp_user = "u"\nsmtp_security = "none"\n',
+            {"NOTIFY_SMTP_PASSWORD": "pw-1"},
+            ["unencrypted", '"starttls" or "tls"'],
+        ),
+        (
+            'email_to = ["it@example.com"]\nsmtp_host = "h"\nsmtp_ca_file = "nope.pem"\n',
+            {},
+            ["smtp_ca_file 'nope.pem'", "is not a file"],
+        ),
         ("on_success = 1\n", {}, ["[notify] on_success", "true or false"]),
         ("", {"NOTIFY_WEBHOOK_URL": f"hooks.example{TOKEN_PATH}"}, ["NOTIFY_WEBHOOK_URL is not an http(s) URL"]),
     ],
-)  # fmt: skip
+)
 def test_a_notify_setting_that_cannot_work_is_named_with_the_fix(toml, env, words, run_cli, workdir, monkeypatch):
     (workdir / "config.toml").write_text("[notify]\n" + toml)
     for name, value in env.items():
@@ -475,8 +535,9 @@ def test_a_notify_setting_that_cannot_work_is_named_with_the_fix(toml, env, word
     assert TOKEN not in result.err and "hunter22" not in result.err and "pw-1" not in result.err
 
 
-def test_no_secret_shows_in_a_message_a_log_status_or_the_state(sandbox, use_sandbox, run_cli, configure, mail_server,
-                                                                receiver, workdir, caplog):  # fmt: skip
+def test_no_secret_shows_in_a_message_a_log_status_or_the_state(
+    sandbox, use_sandbox, run_cli, configure, mail_server, receiver, workdir, caplog
+):
     caplog.set_level(logging.INFO, logger="httpx")  # httpx logs each request's URL when asked to
     server = mail_server(security="starttls", login=("alerts", PASSWORD))
     configure(mail=server, webhook=receiver, other="[retry]\nmax_attempts = 2\n")
@@ -488,9 +549,15 @@ def test_no_secret_shows_in_a_message_a_log_status_or_the_state(sandbox, use_san
     assert "[hidden]" in shown[-1].out  # the echo was there, and was hidden
     shown += [run_cli("run", "--log-file", "run.log"), run_cli("notify", "--test"), run_cli("status")]
     assert [post.body["event"] for post in receiver.posts[2:]] == ["failed", "recovered", "test"]  # delivered later
-    everything = "\n".join([*(r.out + r.err for r in shown), (workdir / "run.log").read_text(), caplog.text,
-                            *(mail.message.as_string() for mail in server.mails),
-                            *(json.dumps(post.body) for post in receiver.posts)])  # fmt: skip
+    everything = "\n".join(
+        [
+            *(r.out + r.err for r in shown),
+            (workdir / "run.log").read_text(),
+            caplog.text,
+            *(mail.message.as_string() for mail in server.mails),
+            *(json.dumps(post.body) for post in receiver.posts),
+        ]
+    )
     assert "HTTP Request: POST" in caplog.text and len(server.mails) == 3
     for secret in (PASSWORD, TOKEN, ACCOUNTING_CLIENT[1]):
         assert secret not in everything
@@ -504,13 +571,20 @@ def test_no_secret_shows_in_a_message_a_log_status_or_the_state(sandbox, use_san
 def test_a_scheduled_run_that_fails_is_told_like_any_other(make_sandbox, workdir, receiver):
     sandbox = make_sandbox(clock=time.monotonic, sleep=time.sleep)
     sandbox.add_fault("500:path=/settlement/v1/ledgers,count=0")
-    (workdir / "config.toml").write_text('[schedule]\ncron = "23 4 * * *"\n[retry]\nmax_attempts = 1\n'
-                                         f'[notify]\ninstallation = "{INSTALLATION}"\n')  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent), "VIPPS_BASE_URL": sandbox.base_url,
-           "VIPPS_CLIENT_ID": ACCOUNTING_CLIENT[0], "VIPPS_CLIENT_SECRET": ACCOUNTING_CLIENT[1],
-           "NOTIFY_WEBHOOK_URL": receiver.url}  # fmt: skip
-    process = subprocess.Popen([sys.executable, "-m", "jobs", "schedule", "--now"], cwd=workdir, env=env,
-                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    (workdir / "config.toml").write_text(
+        f'[schedule]\ncron = "23 4 * * *"\n[retry]\nmax_attempts = 1\n[notify]\ninstallation = "{INSTALLATION}"\n'
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).parent.parent),
+        "VIPPS_BASE_URL": sandbox.base_url,
+        "VIPPS_CLIENT_ID": ACCOUNTING_CLIENT[0],
+        "VIPPS_CLIENT_SECRET": ACCOUNTING_CLIENT[1],
+        "NOTIFY_WEBHOOK_URL": receiver.url,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jobs", "schedule", "--now"], cwd=workdir, env=env, stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 30
         while not receiver.posts:
@@ -528,12 +602,16 @@ def test_a_scheduled_run_that_fails_is_told_like_any_other(make_sandbox, workdir
     assert "notification #1 sent by webhook" in stderr and "Traceback" not in stderr
 
 
-def test_an_export_from_the_page_that_fails_is_told_with_the_command_that_redoes_it(sandbox, fake_time, workdir,
-                                                                                    receiver):  # fmt: skip
+def test_an_export_from_the_page_that_fails_is_told_with_the_command_that_redoes_it(
+    sandbox, fake_time, workdir, receiver
+):
     (workdir / "config.toml").write_text(f'[export]\nstrict = true\n[notify]\ninstallation = "{INSTALLATION}"\n')
     sandbox.corrupt(LEDGER, "funds", dt.date(2026, 10, 5), "chain")
-    env = {"VIPPS_CLIENT_ID": ACCOUNTING_CLIENT[0], "VIPPS_CLIENT_SECRET": ACCOUNTING_CLIENT[1],
-           "NOTIFY_WEBHOOK_URL": receiver.url}  # fmt: skip
+    env = {
+        "VIPPS_CLIENT_ID": ACCOUNTING_CLIENT[0],
+        "VIPPS_CLIENT_SECRET": ACCOUNTING_CLIENT[1],
+        "NOTIFY_WEBHOOK_URL": receiver.url,
+    }
     with contextlib.contextmanager(serve_page)(workdir, sandbox, fake_time, TODAY, env) as page:
         with page.signed_in() as client:
             assert start_export(client).status_code == 303  # to the export's progress
@@ -548,8 +626,19 @@ def test_an_export_from_the_page_that_fails_is_told_with_the_command_that_redoes
 
 
 def test_the_text_lists_twenty_items_a_section_and_counts_the_rest_while_the_fields_hold_all():
-    overdue = [{"ledgerId": "302321", "topic": "funds", "date": f"2026-10-{n:02}", "status": "open", "since": "s",
-                "ageDays": 40, "new": True, "command": "c"} for n in range(1, 26)]  # fmt: skip
+    overdue = [
+        {
+            "ledgerId": "302321",
+            "topic": "funds",
+            "date": f"2026-10-{n:02}",
+            "status": "open",
+            "since": "s",
+            "ageDays": 40,
+            "new": True,
+            "command": "c",
+        }
+        for n in range(1, 26)
+    ]
     made = notice.compose("overdue", INSTALLATION, "25 ledger dates overdue", overdue=overdue, warn_after_days=35)
     listed = [line for line in made["text"].splitlines() if line.startswith("  ledger 302321 funds")]
     assert [line.split()[3] for line in listed] == [f"2026-10-{n:02}" for n in range(1, 21)]
@@ -574,8 +663,9 @@ def interrupt_after_the_first_date(monkeypatch, presses: int) -> None:
 
 
 @pytest.mark.parametrize("presses, outcome", [(1, "stopped"), (2, "interrupted")])
-def test_an_interrupted_run_is_no_failure_and_no_recovery(presses, outcome, sandbox, use_sandbox, run_cli, configure,
-                                                          receiver, told, monkeypatch):  # fmt: skip
+def test_an_interrupted_run_is_no_failure_and_no_recovery(
+    presses, outcome, sandbox, use_sandbox, run_cli, configure, receiver, told, monkeypatch
+):
     """Issue 20: "an interrupted run notified as a failure" survived the suite. After a failure told, the run that
     is stopped neither fails (a new failure, told at once) nor succeeds (recovered): it tells nothing."""
     configure(webhook=receiver, other=f'[state]\nstart_date = "{TODAY - 20 * DAY}"\n')  # 200 ledger dates
@@ -620,8 +710,9 @@ def test_a_bug_in_the_notifications_is_logged_and_the_run_ends_as_it_would_have(
     assert good.code == 0 and "notifications: KeyError" in good.err and not receiver.posts
 
 
-def test_a_voucher_that_waits_is_told_once_a_day_and_when_it_is_written(make_sandbox, use_sandbox, configure,
-                                                                         receiver, told, workdir):  # fmt: skip
+def test_a_voucher_that_waits_is_told_once_a_day_and_when_it_is_written(
+    make_sandbox, use_sandbox, configure, receiver, told, workdir
+):
     """Issue 18: a voucher held back by a missing mapping is a lasting condition, like an overdue date."""
     committed = (Path(__file__).parent.parent / "config.toml").read_text(encoding="utf-8")
     chart = committed[committed.index("\n[accounts]\n") :]  # its chart, without its own [notify]
@@ -642,5 +733,6 @@ def test_a_voucher_that_waits_is_told_once_a_day_and_when_it_is_written(make_san
     [fact] = waiting["waiting"]
     assert (fact["ledgerId"], fact["date"], fact["format"], fact["new"]) == (LEDGER, str(day), "gbat10", True)
     assert "entry type 'instant-payout-fee' has no account" in fact["reason"] and fact["reason"] in waiting["text"]
-    assert recovered["recovered"] == [{"condition": "waiting", "ledgerId": LEDGER, "topic": "funds", "date": str(day),
-                                       "format": "gbat10"}]  # fmt: skip
+    assert recovered["recovered"] == [
+        {"condition": "waiting", "ledgerId": LEDGER, "topic": "funds", "date": str(day), "format": "gbat10"}
+    ]

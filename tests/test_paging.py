@@ -140,11 +140,13 @@ def api_serving(bodies: dict[str | None, dict]) -> tuple[ReportApi, list]:
 
 def test_a_cursor_without_has_more_is_followed_as_more_pages():
     """hasMore came in November 2023 and is not required: a page with a cursor and no hasMore is not the last."""
-    api, asked = api_serving({
-        None: {"items": [{"n": 1}], "cursor": "c1", "tryLater": False},
-        "c1": {"items": [{"n": 2}], "cursor": "c2", "tryLater": False},
-        "c2": {"items": [{"n": 3}], "tryLater": False},
-    })  # fmt: skip
+    api, asked = api_serving(
+        {
+            None: {"items": [{"n": 1}], "cursor": "c1", "tryLater": False},
+            "c1": {"items": [{"n": 2}], "cursor": "c2", "tryLater": False},
+            "c2": {"items": [{"n": 3}], "tryLater": False},
+        }
+    )
     pages = list(api.date_pages("302321", "funds", dt.date(2026, 11, 19)))
     assert [item for page in pages for item in page.items] == [{"n": 1}, {"n": 2}, {"n": 3}]
     assert asked == [None, "c1", "c2"]

@@ -72,8 +72,13 @@ def start(live_sandbox, use_sandbox, workdir):
 
     def start(*argv: str, step: str | None = None) -> subprocess.Popen:
         steps = [step] if step else []
-        process = subprocess.Popen([sys.executable, "-c", MAIN, str(TODAY), *steps, "--", *argv], cwd=workdir,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        process = subprocess.Popen(
+            [sys.executable, "-c", MAIN, str(TODAY), *steps, "--", *argv],
+            cwd=workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         started.append(process)
         return process
 

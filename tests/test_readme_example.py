@@ -21,8 +21,20 @@ def blocks() -> list[str]:
 def test_the_worked_example_is_the_export_of_that_day(make_sandbox, use_sandbox, run_cli, workdir):
     shutil.copy(ROOT / "config.toml", workdir / "config.toml")
     use_sandbox(make_sandbox(today=dt.date(2026, 11, 20)))
-    result = run_cli("run", "--from", "2026-11-19", "--to", "2026-11-19", "--ledger", "302321", "--format", "gbat10",
-                     "--format", "camt053", today=dt.date(2026, 11, 20))  # fmt: skip
+    result = run_cli(
+        "run",
+        "--from",
+        "2026-11-19",
+        "--to",
+        "2026-11-19",
+        "--ledger",
+        "302321",
+        "--format",
+        "gbat10",
+        "--format",
+        "camt053",
+        today=dt.date(2026, 11, 20),
+    )
     assert result.code == 0, result.err
     voucher, statement, bank = blocks()
     folder = workdir / "reports" / "302321" / "funds"

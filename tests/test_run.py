@@ -104,8 +104,18 @@ def test_open_and_unavailable_dates_get_no_file_and_are_named(make_sandbox, use_
     sandbox = make_sandbox(today=D2)  # the API is two days behind the exporter's calendar
     use_sandbox(sandbox)
     ledger = ledger_ids(sandbox)[0]
-    result = run_cli("run", "--from", D1.isoformat(), "--to", D3.isoformat(), "--ledger", ledger, "--topic", "funds",
-                     "--detailed-exit-codes")  # fmt: skip
+    result = run_cli(
+        "run",
+        "--from",
+        D1.isoformat(),
+        "--to",
+        D3.isoformat(),
+        "--ledger",
+        ledger,
+        "--topic",
+        "funds",
+        "--detailed-exit-codes",
+    )
     assert result.code == 8
     out = workdir / "reports"
     assert report(out, ledger, "funds", D1, "csv").exists()

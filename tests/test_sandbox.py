@@ -79,8 +79,12 @@ def token(c: httpx.Client, path: str = "/miami/v1/token") -> str:
 
 def merchant_token(c: httpx.Client) -> str:
     cid, secret, key, msn = MERCHANT_CLIENT
-    headers = {"client_id": cid, "client_secret": secret, "Ocp-Apim-Subscription-Key": key,
-               "Merchant-Serial-Number": msn}  # fmt: skip
+    headers = {
+        "client_id": cid,
+        "client_secret": secret,
+        "Ocp-Apim-Subscription-Key": key,
+        "Merchant-Serial-Number": msn,
+    }
     r = c.post("/accesstoken/get", headers=headers)
     assert r.status_code == 200, r.text
     return r.json()["access_token"]
@@ -153,8 +157,9 @@ def test_accounting_token_refused(client, kwargs, status):
 
 def test_merchant_token(sb, client):
     cid, secret, key, _ = MERCHANT_CLIENT
-    r = client.post("/accesstoken/get", headers={"client_id": cid, "client_secret": secret,
-                                                 "Ocp-Apim-Subscription-Key": key})  # fmt: skip
+    r = client.post(
+        "/accesstoken/get", headers={"client_id": cid, "client_secret": secret, "Ocp-Apim-Subscription-Key": key}
+    )
     body = r.json()
     assert r.status_code == 200 and body["token_type"] == "Bearer"
     assert body["expires_in"] == "86400" and int(body["expires_on"]) > int(body["not_before"])
@@ -172,8 +177,9 @@ def test_explicit_ttl_applies_to_merchant_tokens(make):
     sb = make(token_ttl=60)
     with httpx.Client(base_url=sb.base_url) as c:
         cid, secret, key, _ = MERCHANT_CLIENT
-        r = c.post("/accesstoken/get", headers={"client_id": cid, "client_secret": secret,
-                                                "Ocp-Apim-Subscription-Key": key})  # fmt: skip
+        r = c.post(
+            "/accesstoken/get", headers={"client_id": cid, "client_secret": secret, "Ocp-Apim-Subscription-Key": key}
+        )
         assert r.json()["expires_in"] == "60"
 
 
@@ -322,10 +328,25 @@ def test_week_has_every_trap(sb):
     assert set(AWKWARD_REFERENCES) <= {e["reference"] for e in main}
     assert {0, -1, 1} <= {e["amount"] for e in main}
     assert {e["entryType"] for e in main} == {
-        "capture", "refund", "fees-retained", "payout-scheduled", "correction", "payout-aborted", "top-up",
-        "retained-disputed-capture", "returned-disputed-capture", "instant-payout-fee", "credit-note"}  # fmt: skip
+        "capture",
+        "refund",
+        "fees-retained",
+        "payout-scheduled",
+        "correction",
+        "payout-aborted",
+        "top-up",
+        "retained-disputed-capture",
+        "returned-disputed-capture",
+        "instant-payout-fee",
+        "credit-note",
+    }
     assert {e["entryType"] for e in week[MAIN, "fees"]} == {
-        "capture-fee", "fees-retained", "service-fee", "credit-note", "correction"}  # fmt: skip
+        "capture-fee",
+        "fees-retained",
+        "service-fee",
+        "credit-note",
+        "correction",
+    }
     assert {e["entryType"] for e in week[DANISH, "funds"]} >= {"capture", "scheduled-for-payout"}
     assert "payout-scheduled" not in {e["entryType"] for e in week[DANISH, "funds"]}
     everything = [e for entries in week.values() for e in entries]
@@ -351,8 +372,13 @@ def test_week_has_every_trap(sb):
         assert not {e["pspReference"] for e in fees if e["entryType"] != "capture-fee"} & captures
 
 
-ZONES = {MAIN: "Europe/Oslo", RESERVE: "Europe/Oslo", MERCHANT: "Europe/Oslo", DANISH: "Europe/Copenhagen",
-         EURO: "Europe/Helsinki"}  # fmt: skip
+ZONES = {
+    MAIN: "Europe/Oslo",
+    RESERVE: "Europe/Oslo",
+    MERCHANT: "Europe/Oslo",
+    DANISH: "Europe/Copenhagen",
+    EURO: "Europe/Helsinki",
+}
 SETTLEMENT = {"fees-retained", "payout-scheduled", "scheduled-for-payout", "fees-invoiced"}
 
 
@@ -393,8 +419,10 @@ def test_norwegian_payouts_without_a_usable_reference(make):
     assert len(payouts) == 6  # Sundays are quiet on this ledger
     assert [e["reference"] for e in payouts].count("") >= 2 and [e["reference"] for e in payouts].count(None) >= 2
     assert all("reference" in e for e in payouts)  # null in the JSON, not left out
-    assert all(re.fullmatch(r"0302399-\d+", e["pspReference"]) and e["balanceAfter"] == e["balanceBefore"]
-               + e["amount"] for e in payouts)  # fmt: skip
+    assert all(
+        re.fullmatch(r"0302399-\d+", e["pspReference"]) and e["balanceAfter"] == e["balanceBefore"] + e["amount"]
+        for e in payouts
+    )
     main = [e for d in WEEK for e in sb.entries(MAIN, "funds", d) if e["entryType"] == "payout-scheduled"]
     assert all(e["reference"].startswith("Vipps utbet. ") for e in main)  # the main ledger still has them
 
@@ -472,8 +500,9 @@ def test_gdpr_fields_only_on_request(client):
     rich = get(client, DATES.format(MAIN, "funds", date), tok, includeGDPRSensitiveData="true")
     rich = rich.json()["items"]
     captures = [e for e in rich if e["entryType"] == "capture"]
-    assert captures and all(re.fullmatch(r"xxxx \d{4}", e["maskedPhoneNo"]) and "name" in e and "message" in e
-                            for e in captures)  # fmt: skip
+    assert captures and all(
+        re.fullmatch(r"xxxx \d{4}", e["maskedPhoneNo"]) and "name" in e and "message" in e for e in captures
+    )
     assert "name" not in rich[-1]  # the payout
     api_unit = get(client, DATES.format(MERCHANT, "funds", date), tok, includeGDPRSensitiveData="true").json()
     assert not any("name" in e for e in api_unit["items"])
@@ -485,8 +514,12 @@ def test_same_inputs_same_bytes(make):
         sb = make(page_size=10)
         with httpx.Client(base_url=sb.base_url) as c:
             tok = token(c)
-            paths = [DATES.format(MAIN, "funds", WEEK[2]), DATES.format(EURO, "fees", WEEK[3]),
-                     FEED.format(RESERVE, "funds"), "/settlement/v1/ledgers"]  # fmt: skip
+            paths = [
+                DATES.format(MAIN, "funds", WEEK[2]),
+                DATES.format(EURO, "fees", WEEK[3]),
+                FEED.format(RESERVE, "funds"),
+                "/settlement/v1/ledgers",
+            ]
             bodies.append([get(c, p, tok).content for p in paths])
     assert bodies[0] == bodies[1]
 
@@ -692,11 +725,14 @@ def test_big_dates_are_deterministic(make):
     assert bodies[0] == bodies[1]
 
 
-@pytest.mark.parametrize(("args", "error"), [
-    ((MAIN, "payouts", WEEK[0], 10), ValueError),
-    ((MAIN, "funds", WEEK[0], -1), ValueError),
-    (("999", "funds", WEEK[0], 10), KeyError),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        ((MAIN, "payouts", WEEK[0], 10), ValueError),
+        ((MAIN, "funds", WEEK[0], -1), ValueError),
+        (("999", "funds", WEEK[0], 10), KeyError),
+    ],
+)
 def test_set_volume_refuses(sb, args, error):
     with pytest.raises(error):
         sb.set_volume(*args)
@@ -714,11 +750,14 @@ def test_429_on_nth_matching_request(make):
         assert statuses[1].headers["retry-after"] == "3"
 
 
-@pytest.mark.parametrize(("spec", "statuses"), [
-    ("500:path=/ledgers,count=2", [500, 500, 200, 200]),
-    ("503:nth=2,count=0", [200, 503, 503, 503]),
-    ("503:path=/settlement/", [503, 200, 200, 200]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("spec", "statuses"),
+    [
+        ("500:path=/ledgers,count=2", [500, 500, 200, 200]),
+        ("503:nth=2,count=0", [200, 503, 503, 503]),
+        ("503:path=/settlement/", [503, 200, 200, 200]),
+    ],
+)
 def test_server_errors_and_counts(make, spec, statuses):
     sb = make()
     with httpx.Client(base_url=sb.base_url) as c:
@@ -802,8 +841,21 @@ def test_parse_fault_defaults_and_keys():
     assert parse_fault("slow:ms=10").ms == 10 and parse_fault("slow").ms == 2000
 
 
-@pytest.mark.parametrize("spec", ["", "teapot", "429:nth=0", "429:nth=x", "500:retry-after=1", "slow:ms=-1",
-                                  "429:path", "429:nth=1,nth=2", "drop:path=", "500:bogus=1"])  # fmt: skip
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "",
+        "teapot",
+        "429:nth=0",
+        "429:nth=x",
+        "500:retry-after=1",
+        "slow:ms=-1",
+        "429:path",
+        "429:nth=1,nth=2",
+        "drop:path=",
+        "500:bogus=1",
+    ],
+)
 def test_parse_fault_rejects(spec):
     with pytest.raises(ValueError) as info:
         parse_fault(spec)
@@ -820,14 +872,20 @@ def test_cli_bad_fault(capsys):
 
 
 def test_cli_serves_until_interrupted():
-    proc = subprocess.Popen([sys.executable, "-m", "jobs.sandbox", "--port", "0", "--today", "2026-11-20"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jobs.sandbox", "--port", "0", "--today", "2026-11-20"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         first = proc.stdout.readline()
         url = re.search(r"http://127\.0\.0\.1:\d+", first).group(0)
         with httpx.Client(base_url=url) as c:
-            assert c.post("/miami/v1/token", auth=ACCOUNTING_CLIENT,
-                          data={"grant_type": "client_credentials"}).status_code == 200  # fmt: skip
+            assert (
+                c.post("/miami/v1/token", auth=ACCOUNTING_CLIENT, data={"grant_type": "client_credentials"}).status_code
+                == 200
+            )
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
         out, err = proc.stdout.read(), proc.stderr.read()
@@ -927,10 +985,18 @@ def test_corrupt_payout_not_last(make):
     assert payout["entryType"] == "scheduled-for-payout" and last["entryType"] == "fees-retained"
     assert served[:-2] == pristine[:-2]
     start = last["balanceBefore"]
-    assert served[-2] == {**payout, "time": last["time"], "balanceBefore": start,
-                          "balanceAfter": start + payout["amount"]}  # fmt: skip
-    assert served[-1] == {**last, "time": payout["time"], "balanceBefore": start + payout["amount"],
-                          "balanceAfter": start + payout["amount"] + last["amount"]}  # fmt: skip
+    assert served[-2] == {
+        **payout,
+        "time": last["time"],
+        "balanceBefore": start,
+        "balanceAfter": start + payout["amount"],
+    }
+    assert served[-1] == {
+        **last,
+        "time": payout["time"],
+        "balanceBefore": start + payout["amount"],
+        "balanceAfter": start + payout["amount"] + last["amount"],
+    }
     assert served[-1]["balanceAfter"] == pristine[-1]["balanceAfter"]  # closing balance unchanged
     assert [e["time"] for e in served] == sorted(e["time"] for e in served)
     assert defects_of(served) == {"balance": [], "chain": [], "sums": True, "after payout": [n - 1]}
@@ -973,8 +1039,11 @@ def test_feed_serves_corrupted_dates(make):
 
 def test_corrupted_big_date_is_still_paged(make):
     date = WEEK[-1]
-    sb = make(page_size=100, big_dates={(MAIN, "funds", date): 2500, (MAIN, "fees", date): 2001},
-              corruptions={(MAIN, "funds", date): "payout-not-last", (MAIN, "fees", date): "chain"})  # fmt: skip
+    sb = make(
+        page_size=100,
+        big_dates={(MAIN, "funds", date): 2500, (MAIN, "fees", date): 2001},
+        corruptions={(MAIN, "funds", date): "payout-not-last", (MAIN, "fees", date): "chain"},
+    )
     with httpx.Client(base_url=sb.base_url) as c:
         tok = token(c)
         funds = all_pages(c, tok, MAIN, "funds", date)
@@ -1000,15 +1069,18 @@ def test_corrupted_dates_are_deterministic(make):
     assert bodies[0] == bodies[1]
 
 
-@pytest.mark.parametrize(("args", "error", "message"), [
-    ((MAIN, "funds", WEEK[0], "sums"), ValueError, "by construction"),
-    ((MAIN, "funds", WEEK[0], "typo"), ValueError, "one of"),
-    ((MAIN, "payouts", WEEK[0], "chain"), ValueError, "topic"),
-    (("999", "funds", WEEK[0], "chain"), KeyError, "no ledger"),
-    ((MAIN, "fees", WEEK[0], "payout-not-last"), ValueError, "funds"),
-    ((MAIN, "funds", dt.date(2023, 12, 31), "balance"), ValueError, "no entries"),
-    ((RESERVE, "funds", dt.date(2026, 11, 15), "chain"), ValueError, "no entries"),  # a quiet Sunday
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("args", "error", "message"),
+    [
+        ((MAIN, "funds", WEEK[0], "sums"), ValueError, "by construction"),
+        ((MAIN, "funds", WEEK[0], "typo"), ValueError, "one of"),
+        ((MAIN, "payouts", WEEK[0], "chain"), ValueError, "topic"),
+        (("999", "funds", WEEK[0], "chain"), KeyError, "no ledger"),
+        ((MAIN, "fees", WEEK[0], "payout-not-last"), ValueError, "funds"),
+        ((MAIN, "funds", dt.date(2023, 12, 31), "balance"), ValueError, "no entries"),
+        ((RESERVE, "funds", dt.date(2026, 11, 15), "chain"), ValueError, "no entries"),  # a quiet Sunday
+    ],
+)
 def test_corrupt_refuses(sb, args, error, message):
     with pytest.raises(error, match=message):
         sb.corrupt(*args)
@@ -1063,8 +1135,9 @@ def test_corrupt_refuses_dates_too_small(sb):
 # -- the exporter against the announced token path ----------------------------------------
 
 
-def test_the_exporter_gets_a_token_at_authentication_v1_only_where_it_is_served(make_sandbox, use_sandbox, run_cli,
-                                                                                 workdir, monkeypatch):  # fmt: skip
+def test_the_exporter_gets_a_token_at_authentication_v1_only_where_it_is_served(
+    make_sandbox, use_sandbox, run_cli, workdir, monkeypatch
+):
     monkeypatch.setenv("VIPPS_TOKEN_PATH", "/authentication/v1/token")  # as a user may configure it one day
     args = ("run", "--ledger", MAIN, "--topic", "funds", "--format", "csv")
     default = make_sandbox()

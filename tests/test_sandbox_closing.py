@@ -153,11 +153,14 @@ def test_today_means_noon_in_oslo_and_the_clock_needs_a_zone():
         Sandbox(today=D, closing_hour=24)
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["--now", "2026-11-21T00:30"], "needs a UTC offset"),
-    (["--now", "yesterday"], "not an ISO date and time"),
-    (["--today", "2026-11-20", "--now", "2026-11-21T00:30+01:00"], "not allowed with"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--now", "2026-11-21T00:30"], "needs a UTC offset"),
+        (["--now", "yesterday"], "not an ISO date and time"),
+        (["--today", "2026-11-20", "--now", "2026-11-21T00:30+01:00"], "not allowed with"),
+    ],
+)
 def test_cli_refuses_a_bad_clock(capsys, argv, message):
     with pytest.raises(SystemExit) as info:
         sandbox_main(argv)
@@ -170,8 +173,18 @@ def test_cli_refuses_a_closing_hour_out_of_range(capsys):
 
 
 def test_cli_serves_the_clock_the_closing_hour_and_authentication_v1_as_asked():
-    argv = [sys.executable, "-m", "jobs.sandbox", "--port", "0", "--now", "2026-11-21T06:30+01:00",
-            "--closing-hour", "7", "--authentication-v1"]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "jobs.sandbox",
+        "--port",
+        "0",
+        "--now",
+        "2026-11-21T06:30+01:00",
+        "--closing-hour",
+        "7",
+        "--authentication-v1",
+    ]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first = proc.stdout.readline()

@@ -418,10 +418,15 @@ def test_the_merchants_name_and_address_come_from_config(sandbox, use_sandbox, r
     assert run_cli("run", "--from", str(day), "--to", str(day), "--ledger", RESERVE, "--format", "vipps-xml").code == 0
     details = read_settlement_report(settlement_file(workdir / "reports", RESERVE, day, day)).details
     assert details == {
-        "SaleUnitName": "Reserve Reiser AS", "SerialNumber": "654321", "OrganizationName": "Reserve Reiser AS",
-        "OrganizationNumber": "912345678", "MainAddress": "Storgata 1", "MainAddressZipCode": "",
-        "MainAddressCity": "Oslo", "MainAddressCountryCode": "NOR",
-    }  # fmt: skip
+        "SaleUnitName": "Reserve Reiser AS",
+        "SerialNumber": "654321",
+        "OrganizationName": "Reserve Reiser AS",
+        "OrganizationNumber": "912345678",
+        "MainAddress": "Storgata 1",
+        "MainAddressZipCode": "",
+        "MainAddressCity": "Oslo",
+        "MainAddressCountryCode": "NOR",
+    }
     config.write_text('[merchants."912345678"]\nstreet = "Storgata 1"\n')
     assert_one_line(run_cli("check"), 3, '[merchants."912345678"] street in config.toml is not a setting')
 
@@ -464,16 +469,18 @@ def test_the_page_offers_the_settlement_report_and_leaves_the_catch_ups_queue_al
         with page.signed_in() as client:
             assert 'value="vipps-xml"' in client.get("/export").text
             period = ("2026-11-13", "2026-11-15")
-            started = start_export(client, ledgers=(EURO, WEEKLY), topics=("funds",), formats=("vipps-xml",),
-                                   period=period)  # fmt: skip
+            started = start_export(
+                client, ledgers=(EURO, WEEKLY), topics=("funds",), formats=("vipps-xml",), period=period
+            )
             progress = finish(client, started.headers["location"])
             assert progress["status"] == "finished", progress
             listing = client.get(progress["runUrl"]).text
             links = dict((name, n) for n, name in re.findall(r'href="/runs/\d+/files/(\d+)">([^<]+)<', listing))
             assert sorted(Path(name).name for name in links) == [
-                f"{EURO}_settlement_2026-11-{d}_2026-11-{d}.{suffix}" for d in (13, 14, 15)
+                f"{EURO}_settlement_2026-11-{d}_2026-11-{d}.{suffix}"
+                for d in (13, 14, 15)
                 for suffix in ("manifest.json", "xml")
-            ]  # fmt: skip
+            ]
             [waits] = [item for item in re.findall(r"<li>(.*?)</li>", listing, re.S) if WEEKLY in item]
             assert "15/11/2026: The settlement report of the payout of this date waits for a date it pays out" in waits
             assert "Settlement reports (Vipps XML)" in listing  # its own download, beside the others'
@@ -526,10 +533,21 @@ def test_the_writer_and_the_fee_join_keep_their_memory_flat(tmp_path):
 
     def peak(count: int) -> int:
         rows = [
-            Row("0302399", WEEK[0], "2026-11-13T10:00:00.000000Z", "capture", f"{7_000_000 + n}", f"order-{n}", "",
-                "NOK", Decimal("499.00"), Decimal(0), Decimal(0))
+            Row(
+                "0302399",
+                WEEK[0],
+                "2026-11-13T10:00:00.000000Z",
+                "capture",
+                f"{7_000_000 + n}",
+                f"order-{n}",
+                "",
+                "NOK",
+                Decimal("499.00"),
+                Decimal(0),
+                Decimal(0),
+            )
             for n in range(count)
-        ]  # fmt: skip
+        ]
         fee_rows = [row._replace(entryType="capture-fee", amount=Decimal("-9.23")) for row in rows]
         del rows[:]  # made again page by page below: only the writer and the join may hold anything
         tracemalloc.start()
@@ -562,8 +580,22 @@ def test_a_proof_that_fails_names_counts_as_counts_and_amounts_as_money(tmp_path
     details = Details("Kafé", "123455", "987654321", "NOR", "12345678903", "NOK", Merchant())
     with SettlementFile(tmp_path / "one.xml", 0o600, details, *WEEK) as file:
         file.begin(WEEK[1], net=False)
-        file.add(Row("0302399", WEEK[1], "2026-11-19T10:00:00.000000Z", "capture", "7000001", "order-1", "", "NOK",
-                     Decimal("499.00"), Decimal(0), Decimal("499.00")), 0)  # fmt: skip
+        file.add(
+            Row(
+                "0302399",
+                WEEK[1],
+                "2026-11-19T10:00:00.000000Z",
+                "capture",
+                "7000001",
+                "order-1",
+                "",
+                "NOK",
+                Decimal("499.00"),
+                Decimal(0),
+                Decimal("499.00"),
+            ),
+            0,
+        )
         file.end(2001099, 49900)
         checks = {check.name: check.detail for check in file.proofs(Ledger(2, 99800, 0, 0, 0, 99800)) if not check.ok}
 

@@ -276,15 +276,67 @@ def test_period_layout_with_total(tmp_path: Path) -> None:
     D = Decimal
     assert read == [
         PERIOD_HEADER,
-        [dt.datetime(2026, 11, 20), D("1000.00"), D("499.01"), D("-200.00"), D("-12.45"), D("-1286.61"),
-         D("0.05"), D("0.00"), 6, D("1286.61"), "2000005", "=1+1", "ok"],
-        [dt.datetime(2026, 11, 21), None, D("0.00"), D("0.00"), D("0.00"), D("0.00"),
-         D("0.00"), None, 0, None, None, None, "ok"],
-        [dt.datetime(2026, 11, 22), D("0.00"), D("25.00"), D("-5.00"), D("0.00"), D("0.00"),
-         D("0.00"), D("19.00"), 2, None, None, None, "chain, sums"],
-        ["Total", D("1000.00"), D("524.01"), D("-205.00"), D("-12.45"), D("-1286.61"),
-         D("0.05"), D("19.00"), 8, D("1286.61"), None, None, None],
-    ]  # fmt: skip
+        [
+            dt.datetime(2026, 11, 20),
+            D("1000.00"),
+            D("499.01"),
+            D("-200.00"),
+            D("-12.45"),
+            D("-1286.61"),
+            D("0.05"),
+            D("0.00"),
+            6,
+            D("1286.61"),
+            "2000005",
+            "=1+1",
+            "ok",
+        ],
+        [
+            dt.datetime(2026, 11, 21),
+            None,
+            D("0.00"),
+            D("0.00"),
+            D("0.00"),
+            D("0.00"),
+            D("0.00"),
+            None,
+            0,
+            None,
+            None,
+            None,
+            "ok",
+        ],
+        [
+            dt.datetime(2026, 11, 22),
+            D("0.00"),
+            D("25.00"),
+            D("-5.00"),
+            D("0.00"),
+            D("0.00"),
+            D("0.00"),
+            D("19.00"),
+            2,
+            None,
+            None,
+            None,
+            "chain, sums",
+        ],
+        [
+            "Total",
+            D("1000.00"),
+            D("524.01"),
+            D("-205.00"),
+            D("-12.45"),
+            D("-1286.61"),
+            D("0.05"),
+            D("19.00"),
+            8,
+            D("1286.61"),
+            None,
+            None,
+            None,
+        ],
+    ]
 
 
 def test_period_through_pandas(tmp_path: Path) -> None:
@@ -312,8 +364,10 @@ def test_period_summary_repeats_its_header_row_on_every_printed_page(tmp_path: P
         sheet = book["summary"]
         assert (sheet.freeze_panes, sheet.print_title_rows) == ("A2", "$1:$1")
         assert (sheet.page_setup.orientation, sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight) == (
-            "landscape", 1, 0
-        )  # fmt: skip
+            "landscape",
+            1,
+            0,
+        )
     finally:
         book.close()
     read_only = openpyxl.load_workbook(path, read_only=True)
@@ -384,14 +438,44 @@ def test_fees_period_has_fee_columns_and_no_payout_columns(tmp_path: Path) -> No
 
     D = Decimal
     assert values(path) == [
-        ["Ledger date", "Opening balance", "Capture fees", "Service fees", "Fees retained", "Fees invoiced", "Other",
-         "Closing balance", "Entries", "Checks"],
-        [dt.datetime(2026, 11, 20), D("0.00"), D("-1.25"), D("-99.00"), D("0.00"), D("0.00"), D("0.00"),
-         D("-100.25"), 3, "ok"],
-        [dt.datetime(2026, 11, 21), D("-100.25"), D("-9.25"), D("0.00"), D("0.00"), D("109.50"), D("0.00"),
-         D("0.00"), 2, "ok"],
+        [
+            "Ledger date",
+            "Opening balance",
+            "Capture fees",
+            "Service fees",
+            "Fees retained",
+            "Fees invoiced",
+            "Other",
+            "Closing balance",
+            "Entries",
+            "Checks",
+        ],
+        [
+            dt.datetime(2026, 11, 20),
+            D("0.00"),
+            D("-1.25"),
+            D("-99.00"),
+            D("0.00"),
+            D("0.00"),
+            D("0.00"),
+            D("-100.25"),
+            3,
+            "ok",
+        ],
+        [
+            dt.datetime(2026, 11, 21),
+            D("-100.25"),
+            D("-9.25"),
+            D("0.00"),
+            D("0.00"),
+            D("109.50"),
+            D("0.00"),
+            D("0.00"),
+            2,
+            "ok",
+        ],
         ["Total", D("0.00"), D("-10.50"), D("-99.00"), D("0.00"), D("109.50"), D("0.00"), D("0.00"), 5, None],
-    ]  # fmt: skip
+    ]
 
 
 def test_a_payout_without_a_reference_still_shows_its_amount_and_number(tmp_path: Path) -> None:

@@ -35,8 +35,10 @@ def page(sandbox, fake_time, workdir):
 # -- who gets in ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/", "/export", "/runs", "/runs/1", "/runs/1/files/0", "/runs/1/zip",
-                                  "/jobs/x", "/jobs/x/progress", "/password"])  # fmt: skip
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/export", "/runs", "/runs/1", "/runs/1/files/0", "/runs/1/zip", "/jobs/x", "/jobs/x/progress", "/password"],
+)
 def test_every_page_but_sign_in_needs_a_signed_in_user(page, path):
     with page.client() as client:
         answer = client.get(path)
@@ -49,8 +51,9 @@ def test_sign_in_sets_a_lax_http_only_cookie_that_holds_no_name_and_expires(page
     with page.client() as client:
         wrong = client.post("/signin", data={"csrf_token": csrf(client, "/signin"), "user": "alice", "password": "x"})
         assert wrong.status_code == 401 and "Wrong name or password." in wrong.text
-        right = client.post("/signin", data={"csrf_token": csrf(client, "/signin"), "user": "alice",
-                                             "password": PASSWORD})  # fmt: skip
+        right = client.post(
+            "/signin", data={"csrf_token": csrf(client, "/signin"), "user": "alice", "password": PASSWORD}
+        )
         assert right.status_code == 302 and right.headers["location"] == "/"
         cookie = right.headers["set-cookie"]
         # Lax: a link from mail or the intranet still arrives signed in (Strict replaced the cookie).
@@ -93,9 +96,14 @@ def test_a_removed_user_is_out_at_the_next_request(page):
         assert client.get("/runs").status_code == 302
 
 
-@pytest.mark.parametrize("path, data", [("/signin", {"user": "alice", "password": PASSWORD}),
-                                        ("/export", {"ledger": LEDGER, "from": MONTH[0], "to": MONTH[1]}),
-                                        ("/signout", {})])  # fmt: skip
+@pytest.mark.parametrize(
+    "path, data",
+    [
+        ("/signin", {"user": "alice", "password": PASSWORD}),
+        ("/export", {"ledger": LEDGER, "from": MONTH[0], "to": MONTH[1]}),
+        ("/signout", {}),
+    ],
+)
 def test_every_form_needs_its_csrf_token(page, path, data):
     with page.signed_in() as client:
         for token in (None, "forged"):
@@ -111,8 +119,16 @@ def test_every_form_needs_its_csrf_token(page, path, data):
 def test_headers_on_every_page_and_no_secret_anywhere(page):
     with page.signed_in() as client:
         run_id = exported(client)["runId"]
-        pages = ["/", "/export", "/runs", f"/runs/{run_id}", f"/runs/{run_id}/files/0", "/runs/999", "/nowhere",
-                 "/static/style.css"]  # fmt: skip
+        pages = [
+            "/",
+            "/export",
+            "/runs",
+            f"/runs/{run_id}",
+            f"/runs/{run_id}/files/0",
+            "/runs/999",
+            "/nowhere",
+            "/static/style.css",
+        ]
         for path in pages:
             answer = client.get(path)
             assert answer.headers["Content-Security-Policy"].startswith("default-src 'none'; script-src 'self';")
@@ -174,13 +190,22 @@ def test_downloads_are_the_files_and_refuse_anything_changed_or_unlisted(page):
         assert "alice: downloaded 302321/fees/" in audit and "alice: downloaded everything zip of" in audit
 
 
-@pytest.mark.parametrize("path", [
-    "/runs/1/files/..%2F..%2Fstate%2Freport-export.sqlite3", "/runs/1/files/%2e%2e%2fstate",
-    "/runs/1/files/-1", "/runs/1/files/1e3", "/static/..%2Fstate%2Freport-export.sqlite3",
-    "/static/%2e%2e/%2e%2e/state/report-export.sqlite3", "/static/..%252F..%252Fstate%252Freport-export.sqlite3",
-    "/static/%c0%ae%c0%ae/state/report-export.sqlite3", "/static//etc/passwd", "/static/..\\..\\state",
-    "/runs/1/files/0/../../../state/report-export.sqlite3",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/runs/1/files/..%2F..%2Fstate%2Freport-export.sqlite3",
+        "/runs/1/files/%2e%2e%2fstate",
+        "/runs/1/files/-1",
+        "/runs/1/files/1e3",
+        "/static/..%2Fstate%2Freport-export.sqlite3",
+        "/static/%2e%2e/%2e%2e/state/report-export.sqlite3",
+        "/static/..%252F..%252Fstate%252Freport-export.sqlite3",
+        "/static/%c0%ae%c0%ae/state/report-export.sqlite3",
+        "/static//etc/passwd",
+        "/static/..\\..\\state",
+        "/runs/1/files/0/../../../state/report-export.sqlite3",
+    ],
+)
 def test_no_path_from_the_request_reaches_the_file_system(page, path):
     with page.signed_in() as client:
         exported(client)
@@ -266,20 +291,23 @@ def test_users_are_added_listed_changed_and_removed_with_hashes_only(run_cli, wo
     assert run_cli("users", "list").out == ""
 
 
-@pytest.mark.parametrize("argv, typed, words", [
-    (["users", "add", "kari"], ["a long enough secret", "a different secret!!"], "the two passwords differ"),
-    (["users", "add", "kari"], ["short", "short"], "shorter than 12 characters"),
-    (["users", "add", "kari"], [" " * 12] * 2, "one character repeated"),
-    (["users", "add", "kari"], ["k" * 12] * 2, "one character repeated"),
-    (["users", "add", "kari"], ["password1234"] * 2, "list of common passwords"),
-    (["users", "add", "kari.nordmann"], ["Kari.Nordmann"] * 2, "the user's name"),
-    (["users", "add", "../kari"], [], "a name is letters and digits"),
-    (["users", "add", "k\u0430ri"], [], "mixes Cyrillic and Latin letters"),  # a Cyrillic a
-    (["users", "add"], [], "needs a NAME"),
-    (["users", "remove", "nobody"], [], "no user nobody"),
-    (["users", "password", "nobody"], [], "no user nobody"),
-    (["users", "sign-out"], [], "needs a NAME, or --all"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "argv, typed, words",
+    [
+        (["users", "add", "kari"], ["a long enough secret", "a different secret!!"], "the two passwords differ"),
+        (["users", "add", "kari"], ["short", "short"], "shorter than 12 characters"),
+        (["users", "add", "kari"], [" " * 12] * 2, "one character repeated"),
+        (["users", "add", "kari"], ["k" * 12] * 2, "one character repeated"),
+        (["users", "add", "kari"], ["password1234"] * 2, "list of common passwords"),
+        (["users", "add", "kari.nordmann"], ["Kari.Nordmann"] * 2, "the user's name"),
+        (["users", "add", "../kari"], [], "a name is letters and digits"),
+        (["users", "add", "k\u0430ri"], [], "mixes Cyrillic and Latin letters"),  # a Cyrillic a
+        (["users", "add"], [], "needs a NAME"),
+        (["users", "remove", "nobody"], [], "no user nobody"),
+        (["users", "password", "nobody"], [], "no user nobody"),
+        (["users", "sign-out"], [], "needs a NAME, or --all"),
+    ],
+)
 def test_user_mistakes_are_one_line_errors(argv, typed, words, run_cli, monkeypatch, workdir):
     asked = iter(typed)
     monkeypatch.setattr("getpass.getpass", lambda prompt: next(asked))
@@ -290,10 +318,20 @@ def test_user_mistakes_are_one_line_errors(argv, typed, words, run_cli, monkeypa
 
 @pytest.mark.parametrize("extra", [[], ["--schedule"]])
 def test_serve_binds_loopback_answers_and_stops_on_sigterm(extra, sandbox, workdir):
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent), "VIPPS_BASE_URL": sandbox.base_url,
-           "VIPPS_CLIENT_ID": ACCOUNTING_CLIENT[0], "VIPPS_CLIENT_SECRET": ACCOUNTING_CLIENT[1]}  # fmt: skip
-    server = subprocess.Popen([sys.executable, "-m", "jobs", "serve", "--port", "0", *extra], cwd=workdir, env=env,
-                              stderr=subprocess.PIPE, text=True)  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).parent.parent),
+        "VIPPS_BASE_URL": sandbox.base_url,
+        "VIPPS_CLIENT_ID": ACCOUNTING_CLIENT[0],
+        "VIPPS_CLIENT_SECRET": ACCOUNTING_CLIENT[1],
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jobs", "serve", "--port", "0", *extra],
+        cwd=workdir,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         first = server.stderr.readline()
         url = re.search(r"serve: (http://\S+/)", first).group(1)
@@ -314,13 +352,15 @@ def test_serve_binds_loopback_answers_and_stops_on_sigterm(extra, sandbox, workd
 def test_sign_in_never_sends_anyone_to_another_site(page, target):
     with page.client() as client:
         token = csrf(client, "/signin")
-        answer = client.post("/signin", params={"next": target}, data={"csrf_token": token, "user": "alice",
-                                                                       "password": PASSWORD})  # fmt: skip
+        answer = client.post(
+            "/signin", params={"next": target}, data={"csrf_token": token, "user": "alice", "password": PASSWORD}
+        )
         assert answer.status_code == 302 and answer.headers["location"] == "/"
         back = client.post("/signout", data={"csrf_token": csrf(client, "/")})
         token = csrf(client, "/signin")
-        answer = client.post("/signin", params={"next": "/runs"}, data={"csrf_token": token, "user": "alice",
-                                                                        "password": PASSWORD})  # fmt: skip
+        answer = client.post(
+            "/signin", params={"next": "/runs"}, data={"csrf_token": token, "user": "alice", "password": PASSWORD}
+        )
         assert back.status_code == 302 and answer.headers["location"] == "/runs"
 
 
@@ -341,8 +381,9 @@ def test_vouchers_and_statements_are_downloads_too(sandbox, fake_time, workdir):
     env = {"VIPPS_CLIENT_ID": ACCOUNTING_CLIENT[0], "VIPPS_CLIENT_SECRET": ACCOUNTING_CLIENT[1]}
     for page in serve_page(workdir, sandbox, fake_time, TODAY, env):
         with page.signed_in() as client:
-            started = start_export(client, topics=("funds",), formats=("csv", "gbat10", "camt053"),
-                                   period=("2026-10-01", "2026-10-03"))  # fmt: skip
+            started = start_export(
+                client, topics=("funds",), formats=("csv", "gbat10", "camt053"), period=("2026-10-01", "2026-10-03")
+            )
             progress = finish(client, started.headers["location"])
             assert progress["status"] == "finished", progress
             listing = client.get(progress["runUrl"]).text

@@ -40,28 +40,43 @@ def browser_programs() -> tuple[str, str]:
     if missing:
         what = " and ".join(missing)
         if os.environ.get("CI") == "true":
-            pytest.fail(f"{what} not on PATH under CI=true: .ci/run installs chromium and chromium-driver "
-                        "with apt-get before make test; run it, or install them", pytrace=False)  # fmt: skip
+            pytest.fail(
+                f"{what} not on PATH under CI=true: .ci/run installs chromium and chromium-driver "
+                "with apt-get before make test; run it, or install them",
+                pytrace=False,
+            )
         pytest.skip(f"{what} not on PATH: apt-get install chromium chromium-driver (under CI=true this fails)")
     return found["chromium"], found["chromedriver"]
 
 
-def chrome(downloads: Path, *, width: int = 1280, height: int = 900, trust: str = "",
-           language: str = "en-US,en") -> webdriver.Chrome:  # fmt: skip
+def chrome(
+    downloads: Path, *, width: int = 1280, height: int = 900, trust: str = "", language: str = "en-US,en"
+) -> webdriver.Chrome:
     """Headless Chromium that saves downloads into `downloads` without asking and keeps the console log;
     `trust`: the SPKI hash of a certificate it accepts (the test proxy's), as if a CA it knows had signed it."""
     chromium, chromedriver = browser_programs()
     options = webdriver.ChromeOptions()
     options.binary_location = chromium  # given, so Selenium Manager never looks for (or downloads) a browser
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}",
-                     "--disable-background-networking", "--disable-component-update",
-                     "--no-first-run"):  # fmt: skip
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        f"--window-size={width},{height}",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+    ):
         options.add_argument(argument)  # --no-sandbox: CI runs as root, where Chromium's sandbox cannot start
     if trust:
         options.add_argument(f"--ignore-certificate-errors-spki-list={trust}")
-    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
-                                              "download.prompt_for_download": False,
-                                              "intl.accept_languages": language})  # fmt: skip
+    options.add_experimental_option(
+        "prefs",
+        {
+            "download.default_directory": str(downloads),
+            "download.prompt_for_download": False,
+            "intl.accept_languages": language,
+        },
+    )
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(options=options, service=Service(chromedriver))
 
@@ -223,8 +238,9 @@ def accessibility_problems(driver: webdriver.Chrome) -> list[str]:
 
 @pytest.mark.parametrize("language, words", [("nb-NO,nb", "Oversikt"), ("en-GB,en", "Overview")])
 @pytest.mark.parametrize("width", [390, 1280])
-def test_every_page_fits_phones_and_desktops_in_both_languages_and_passes_axe(page, downloads, language, words,
-                                                                              width, sandbox):  # fmt: skip
+def test_every_page_fits_phones_and_desktops_in_both_languages_and_passes_axe(
+    page, downloads, language, words, width, sandbox
+):
     """No page scrolls sideways (tables scroll in their own box) and axe-core finds nothing against WCAG 2.1 AA,
     at 390 and 1280 CSS pixels, in Norwegian and English."""
     sandbox.add_ledger("9990003", units=(("Ø" * 400, "NO:99903"),))  # a long name, too

@@ -53,8 +53,10 @@ def export_and_finish(client, **choices) -> dict:
 def links(client, run_id: int) -> dict[str, str]:
     """name -> link of every file on the run's page."""
     page = client.get(f"/runs/{run_id}").text
-    return {name: f"/runs/{run_id}/files/{n}" for n, name in re.findall(rf'href="/runs/{run_id}/files/(\d+)">([^<]+)<',
-                                                                         page)}  # fmt: skip
+    return {
+        name: f"/runs/{run_id}/files/{n}"
+        for n, name in re.findall(rf'href="/runs/{run_id}/files/(\d+)">([^<]+)<', page)
+    }
 
 
 def test_page_exports_leave_the_nightly_files_manifests_and_catch_up_untouched(page, run_cli, use_sandbox, sandbox):
@@ -93,8 +95,7 @@ def test_page_exports_leave_the_nightly_files_manifests_and_catch_up_untouched(p
 
 def test_a_date_still_open_is_named_on_the_run_page_and_not_queued_for_the_catch_up(page):
     with page.signed_in() as client:
-        progress = export_and_finish(client, period=(str(TODAY - dt.timedelta(days=1)), str(TODAY)),
-                                     topics=("funds",))  # fmt: skip
+        progress = export_and_finish(client, period=(str(TODAY - dt.timedelta(days=1)), str(TODAY)), topics=("funds",))
         shown = client.get(progress["runUrl"]).text
     assert f"302321</span> Settlements (funds) {TODAY:%d/%m/%Y}: Vipps MobilePay had not closed this date yet." in shown
     assert catch_up_state(page.state_path)["dates"] == []
@@ -111,15 +112,18 @@ def test_a_voucher_that_waits_is_named_on_the_run_page_and_not_queued_for_the_ca
     env = {"VIPPS_CLIENT_ID": ACCOUNTING_CLIENT[0], "VIPPS_CLIENT_SECRET": ACCOUNTING_CLIENT[1]}
     for page in serve_page(workdir, sandbox, fake_time, TODAY, env):
         with page.signed_in() as client:
-            progress = export_and_finish(client, period=(str(day), str(day)), topics=("funds",),
-                                         formats=("csv", "gbat10", "camt053"))  # fmt: skip
+            progress = export_and_finish(
+                client, period=(str(day), str(day)), topics=("funds",), formats=("csv", "gbat10", "camt053")
+            )
             shown = html.unescape(client.get(progress["runUrl"]).text)
             names = set(links(client, progress["runId"]))
         with State.reading(page.state_path) as state:
             run = state.runs.get(progress["runId"])
             queued = state.dates.waiting()
-        why = ("funds entry type 'instant-payout-fee' has no account: add [accounts.types.instant-payout-fee] with "
-               "account = <number> to config.toml (or to the client's or the ledger's table)")  # fmt: skip
+        why = (
+            "funds entry type 'instant-payout-fee' has no account: add [accounts.types.instant-payout-fee] with "
+            "account = <number> to config.toml (or to the client's or the ledger's table)"
+        )
         assert (run.outcome, run.exit_code, run.counts["waiting"]) == ("waiting", 13, 1)
         assert f"Export {progress['runId']}: Done; some vouchers or statements are not written yet" in shown
         assert (
@@ -128,8 +132,10 @@ def test_a_voucher_that_waits_is_named_on_the_run_page_and_not_queued_for_the_ca
             "fixed it, export this period again."
         ) in shown
         assert f'<p class="details">{why}</p>' in shown  # the engine's own words, for IT
-        assert names == {f"{LEDGER}/funds/{LEDGER}_{kind}_{day}.{ext}" for kind, ext in
-                         (("funds", "csv"), ("camt053", "xml"), ("funds", "manifest.json"))}  # fmt: skip
+        assert names == {
+            f"{LEDGER}/funds/{LEDGER}_{kind}_{day}.{ext}"
+            for kind, ext in (("funds", "csv"), ("camt053", "xml"), ("funds", "manifest.json"))
+        }
         assert queued == {}  # the nightly run's queue: nothing of the page's folder
         assert catch_up_state(page.state_path)["dates"] == []
 
@@ -202,8 +208,9 @@ def test_a_silent_api_holds_up_no_page_and_no_server_thread(page):
     try:
         with page.signed_in() as client:
             client.get("/")  # the names are in the state
-        page.web.settings = dataclasses.replace(page.web.settings, base_url=silent.url,
-                                                token_url=silent.url + "/miami/v1/token")  # fmt: skip
+        page.web.settings = dataclasses.replace(
+            page.web.settings, base_url=silent.url, token_url=silent.url + "/miami/v1/token"
+        )
         page.web.ledgers.wait = 0.2  # a page waits this long for the API (1.5 s in use)
         answers: list = []
         with page.signed_in() as client:

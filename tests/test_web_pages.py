@@ -43,8 +43,16 @@ def requested(page, run_id: int) -> dict:
 
 
 def post_form(client, **fields):
-    form = {"csrf_token": csrf(client, "/export"), "topic": ["funds"], "format": ["csv"], "preset": "standard",
-            "period": "last-month", "scope": "chosen", "ledger": [LEDGER], **fields}  # fmt: skip
+    form = {
+        "csrf_token": csrf(client, "/export"),
+        "topic": ["funds"],
+        "format": ["csv"],
+        "preset": "standard",
+        "period": "last-month",
+        "scope": "chosen",
+        "ledger": [LEDGER],
+        **fields,
+    }
     return client.post("/export", data=form)
 
 
@@ -55,17 +63,28 @@ def test_the_overview_groups_ledgers_by_merchant_and_finds_them(page):
     with page.signed_in() as client:
         shown = client.get("/").text
         merchants = re.findall(r"<h2>Organisation number (\S+) \((\w\w)\)</h2>", shown)
-        assert merchants == [("12345678", "DK"), ("1234567-8", "FI"), ("912345678", "NO"), ("923456789", "NO"),
-                             ("987654321", "NO")]  # fmt: skip
-        for query, ledgers in (("Ørnen", ["302321"]), ("987654321", ["302321"]), ("0302399", ["0302399"]),
-                               ("DK:90601", ["5551234"]), ("nobody", [])):  # fmt: skip
+        assert merchants == [
+            ("12345678", "DK"),
+            ("1234567-8", "FI"),
+            ("912345678", "NO"),
+            ("923456789", "NO"),
+            ("987654321", "NO"),
+        ]
+        for query, ledgers in (
+            ("Ørnen", ["302321"]),
+            ("987654321", ["302321"]),
+            ("0302399", ["0302399"]),
+            ("DK:90601", ["5551234"]),
+            ("nobody", []),
+        ):
             found = client.get("/", params={"q": query}).text
             assert re.findall(r'name="ledger" value="([^"]+)"', found) == ledgers, query
         assert "No ledger matches “nobody”." in client.get("/", params={"q": "nobody"}).text
 
 
-def test_each_ledger_shows_its_last_export_what_is_missing_and_its_days_from_the_state(page, run_cli, use_sandbox,
-                                                                                      sandbox):  # fmt: skip
+def test_each_ledger_shows_its_last_export_what_is_missing_and_its_days_from_the_state(
+    page, run_cli, use_sandbox, sandbox
+):
     use_sandbox(sandbox)
     assert run_cli("run", "--from", "2026-10-22", "--to", "2026-11-19", "--ledger", LEDGER).code == 0
     with State(page.state_path) as state:
@@ -73,8 +92,11 @@ def test_each_ledger_shows_its_last_export_what_is_missing_and_its_days_from_the
         state.dates.record_pending((LEDGER, "funds", eighty_days_ago), "unavailable", "404", 1, TODAY)
         state.dates.record_pending((LEDGER, "fees", TODAY), "open", "tryLater", 1, TODAY)
     with closing(sqlite3.connect(page.state_path)) as db:  # the sums as the state has them, read apart from the page
-        rows = db.execute("SELECT ledger_date, sums FROM dates WHERE ledger_id = ? AND topic = 'funds' AND status ="
-                          " 'exported' AND ledger_date >= ?", (LEDGER, "2026-10-20")).fetchall()  # fmt: skip
+        rows = db.execute(
+            "SELECT ledger_date, sums FROM dates WHERE ledger_id = ? AND topic = 'funds' AND status ="
+            " 'exported' AND ledger_date >= ?",
+            (LEDGER, "2026-10-20"),
+        ).fetchall()
     captures = sum(json.loads(sums).get("capture", 0) for _, sums in rows)
     with page.signed_in() as client:
         row = re.search(rf'value="{LEDGER}".*?</tr>', client.get("/").text, re.S).group(0)
@@ -90,9 +112,18 @@ def test_each_ledger_shows_its_last_export_what_is_missing_and_its_days_from_the
 def test_a_page_of_ledgers_costs_a_few_queries_whatever_their_number(page, monkeypatch):
     """The overview and the form never ask the state once per ledger: 2,000 ledgers cost the same queries."""
     with State(page.state_path) as state:
-        state.web.remember_ledgers([{"ledgerId": f"9{n:06}", "owner": f"business:NO:ORG 9{n % 40:08}",
-                                     "currency": "NOK", "salesUnits": f"Shop {n}", "payoutAccount": ""}
-                                    for n in range(2000)])  # fmt: skip
+        state.web.remember_ledgers(
+            [
+                {
+                    "ledgerId": f"9{n:06}",
+                    "owner": f"business:NO:ORG 9{n % 40:08}",
+                    "currency": "NOK",
+                    "salesUnits": f"Shop {n}",
+                    "payoutAccount": "",
+                }
+                for n in range(2000)
+            ]
+        )
     queries: list[str] = []
     original = sqlite3.connect
 
@@ -115,13 +146,16 @@ def test_a_page_of_ledgers_costs_a_few_queries_whatever_their_number(page, monke
 # -- the export form ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fields, period", [
-    ({"period": "last-month"}, ("2026-10-01", "2026-10-31")),
-    ({"period": "this-month"}, ("2026-11-01", "2026-11-19")),  # what is over of it
-    ({"period": "month", "month": "2026-09"}, ("2026-09-01", "2026-09-30")),
-    ({"period": "month", "month": "2026-11"}, ("2026-11-01", "2026-11-20")),
-    ({"period": "range", "from": "2026-10-05", "to": "2026-10-06"}, ("2026-10-05", "2026-10-06")),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "fields, period",
+    [
+        ({"period": "last-month"}, ("2026-10-01", "2026-10-31")),
+        ({"period": "this-month"}, ("2026-11-01", "2026-11-19")),  # what is over of it
+        ({"period": "month", "month": "2026-09"}, ("2026-09-01", "2026-09-30")),
+        ({"period": "month", "month": "2026-11"}, ("2026-11-01", "2026-11-20")),
+        ({"period": "range", "from": "2026-10-05", "to": "2026-10-06"}, ("2026-10-05", "2026-10-06")),
+    ],
+)
 def test_the_form_offers_months_and_ranges(page, fields, period, monkeypatch):
     monkeypatch.setattr("jobs.web.exports.LARGE_EXPORT", 10_000)
     with page.signed_in() as client:
@@ -138,15 +172,26 @@ def test_all_ledgers_or_all_of_one_merchants(page, sandbox):
         client.get("/")  # the page has seen both
         form = client.get("/export").text
         assert "All ledgers (6)" in form and '<option value="business:NO:ORG 987654321">' in form
-        merchant = post_form(client, scope="merchant", merchant="business:NO:ORG 987654321",
-                             period="range", **{"from": "2026-10-05", "to": "2026-10-05"})  # fmt: skip
+        merchant = post_form(
+            client,
+            scope="merchant",
+            merchant="business:NO:ORG 987654321",
+            period="range",
+            **{"from": "2026-10-05", "to": "2026-10-05"},
+        )
         every = post_form(client, scope="all", period="range", **{"from": "2026-10-05", "to": "2026-10-05"})
         runs = [finish(client, answer.headers["location"])["runId"] for answer in (merchant, every)]
         files = [client.get(f"/runs/{run_id}").text for run_id in runs]
     assert requested(page, runs[0])["ledgers"] == ["302321", "3023210"]
     assert requested(page, runs[1])["ledgers"] == []  # every ledger the keys can read when it runs
-    assert set(re.findall(r">(\w+)/funds/", files[1])) == {"302321", "3023210", "0302399", "412345", "5551234",
-                                                           "7778881"}  # fmt: skip
+    assert set(re.findall(r">(\w+)/funds/", files[1])) == {
+        "302321",
+        "3023210",
+        "0302399",
+        "412345",
+        "5551234",
+        "7778881",
+    }
 
 
 def test_the_form_asks_before_a_large_export(page, monkeypatch):
@@ -157,8 +202,9 @@ def test_the_form_asks_before_a_large_export(page, monkeypatch):
         assert 'name="confirmed" value="yes"' in asked.text and 'value="all" checked' in asked.text
         with closing(sqlite3.connect(page.state_path)) as db:
             assert db.execute("SELECT count(*) FROM runs").fetchone()[0] == 0  # nothing started yet
-        started = post_form(client, scope="all", confirmed="yes", period="range",
-                            **{"from": "2026-10-01", "to": "2026-10-08"})  # fmt: skip
+        started = post_form(
+            client, scope="all", confirmed="yes", period="range", **{"from": "2026-10-01", "to": "2026-10-08"}
+        )
         assert started.status_code == 303
 
 
@@ -174,8 +220,9 @@ def test_one_download_per_purpose_with_the_manifests_inside(sandbox, fake_time, 
 
 def downloads_by_purpose(page) -> None:
     with page.signed_in() as client:
-        started = start_export(client, period=("2026-10-01", "2026-10-03"), topics=("funds",),
-                               formats=("csv", "xlsx", "gbat10", "camt053"))  # fmt: skip
+        started = start_export(
+            client, period=("2026-10-01", "2026-10-03"), topics=("funds",), formats=("csv", "xlsx", "gbat10", "camt053")
+        )
         run_id = finish(client, started.headers["location"])["runId"]
         shown = client.get(f"/runs/{run_id}").text
         zips = {}
@@ -186,8 +233,12 @@ def downloads_by_purpose(page) -> None:
         assert client.get(f"/runs/{run_id}/zip", params={"purpose": "nothing"}).status_code == 404
     manifests = [name for name in zips[None] if name.endswith(".manifest.json")]
     assert len(manifests) == 3 and len(zips[None]) == 3 * 5
-    for purpose, pattern in (("spreadsheets", r"_funds_.*\.xlsx$"), ("vouchers", r"_vouchers_.*\.csv$"),
-                             ("statements", r"_camt053_.*\.xml$"), ("csv", r"_funds_.*\.csv$")):  # fmt: skip
+    for purpose, pattern in (
+        ("spreadsheets", r"_funds_.*\.xlsx$"),
+        ("vouchers", r"_vouchers_.*\.csv$"),
+        ("statements", r"_camt053_.*\.xml$"),
+        ("csv", r"_funds_.*\.csv$"),
+    ):
         reports = [name for name in zips[purpose] if not name.endswith(".manifest.json")]
         assert len(reports) == 3 and all(re.search(pattern, name) for name in reports), (purpose, reports)
         assert sorted(set(zips[purpose]) - set(reports)) == sorted(manifests)
@@ -219,8 +270,11 @@ def test_progress_is_told_the_moment_it_changes(page):
                 assert time.monotonic() < deadline
                 time.sleep(0.02)
             answered: list = []
-            waiter = threading.Thread(target=lambda: answered.append((client.get(
-                job + "/progress", params={"seen": progress["version"]}).json(), time.monotonic())))  # fmt: skip
+            waiter = threading.Thread(
+                target=lambda: answered.append(
+                    (client.get(job + "/progress", params={"seen": progress["version"]}).json(), time.monotonic())
+                )
+            )
             waiter.start()
             time.sleep(0.3)  # the request waits on the server: nothing has changed
             assert not answered
@@ -268,13 +322,17 @@ def test_the_reconciliation_shows_the_workbooks_own_sums(page):
     for topic, heading in (("funds", "Settlements (funds)"), ("fees", "Fees (fees)")):
         block = re.search(rf"{LEDGER}</span> · {re.escape(heading)} · NOK</h3>(.*?)</table>", shown, re.S).group(1)
         on_page = {name: amount(value) for name, value in re.findall(r'data-category="([^"]+)">([^<]+)<', block)}
-        workbook = openpyxl.load_workbook(folder / LEDGER / topic / f"{LEDGER}_{topic}_2026-10-01_2026-10-31.xlsx",
-                                          read_only=True)  # fmt: skip
+        workbook = openpyxl.load_workbook(
+            folder / LEDGER / topic / f"{LEDGER}_{topic}_2026-10-01_2026-10-31.xlsx", read_only=True
+        )
         rows = list(workbook["summary"].iter_rows(values_only=True))
         workbook.close()
         total = next(row for row in rows if row[0] == "Total")
-        in_workbook = {label.lower(): int(round(value * 100)) for label, value in zip(rows[0], total, strict=False)
-                       if label and label.lower() in on_page}  # fmt: skip
+        in_workbook = {
+            label.lower(): int(round(value * 100))
+            for label, value in zip(rows[0], total, strict=False)
+            if label and label.lower() in on_page
+        }
         assert in_workbook == on_page and len(on_page) >= 5, topic
         assert all(on_page.values()) or topic == "fees", on_page  # every funds column moved: every entry type
         assert "Adds up" in block
@@ -294,9 +352,16 @@ def test_history_pages_and_filters_and_shows_downloads_and_sign_ins(page):
     with State(page.state_path) as state:
         for n in range(30):
             user, ledger = ("bob", "0302399") if n % 3 == 0 else ("alice", LEDGER)
-            request = {"from": f"2026-{1 + n % 10:02}-01", "to": f"2026-{1 + n % 10:02}-28", "ledgers": [ledger],
-                       "topics": ["funds"], "formats": ["csv"], "csvPreset": "standard", "combine": False,
-                       "out": "/nowhere"}  # fmt: skip
+            request = {
+                "from": f"2026-{1 + n % 10:02}-01",
+                "to": f"2026-{1 + n % 10:02}-28",
+                "ledgers": [ledger],
+                "topics": ["funds"],
+                "formats": ["csv"],
+                "csvPreset": "standard",
+                "combine": False,
+                "out": "/nowhere",
+            }
             run_id = state.runs.start("run", "web", user=user, request=request)
             state.runs.end(run_id, "failed" if n % 5 == 0 else "ok", 5 if n % 5 == 0 else 0, {}, files=[])
     with page.signed_in() as client:

@@ -31,8 +31,12 @@ def proxied(sandbox, fake_time, workdir, tmp_path_factory):
 
 def browser_like(proxy, address: str = "127.0.0.2") -> httpx.Client:
     """A client of nginx from its own address, sending Origin with its forms as browsers do."""
-    return httpx.Client(base_url=proxy.url, headers={"Origin": proxy.url, "Accept-Language": "en"}, timeout=30,
-                        transport=httpx.HTTPTransport(verify=proxy.verify(), local_address=address))  # fmt: skip
+    return httpx.Client(
+        base_url=proxy.url,
+        headers={"Origin": proxy.url, "Accept-Language": "en"},
+        timeout=30,
+        transport=httpx.HTTPTransport(verify=proxy.verify(), local_address=address),
+    )
 
 
 def sign_in(client: httpx.Client, password: str = PASSWORD) -> httpx.Response:
@@ -49,9 +53,18 @@ def test_she_signs_in_exports_and_downloads_over_https_through_nginx(proxied, ru
         assert signed.status_code == 302 and signed.headers["location"] == "/", signed.text
         assert "Secure" in signed.headers["set-cookie"]
         token = csrf(client, "/export")
-        started = client.post("/export", data={"csrf_token": token, "ledger": LEDGER, "from": MONTH[0], "to": MONTH[1],
-                                               "topic": ["funds", "fees"], "format": ["csv", "xlsx"],
-                                               "preset": "standard"})  # fmt: skip
+        started = client.post(
+            "/export",
+            data={
+                "csrf_token": token,
+                "ledger": LEDGER,
+                "from": MONTH[0],
+                "to": MONTH[1],
+                "topic": ["funds", "fees"],
+                "format": ["csv", "xlsx"],
+                "preset": "standard",
+            },
+        )
         assert started.status_code == 303, started.text
         progress = finish(client, started.headers["location"])
         assert progress["status"] == "finished", progress
@@ -65,12 +78,20 @@ def test_over_https_a_form_needs_its_own_origin_as_well_as_its_token(proxied):
     with browser_like(proxy) as client:
         token = csrf(client, "/signin")
         form = {"csrf_token": token, "user": "alice", "password": PASSWORD}
-        for headers in ({"Origin": "https://evil.example"}, {"Origin": "null"}, {"Origin": proxy.plain_url},
-                        {"Origin": "", "Referer": "https://evil.example/"}):  # fmt: skip
+        for headers in (
+            {"Origin": "https://evil.example"},
+            {"Origin": "null"},
+            {"Origin": proxy.plain_url},
+            {"Origin": "", "Referer": "https://evil.example/"},
+        ):
             refused = client.post("/signin", data=form, headers=headers)
             assert refused.status_code == 400 and "was not sent from this page" in refused.text
-        without = httpx.Client(base_url=proxy.url, transport=httpx.HTTPTransport(verify=proxy.verify()),
-                               cookies=client.cookies, headers={"Accept-Language": "en"})  # fmt: skip
+        without = httpx.Client(
+            base_url=proxy.url,
+            transport=httpx.HTTPTransport(verify=proxy.verify()),
+            cookies=client.cookies,
+            headers={"Accept-Language": "en"},
+        )
         with without:  # neither Origin nor Referer: over HTTPS that is refused, as a browser always sends one
             assert without.post("/signin", data=form).status_code == 400
         referer = client.post("/signin", data=form, headers={"Origin": "", "Referer": proxy.url + "/signin"})
@@ -81,8 +102,11 @@ def test_addresses_come_from_nginx_and_throttling_is_per_client_not_per_proxy(pr
     page, proxy = proxied
     with browser_like(proxy, "127.0.0.2") as attacker, browser_like(proxy, "127.0.0.3") as kari:
         for _ in range(25):  # more than the per-address ceiling, all from one client behind the same proxy
-            attacker.post("/signin", data={"csrf_token": csrf(attacker, "/signin"), "user": "guess", "password": "x"},
-                          headers={"X-Forwarded-For": "10.9.9.9"})  # fmt: skip  # nginx replaces it
+            attacker.post(
+                "/signin",
+                data={"csrf_token": csrf(attacker, "/signin"), "user": "guess", "password": "x"},
+                headers={"X-Forwarded-For": "10.9.9.9"},
+            )  # nginx replaces it
         assert sign_in(kari).status_code == 302  # another client of the same proxy is not locked out
     with State(page.state_path) as state:
         addresses = {address for _, _, address, _ in state.web.signin_log(100)}

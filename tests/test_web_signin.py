@@ -37,10 +37,23 @@ def copied(client: httpx.Client, page) -> httpx.Client:
 
 def locked_out(client: httpx.Client) -> bool:
     """Every kind of request the copied cookie might make is sent to sign in: a page, a zip, a new export."""
-    answers = [client.get("/"), client.get("/runs/1/zip"), client.get("/runs/1/files/0"),
-               client.post("/export", data={"csrf_token": csrf(client, "/signin"), "ledger": "302321",
-                                            "from": "2026-10-01", "to": "2026-10-01", "topic": "funds",
-                                            "format": "csv", "preset": "standard"})]  # fmt: skip
+    answers = [
+        client.get("/"),
+        client.get("/runs/1/zip"),
+        client.get("/runs/1/files/0"),
+        client.post(
+            "/export",
+            data={
+                "csrf_token": csrf(client, "/signin"),
+                "ledger": "302321",
+                "from": "2026-10-01",
+                "to": "2026-10-01",
+                "topic": "funds",
+                "format": "csv",
+                "preset": "standard",
+            },
+        ),
+    ]
     return all(a.status_code == 302 and a.headers["location"].startswith("/signin") for a in answers)
 
 
@@ -52,8 +65,13 @@ def runs(page) -> int:
 def users_cli(run_cli, monkeypatch, *argv: str, password: str | None = None):
     if password is not None:
         monkeypatch.setattr("sys.stdin", io.StringIO(password + "\n"))
-    return run_cli("users", *argv, *(["--password-stdin"] if password is not None else []), "--state",
-                   "state/report-export.sqlite3")  # fmt: skip
+    return run_cli(
+        "users",
+        *argv,
+        *(["--password-stdin"] if password is not None else []),
+        "--state",
+        "state/report-export.sqlite3",
+    )
 
 
 # -- sessions the server ends --------------------------------------------------------------------------------
@@ -77,19 +95,25 @@ def test_a_new_password_ends_every_session_of_the_user(page, run_cli, monkeypatc
 def test_her_own_new_password_on_the_page_ends_her_other_sessions_only(page):
     with page.signed_in() as here, page.signed_in() as elsewhere:
         token = csrf(here, "/password")
-        wrong = here.post("/password", data={"csrf_token": token, "current": "not it", "new": NEW_PASSWORD,
-                                             "again": NEW_PASSWORD})  # fmt: skip
+        wrong = here.post(
+            "/password", data={"csrf_token": token, "current": "not it", "new": NEW_PASSWORD, "again": NEW_PASSWORD}
+        )
         assert wrong.status_code == 400 and "The current password is wrong." in wrong.text
-        for new, words in [("short", "shorter than 12"), ("x" * 12, "one character repeated"),
-                           ("password1234", "common passwords")]:  # fmt: skip
-            refused = here.post("/password", data={"csrf_token": token, "current": PASSWORD, "new": new,
-                                                   "again": new})  # fmt: skip
+        for new, words in [
+            ("short", "shorter than 12"),
+            ("x" * 12, "one character repeated"),
+            ("password1234", "common passwords"),
+        ]:
+            refused = here.post("/password", data={"csrf_token": token, "current": PASSWORD, "new": new, "again": new})
             assert refused.status_code == 400 and words in refused.text
-        differ = here.post("/password", data={"csrf_token": token, "current": PASSWORD, "new": NEW_PASSWORD,
-                                              "again": NEW_PASSWORD + "!"})  # fmt: skip
+        differ = here.post(
+            "/password",
+            data={"csrf_token": token, "current": PASSWORD, "new": NEW_PASSWORD, "again": NEW_PASSWORD + "!"},
+        )
         assert differ.status_code == 400 and "differ" in differ.text
-        done = here.post("/password", data={"csrf_token": token, "current": PASSWORD, "new": NEW_PASSWORD,
-                                            "again": NEW_PASSWORD})  # fmt: skip
+        done = here.post(
+            "/password", data={"csrf_token": token, "current": PASSWORD, "new": NEW_PASSWORD, "again": NEW_PASSWORD}
+        )
         assert done.status_code == 200 and "Your password is changed" in done.text
         assert here.get("/runs").status_code == 200  # this browser got a new session
         assert locked_out(elsewhere)
@@ -216,7 +240,10 @@ def test_names_are_compared_ignoring_case_and_width_and_no_name_mixes_scripts(pa
     wide = users_cli(run_cli, monkeypatch, "add", "\uff4b\uff41\uff52\uff49", password=PASSWORD)
     assert wide.code == 0 and "added kari" in wide.out  # kept as plain letters
     assert [line.split()[0] for line in users_cli(run_cli, monkeypatch, "list").out.splitlines()] == [
-        "alice", "kari", "\u0430\u043b\u0438\u0441\u0430"]  # fmt: skip
+        "alice",
+        "kari",
+        "\u0430\u043b\u0438\u0441\u0430",
+    ]
     with page.client() as client:
         assert attempt(client, "ALICE", PASSWORD).status_code == 302
         assert 'title="Change your password">alice<' in client.get("/").text
@@ -232,14 +259,28 @@ def test_a_password_that_breaks_the_rules_is_refused_on_the_command_line(run_cli
 # -- where sign-in sends her, and the origin of forms ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("target", ["//evil.example/", "/\\evil.example/", "https://evil.example/",
-                                    "/%09/evil.example", "/\t/evil.example", "/\r\nSet-Cookie: x=1", "/runs\r",
-                                    "javascript:alert(1)", "/signin", "/nowhere", "/" + "a" * 600])  # fmt: skip
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example/",
+        "/\\evil.example/",
+        "https://evil.example/",
+        "/%09/evil.example",
+        "/\t/evil.example",
+        "/\r\nSet-Cookie: x=1",
+        "/runs\r",
+        "javascript:alert(1)",
+        "/signin",
+        "/nowhere",
+        "/" + "a" * 600,
+    ],
+)
 def test_sign_in_sends_her_only_to_pages_of_this_site(page, target):
     with page.client() as client:
         token = csrf(client, "/signin")
-        answer = client.post("/signin", params={"next": target}, data={"csrf_token": token, "user": "alice",
-                                                                       "password": PASSWORD})  # fmt: skip
+        answer = client.post(
+            "/signin", params={"next": target}, data={"csrf_token": token, "user": "alice", "password": PASSWORD}
+        )
         assert answer.status_code == 302 and answer.headers["location"] == "/"
         assert client.get("/signin", params={"next": target}).status_code == 200  # never a 500
 
@@ -249,21 +290,25 @@ def test_sign_in_returns_her_to_the_page_she_asked_for(page):
         asked = client.get("/runs/7")
         assert asked.headers["location"] == "/signin?next=/runs/7"
         token = csrf(client, "/signin")
-        answer = client.post(asked.headers["location"], data={"csrf_token": token, "user": "alice",
-                                                             "password": PASSWORD})  # fmt: skip
+        answer = client.post(
+            asked.headers["location"], data={"csrf_token": token, "user": "alice", "password": PASSWORD}
+        )
         assert answer.headers["location"] == "/runs/7"
 
 
-@pytest.mark.parametrize("headers, ok", [
-    ({}, True),  # plain HTTP on this machine, a tool without a browser: the token alone
-    ({"Origin": "http://127.0.0.1:{port}"}, True),
-    ({"Referer": "http://127.0.0.1:{port}/signin"}, True),
-    ({"Origin": "https://evil.example"}, False),
-    ({"Origin": "null"}, False),
-    ({"Referer": "https://evil.example/signin"}, False),
-    ({"Origin": "http://127.0.0.1:1"}, False),
-    ({"Origin": "http://127.0.0.1:x"}, False),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "headers, ok",
+    [
+        ({}, True),  # plain HTTP on this machine, a tool without a browser: the token alone
+        ({"Origin": "http://127.0.0.1:{port}"}, True),
+        ({"Referer": "http://127.0.0.1:{port}/signin"}, True),
+        ({"Origin": "https://evil.example"}, False),
+        ({"Origin": "null"}, False),
+        ({"Referer": "https://evil.example/signin"}, False),
+        ({"Origin": "http://127.0.0.1:1"}, False),
+        ({"Origin": "http://127.0.0.1:x"}, False),
+    ],
+)
 def test_a_form_from_another_origin_is_refused_even_with_its_token(page, headers, ok):
     port = page.url.rsplit(":", 1)[1]
     with page.client() as client:

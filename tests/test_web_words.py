@@ -32,9 +32,18 @@ def visible(html: str) -> str:
     return re.sub(r"<[^>]+>", " ", html)
 
 
-@pytest.mark.parametrize("asked, heading", [(None, "Oversikt"), ("nb-NO,nb;q=0.9", "Oversikt"), ("no", "Oversikt"),
-                                            ("nn-NO", "Oversikt"), ("en-GB,en;q=0.8", "Overview"),
-                                            ("de-DE,en;q=0.5", "Overview"), ("de-DE", "Oversikt")])  # fmt: skip
+@pytest.mark.parametrize(
+    "asked, heading",
+    [
+        (None, "Oversikt"),
+        ("nb-NO,nb;q=0.9", "Oversikt"),
+        ("no", "Oversikt"),
+        ("nn-NO", "Oversikt"),
+        ("en-GB,en;q=0.8", "Overview"),
+        ("de-DE,en;q=0.5", "Overview"),
+        ("de-DE", "Oversikt"),
+    ],
+)
 def test_the_language_follows_the_browser_norwegian_first(page, asked, heading):
     with page.signed_in(language=asked or "") as client:
         shown = client.get("/").text
@@ -73,11 +82,17 @@ def test_dates_and_amounts_are_written_as_she_writes_them(page):
 def test_the_trades_words_are_explained_and_technical_ones_kept_for_it(page):
     with page.signed_in(language="nb") as client:
         form = client.get("/export").text
-        for words in ("Oppgjør (funds)", "Gebyrer (fees)", "Regneark for folk (XLSX)",
-                      "Bilag for Tripletex, PowerOffice og Visma (GBAT10)",
-                      "Kontoutskrift for bankavstemming (camt.053)", "CSV for importverktøy",
-                      "Norge (semikolon, desimalkomma)", "Danmark (semikolon, desimalkomma)",
-                      "Finland (semikolon, desimalkomma)"):  # fmt: skip
+        for words in (
+            "Oppgjør (funds)",
+            "Gebyrer (fees)",
+            "Regneark for folk (XLSX)",
+            "Bilag for Tripletex, PowerOffice og Visma (GBAT10)",
+            "Kontoutskrift for bankavstemming (camt.053)",
+            "CSV for importverktøy",
+            "Norge (semikolon, desimalkomma)",
+            "Danmark (semikolon, desimalkomma)",
+            "Finland (semikolon, desimalkomma)",
+        ):
             assert words in form
         run = client.get(exported(client)["runUrl"]).text
         pages = [form, run, client.get("/").text, client.get("/runs").text]
@@ -102,15 +117,19 @@ def test_a_failed_export_says_what_happened_and_what_to_do_in_plain_words(page, 
 
 
 def test_the_norwegian_catalogue_translates_every_text_of_the_page():
-    found = {message[2] if isinstance(message[2], str) else tuple(message[2])
-             for message in extract_from_dir(str(WEB), method_map=[("**.py", "python"),
-                                                                   ("**/templates/**.html", "jinja2")],
-                                             keywords={"_": None, "gettext": None, "lazy_gettext": None,
-                                                       "ngettext": (1, 2)})}  # fmt: skip
+    found = {
+        message[2] if isinstance(message[2], str) else tuple(message[2])
+        for message in extract_from_dir(
+            str(WEB),
+            method_map=[("**.py", "python"), ("**/templates/**.html", "jinja2")],
+            keywords={"_": None, "gettext": None, "lazy_gettext": None, "ngettext": (1, 2)},
+        )
+    }
     with CATALOGUE.open("rb") as source:
         catalogue = read_po(source)
-    translated = {message.id if isinstance(message.id, str) else tuple(message.id): message
-                  for message in catalogue if message.id}  # fmt: skip
+    translated = {
+        message.id if isinstance(message.id, str) else tuple(message.id): message for message in catalogue if message.id
+    }
     assert found - translated.keys() == set(), "texts without a Norwegian translation"
     assert translated.keys() - found == set(), "translations of texts the page no longer has"
     for key, message in translated.items():

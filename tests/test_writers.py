@@ -490,8 +490,14 @@ def test_xlsx_time_that_cannot_be_read_stays_text_as_served(tmp_path: Path) -> N
 def test_xlsx_text_with_line_breaks_wraps_on_rows_tall_enough(tmp_path: Path) -> None:
     path = tmp_path / "entries.xlsx"
     # text: wraps, and the height its row needs in points (None: the default, one line of 15)
-    texts = {"line\nbreak": (True, 30), "crlf\r\nline": (True, 30), "a\nb\nc": (True, 45), "cr\r": (True, None),
-             "one line": (False, None), "a & b": (False, None)}  # fmt: skip
+    texts = {
+        "line\nbreak": (True, 30),
+        "crlf\r\nline": (True, 30),
+        "a\nb\nc": (True, 45),
+        "cr\r": (True, None),
+        "one line": (False, None),
+        "a & b": (False, None),
+    }
     write("xlsx", path, [make_row(text) for text in texts])
 
     book = openpyxl.load_workbook(path)

@@ -34,8 +34,15 @@ class Page:
 
     def client(self, language: str = "en", **options) -> httpx.Client:
         """A client of the page; it reads English unless told otherwise (the page's own default is Norwegian)."""
-        return httpx.Client(**{"base_url": self.url, "follow_redirects": False, "timeout": 30,
-                               "headers": {"Accept-Language": language}, **options})  # fmt: skip
+        return httpx.Client(
+            **{
+                "base_url": self.url,
+                "follow_redirects": False,
+                "timeout": 30,
+                "headers": {"Accept-Language": language},
+                **options,
+            }
+        )
 
     @contextmanager
     def signed_in(self, user: str = "alice", password: str = PASSWORD, **options) -> Iterator[httpx.Client]:
@@ -75,8 +82,9 @@ def serve_page(workdir: Path, sandbox, fake_time, today: dt.date, environ: dict[
     state_path = (workdir / settings.state_path).absolute()
     add_user(state_path, "alice")
     clock = [time.time()]  # the page's wall clock starts now: sessions and kept exports are dated by it
-    web = Web(settings, state_path, Context(fake_time.clock, fake_time.sleep), now=lambda: clock[0],
-              today=lambda: today)  # fmt: skip
+    web = Web(
+        settings, state_path, Context(fake_time.clock, fake_time.sleep), now=lambda: clock[0], today=lambda: today
+    )
     serving = Serving(create_app(web), host="127.0.0.1", port=0, **server_options(settings.web)).start()
     try:
         yield Page(f"http://127.0.0.1:{serving.port}", web, state_path, settings.out.absolute(), clock)
@@ -88,17 +96,34 @@ def serve_page(workdir: Path, sandbox, fake_time, today: dt.date, environ: dict[
 
 def shell_export(run_cli, period: tuple[str, str], ledger: str) -> dict[str, bytes]:
     """The same period exported by `report-export run` into a folder and state of its own: name -> bytes."""
-    shell = run_cli("run", "--from", period[0], "--to", period[1], "--ledger", ledger, "--out", "shell",
-                    "--state", "shell.sqlite3")  # fmt: skip
+    shell = run_cli(
+        "run", "--from", period[0], "--to", period[1], "--ledger", ledger, "--out", "shell", "--state", "shell.sqlite3"
+    )
     assert shell.code == 0, shell.err
     return {str(p.relative_to(Path("shell"))): p.read_bytes() for p in Path("shell").rglob("*") if p.is_file()}
 
 
-def start_export(client, *, ledgers=(LEDGER,), period=MONTH, topics=("funds", "fees"), formats=("csv", "xlsx"),
-                 preset="standard", combine=False):  # fmt: skip
-    form = {"csrf_token": csrf(client, "/export"), "period": "range", "from": period[0], "to": period[1],
-            "scope": "chosen", "ledger": list(ledgers), "topic": list(topics), "format": list(formats),
-            "preset": preset}  # fmt: skip
+def start_export(
+    client,
+    *,
+    ledgers=(LEDGER,),
+    period=MONTH,
+    topics=("funds", "fees"),
+    formats=("csv", "xlsx"),
+    preset="standard",
+    combine=False,
+):
+    form = {
+        "csrf_token": csrf(client, "/export"),
+        "period": "range",
+        "from": period[0],
+        "to": period[1],
+        "scope": "chosen",
+        "ledger": list(ledgers),
+        "topic": list(topics),
+        "format": list(formats),
+        "preset": preset,
+    }
     if combine:
         form["combine"] = "on"
     return client.post("/export", data=form)

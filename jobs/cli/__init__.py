@@ -75,9 +75,10 @@ def build_parser(settings: config.Settings) -> Parser:
     parser.add_argument("--version", action="version", version=f"report-export {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser(
-        "run", parents=[common, state, locked, selection],
+        "run",
+        parents=[common, state, locked, selection],
         help="export ledger dates (default: catch up through yesterday)",
-    )  # fmt: skip
+    )
     run.add_argument("--from", dest="first", type=iso_date, metavar="YYYY-MM-DD", help="first ledger date")
     run.add_argument("--to", dest="last", type=iso_date, metavar="YYYY-MM-DD", help="last ledger date")
     run.add_argument("--combine", action="store_true", help="also one file per ledger and topic for the period")
@@ -99,9 +100,10 @@ def build_parser(settings: config.Settings) -> Parser:
     status = commands.add_parser("status", parents=[common, state], help="what is exported, open, and last runs")
     status.add_argument("--json", action="store_true", help="print JSON for monitoring")
     schedule = commands.add_parser(
-        "schedule", parents=[common, state],
+        "schedule",
+        parents=[common, state],
         help=f"run the catch-up on [schedule] cron (now: {settings.schedule.cron}, {settings.schedule.timezone})",
-    )  # fmt: skip
+    )
     schedule.add_argument("--now", action="store_true", help="also run once right away")
     schedule.add_argument(
         "--print-cron", action="store_true", help="print a crontab line at this installation's minute instead, and exit"
@@ -217,11 +219,19 @@ def cmd_status(args: argparse.Namespace, settings: config.Settings, runtime: Run
         ledgers = ledgers_json(state.views.standings(), day, settings.warn_after_days)
         runs = runs_json(state.runs.recent())
         notifications = outbox.overview(settings, state)
-    schedule = {"cron": settings.schedule.cron, "timezone": str(settings.schedule.timezone),
-                "from": settings.schedule.source}  # fmt: skip
+    schedule = {
+        "cron": settings.schedule.cron,
+        "timezone": str(settings.schedule.timezone),
+        "from": settings.schedule.source,
+    }
     if args.json:
-        print(json.dumps({"ledgers": ledgers, "runs": runs, "schedule": schedule, "notifications": notifications},
-                         indent=2, ensure_ascii=False))  # fmt: skip
+        print(
+            json.dumps(
+                {"ledgers": ledgers, "runs": runs, "schedule": schedule, "notifications": notifications},
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
         return EXIT_OK
     for row in ledgers:
         pending = ", ".join(
@@ -247,8 +257,10 @@ def cmd_status(args: argparse.Namespace, settings: config.Settings, runtime: Run
         counts = ", ".join(f"{k} {v}" for k, v in sorted(run["counts"].items()) if v)
         error = f": {run['error']}" if run["error"] else ""
         code = "" if run["exitCode"] is None else f" (exit {run['exitCode']})"
-        print(f"  #{run['id']} {run['command']} ({run['trigger']}) {run['startedAt']}: {run['outcome']}{code}{error}"
-              + (f" [{counts}]" if counts else ""))  # fmt: skip
+        print(
+            f"  #{run['id']} {run['command']} ({run['trigger']}) {run['startedAt']}: {run['outcome']}{code}{error}"
+            + (f" [{counts}]" if counts else "")
+        )
     return EXIT_OK
 
 
@@ -291,8 +303,10 @@ def cmd_verify(args: argparse.Namespace, settings: config.Settings, runtime: Run
     for finding in findings:
         print(f"  {finding}")
     if not manifests:
-        print(f"report-export verify: no manifest under {args.folder}, so nothing can be checked: give the folder "
-              "the reports were written to (its files have .manifest.json files beside them)")  # fmt: skip
+        print(
+            f"report-export verify: no manifest under {args.folder}, so nothing can be checked: give the folder "
+            "the reports were written to (its files have .manifest.json files beside them)"
+        )
         return EXIT_VERIFY_FAILED
     verdict = "every file matches its manifest" if not findings else plural(len(findings), "problem")
     print(f"report-export verify: {plural(manifests, 'manifest')}, {plural(files, 'file')} checked: {verdict}")
@@ -300,10 +314,18 @@ def cmd_verify(args: argparse.Namespace, settings: config.Settings, runtime: Run
 
 
 COMMANDS = {
-    "run": cmd_run, "feed": cmd_run, "status": cmd_status, "schedule": cmd_schedule,
-    "ledgers": cmd_ledgers, "check": cmd_check, "verify": cmd_verify, "serve": web.cmd_serve,
-    "users": web.cmd_users, "notify": notify.cmd_notify, "state": state_command.cmd_state,
-}  # fmt: skip
+    "run": cmd_run,
+    "feed": cmd_run,
+    "status": cmd_status,
+    "schedule": cmd_schedule,
+    "ledgers": cmd_ledgers,
+    "check": cmd_check,
+    "verify": cmd_verify,
+    "serve": web.cmd_serve,
+    "users": web.cmd_users,
+    "notify": notify.cmd_notify,
+    "state": state_command.cmd_state,
+}
 
 
 def entrypoint() -> None:

@@ -21,8 +21,10 @@ def cmd_notify(args: argparse.Namespace, settings: config.Settings, runtime: Run
         raise UsageError("notify needs --test: report-export notify --test sends a test message through every channel")
     notify = settings.notify
     if not notify.channels:
-        raise ConfigError('no notification channel is configured: set [notify] email_to = ["..."] and smtp_host in '
-                          "config.toml, or NOTIFY_WEBHOOK_URL in .env (see README, Notifications)")  # fmt: skip
+        raise ConfigError(
+            'no notification channel is configured: set [notify] email_to = ["..."] and smtp_host in '
+            "config.toml, or NOTIFY_WEBHOOK_URL in .env (see README, Notifications)"
+        )
     message, code = notice.for_test(notify.installation), EXIT_OK
     for channel in notify.channels:
         try:

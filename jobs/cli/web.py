@@ -22,8 +22,12 @@ def cmd_serve(args: argparse.Namespace, settings: config.Settings, runtime: Runt
     from jobs.web.serve import serve
 
     settings.require_credentials()
-    web = Web(settings, args.state or settings.state_path, runtime.context,
-              today=(lambda: runtime.today) if runtime.today else None)  # fmt: skip
+    web = Web(
+        settings,
+        args.state or settings.state_path,
+        runtime.context,
+        today=(lambda: runtime.today) if runtime.today else None,
+    )
     schedule = None
     if args.schedule:
         from jobs.schedule import run_scheduler
@@ -33,8 +37,9 @@ def cmd_serve(args: argparse.Namespace, settings: config.Settings, runtime: Runt
         def schedule(stop):
             return run_scheduler(settings.schedule, job, stop)
 
-    return serve(web, args.host or settings.web.host, settings.web.port if args.port is None else args.port,
-                 schedule=schedule)  # fmt: skip
+    return serve(
+        web, args.host or settings.web.host, settings.web.port if args.port is None else args.port, schedule=schedule
+    )
 
 
 USER_ACTIONS = ("add", "list", "remove", "password", "sign-out", "log", "rotate-key")
@@ -64,8 +69,10 @@ def users_add(args: argparse.Namespace, state, settings: config.Settings) -> str
     if problem := users.name_problem(args.name):
         raise UsageError(f"{problem}; choose another name")
     if found := state.web.find_user(args.name):
-        raise UsageError(f"user {found[0]} exists (names are compared ignoring case and width): use "
-                         f"users password {found[0]} to change the password")  # fmt: skip
+        raise UsageError(
+            f"user {found[0]} exists (names are compared ignoring case and width): use "
+            f"users password {found[0]} to change the password"
+        )
     name = users.stored_name(args.name)
     state.web.add_user(name, users.hash_password(new_password(args.password_stdin, name)))
     return f"added {name}"
@@ -103,8 +110,15 @@ def users_log(args: argparse.Namespace, state, settings: config.Settings) -> str
     return ""
 
 
-USERS = {"list": users_list, "add": users_add, "password": users_password, "remove": users_remove,
-         "sign-out": users_sign_out, "rotate-key": users_rotate_key, "log": users_log}  # fmt: skip
+USERS = {
+    "list": users_list,
+    "add": users_add,
+    "password": users_password,
+    "remove": users_remove,
+    "sign-out": users_sign_out,
+    "rotate-key": users_rotate_key,
+    "log": users_log,
+}
 
 
 def known(state, name: str) -> str:

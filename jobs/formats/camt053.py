@@ -91,8 +91,9 @@ class StatementFile(BookkeepingFile):
 
     format = "camt053"
 
-    def __init__(self, path: Path, mode: int, zone: ZoneInfo | None, chart: Chart | None = None,
-                 iban: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, path: Path, mode: int, zone: ZoneInfo | None, chart: Chart | None = None, iban: str | None = None
+    ) -> None:
         super().__init__(path, mode)
         self._zone = zone or ZoneInfo("UTC")
         self._iban = iban
@@ -164,8 +165,10 @@ class StatementFile(BookkeepingFile):
         """Per type: the finished date's batches, each an entry with its payments."""
         batches, self._batches = self._batches, {}
         for (entry_type, _), batch in batches.items():
-            head = (f"<Btch><NbOfTxs>{batch.count}</NbOfTxs><TtlAmt Ccy=\"{self._currency}\">{amount(batch.total)}"
-                    f"</TtlAmt><CdtDbtInd>{side(batch.total)}</CdtDbtInd></Btch>")  # fmt: skip
+            head = (
+                f'<Btch><NbOfTxs>{batch.count}</NbOfTxs><TtlAmt Ccy="{self._currency}">{amount(batch.total)}'
+                f"</TtlAmt><CdtDbtInd>{side(batch.total)}</CdtDbtInd></Btch>"
+            )
             self._entry(batch.total, entry_type, head + batch.details(), f"{entry_type}: {batch.count} entries")
             self._text.pass_on()
         self._entries = 0
@@ -177,11 +180,15 @@ class StatementFile(BookkeepingFile):
         moved = self._credits[1] - self._debits[1]
         opening, closing = format_minor(self._opening or 0), format_minor(self._closing)
         return [
-            fact("statement balances", self._closing - (self._opening or 0), moved,
-                 f"OPBD {opening} to CLBD {closing}, but its entries move"),
+            fact(
+                "statement balances",
+                self._closing - (self._opening or 0),
+                moved,
+                f"OPBD {opening} to CLBD {closing}, but its entries move",
+            ),
             fact("statement movement", balance_change(summaries), moved, "the statement's entries move"),
             fact("statement payout", payout_amount(summaries), self._payouts, "the statement's payout entries are"),
-        ]  # fmt: skip
+        ]
 
     def _finish(self, summaries: Sequence[DateSummary]) -> None:
         self._end_date()
@@ -208,8 +215,12 @@ class StatementFile(BookkeepingFile):
         end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(self._cutoff), tzinfo=self._zone)
         net = self._credits[1] - self._debits[1]
         ccy = self._currency
-        account = (f"<IBAN>{self._iban}</IBAN>" if self._iban else f"<Othr>{element('Id', self._ledger, 34)}"
-                   f"<SchmeNm><Prtry>VippsMobilePayLedger</Prtry></SchmeNm><Issr>{ISSUER}</Issr></Othr>")  # fmt: skip
+        account = (
+            f"<IBAN>{self._iban}</IBAN>"
+            if self._iban
+            else f"<Othr>{element('Id', self._ledger, 34)}"
+            f"<SchmeNm><Prtry>VippsMobilePayLedger</Prtry></SchmeNm><Issr>{ISSUER}</Issr></Othr>"
+        )
         return (
             f'<Document xmlns="{NAMESPACE}"><BkToCstmrStmt>'
             f"<GrpHdr>{element('MsgId', label, 35)}<CreDtTm>{created}</CreDtTm></GrpHdr>"

@@ -123,8 +123,10 @@ class VoucherFile(BookkeepingFile):
 
     def __init__(self, path: Path, mode: int, chart: Chart | None) -> None:
         if chart is None:
-            raise ConfigError("--format gbat10 needs an [accounts] table in config.toml: copy the example from the "
-                              "committed config.toml and change it to your chart of accounts")  # fmt: skip
+            raise ConfigError(
+                "--format gbat10 needs an [accounts] table in config.toml: copy the example from the "
+                "committed config.toml and change it to your chart of accounts"
+            )
         super().__init__(path, mode)
         self._chart = chart
         self.waiting = chart.gap or None
@@ -156,8 +158,9 @@ class VoucherFile(BookkeepingFile):
                 self.waiting = str(exc)
                 continue
             if self._per_entry:
-                text = posting.describe(row.ledgerDate, row.ledgerId, 1, row.entryType, row.currency, row.reference,
-                                        row.pspReference)  # fmt: skip
+                text = posting.describe(
+                    row.ledgerDate, row.ledgerId, 1, row.entryType, row.currency, row.reference, row.pspReference
+                )
                 if not posting.names_reference:
                     text = f"{text} {row.reference or row.pspReference}"
                 self._pair(voucher, topic, posting, row.entryType, amount, text)
@@ -180,13 +183,25 @@ class VoucherFile(BookkeepingFile):
             owed = fees.change - fees.sums[FEES_INVOICED] if fees else 0
             checks += [
                 fact("voucher balances", 0, voucher.lines_total, f"voucher {voucher.number}'s lines sum to"),
-                fact("voucher clearing", summary.change, voucher.clearing_total,
-                     f"voucher {voucher.number} moves the clearing account {self._chart.clearing} by"),
-                fact("voucher payout", -payout_amount([summary]), voucher.payout_lines,
-                     f"voucher {voucher.number}'s payout line is"),
-                fact("voucher fees", owed, voucher.fees_total,
-                     f"voucher {voucher.number} moves the fees account {self._chart.fees_payable} by"),
-            ]  # fmt: skip
+                fact(
+                    "voucher clearing",
+                    summary.change,
+                    voucher.clearing_total,
+                    f"voucher {voucher.number} moves the clearing account {self._chart.clearing} by",
+                ),
+                fact(
+                    "voucher payout",
+                    -payout_amount([summary]),
+                    voucher.payout_lines,
+                    f"voucher {voucher.number}'s payout line is",
+                ),
+                fact(
+                    "voucher fees",
+                    owed,
+                    voucher.fees_total,
+                    f"voucher {voucher.number} moves the fees account {self._chart.fees_payable} by",
+                ),
+            ]
         return checks
 
     def _posting(self, topic: str, entry_type: str) -> Posting:
@@ -219,8 +234,15 @@ class VoucherFile(BookkeepingFile):
         text = voucher_text(text)
         vat = self._chart.vat_of(posting)
         tax = vat.of(amount) if vat is not None else 0
-        self._line(voucher, posting.account, posting.vat_code, -(amount - tax), text, -amount,
-                   f"{posting.customer};{posting.supplier}")  # fmt: skip
+        self._line(
+            voucher,
+            posting.account,
+            posting.vat_code,
+            -(amount - tax),
+            text,
+            -amount,
+            f"{posting.customer};{posting.supplier}",
+        )
         if vat is not None:  # flagged F: the mode that makes VAT postings itself leaves it out
             self._line(voucher, vat.account, 0, -tax, text, 0, flag="F")
         balance = self._chart.clearing if topic == "funds" else self._chart.fees_payable
@@ -234,11 +256,22 @@ class VoucherFile(BookkeepingFile):
         if entry_type in PAYOUT_TYPES:
             voucher.payout_lines += -amount
 
-    def _line(self, voucher: _Voucher, account: int, vat_code: int, amount: int, text: str, gross: int,
-              parties: str = ";", flag: str = "T") -> None:  # fmt: skip
+    def _line(
+        self,
+        voucher: _Voucher,
+        account: int,
+        vat_code: int,
+        amount: int,
+        text: str,
+        gross: int,
+        parties: str = ";",
+        flag: str = "T",
+    ) -> None:
         """One line: `parties` are the customer and supplier number columns (9, 10)."""
-        self._text.write(f"{voucher.prefix}{account};{vat_code};{amount_text(amount)};{parties};;;;;;;;;;{text};;;;;;"
-                         f"{flag};{amount_text(gross)};;\r\n")  # fmt: skip
+        self._text.write(
+            f"{voucher.prefix}{account};{vat_code};{amount_text(amount)};{parties};;;;;;;;;;{text};;;;;;"
+            f"{flag};{amount_text(gross)};;\r\n"
+        )
         voucher.lines_total += amount
 
     def _pass_on(self) -> None:

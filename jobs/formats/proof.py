@@ -45,8 +45,10 @@ class BookkeepingFile(ReportFile):
         """Whether the file waits: for a reason found while writing, or for a held-back proof that failed."""
         failed = "; ".join(f"{c.name}: {c.detail}" for c in proofs if c.name in HELD_BACK and not c.ok)
         if failed and not self.waiting:
-            self.waiting = (f"the API's balances do not add up ({failed}); a later run writes it once they do "
-                            "(ask Vipps MobilePay about the date)")  # fmt: skip
+            self.waiting = (
+                f"the API's balances do not add up ({failed}); a later run writes it once they do "
+                "(ask Vipps MobilePay about the date)"
+            )
         return bool(self.waiting)
 
     def proofs(self, summaries: Sequence[DateSummary]) -> list[Check]:

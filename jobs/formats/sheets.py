@@ -171,8 +171,15 @@ def _one_date(summary: DateSummary) -> list[list[str | None]]:
 def _period(summaries: list[DateSummary]) -> list[list[str | None]]:
     topic = summaries[0].topic  # a period file holds one ledger and one topic
     payouts_shown = has_payouts(topic)
-    header = ("Ledger date", "Opening balance", *_category_labels(topic), "Closing balance", "Entries",
-              *(_PAYOUT_LABELS if payouts_shown else ()), "Checks")  # fmt: skip
+    header = (
+        "Ledger date",
+        "Opening balance",
+        *_category_labels(topic),
+        "Closing balance",
+        "Entries",
+        *(_PAYOUT_LABELS if payouts_shown else ()),
+        "Checks",
+    )
     lines = [_labels(header)]
     for summary in summaries:
         failed = [check.name for check in summary.checks if not check.ok]

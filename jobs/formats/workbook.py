@@ -172,9 +172,15 @@ class Sheet:
     """One worksheet: rows gathered in its scratch file until close() writes the part into the zip."""
 
     def __init__(
-        self, archive: ZipFile, number: int, title: str, widths: Sequence[int], header_row: bool, print_setup: str,
+        self,
+        archive: ZipFile,
+        number: int,
+        title: str,
+        widths: Sequence[int],
+        header_row: bool,
+        print_setup: str,
         body: Scratch,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.number = number
         self.title = title
         self.header_row = header_row

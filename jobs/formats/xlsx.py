@@ -37,8 +37,12 @@ class XlsxFile(ReportFile):
         self._render = entry_renderer(columns, zone)
         folder = self.path.parent
         # A file object to ZipFile, which writes, seeks and tells, and never closes a file it was given.
-        self._package = Package(cast("IO[bytes]", self._bytes), heading=heading, footer=f"Times in {zone.key}",
-                                scratch=lambda: ScratchFile(folder))  # fmt: skip
+        self._package = Package(
+            cast("IO[bytes]", self._bytes),
+            heading=heading,
+            footer=f"Times in {zone.key}",
+            scratch=lambda: ScratchFile(folder),
+        )
         self._entry_sheets = 0
         # Rows not yet handed to the zip: every CHUNK characters, as a TextBuffer would, but counted here, for the
         # sheet part's room.

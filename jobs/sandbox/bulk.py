@@ -67,8 +67,15 @@ def _table(ledger: Ledger, topic: str, date: dt.date) -> _Table:
     opens = dt.datetime.combine(date, _OPENS, tzinfo=ledger.zone).astimezone(UTC)
     opens_at = (opens.hour * 3600 + opens.minute * 60) * 10**6
     closed_at = data.settle_time(ledger, date, rng.randint(200_000, 299_999))
-    return _Table(array("q", amounts), prefix, tuple(handles), opens_at, closed_at, date.isoformat(),
-                  f"{ledger.serial}{date:%y%m%d}")  # fmt: skip
+    return _Table(
+        array("q", amounts),
+        prefix,
+        tuple(handles),
+        opens_at,
+        closed_at,
+        date.isoformat(),
+        f"{ledger.serial}{date:%y%m%d}",
+    )
 
 
 def _is_refund(slot: int) -> bool:
@@ -146,8 +153,11 @@ class BigDate:
         psp = f"{table.psp_base}{i:07d}"  # longer than a normal date's: never the same
         entry = self._row(table, i, psp, time, kind, reference, amount, before, handle)
         if gdpr and funds and handle[:3] in ("NO:", "DK:", "FI:"):  # as on normal dates: VM-number sales
-            entry.update(name=NAMES[capture % len(NAMES)], maskedPhoneNo=f"xxxx {capture * 7919 % 10_000:04d}",
-                         message=MESSAGES[capture % len(MESSAGES)])  # fmt: skip
+            entry.update(
+                name=NAMES[capture % len(NAMES)],
+                maskedPhoneNo=f"xxxx {capture * 7919 % 10_000:04d}",
+                message=MESSAGES[capture % len(MESSAGES)],
+            )
         return entry
 
     def _closing(self, table: _Table, i: int, before: int) -> dict:
@@ -156,17 +166,42 @@ class BigDate:
             kind = "fees-invoiced" if ledger.gross else "fees-retained"
             return self._row(table, i, f"{table.psp_base}9002", table.closed_at, kind, "", amount, before, None)
         number = data.payout_number(ledger, self.date)
-        return self._row(table, i, f"{ledger.id}-{number}", table.closed_at, ledger.payout_type,
-                         ledger.bank_text(number), amount, before, None)  # fmt: skip
+        return self._row(
+            table,
+            i,
+            f"{ledger.id}-{number}",
+            table.closed_at,
+            ledger.payout_type,
+            ledger.bank_text(number),
+            amount,
+            before,
+            None,
+        )
 
-    def _row(self, table: _Table, i: int, psp: str, time: str, kind: str, reference: str | None, amount: int,
-             before: int, handle: str | None) -> dict:  # fmt: skip
+    def _row(
+        self,
+        table: _Table,
+        i: int,
+        psp: str,
+        time: str,
+        kind: str,
+        reference: str | None,
+        amount: int,
+        before: int,
+        handle: str | None,
+    ) -> dict:
         entry = {
-            "pspReference": psp, "time": time, "ledgerDate": table.day,
-            "entryType": kind, "reference": reference, "currency": self.ledger.currency,
-            "amount": amount, "balanceBefore": before, "balanceAfter": before + amount,
+            "pspReference": psp,
+            "time": time,
+            "ledgerDate": table.day,
+            "entryType": kind,
+            "reference": reference,
+            "currency": self.ledger.currency,
+            "amount": amount,
+            "balanceBefore": before,
+            "balanceAfter": before + amount,
             "recipientHandle": handle,
-        }  # fmt: skip
+        }
         if (i + self.date.day) % 11 == 0:  # as on normal dates: a field no client knows about
             entry["settlementBatch"] = f"b-{self.date.day % 8}"
         return entry

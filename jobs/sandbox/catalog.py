@@ -26,9 +26,12 @@ def as_date(date: DateLike) -> dt.date:
 
 
 class Catalog:
-    def __init__(self, ledger_ids: Iterable[str] | None = None,
-                 big_dates: Mapping[tuple[str, str, DateLike], int] | None = None,
-                 corruptions: Mapping[tuple[str, str, DateLike], str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        ledger_ids: Iterable[str] | None = None,
+        big_dates: Mapping[tuple[str, str, DateLike], int] | None = None,
+        corruptions: Mapping[tuple[str, str, DateLike], str] | None = None,
+    ) -> None:
         self._lock = threading.Lock()
         self._known: dict[str, Ledger] = dict(BY_ID)
         self._granted: list[str] = []  # in the order the ledger list serves them
@@ -108,8 +111,9 @@ class Catalog:
             self._check_defect(key, self._big.get(key), kind)
             self._defects[key] = kind
 
-    def window(self, ledger_id: str, topic: str, date: dt.date, start: int, stop: int, *, until: str | None,
-               gdpr: bool) -> tuple[list[dict], int]:  # fmt: skip
+    def window(
+        self, ledger_id: str, topic: str, date: dt.date, start: int, stop: int, *, until: str | None, gdpr: bool
+    ) -> tuple[list[dict], int]:
         """Entries [start:stop] of a ledger date and how many it holds (with `until`: those stamped before it)."""
         key = (ledger_id, topic, date)
         with self._lock:
@@ -130,8 +134,9 @@ class Catalog:
         for start in range(0, big.count, ITER_CHUNK):
             yield from self._window(key, big, kind, start, start + ITER_CHUNK, until=None, gdpr=gdpr)[0]
 
-    def _window(self, key: Key, big: BigDate | None, kind: str | None, start: int, stop: int, *, until: str | None,
-                gdpr: bool) -> tuple[list[dict], int]:  # fmt: skip
+    def _window(
+        self, key: Key, big: BigDate | None, kind: str | None, start: int, stop: int, *, until: str | None, gdpr: bool
+    ) -> tuple[list[dict], int]:
         """As window(), for a date whose volume and defect were read under the lock."""
         page, total = self._raw(key, big, start, stop, until=until, gdpr=gdpr)
         if kind is None:
@@ -146,8 +151,9 @@ class Catalog:
                     page[i - start] = entry
         return page, total
 
-    def _raw(self, key: Key, big: BigDate | None, start: int, stop: int, *, until: str | None,
-             gdpr: bool) -> tuple[list[dict], int]:  # fmt: skip
+    def _raw(
+        self, key: Key, big: BigDate | None, start: int, stop: int, *, until: str | None, gdpr: bool
+    ) -> tuple[list[dict], int]:
         """Entries [start:stop] as generated, without any defect."""
         if big is not None:
             return big.window(start, stop, until=until, gdpr=gdpr)

@@ -45,8 +45,9 @@ class Day:
     fees: tuple[tuple[dict, dict | None], ...] = ()
 
 
-def window(ledger: Ledger, topic: str, date: dt.date, start: int, stop: int, *, until: str | None,
-           gdpr: bool) -> tuple[list[dict], int]:  # fmt: skip
+def window(
+    ledger: Ledger, topic: str, date: dt.date, start: int, stop: int, *, until: str | None, gdpr: bool
+) -> tuple[list[dict], int]:
     """Fresh copies of entries [start:stop] of one ledger date, and how many the date holds.
 
     The cached originals stay untouched. `until` (a UTC time as entries show it) keeps only the
@@ -100,8 +101,9 @@ def _active(ledger: Ledger, date: dt.date) -> bool:
     return date >= ledger.first_date and date.weekday() != ledger.quiet_weekday
 
 
-def _build(ledger: Ledger, date: dt.date, opening: int, fee_opening: int, *, lead: Event | None = None,
-           payout: bool = True) -> Day:  # fmt: skip
+def _build(
+    ledger: Ledger, date: dt.date, opening: int, fee_opening: int, *, lead: Event | None = None, payout: bool = True
+) -> Day:
     """One date from its opening balances; `lead` is a movement that comes first, `payout` False skips it."""
     invoice = ledger.gross and (date + dt.timedelta(days=1)).day == 1  # the month's last date
     if not _active(ledger, date) and lead is None and not (invoice and fee_opening):
@@ -172,19 +174,43 @@ def _shortfall(ledger: Ledger) -> dict[dt.date, Day]:
     return days
 
 
-def _settle(ledger: Ledger, date: dt.date, events: list[Event], times: list[str], rng: random.Random,
-            openings: tuple[int, int], *, payout: bool, invoice: bool) -> Day:  # fmt: skip
+def _settle(
+    ledger: Ledger,
+    date: dt.date,
+    events: list[Event],
+    times: list[str],
+    rng: random.Random,
+    openings: tuple[int, int],
+    *,
+    payout: bool,
+    invoice: bool,
+) -> Day:
     funds: list[tuple[dict, dict | None]] = []
     fees: list[tuple[dict, dict | None]] = []
 
-    def add(rows: list, balance: int, psp: str, time: str, kind: str, ref: str | None,
-            amount: int, handle: str | None, gdpr: dict | None = None) -> int:  # fmt: skip
+    def add(
+        rows: list,
+        balance: int,
+        psp: str,
+        time: str,
+        kind: str,
+        ref: str | None,
+        amount: int,
+        handle: str | None,
+        gdpr: dict | None = None,
+    ) -> int:
         entry = {
-            "pspReference": psp, "time": time, "ledgerDate": date.isoformat(),
-            "entryType": kind, "reference": ref, "currency": ledger.currency,
-            "amount": amount, "balanceBefore": balance, "balanceAfter": balance + amount,
+            "pspReference": psp,
+            "time": time,
+            "ledgerDate": date.isoformat(),
+            "entryType": kind,
+            "reference": ref,
+            "currency": ledger.currency,
+            "amount": amount,
+            "balanceBefore": balance,
+            "balanceAfter": balance + amount,
             "recipientHandle": handle,
-        }  # fmt: skip
+        }
         if (len(rows) + date.day) % 11 == 0:  # a field no client knows about
             entry["settlementBatch"] = f"b-{date.day % 8}"
         rows.append((entry, gdpr))
@@ -193,27 +219,46 @@ def _settle(ledger: Ledger, date: dt.date, events: list[Event], times: list[str]
     balance, fee_balance = openings
     for event, time in zip(events, times, strict=True):
         if event.topic == "fees":
-            fee_balance = add(fees, fee_balance, event.psp, time, event.type, event.reference, event.amount,
-                              event.handle)  # fmt: skip
+            fee_balance = add(
+                fees, fee_balance, event.psp, time, event.type, event.reference, event.amount, event.handle
+            )
             continue
-        balance = add(funds, balance, event.psp, time, event.type, event.reference,
-                      event.amount, event.handle, event.gdpr)  # fmt: skip
+        balance = add(
+            funds, balance, event.psp, time, event.type, event.reference, event.amount, event.handle, event.gdpr
+        )
         if event.fee:
-            fee_balance = add(fees, fee_balance, event.psp, time, "capture-fee", event.reference,
-                              -event.fee, event.handle)  # fmt: skip
+            fee_balance = add(
+                fees, fee_balance, event.psp, time, "capture-fee", event.reference, -event.fee, event.handle
+            )
     # Settlement runs as the date ends: stamped on the next one, booked on this one.
     retained_at = settle_time(ledger, date, rng.randint(100_000, 199_999))
     payout_at = settle_time(ledger, date, rng.randint(200_000, 299_999))
     base = f"{ledger.serial}{date:%y%m%d}"
     if ledger.gross:
         if invoice and fee_balance:  # the month's fees, invoiced: the fees balance is back to 0
-            add(fees, fee_balance, f"{base}9003", retained_at, "fees-invoiced", f"Faktura {date:%Y-%m}",
-                -fee_balance, None)  # fmt: skip
+            add(
+                fees,
+                fee_balance,
+                f"{base}9003",
+                retained_at,
+                "fees-invoiced",
+                f"Faktura {date:%Y-%m}",
+                -fee_balance,
+                None,
+            )
     elif fees:
         balance = add(funds, balance, f"{base}9001", retained_at, "fees-retained", "", fee_balance, None)
         add(fees, fee_balance, f"{base}9002", retained_at, "fees-retained", "", -fee_balance, None)
     if payout and funds and _pays_out(ledger, date):
         number = payout_number(ledger, date)
-        add(funds, balance, f"{ledger.id}-{number}", payout_at, ledger.payout_type,
-            ledger.bank_text(number), ledger.opening - balance, None)  # fmt: skip
+        add(
+            funds,
+            balance,
+            f"{ledger.id}-{number}",
+            payout_at,
+            ledger.payout_type,
+            ledger.bank_text(number),
+            ledger.opening - balance,
+            None,
+        )
     return Day(funds=tuple(funds), fees=tuple(fees))

@@ -77,8 +77,21 @@ cutoff_hour = 4
 def exporter_command(today: dt.date, out: str = OUT, state: str = STATE) -> list[str]:
     first, last = today - dt.timedelta(days=7), today - dt.timedelta(days=1)
     formats = [arg for fmt in FORMATS for arg in ("--format", fmt)]
-    return [sys.executable, "-m", "jobs", "run", "--from", first.isoformat(), "--to", last.isoformat(),
-            "--out", out, "--state", state, *formats]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "jobs",
+        "run",
+        "--from",
+        first.isoformat(),
+        "--to",
+        last.isoformat(),
+        "--out",
+        out,
+        "--state",
+        state,
+        *formats,
+    ]
 
 
 def exporter_env(base_url: str, environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -150,8 +163,13 @@ def listing(out: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jobs.sandbox.demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--today", type=dt.date.fromisoformat, default=None, metavar="YYYY-MM-DD",
-                        help="the sandbox's today; the seven days before it are exported (default: today)")  # fmt: skip
+    parser.add_argument(
+        "--today",
+        type=dt.date.fromisoformat,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="the sandbox's today; the seven days before it are exported (default: today)",
+    )
     args = parser.parse_args(argv)
     try:
         fresh_folder(FOLDER)
@@ -163,10 +181,14 @@ def main(argv: list[str] | None = None) -> int:
     # would still be open, and the demo would show six closed days instead of seven.
     with Sandbox(today=args.today or dt.datetime.now(OSLO).date()) as sandbox:
         command = exporter_command(sandbox.today)
-        print(f"Demo: exporting {command[5]} .. {command[7]} from a local Report API sandbox at "
-              f"{sandbox.base_url}", flush=True)  # fmt: skip
-        print(f"Demo folder: {folder}, apart from a real installation's state and reports "
-              "(`make clean` removes it)", flush=True)  # fmt: skip
+        print(
+            f"Demo: exporting {command[5]} .. {command[7]} from a local Report API sandbox at {sandbox.base_url}",
+            flush=True,
+        )
+        print(
+            f"Demo folder: {folder}, apart from a real installation's state and reports (`make clean` removes it)",
+            flush=True,
+        )
         # The child's output goes straight to our stdout/stderr: nothing to pass along by hand.
         code = subprocess.call(command, cwd=folder, env=exporter_env(sandbox.base_url))
     print("\n".join(listing(folder / OUT)))

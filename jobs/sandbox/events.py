@@ -13,10 +13,22 @@ from .ledgers import Ledger
 
 # Captures cycle through these, so a spreadsheet or CSV writer meets each of them.
 AWKWARD_REFERENCES = (
-    '=HYPERLINK("http://x","y")', "+4712345678", "-42", "@SUM(A1)", "a,b;c",
-    '"quoted" text', "line\nbreak", "tab\there", "carriage\rreturn", "æøå ÆØÅ",
-    "emoji 🧾💸", "00123", "12345678901234567890", "  spaces  ", "order-1234",
-)  # fmt: skip
+    '=HYPERLINK("http://x","y")',
+    "+4712345678",
+    "-42",
+    "@SUM(A1)",
+    "a,b;c",
+    '"quoted" text',
+    "line\nbreak",
+    "tab\there",
+    "carriage\rreturn",
+    "æøå ÆØÅ",
+    "emoji 🧾💸",
+    "00123",
+    "12345678901234567890",
+    "  spaces  ",
+    "order-1234",
+)
 NAMES = ("Kari Nordmann", "Ola Æsøy-Ås", "Søren Ærø", "Matti Meikäläinen", 'Jo "JJ" Li')
 MESSAGES = ("Takk for maten!", "Kaffe ☕", "Tak, hej", "", "Kiitos; lounas, 2 kpl")
 GDPR_TYPES = {"capture", "refund", "retained-disputed-capture", "returned-disputed-capture"}
@@ -80,8 +92,9 @@ def movements(ledger: Ledger, date: dt.date, rng: random.Random) -> list[Event]:
         insert_after(None, Event("correction", amount, "correction", None, psp()))
     if (rng.random() < 0.04 or rota == 1) and date > ledger.first_date:
         number = payout_number(ledger, date) - 1
-        aborted = Event("payout-aborted", rng.randint(100_00, 2000_00), ledger.bank_text(number),
-                         None, f"{ledger.id}-{number}")  # fmt: skip
+        aborted = Event(
+            "payout-aborted", rng.randint(100_00, 2000_00), ledger.bank_text(number), None, f"{ledger.id}-{number}"
+        )
         insert_after(None, aborted)
     if rng.random() < 0.03 or rota == 2:
         ref = f"Innbetaling faktura {rng.randint(10_000, 99_999)}"
@@ -94,8 +107,9 @@ def movements(ledger: Ledger, date: dt.date, rng: random.Random) -> list[Event]:
     return _keep_positive(ledger, date, rng, events, caps, psp)
 
 
-def _keep_positive(ledger: Ledger, date: dt.date, rng: random.Random, events: list[Event], caps: list[Event],
-                   psp) -> list[Event]:  # fmt: skip
+def _keep_positive(
+    ledger: Ledger, date: dt.date, rng: random.Random, events: list[Event], caps: list[Event], psp
+) -> list[Event]:
     # What the payout will hold: under net settlement the fees side is retained from the funds.
     net = sum(e.amount for e in events if e.topic == "funds")
     if not ledger.gross:
@@ -114,11 +128,27 @@ def _rarer(ledger: Ledger, date: dt.date, rng: random.Random, rota: int, psp) ->
     found = []
     handle = ledger.units[0][1]
     if rng.random() < 0.05 or rota == 5:  # a subscription, not tied to any capture
-        found.append(Event("service-fee", -rng.choice((99_00, 149_00, 299_00)), f"Abonnement {date:%m/%Y}",
-                            handle, psp(), topic="fees"))  # fmt: skip
+        found.append(
+            Event(
+                "service-fee",
+                -rng.choice((99_00, 149_00, 299_00)),
+                f"Abonnement {date:%m/%Y}",
+                handle,
+                psp(),
+                topic="fees",
+            )
+        )
     if rng.random() < 0.03 or rota == 5:  # fees credited back
-        found.append(Event("credit-note", rng.randint(10_00, 100_00), f"Kreditnota {rng.randint(10_000, 99_999)}",
-                            None, psp(), topic="fees"))  # fmt: skip
+        found.append(
+            Event(
+                "credit-note",
+                rng.randint(10_00, 100_00),
+                f"Kreditnota {rng.randint(10_000, 99_999)}",
+                None,
+                psp(),
+                topic="fees",
+            )
+        )
     if rng.random() < 0.05 or rota == 6:
         amount = rng.choice((-1, 1)) * rng.randint(1, 50_00)
         found.append(Event("correction", amount, "correction", None, psp(), topic="fees"))

@@ -58,8 +58,9 @@ def parse_fault(spec: str) -> Fault:
         if not eq:
             raise ValueError(f"fault {spec!r}: {item!r} is not key=value")
         if key not in allowed:
-            raise ValueError(f"fault {spec!r}: key {key!r} not allowed for {kind} "
-                             f"(allowed: {', '.join(sorted(allowed))})")  # fmt: skip
+            raise ValueError(
+                f"fault {spec!r}: key {key!r} not allowed for {kind} (allowed: {', '.join(sorted(allowed))})"
+            )
         if key in values:
             raise ValueError(f"fault {spec!r}: key {key!r} given twice")
         values[key] = value.strip()

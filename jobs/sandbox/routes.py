@@ -77,8 +77,9 @@ def date_page(req: Request, view: View, ledger_id: str, topic: str, date_text: s
         fresh = _encode({**here, "o": offset, "n": next(_nonce)})
         return Reply(200, {"items": [], "hasMore": True, "cursor": fresh, "tryLater": open_})
     until = closing.until(ledger, date, view.now) if open_ else None
-    page, total = view.catalog.window(ledger_id, topic, date, offset, offset + view.page_size, until=until,
-                                      gdpr=_gdpr(req))  # fmt: skip
+    page, total = view.catalog.window(
+        ledger_id, topic, date, offset, offset + view.page_size, until=until, gdpr=_gdpr(req)
+    )
     more = offset + view.page_size < total
     body: dict = {"items": page, "hasMore": more}
     if view.fault == "repeat-cursor":
@@ -113,8 +114,9 @@ def feed_page(req: Request, view: View, ledger_id: str, topic: str) -> Reply:
             at_end = True
             break
         wanted = index + view.page_size - len(items)
-        taken, total = view.catalog.window(ledger_id, topic, date, index, wanted,
-                                           until=closing.until(ledger, date, view.now), gdpr=gdpr)  # fmt: skip
+        taken, total = view.catalog.window(
+            ledger_id, topic, date, index, wanted, until=closing.until(ledger, date, view.now), gdpr=gdpr
+        )
         items += taken
         index += len(taken)
         if index < total:

@@ -84,8 +84,9 @@ class Sandbox:
 
     def start(self) -> Sandbox:
         server = self._bind()
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
-                                        name="sandbox", daemon=True)  # fmt: skip
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.01}, name="sandbox", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -219,13 +220,11 @@ class Sandbox:
     # -- request handling ------------------------------------------------
 
     def handle(self, req: Request) -> Reply:
-        name, args = next(((n, m.groups()) for n, p in _ROUTES if (m := p.fullmatch(req.path))),
-                          (None, ()))  # fmt: skip
+        name, args = next(((n, m.groups()) for n, p in _ROUTES if (m := p.fullmatch(req.path))), (None, ()))
         if req.path == _AUTHENTICATION_V1 and not self.authentication_v1:
             name = None  # not live: an unknown path, as the real API answers it
         page = name in ("date", "feed")
-        fault = self.faults.pick(req.path, known=name is not None, page=page,
-                                 has_cursor=bool(req.query.get("cursor")))  # fmt: skip
+        fault = self.faults.pick(req.path, known=name is not None, page=page, has_cursor=bool(req.query.get("cursor")))
         if self.latency_ms:
             self.sleep(self.latency_ms / 1000)
         if fault is not None and (reply := self._fault_reply(fault, name, req)) is not None:
@@ -243,9 +242,15 @@ class Sandbox:
         if denied is not None:
             return denied
         page_fault = fault.kind if fault is not None else None
-        view = routes.View(kind=kind or "", catalog=self._catalog, now=self.now, closing_hour=self.closing_hour,
-                           page_size=self.page_size, ledger_page_size=self.ledger_page_size,
-                           fault=page_fault)  # fmt: skip
+        view = routes.View(
+            kind=kind or "",
+            catalog=self._catalog,
+            now=self.now,
+            closing_hour=self.closing_hour,
+            page_size=self.page_size,
+            ledger_page_size=self.ledger_page_size,
+            fault=page_fault,
+        )
         if name == "ledgers":
             return routes.ledgers(req, view)
         if name == "date":
@@ -259,8 +264,14 @@ class Sandbox:
             body = {"statusCode": 429, "message": message}
             return Reply(429, body, headers=(("Retry-After", str(fault.retry_after)),))
         if fault.kind == "500":
-            return Reply(500, {"errorCode": 10001, "errorMessage": "Internal error (injected)",
-                               "contextId": "00000000-0000-4000-8000-000000000500"})  # fmt: skip
+            return Reply(
+                500,
+                {
+                    "errorCode": 10001,
+                    "errorMessage": "Internal error (injected)",
+                    "contextId": "00000000-0000-4000-8000-000000000500",
+                },
+            )
         if fault.kind == "503":
             return problem(503, "Service Unavailable", "Injected fault", req.path)
         if fault.kind == "drop":

@@ -68,15 +68,18 @@ def merchant_token(req: Request, store: TokenStore, ttl: int) -> Reply:
         return invalid_client(401, "Merchant-Serial-Number does not belong to these keys")
     token = store.issue(MERCHANT, ttl)
     now = int(time.time())
-    return Reply(200, {
-        "token_type": "Bearer",
-        "expires_in": str(ttl),
-        "ext_expires_in": str(ttl),
-        "expires_on": str(now + ttl),
-        "not_before": str(now),
-        "resource": "00000002-0000-0000-c000-000000000000",
-        "access_token": token,
-    })  # fmt: skip
+    return Reply(
+        200,
+        {
+            "token_type": "Bearer",
+            "expires_in": str(ttl),
+            "ext_expires_in": str(ttl),
+            "expires_on": str(now + ttl),
+            "not_before": str(now),
+            "resource": "00000002-0000-0000-c000-000000000000",
+            "access_token": token,
+        },
+    )
 
 
 def authorize(req: Request, store: TokenStore) -> tuple[str | None, Reply | None]:

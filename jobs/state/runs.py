@@ -146,8 +146,11 @@ class Runs:
 
     def failed_since(self, command: str, since_run: int) -> int:
         """How many runs of `command` failed, from run `since_run` on (the notifier's count of a lasting failure)."""
-        return int(self.db.value("SELECT count(*) FROM runs WHERE command = ? AND id >= ? AND outcome = 'failed'",
-                                 (command, since_run)))  # fmt: skip
+        return int(
+            self.db.value(
+                "SELECT count(*) FROM runs WHERE command = ? AND id >= ? AND outcome = 'failed'", (command, since_run)
+            )
+        )
 
     def left_pending(self, run_id: int) -> list[Left]:
         """The dates a run found open or unavailable that are still pending (for runs from before schema 5)."""

@@ -90,11 +90,22 @@ def create_app(web: Web) -> Flask:
     Babel(app, locale_selector=language.select_language)
     app.extensions["report_export"] = web
     app.jinja_env.finalize = shown
-    app.jinja_env.filters.update(money=language.money, day=language.day, number=language.number, month=language.month,
-                                 local=lambda stamp: language.moment(stamp, web.settings.timezone))  # fmt: skip
-    app.jinja_env.globals.update(LANGUAGES=language.LANGUAGES, TOPICS=language.TOPICS, FORMATS=language.FORMATS,
-                                 PRESETS=language.PRESETS, OUTCOMES=language.OUTCOMES, PROBLEMS=downloads.PROBLEMS,
-                                 language=language.language)  # fmt: skip
+    app.jinja_env.filters.update(
+        money=language.money,
+        day=language.day,
+        number=language.number,
+        month=language.month,
+        local=lambda stamp: language.moment(stamp, web.settings.timezone),
+    )
+    app.jinja_env.globals.update(
+        LANGUAGES=language.LANGUAGES,
+        TOPICS=language.TOPICS,
+        FORMATS=language.FORMATS,
+        PRESETS=language.PRESETS,
+        OUTCOMES=language.OUTCOMES,
+        PROBLEMS=downloads.PROBLEMS,
+        language=language.language,
+    )
     web.exports = exports.Exports(web)
     web.exports.remove_expired()
     web.ledgers = ledgers.Ledgers(web)
@@ -116,9 +127,12 @@ def server_options(settings: config.WebSettings) -> dict:
     whom it serves); from anyone else, and without behind_proxy, waitress drops them."""
     options = {"threads": 8, "ident": "report-export"}
     if settings.behind_proxy:
-        options.update(trusted_proxy=settings.proxy_address, trusted_proxy_count=settings.proxy_hops,
-                       trusted_proxy_headers={"x-forwarded-proto", "x-forwarded-for"},
-                       clear_untrusted_proxy_headers=True)  # fmt: skip
+        options.update(
+            trusted_proxy=settings.proxy_address,
+            trusted_proxy_count=settings.proxy_hops,
+            trusted_proxy_headers={"x-forwarded-proto", "x-forwarded-for"},
+            clear_untrusted_proxy_headers=True,
+        )
     return options
 
 

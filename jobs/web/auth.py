@@ -156,8 +156,9 @@ def signin():
     name, address, now = users.canonical(typed)[: 4 * users.MAX_NAME], request.remote_addr or "?", web.now()
     with web.state() as state:
         if wait := throttled(state, name, address, now):
-            error = gettext("Too many failed sign-ins: try again in %(wait)s. IT can reset your password.",
-                            wait=waiting(wait))  # fmt: skip
+            error = gettext(
+                "Too many failed sign-ins: try again in %(wait)s. IT can reset your password.", wait=waiting(wait)
+            )
             response = make_response(render_template("signin.html", error=error), 429)
             response.headers["Retry-After"] = str(math.ceil(wait))
             return response

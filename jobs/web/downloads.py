@@ -28,8 +28,13 @@ from jobs.web.language import day
 blueprint = Blueprint("downloads", __name__)
 CHUNK = 256 * 1024
 # One download per purpose, each a zip with the manifests of its files; the format each one holds.
-PURPOSES = {"spreadsheets": "xlsx", "vouchers": "gbat10", "statements": "camt053", "settlements": "vipps-xml",
-            "csv": "csv"}  # fmt: skip
+PURPOSES = {
+    "spreadsheets": "xlsx",
+    "vouchers": "gbat10",
+    "statements": "camt053",
+    "settlements": "vipps-xml",
+    "csv": "csv",
+}
 EVERYTHING = "everything"
 
 
@@ -73,8 +78,15 @@ def run_files(web: Web, run: Run, *, only: int | None = None) -> list[dict]:
         real = os.path.realpath(path)
         name = os.path.relpath(real, out) if real.startswith(out + os.sep) else path.name
         checked = only is None or n == only
-        files.append({"n": n, "path": path, "name": name, "manifest": lister.get(path),
-                      "problem": problem(path, real, out, listed, listings) if checked else None})  # fmt: skip
+        files.append(
+            {
+                "n": n,
+                "path": path,
+                "name": name,
+                "manifest": lister.get(path),
+                "problem": problem(path, real, out, listed, listings) if checked else None,
+            }
+        )
     return files
 
 
@@ -117,9 +129,15 @@ def the_run_files(run_id: int, only: int | None = None) -> tuple[Web, list[dict]
     if run is None:
         abort(404, gettext("No such export."))
     if expired(web, run):
-        abort(410, gettext("This export has expired: the page keeps the files of each export for %(days)s days, "
-                           "and these expired on %(date)s. Export the period again.",
-                           days=web.settings.web.keep_days, date=day(kept_until(web, run).date())))  # fmt: skip
+        abort(
+            410,
+            gettext(
+                "This export has expired: the page keeps the files of each export for %(days)s days, "
+                "and these expired on %(date)s. Export the period again.",
+                days=web.settings.web.keep_days,
+                date=day(kept_until(web, run).date()),
+            ),
+        )
     return web, run_files(web, run, only=only)
 
 
@@ -130,13 +148,20 @@ def download(run_id: int, n: int):
         abort(404, gettext("This export has no such file."))
     file = files[n]
     if file["problem"]:
-        abort(410, gettext("%(name)s cannot be downloaded: %(problem)s. Export the period again.", name=file["name"],
-                           problem=PROBLEMS[file["problem"]]))  # fmt: skip
+        abort(
+            410,
+            gettext(
+                "%(name)s cannot be downloaded: %(problem)s. Export the period again.",
+                name=file["name"],
+                problem=PROBLEMS[file["problem"]],
+            ),
+        )
     if request.method == "GET":  # HEAD asks whether it is there: nothing is downloaded
         with web.state() as state:
             state.runs.audit(g.user, "download", run_id, file["name"])
-    response = send_file(file["path"], as_attachment=True, download_name=file["path"].name, conditional=False,
-                         etag=False, max_age=0)  # fmt: skip
+    response = send_file(
+        file["path"], as_attachment=True, download_name=file["path"].name, conditional=False, etag=False, max_age=0
+    )
     response.headers["Cache-Control"] = "no-store"
     return response
 

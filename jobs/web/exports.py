@@ -87,14 +87,20 @@ class Job:
         if self.started is not None and 0 < self.done < self.total:
             remaining = round((time.monotonic() - self.started) / self.done * (self.total - self.done))
         return {
-            "version": self.version, "status": self.status, "statusText": status_text(self),
-            "done": self.done, "total": self.total, "ledger": self.ledger, "remaining": remaining,
+            "version": self.version,
+            "status": self.status,
+            "statusText": status_text(self),
+            "done": self.done,
+            "total": self.total,
+            "ledger": self.ledger,
+            "remaining": remaining,
             "remainingText": gettext("about %(n)s s left", n=remaining) if remaining is not None else "",
-            "retries": self.api.retrier.retries if self.api else 0, "runId": self.run_id,
+            "retries": self.api.retrier.retries if self.api else 0,
+            "runId": self.run_id,
             "failure": language.failure(self.code) if self.status == "failed" else "",
             "details": self.message or self.holder,
             "runUrl": url_for("runs.run_page", run_id=self.run_id) if self.run_id else None,
-        }  # fmt: skip
+        }
 
 
 def status_text(job: Job) -> str:
@@ -142,8 +148,15 @@ class Exports:
             job.api = api  # for its retry count
 
         # Its own Stop button, and the page's own state
-        context = dataclasses.replace(web.context, stop=job.stop, today=web.day(), watch=watch, on_wait=waiting,
-                                      on_start=started, on_connect=connected)  # fmt: skip
+        context = dataclasses.replace(
+            web.context,
+            stop=job.stop,
+            today=web.day(),
+            watch=watch,
+            on_wait=waiting,
+            on_start=started,
+            on_connect=connected,
+        )
         settings = dataclasses.replace(web.settings, state_path=web.state_path)
 
         def work() -> None:
@@ -181,8 +194,9 @@ class Exports:
             folder = own_folder(web, run)
             if folder is not None and expired(web, run) and folder.is_dir():
                 shutil.rmtree(folder)
-                log.info("web: removed %s, the files of run %d, kept %d days", folder, run.id,
-                         web.settings.web.keep_days)  # fmt: skip
+                log.info(
+                    "web: removed %s, the files of run %d, kept %d days", folder, run.id, web.settings.web.keep_days
+                )
 
 
 @blueprint.route("/export", methods=["GET", "POST"])
@@ -209,26 +223,54 @@ def form_page(listing, form: dict, *, error: str | None = None, large: int | Non
     choices = {"topics": config.TOPICS, "formats": config.FORMATS, "presets": PRESETS, "merchants": merchants}
     today = the_web().day()
     months = {"this": today.replace(day=1), "last": (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)}
-    return render_template("export.html", form=form, choices=choices, listing=listing, error=error, large=large,
-                           limit=LARGE_EXPORT, months=months, today=today)  # fmt: skip
+    return render_template(
+        "export.html",
+        form=form,
+        choices=choices,
+        listing=listing,
+        error=error,
+        large=large,
+        limit=LARGE_EXPORT,
+        months=months,
+        today=today,
+    )
 
 
 def defaults(web: Web) -> dict:
     last_month = web.day().replace(day=1) - dt.timedelta(days=1)
     chosen = request.args.getlist("ledger")
-    return {"period": "last-month", "month": last_month.strftime("%Y-%m"), "from": "", "to": "",
-            "scope": "chosen" if chosen else "all", "merchant": request.args.get("merchant", ""), "ledgers": chosen,
-            "topics": list(web.settings.topics), "formats": list(web.settings.formats),
-            "preset": web.settings.csv_preset, "combine": False, "confirmed": False}  # fmt: skip
+    return {
+        "period": "last-month",
+        "month": last_month.strftime("%Y-%m"),
+        "from": "",
+        "to": "",
+        "scope": "chosen" if chosen else "all",
+        "merchant": request.args.get("merchant", ""),
+        "ledgers": chosen,
+        "topics": list(web.settings.topics),
+        "formats": list(web.settings.formats),
+        "preset": web.settings.csv_preset,
+        "combine": False,
+        "confirmed": False,
+    }
 
 
 def read_form() -> dict:
     get = request.form.get
-    return {"period": get("period", ""), "month": get("month", ""), "from": get("from", ""), "to": get("to", ""),
-            "scope": get("scope", ""), "merchant": get("merchant", ""),
-            "ledgers": [x for x in request.form.getlist("ledger") if x], "topics": request.form.getlist("topic"),
-            "formats": request.form.getlist("format"), "preset": get("preset", ""),
-            "combine": get("combine") == "on", "confirmed": get("confirmed") == "yes"}  # fmt: skip
+    return {
+        "period": get("period", ""),
+        "month": get("month", ""),
+        "from": get("from", ""),
+        "to": get("to", ""),
+        "scope": get("scope", ""),
+        "merchant": get("merchant", ""),
+        "ledgers": [x for x in request.form.getlist("ledger") if x],
+        "topics": request.form.getlist("topic"),
+        "formats": request.form.getlist("format"),
+        "preset": get("preset", ""),
+        "combine": get("combine") == "on",
+        "confirmed": get("confirmed") == "yes",
+    }
 
 
 def period_of(form: dict, day: dt.date) -> tuple[dt.date, dt.date]:
@@ -256,11 +298,21 @@ def parse_form(form: dict, web: Web, known: list[dict], out: Path, user: str) ->
     day = web.day()
     first, last = period_of(form, day)
     if first > last:
-        raise ValueError(gettext("The period starts (%(first)s) after it ends (%(last)s): swap the dates.",
-                                 first=language.day(first), last=language.day(last)))  # fmt: skip
+        raise ValueError(
+            gettext(
+                "The period starts (%(first)s) after it ends (%(last)s): swap the dates.",
+                first=language.day(first),
+                last=language.day(last),
+            )
+        )
     if last > day:
-        raise ValueError(gettext("%(last)s is in the future (today is %(today)s): there is no report for it yet.",
-                                 last=language.day(last), today=language.day(day)))  # fmt: skip
+        raise ValueError(
+            gettext(
+                "%(last)s is in the future (today is %(today)s): there is no report for it yet.",
+                last=language.day(last),
+                today=language.day(day),
+            )
+        )
     if (last - first).days > 366:
         raise ValueError(gettext("Choose at most a year at a time."))
     topics = [t for t in form["topics"] if t in config.TOPICS]
@@ -280,9 +332,21 @@ def parse_form(form: dict, web: Web, known: list[dict], out: Path, user: str) ->
         if not ledgers or not all(export.PLAIN_ID.fullmatch(lid) for lid in ledgers):
             raise ValueError(gettext("Choose at least one ledger."))
         count = len(ledgers)
-    wanted = request_for(web.settings, "run", first=first, last=last, ledgers=ledgers, topics=topics, formats=formats,
-                         csv_preset=form["preset"], out=out, combine=form["combine"], wait=True, trigger="web",
-                         user=user)  # fmt: skip
+    wanted = request_for(
+        web.settings,
+        "run",
+        first=first,
+        last=last,
+        ledgers=ledgers,
+        topics=topics,
+        formats=formats,
+        csv_preset=form["preset"],
+        out=out,
+        combine=form["combine"],
+        wait=True,
+        trigger="web",
+        user=user,
+    )
     return wanted, count * ((last - first).days + 1) * len(topics)
 
 
@@ -290,8 +354,12 @@ def parse_form(form: dict, web: Web, known: list[dict], out: Path, user: str) ->
 def job_page(job_id: str):
     job = the_web().exports.jobs.get(job_id)
     if job is None:
-        abort(404, gettext("This export is no longer running here (the server may have restarted): "
-                           "look for it in the history."))  # fmt: skip
+        abort(
+            404,
+            gettext(
+                "This export is no longer running here (the server may have restarted): look for it in the history."
+            ),
+        )
     if job.run_id is not None and job.status in ("finished", "failed"):
         return redirect(url_for("runs.run_page", run_id=job.run_id))
     return render_template("job.html", job=job, view=job.view(), period=describe(job.request.record()))

@@ -59,8 +59,9 @@ class Ledgers:
 
     def _ask(self) -> None:
         web = self.web
-        quick = dataclasses.replace(web.settings, timeout=TIMEOUT_SECONDS,
-                                    retry=dataclasses.replace(web.settings.retry, max_attempts=1))  # fmt: skip
+        quick = dataclasses.replace(
+            web.settings, timeout=TIMEOUT_SECONDS, retry=dataclasses.replace(web.settings.retry, max_attempts=1)
+        )
         try:
             with export.connect(quick, clock=web.context.clock, sleep=web.context.sleep) as (api, _):
                 listed = [describe_ledger(ledger) for ledger in api.ledgers()]

@@ -30,8 +30,16 @@ def overview():
     shown = found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     with_progress(web, shown, days)
     groups = [(org, merchant(org), list(ledgers)) for org, ledgers in itertools.groupby(shown, key=owner)]
-    return render_template("overview.html", listing=listing, groups=groups, query=query, days=days, page=page,
-                           pages=pages, found=len(found))  # fmt: skip
+    return render_template(
+        "overview.html",
+        listing=listing,
+        groups=groups,
+        query=query,
+        days=days,
+        page=page,
+        pages=pages,
+        found=len(found),
+    )
 
 
 def with_progress(web: Web, ledgers: list[dict], days: int) -> None:
@@ -60,8 +68,9 @@ def with_progress(web: Web, ledgers: list[dict], days: int) -> None:
 def matches(ledger: dict, query: str) -> bool:
     """Search by ledger number, organisation number, sales unit name or number."""
     wanted = query.casefold()
-    return not wanted or any(wanted in str(ledger.get(key, "")).casefold()
-                             for key in ("ledgerId", "owner", "salesUnits"))  # fmt: skip
+    return not wanted or any(
+        wanted in str(ledger.get(key, "")).casefold() for key in ("ledgerId", "owner", "salesUnits")
+    )
 
 
 def merchant(owner: str) -> str:

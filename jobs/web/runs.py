@@ -41,10 +41,19 @@ def run_page(run_id: int):
     counted = [(purpose, sum(1 for f in ready if purpose_of(f["path"]) == purpose)) for purpose in PURPOSES]
     failure = language.failure(run.exit_code) if run.outcome == "failed" else ""
     return render_template(
-        "run.html", run=run, files=files, ready=ready, purposes=[(p, n) for p, n in counted if n], pending=pending,
-        audit=audit, expired=gone, kept_until=kept_until(web, run), checks=reconciliation(files, run, pending),
-        period=describe(run.request), failure=failure,
-    )  # fmt: skip
+        "run.html",
+        run=run,
+        files=files,
+        ready=ready,
+        purposes=[(p, n) for p, n in counted if n],
+        pending=pending,
+        audit=audit,
+        expired=gone,
+        kept_until=kept_until(web, run),
+        checks=reconciliation(files, run, pending),
+        period=describe(run.request),
+        failure=failure,
+    )
 
 
 def reconciliation(files: list[dict], run: Run, pending: list[Left]) -> list[dict]:
@@ -78,15 +87,24 @@ def reconciliation(files: list[dict], run: Run, pending: list[Left]) -> list[dic
             if p.ledger_id == ledger_id and p.topic == topic and p.status in ("open", "unavailable")
         ]  # a voucher that waits leaves the sums whole
         incomplete = bool(open_) or (wanted is not None and len(days) < wanted)
-        rows.append({
-            "ledgerId": ledger_id, "topic": topic, "currency": days[0].get("currency", ""),
-            "first": days[0]["dates"][0], "last": days[-1]["dates"][0], "dates": len(days), "wanted": wanted,
-            # A date without entries has no balance of its own: the nearest date with one speaks for it.
-            "opening": next((d["openingBalance"] for d in days if d["openingBalance"] is not None), None),
-            "closing": next((d["closingBalance"] for d in reversed(days) if d["closingBalance"] is not None), None),
-            "columns": categorize(topic, sums), "failed": failed, "open": open_,
-            "status": "failed" if failed else "incomplete" if incomplete else "passed",
-        })  # fmt: skip
+        rows.append(
+            {
+                "ledgerId": ledger_id,
+                "topic": topic,
+                "currency": days[0].get("currency", ""),
+                "first": days[0]["dates"][0],
+                "last": days[-1]["dates"][0],
+                "dates": len(days),
+                "wanted": wanted,
+                # A date without entries has no balance of its own: the nearest date with one speaks for it.
+                "opening": next((d["openingBalance"] for d in days if d["openingBalance"] is not None), None),
+                "closing": next((d["closingBalance"] for d in reversed(days) if d["closingBalance"] is not None), None),
+                "columns": categorize(topic, sums),
+                "failed": failed,
+                "open": open_,
+                "status": "failed" if failed else "incomplete" if incomplete else "passed",
+            }
+        )
     return rows
 
 
@@ -94,8 +112,11 @@ def reconciliation(files: list[dict], run: Run, pending: list[Left]) -> list[dic
 def history():
     web = the_web()
     args = request.args
-    filters = {"user": args.get("user") or None, "ledger": args.get("ledger", "").strip() or None,
-               "outcome": args.get("outcome") if args.get("outcome") in OUTCOME_FILTERS else None}  # fmt: skip
+    filters = {
+        "user": args.get("user") or None,
+        "ledger": args.get("ledger", "").strip() or None,
+        "outcome": args.get("outcome") if args.get("outcome") in OUTCOME_FILTERS else None,
+    }
     period = None
     try:
         if args.get("from") and args.get("to"):
@@ -111,9 +132,18 @@ def history():
         signins = [s for s in state.web.signin_log(200) if not wanted or s.user == wanted][:20]
     shown = [(run, downloads[run.id], expired(web, run)) for run in runs]
     pages = max(1, -(-total // PAGE_SIZE))
-    return render_template("runs.html", runs=shown, describe=describe, total=total, page=page, pages=pages,
-                           filters={**filters, "from": args.get("from", ""), "to": args.get("to", "")},
-                           users=users, outcomes=OUTCOME_FILTERS, signins=signins)  # fmt: skip
+    return render_template(
+        "runs.html",
+        runs=shown,
+        describe=describe,
+        total=total,
+        page=page,
+        pages=pages,
+        filters={**filters, "from": args.get("from", ""), "to": args.get("to", "")},
+        users=users,
+        outcomes=OUTCOME_FILTERS,
+        signins=signins,
+    )
 
 
 def describe(request: dict | None) -> str:
