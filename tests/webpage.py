@@ -16,8 +16,9 @@ from jobs import config
 from jobs.runner import Context
 from jobs.state import State
 from jobs.users import hash_password
-from jobs.web.app import Web, create_app, server_options
+from jobs.web.app import create_app, server_options
 from jobs.web.serve import Serving
+from jobs.web.site import Web
 
 PASSWORD = "correct horse battery staple"
 MONTH = ("2026-10-01", "2026-10-31")

@@ -7,6 +7,8 @@ import datetime as dt
 import getpass
 import secrets
 import sys
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from jobs import config, users
@@ -14,27 +16,24 @@ from jobs.errors import EXIT_OK, UsageError
 
 if TYPE_CHECKING:
     from jobs.cli.runtime import Runtime
+    from jobs.state import State
 
 
 def cmd_serve(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
     from jobs.cli.run import scheduled_job
-    from jobs.web.app import Web
     from jobs.web.serve import serve
+    from jobs.web.site import Web
 
     settings.require_credentials()
-    web = Web(
-        settings,
-        args.state or settings.state_path,
-        runtime.context,
-        today=(lambda: runtime.today) if runtime.today else None,
-    )
-    schedule = None
+    day = runtime.today
+    web = Web(settings, args.state or settings.state_path, runtime.context, today=(lambda: day) if day else None)
+    schedule: Callable[[threading.Event], int] | None = None
     if args.schedule:
         from jobs.schedule import run_scheduler
 
         job = scheduled_job(settings, runtime, args.quiet)
 
-        def schedule(stop):
+        def schedule(stop: threading.Event) -> int:
             return run_scheduler(settings.schedule, job, stop)
 
     return serve(
@@ -59,13 +58,13 @@ def cmd_users(args: argparse.Namespace, settings: config.Settings, runtime: Runt
     return EXIT_OK
 
 
-def users_list(args: argparse.Namespace, state, settings: config.Settings) -> str:
+def users_list(args: argparse.Namespace, state: State, settings: config.Settings) -> str:
     for user in state.web.users():
         print(f"{user.name}  added {user.created_at}, password set {user.password_changed_at}")
     return ""
 
 
-def users_add(args: argparse.Namespace, state, settings: config.Settings) -> str:
+def users_add(args: argparse.Namespace, state: State, settings: config.Settings) -> str:
     if problem := users.name_problem(args.name):
         raise UsageError(f"{problem}; choose another name")
     if found := state.web.find_user(args.name):
@@ -78,31 +77,31 @@ def users_add(args: argparse.Namespace, state, settings: config.Settings) -> str
     return f"added {name}"
 
 
-def users_password(args: argparse.Namespace, state, settings: config.Settings) -> str:
+def users_password(args: argparse.Namespace, state: State, settings: config.Settings) -> str:
     name = known(state, args.name)
     ended = state.web.change_password(name, users.hash_password(new_password(args.password_stdin, name)))
     return f"new password for {name}; {sessions(ended)} ended, and failed sign-ins for the name forgiven"
 
 
-def users_remove(args: argparse.Namespace, state, settings: config.Settings) -> str:
+def users_remove(args: argparse.Namespace, state: State, settings: config.Settings) -> str:
     name = known(state, args.name)
     state.web.remove_user(name)
     return f"removed {name}; their sessions are ended"
 
 
-def users_sign_out(args: argparse.Namespace, state, settings: config.Settings) -> str:
+def users_sign_out(args: argparse.Namespace, state: State, settings: config.Settings) -> str:
     if args.all:
         return f"{sessions(state.web.end_sessions())} ended: everyone signs in again"
     name = known(state, args.name)
     return f"{sessions(state.web.end_sessions(name))} of {name} ended"
 
 
-def users_rotate_key(args: argparse.Namespace, state, settings: config.Settings) -> str:
+def users_rotate_key(args: argparse.Namespace, state: State, settings: config.Settings) -> str:
     ended = state.web.rotate_secret(secrets.token_hex(32))
     return f"a new key signs the page's cookies; {sessions(ended)} ended: everyone signs in again"
 
 
-def users_log(args: argparse.Namespace, state, settings: config.Settings) -> str:
+def users_log(args: argparse.Namespace, state: State, settings: config.Settings) -> str:
     """Sign-ins on the page, newest first, in the configured time zone."""
     for at, name, address, ok in state.web.signin_log(max(args.limit, 1)):
         when = dt.datetime.fromtimestamp(at, settings.timezone).strftime("%Y-%m-%d %H:%M:%S")
@@ -110,7 +109,7 @@ def users_log(args: argparse.Namespace, state, settings: config.Settings) -> str
     return ""
 
 
-USERS = {
+USERS: dict[str, Callable[[argparse.Namespace, State, config.Settings], str]] = {
     "list": users_list,
     "add": users_add,
     "password": users_password,
@@ -121,7 +120,7 @@ USERS = {
 }
 
 
-def known(state, name: str) -> str:
+def known(state: State, name: str) -> str:
     found = state.web.find_user(name)
     if found is None:
         raise UsageError(f"no user {name}: see report-export users list")

@@ -5,27 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
-import time
-from collections.abc import Callable
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
 
-from flask import Flask, current_app, render_template, request
+from flask import Flask, Response, render_template, request
 from flask.sessions import SecureCookieSessionInterface
-from flask_babel import Babel, lazy_gettext
+from flask_babel import Babel
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from jobs import config
 from jobs.errors import ReportExportError
-from jobs.runner import Context
-from jobs.state import State
+from jobs.web.site import Web
 
 log = logging.getLogger("jobs")
-CSRF_MESSAGE = lazy_gettext(
-    "The form had expired or was not sent from this page. Go back, reload the page and try again."
-)
 # No inline script or style anywhere: the page's own script and style sheet only.
 POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -34,28 +25,6 @@ POLICY = (
 # Bidirectional controls in text from the API (or anywhere) would reorder what is shown around them:
 # with U+202E, "NO:666009" reads "NO:900666". They are dropped from every value a page shows.
 BIDI_CONTROLS = dict.fromkeys(map(ord, "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
-
-
-@dataclass
-class Web:
-    """What the page's routes share: the settings, where the state is, the clocks, the running exports."""
-
-    settings: config.Settings
-    state_path: Path
-    context: Context = field(default_factory=Context)
-    now: Callable[[], float] = time.time  # wall-clock seconds: sessions, sign-in throttling
-    today: Callable[[], dt.date] | None = None  # None: today in the configured zone
-    exports: object = None  # exports.Exports, set by create_app
-    ledgers: object = None  # ledgers.Ledgers, set by create_app
-
-    @contextmanager
-    def state(self, *, read_only: bool = False):
-        """The state for one request; read-only ones never wait for a running export's writes."""
-        with State.reading(self.state_path) if read_only else State(self.state_path) as state:
-            yield state
-
-    def day(self) -> dt.date:
-        return self.today() if self.today else dt.datetime.now(self.settings.timezone).date()
 
 
 class Sessions(SecureCookieSessionInterface):
@@ -114,18 +83,18 @@ def create_app(web: Web) -> Flask:
     app.before_request(auth.same_origin)
     app.before_request(auth.require_signed_in)
     app.after_request(secure_headers)
-    app.register_error_handler(CSRFError, lambda e: error_page(400, str(CSRF_MESSAGE)))
+    app.register_error_handler(CSRFError, lambda e: error_page(400, str(auth.CSRF_MESSAGE)))
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(ReportExportError, lambda e: error_page(502, language.failure(e.exit_code), str(e)))
     app.register_error_handler(Exception, internal_error)
     return app
 
 
-def server_options(settings: config.WebSettings) -> dict:
+def server_options(settings: config.WebSettings) -> dict[str, object]:
     """waitress's options. Behind a reverse proxy, the X-Forwarded-Proto and -For it sets are believed when
     they come from its address, for [web] proxy_hops proxies (so the page knows it is served over HTTPS and
     whom it serves); from anyone else, and without behind_proxy, waitress drops them."""
-    options = {"threads": 8, "ident": "report-export"}
+    options: dict[str, object] = {"threads": 8, "ident": "report-export"}
     if settings.behind_proxy:
         options.update(
             trusted_proxy=settings.proxy_address,
@@ -136,11 +105,7 @@ def server_options(settings: config.WebSettings) -> dict:
     return options
 
 
-def the_web() -> Web:
-    return current_app.extensions["report_export"]
-
-
-def secure_headers(response):
+def secure_headers(response: Response) -> Response:
     response.headers["Content-Security-Policy"] = POLICY
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -151,7 +116,7 @@ def secure_headers(response):
     return response
 
 
-def http_error(exc: HTTPException):
+def http_error(exc: HTTPException) -> tuple[str, int]:
     """Our own messages as they are; Werkzeug's English defaults (a mistyped address, a wrong method, ...) in
     her words."""
     from jobs.web.language import HTTP_ERRORS
@@ -162,7 +127,7 @@ def http_error(exc: HTTPException):
     return error_page(code, str(exc.description))
 
 
-def internal_error(exc: Exception):
+def internal_error(exc: Exception) -> tuple[str, int]:
     from jobs.web.language import INTERNAL
 
     log.error("web: internal error on %s %s", request.method, request.path, exc_info=exc)  # for IT, not the page
@@ -174,6 +139,6 @@ def shown(value: object) -> object:
     return value.translate(BIDI_CONTROLS) if isinstance(value, str) else value
 
 
-def error_page(status: int, message: str, details: str = ""):
+def error_page(status: int, message: str, details: str = "") -> tuple[str, int]:
     """An error in her words; what IT needs (the engine's own line) under "Details for IT"."""
     return render_template("error.html", status=status, message=message, details=details), status

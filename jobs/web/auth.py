@@ -27,13 +27,15 @@ import secrets
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, make_response, redirect, render_template, request, session, url_for
-from flask_babel import gettext, ngettext
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext, lazy_gettext, ngettext
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 
 from jobs import users
-from jobs.web.app import CSRF_MESSAGE, Web, the_web
+from jobs.state import State
+from jobs.web.site import Web, the_web
 
 FREE_FAILURES = 3
 MAX_DELAY = 15 * 60
@@ -48,9 +50,12 @@ LOCAL_PATH = re.compile(r"/(?![/\\])[A-Za-z0-9/._~%-]{0,500}")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 blueprint = Blueprint("auth", __name__)
+CSRF_MESSAGE = lazy_gettext(
+    "The form had expired or was not sent from this page. Go back, reload the page and try again."
+)
 
 
-def same_origin():
+def same_origin() -> None:
     """CSRF defence beside the token: a form must be sent from this page's own origin. Browsers send Origin
     with every form (Referrer-Policy same-origin keeps it real); Referer is the fallback. Over HTTPS one of
     them must be there, as Flask-WTF's own check wanted; tools without either may use plain HTTP on this
@@ -72,7 +77,7 @@ def origin(url: str) -> tuple[str, str, int] | None:
         return None
 
 
-def require_signed_in():
+def require_signed_in() -> ResponseReturnValue | None:
     """Every page but sign-in needs a live session of a user who still exists."""
     if request.endpoint in OPEN:
         return None
@@ -109,7 +114,7 @@ def live_session(web: Web) -> str | None:
     return None
 
 
-def new_session(state, user: str, now: float) -> None:
+def new_session(state: State, user: str, now: float) -> None:
     """A new session for `user` in this browser, ending the one it had."""
     if old := session.get("sid"):
         state.web.end_session(session_key(old))
@@ -120,14 +125,14 @@ def new_session(state, user: str, now: float) -> None:
     session["sid"] = session_id
 
 
-def throttled(state, name: str, address: str, now: float) -> float:
+def throttled(state: State, name: str, address: str, now: float) -> float:
     """Seconds until `name` may be tried again from `address`; 0: now."""
     failures, last, by_address = state.web.signin_failures(name, address, since=now - ADDRESS_WINDOW)
     if by_address >= ADDRESS_FAILURES:
         return ADDRESS_WINDOW
     if failures < FREE_FAILURES:
         return 0
-    return max(0.0, last + min(2 ** (failures - FREE_FAILURES), MAX_DELAY) - now)
+    return max(0.0, last + min(1 << (failures - FREE_FAILURES), MAX_DELAY) - now)
 
 
 def local_target(value: str | None) -> str | None:
@@ -142,13 +147,13 @@ def local_target(value: str | None) -> str | None:
 
 
 @blueprint.route("/favicon.ico")
-def favicon():
+def favicon() -> ResponseReturnValue:
     """Browsers ask for it on every page, signed in or not: nothing to send, and no redirect to sign-in."""
     return "", 204
 
 
 @blueprint.route("/signin", methods=["GET", "POST"])
-def signin():
+def signin() -> ResponseReturnValue:
     web = the_web()
     if request.method == "GET":
         return render_template("signin.html", error=None)
@@ -173,12 +178,12 @@ def signin():
 
 def waiting(seconds: float) -> str:
     if seconds < 120:
-        return ngettext("%(num)s second", "%(num)s seconds", math.ceil(seconds))
-    return ngettext("%(num)s minute", "%(num)s minutes", math.ceil(seconds / 60))
+        return str(ngettext("%(num)s second", "%(num)s seconds", math.ceil(seconds)))
+    return str(ngettext("%(num)s minute", "%(num)s minutes", math.ceil(seconds / 60)))
 
 
 @blueprint.route("/signout", methods=["POST"])
-def signout():
+def signout() -> ResponseReturnValue:
     with the_web().state() as state:
         state.web.end_session(session_key(session["sid"]))
         state.runs.audit(g.user, "sign-out")
@@ -187,7 +192,7 @@ def signout():
 
 
 @blueprint.route("/password", methods=["GET", "POST"])
-def password():
+def password() -> ResponseReturnValue:
     """Her own new password: every other session of hers ends, this browser gets a new one."""
     if request.method == "GET":
         return render_template("password.html", error=None, done=False)
@@ -213,17 +218,18 @@ def password():
 
 def password_words(problem: str) -> str:
     """Why a new password is refused (a key of jobs.users.PASSWORD_PROBLEMS, or "differ"), in her words."""
-    return {
+    words = {
         "differ": gettext("The two new passwords differ."),
         "short": gettext("The password is shorter than %(n)s characters: choose a longer one.", n=users.MIN_PASSWORD),
         "repeated": gettext("The password is one character repeated: choose one that is hard to guess."),
         "name": gettext("The password is your name: choose one that is hard to guess."),
         "common": gettext("The password is in a list of common passwords that attackers try first: choose another."),
-    }[problem]
+    }
+    return str(words[problem])
 
 
 @blueprint.route("/language/<code>")
-def language(code: str):
+def language(code: str) -> ResponseReturnValue:
     """Her choice of language, kept in a cookie for a year; back to where she was."""
     from jobs.web.language import COOKIE, LANGUAGES
 

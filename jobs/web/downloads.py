@@ -14,16 +14,18 @@ import datetime as dt
 import os
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, g, request, send_file
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext, lazy_gettext
 
 from jobs.manifest import SUFFIX, listed_files, manifest_path, sha256
 from jobs.output import format_of
 from jobs.state.runs import Run
-from jobs.web.app import Web, the_web
 from jobs.web.language import day
+from jobs.web.site import Web, the_web
 
 blueprint = Blueprint("downloads", __name__)
 CHUNK = 256 * 1024
@@ -61,7 +63,19 @@ def expired(web: Web, run: Run) -> bool:
     return until is not None and dt.datetime.fromtimestamp(web.now(), dt.UTC) >= until
 
 
-def run_files(web: Web, run: Run, *, only: int | None = None) -> list[dict]:
+@dataclass(frozen=True)
+class RunFile:
+    """One of a run's files as the page lists it: its place in the list, where it is, its name under the run's
+    folder, the manifest that lists it, and why it may not be sent (a key of PROBLEMS), if it may not."""
+
+    n: int
+    path: Path
+    name: str
+    manifest: Path | None
+    problem: str | None
+
+
+def run_files(web: Web, run: Run, *, only: int | None = None) -> list[RunFile]:
     """Every file of the run with its manifests, in a fixed order, each marked whether it can be sent.
     With `only`, just that file is checked: sending one file hashes that file, not the whole run."""
     reports = list(run.files)
@@ -72,20 +86,14 @@ def run_files(web: Web, run: Run, *, only: int | None = None) -> list[dict]:
     for manifest, entries in listings.items():
         listed.update({manifest.parent / name: digest for name, digest in (entries or {}).items()})
     out = os.path.realpath(own_folder(web, run) or web.settings.out)
-    files = []
+    files: list[RunFile] = []
     lister = {manifest.parent / name: manifest for manifest, entries in listings.items() for name in entries or {}}
     for n, path in enumerate(sorted({*reports, *listings}, key=str)):
         real = os.path.realpath(path)
         name = os.path.relpath(real, out) if real.startswith(out + os.sep) else path.name
         checked = only is None or n == only
         files.append(
-            {
-                "n": n,
-                "path": path,
-                "name": name,
-                "manifest": lister.get(path),
-                "problem": problem(path, real, out, listed, listings) if checked else None,
-            }
+            RunFile(n, path, name, lister.get(path), problem(path, real, out, listed, listings) if checked else None)
         )
     return files
 
@@ -100,7 +108,9 @@ PROBLEMS = {
 }
 
 
-def problem(path: Path, real: str, out: str, listed: dict[Path, str], listings: dict) -> str | None:
+def problem(
+    path: Path, real: str, out: str, listed: dict[Path, str], listings: dict[Path, dict[str, str] | None]
+) -> str | None:
     """Why this file may not be sent (a key of PROBLEMS), or None."""
     if not real.startswith(out + os.sep):
         return "outside"
@@ -122,69 +132,70 @@ def listing(manifest: Path) -> dict[str, str] | None:
         return None
 
 
-def the_run_files(run_id: int, only: int | None = None) -> tuple[Web, list[dict]]:
+def the_run_files(run_id: int, only: int | None = None) -> tuple[Web, list[RunFile]]:
     web = the_web()
     with web.state(read_only=True) as state:
         run = state.runs.get(run_id)
     if run is None:
         abort(404, gettext("No such export."))
-    if expired(web, run):
+    until = kept_until(web, run)
+    if until is not None and expired(web, run):
         abort(
             410,
             gettext(
                 "This export has expired: the page keeps the files of each export for %(days)s days, "
                 "and these expired on %(date)s. Export the period again.",
                 days=web.settings.web.keep_days,
-                date=day(kept_until(web, run).date()),
+                date=day(until.date()),
             ),
         )
     return web, run_files(web, run, only=only)
 
 
 @blueprint.route("/runs/<int:run_id>/files/<int:n>")
-def download(run_id: int, n: int):
+def download(run_id: int, n: int) -> ResponseReturnValue:
     web, files = the_run_files(run_id, only=n)
     if not 0 <= n < len(files):
         abort(404, gettext("This export has no such file."))
     file = files[n]
-    if file["problem"]:
+    if file.problem:
         abort(
             410,
             gettext(
                 "%(name)s cannot be downloaded: %(problem)s. Export the period again.",
-                name=file["name"],
-                problem=PROBLEMS[file["problem"]],
+                name=file.name,
+                problem=PROBLEMS[file.problem],
             ),
         )
     if request.method == "GET":  # HEAD asks whether it is there: nothing is downloaded
         with web.state() as state:
-            state.runs.audit(g.user, "download", run_id, file["name"])
+            state.runs.audit(g.user, "download", run_id, file.name)
     response = send_file(
-        file["path"], as_attachment=True, download_name=file["path"].name, conditional=False, etag=False, max_age=0
+        file.path, as_attachment=True, download_name=file.path.name, conditional=False, etag=False, max_age=0
     )
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 @blueprint.route("/runs/<int:run_id>/zip")
-def download_zip(run_id: int):
+def download_zip(run_id: int) -> ResponseReturnValue:
     """The run's files of one purpose (?purpose=spreadsheets, vouchers, statements, csv) with their manifests,
     or all of them."""
     purpose = request.args.get("purpose", EVERYTHING)
     if purpose != EVERYTHING and purpose not in PURPOSES:
         abort(404, gettext("There is no such download."))
     web, files = the_run_files(run_id)
-    ready = [file for file in files if not file["problem"]]
+    ready = [file for file in files if not file.problem]
     if purpose != EVERYTHING:
-        chosen = [file for file in ready if purpose_of(file["path"]) == purpose]
-        manifests = {file["manifest"] for file in chosen}
-        ready = chosen + [file for file in ready if file["path"] in manifests]
+        chosen = [file for file in ready if purpose_of(file.path) == purpose]
+        manifests = {file.manifest for file in chosen}
+        ready = chosen + [file for file in ready if file.path in manifests]
     if not ready:
         abort(410, gettext("None of these files can be downloaded any more. Export the period again."))
     if request.method == "GET":
         with web.state() as state:
             state.runs.audit(g.user, "download", run_id, f"{purpose} zip of {len(ready)} files")
-    response = Response(zipped(sorted(ready, key=lambda file: file["name"])), mimetype="application/zip")
+    response = Response(zipped(sorted(ready, key=lambda file: file.name)), mimetype="application/zip")
     name = f"report-export-run-{run_id}" + ("" if purpose == EVERYTHING else f"-{purpose}")
     response.headers["Content-Disposition"] = f'attachment; filename="{name}.zip"'
     response.headers["Cache-Control"] = "no-store"
@@ -204,19 +215,22 @@ class Chunks:
     def flush(self) -> None:
         pass
 
+    def close(self) -> None:
+        pass
+
     def take(self) -> bytes:
         data, self.parts = b"".join(self.parts), []
         return data
 
 
-def zipped(files: list[dict]) -> Iterator[bytes]:
+def zipped(files: list[RunFile]) -> Iterator[bytes]:
     """The files as one zip, a chunk at a time: memory stays flat whatever the run wrote."""
     stream = Chunks()
     with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for file in files:
-            info = zipfile.ZipInfo(file["name"], date_time=modified(file["path"]))
+            info = zipfile.ZipInfo(file.name, date_time=modified(file.path))
             info.compress_type = zipfile.ZIP_DEFLATED
-            with file["path"].open("rb") as source, archive.open(info, "w", force_zip64=True) as target:
+            with file.path.open("rb") as source, archive.open(info, "w", force_zip64=True) as target:
                 while chunk := source.read(CHUNK):
                     target.write(chunk)
                     yield stream.take()

@@ -26,8 +26,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 
 from jobs import config, export, runner
@@ -36,10 +38,11 @@ from jobs.errors import ReportExportError
 from jobs.presets import PRESETS
 from jobs.request import RunRequest, request_for
 from jobs.web import language
-from jobs.web.app import Web, the_web
 from jobs.web.downloads import expired, own_folder
+from jobs.web.ledgers import Listing
 from jobs.web.overview import merchant
 from jobs.web.runs import describe
+from jobs.web.site import Web, the_web
 
 log = logging.getLogger("jobs")
 blueprint = Blueprint("exports", __name__)
@@ -48,6 +51,7 @@ WAIT_SECONDS = 15  # a progress request waits at most this long for news
 WAITERS = 4  # progress requests waiting at once; more are answered at once (waitress has 8 threads)
 PERIODS = ("last-month", "this-month", "month", "range")
 SCOPES = ("chosen", "merchant", "all")
+Form = dict[str, Any]  # the export form's fields, as read (read_form) or proposed (defaults)
 
 
 @dataclass
@@ -69,9 +73,9 @@ class Job:
     version: int = 0
     stop: threading.Event = field(default_factory=threading.Event)
     changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
-    api: object = field(default=None, repr=False)
+    api: ReportApi | None = field(default=None, repr=False)
 
-    def update(self, **changes) -> None:
+    def update(self, **changes: object) -> None:
         with self.changed:
             for name, value in changes.items():
                 setattr(self, name, value)
@@ -82,7 +86,7 @@ class Job:
         with self.changed:
             self.changed.wait_for(lambda: self.version > seen, seconds)
 
-    def view(self) -> dict:
+    def view(self) -> dict[str, object]:
         remaining = None
         if self.started is not None and 0 < self.done < self.total:
             remaining = round((time.monotonic() - self.started) / self.done * (self.total - self.done))
@@ -94,7 +98,7 @@ class Job:
             "total": self.total,
             "ledger": self.ledger,
             "remaining": remaining,
-            "remainingText": gettext("about %(n)s s left", n=remaining) if remaining is not None else "",
+            "remainingText": str(gettext("about %(n)s s left", n=remaining)) if remaining is not None else "",
             "retries": self.api.retrier.retries if self.api else 0,
             "runId": self.run_id,
             "failure": language.failure(self.code) if self.status == "failed" else "",
@@ -104,14 +108,15 @@ class Job:
 
 
 def status_text(job: Job) -> str:
-    return {
+    text = {
         "queued": gettext("Starting."),
         "waiting": gettext("Waiting for the nightly export to finish; this one starts right after."),
         "running": gettext("Exporting."),
         "stopping": gettext("Stopping after the date in progress."),
         "finished": gettext("Finished."),
         "failed": gettext("Failed."),
-    }.get(job.status, job.status)
+    }
+    return str(text.get(job.status, job.status))
 
 
 class Exports:
@@ -200,7 +205,7 @@ class Exports:
 
 
 @blueprint.route("/export", methods=["GET", "POST"])
-def export_form():
+def export_form() -> ResponseReturnValue:
     web = the_web()
     listing = web.ledgers.listing()
     if request.method == "GET":
@@ -217,7 +222,7 @@ def export_form():
     return redirect(url_for("exports.job_page", job_id=job.id), code=303)
 
 
-def form_page(listing, form: dict, *, error: str | None = None, large: int | None = None) -> str:
+def form_page(listing: Listing, form: Form, *, error: str | None = None, large: int | None = None) -> str:
     owners = sorted({ledger["owner"] for ledger in listing.ledgers if ledger["owner"]})
     merchants = [(org, merchant(org)) for org in owners]
     choices = {"topics": config.TOPICS, "formats": config.FORMATS, "presets": PRESETS, "merchants": merchants}
@@ -236,7 +241,7 @@ def form_page(listing, form: dict, *, error: str | None = None, large: int | Non
     )
 
 
-def defaults(web: Web) -> dict:
+def defaults(web: Web) -> Form:
     last_month = web.day().replace(day=1) - dt.timedelta(days=1)
     chosen = request.args.getlist("ledger")
     return {
@@ -255,7 +260,7 @@ def defaults(web: Web) -> dict:
     }
 
 
-def read_form() -> dict:
+def read_form() -> Form:
     get = request.form.get
     return {
         "period": get("period", ""),
@@ -273,7 +278,7 @@ def read_form() -> dict:
     }
 
 
-def period_of(form: dict, day: dt.date) -> tuple[dt.date, dt.date]:
+def period_of(form: Form, day: dt.date) -> tuple[dt.date, dt.date]:
     """The form's period choice as dates; ValueError saying what to fix."""
     if form["period"] == "this-month":
         if day.day == 1:
@@ -293,7 +298,7 @@ def period_of(form: dict, day: dt.date) -> tuple[dt.date, dt.date]:
         raise ValueError(gettext("Give the period as two dates.")) from None
 
 
-def parse_form(form: dict, web: Web, known: list[dict], out: Path, user: str) -> tuple[RunRequest, int]:
+def parse_form(form: Form, web: Web, known: list[dict[str, Any]], out: Path, user: str) -> tuple[RunRequest, int]:
     """The form's choices as an export into `out`, and its size in ledger dates; or ValueError saying what to fix."""
     day = web.day()
     first, last = period_of(form, day)
@@ -351,7 +356,7 @@ def parse_form(form: dict, web: Web, known: list[dict], out: Path, user: str) ->
 
 
 @blueprint.route("/jobs/<job_id>")
-def job_page(job_id: str):
+def job_page(job_id: str) -> ResponseReturnValue:
     job = the_web().exports.jobs.get(job_id)
     if job is None:
         abort(
@@ -366,7 +371,7 @@ def job_page(job_id: str):
 
 
 @blueprint.route("/jobs/<job_id>/progress")
-def job_progress(job_id: str):
+def job_progress(job_id: str) -> ResponseReturnValue:
     """The export's progress once it differs from version `seen` (at once without `seen`, or when the
     server already has WAITERS requests waiting, or after WAIT_SECONDS)."""
     exports: Exports = the_web().exports
@@ -383,7 +388,7 @@ def job_progress(job_id: str):
 
 
 @blueprint.route("/jobs/<job_id>/stop", methods=["POST"])
-def stop_job(job_id: str):
+def stop_job(job_id: str) -> ResponseReturnValue:
     web = the_web()
     job = web.exports.jobs.get(job_id)
     if job is None:

@@ -108,7 +108,7 @@ def month(value: dt.date) -> str:
     return format_date(value, "LLLL y", locale=formatting_locale())
 
 
-def moment(stamp: str | float | None, zone) -> str:
+def moment(stamp: str | float | None, zone: dt.tzinfo) -> str:
     """A moment from the state (a UTC ISO timestamp, or seconds) as her wall-clock time: 02.12.2026 01:31."""
     if not stamp:
         return "–"

@@ -12,25 +12,30 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from typing import TYPE_CHECKING, Any
 
 from jobs import export
 from jobs.api import describe_ledger
 from jobs.errors import ReportExportError
 
+if TYPE_CHECKING:
+    from jobs.web.site import Web
+
 log = logging.getLogger("jobs")
+Ledger = dict[str, Any]  # a ledger as describe_ledger gives it, with when it was seen
 WAIT_SECONDS = 1.5  # a page waits this long for the API, then shows what the state has
 TIMEOUT_SECONDS = 3.0  # each request to the API while refreshing (connect, read), with no retry
 
 
 @dataclasses.dataclass(frozen=True)
 class Listing:
-    ledgers: list[dict]  # describe_ledger's shape, with "seenAt"
+    ledgers: list[Ledger]  # describe_ledger's shape, with "seenAt"
     seen_at: str | None  # when the API last listed them (UTC ISO), None: never
     unreachable: str | None  # why the API could not be asked just now, for IT; None: it answered
 
 
 class Ledgers:
-    def __init__(self, web) -> None:
+    def __init__(self, web: Web) -> None:
         self.web = web
         self.lock = threading.Lock()
         self.helper: threading.Thread | None = None

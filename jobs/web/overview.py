@@ -8,18 +8,20 @@ import datetime as dt
 import itertools
 
 from flask import Blueprint, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 
 from jobs.state.dates import overdue
-from jobs.web.app import Web, the_web
 from jobs.web.charts import chart
+from jobs.web.ledgers import Ledger
+from jobs.web.site import Web, the_web
 
 blueprint = Blueprint("overview", __name__)
 PAGE_SIZE = 50
 
 
 @blueprint.route("/")
-def overview():
+def overview() -> ResponseReturnValue:
     web = the_web()
     listing = web.ledgers.listing()
     query = request.args.get("q", "").strip()
@@ -42,7 +44,7 @@ def overview():
     )
 
 
-def with_progress(web: Web, ledgers: list[dict], days: int) -> None:
+def with_progress(web: Web, ledgers: list[Ledger], days: int) -> None:
     """What the state knows of each ledger shown: its exports, its pending dates, its chart."""
     ids = [ledger["ledgerId"] for ledger in ledgers]
     yesterday = web.day() - dt.timedelta(days=1)
@@ -65,7 +67,7 @@ def with_progress(web: Web, ledgers: list[dict], days: int) -> None:
         )
 
 
-def matches(ledger: dict, query: str) -> bool:
+def matches(ledger: Ledger, query: str) -> bool:
     """Search by ledger number, organisation number, sales unit name or number."""
     wanted = query.casefold()
     return not wanted or any(
@@ -76,18 +78,18 @@ def matches(ledger: dict, query: str) -> bool:
 def merchant(owner: str) -> str:
     """A ledger's owner as she knows it: `business:NO:ORG 987654321` is organisation number 987654321 (NO)."""
     if not owner:
-        return gettext("Owner not known yet")
+        return str(gettext("Owner not known yet"))
     scheme, _, number = owner.rpartition(" ")
     country = scheme.split(":")[1] if scheme.count(":") >= 2 else ""
-    return gettext("Organisation number %(number)s", number=number) + (f" ({country})" if country else "")
+    return str(gettext("Organisation number %(number)s", number=number)) + (f" ({country})" if country else "")
 
 
-def owner(ledger: dict) -> str:
-    return ledger.get("owner") or ""
+def owner(ledger: Ledger) -> str:
+    return str(ledger.get("owner") or "")
 
 
-def merchant_order(ledger: dict) -> tuple[str, str]:
-    return ledger.get("owner") or "~", ledger["ledgerId"]  # ledgers without a known owner last
+def merchant_order(ledger: Ledger) -> tuple[str, str]:
+    return str(ledger.get("owner") or "~"), str(ledger["ledgerId"])  # ledgers without a known owner last
 
 
 def whole(text: str | None, default: int) -> int:

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, abort, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 
 from jobs.manifest import SUFFIX
 from jobs.reconcile import categorize
 from jobs.state.runs import Left, Run
 from jobs.web import language
-from jobs.web.app import the_web
-from jobs.web.downloads import PURPOSES, expired, kept_until, purpose_of, run_files
+from jobs.web.downloads import PURPOSES, RunFile, expired, kept_until, purpose_of, run_files
+from jobs.web.site import the_web
 
 blueprint = Blueprint("runs", __name__)
 PAGE_SIZE = 25
@@ -27,7 +28,7 @@ OUTCOME_FILTERS = ("ok", "pending", "nothing to do", "overdue", "waiting", "fail
 
 
 @blueprint.route("/runs/<int:run_id>")
-def run_page(run_id: int):
+def run_page(run_id: int) -> ResponseReturnValue:
     web = the_web()
     with web.state(read_only=True) as state:
         run = state.runs.get(run_id)
@@ -37,8 +38,8 @@ def run_page(run_id: int):
         audit = state.runs.audit_of(run_id)
     gone = expired(web, run)
     files = [] if gone else run_files(web, run)
-    ready = [file for file in files if not file["problem"]]
-    counted = [(purpose, sum(1 for f in ready if purpose_of(f["path"]) == purpose)) for purpose in PURPOSES]
+    ready = [file for file in files if not file.problem]
+    counted = [(purpose, sum(1 for f in ready if purpose_of(f.path) == purpose)) for purpose in PURPOSES]
     failure = language.failure(run.exit_code) if run.outcome == "failed" else ""
     return render_template(
         "run.html",
@@ -56,14 +57,14 @@ def run_page(run_id: int):
     )
 
 
-def reconciliation(files: list[dict], run: Run, pending: list[Left]) -> list[dict]:
+def reconciliation(files: list[RunFile], run: Run, pending: list[Left]) -> list[dict[str, Any]]:
     """Per ledger and topic: the period's movements in the summary sheet's columns, from the per-date manifests
     of the run's files; "incomplete" when a date of the period has no file, "failed" when a check failed."""
-    groups: dict[tuple[str, str], list[dict]] = {}
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for file in files:
-        if not file["name"].endswith(SUFFIX) or file["problem"]:
+        if not file.name.endswith(SUFFIX) or file.problem:
             continue
-        content = json.loads(Path(file["path"]).read_text(encoding="utf-8"))
+        content = json.loads(file.path.read_text(encoding="utf-8"))
         if content["dates"][0] != content["dates"][-1]:
             continue  # a --combine period file: its dates are counted one by one
         groups.setdefault((content["ledgerId"], content["topic"]), []).append(content)
@@ -109,7 +110,7 @@ def reconciliation(files: list[dict], run: Run, pending: list[Left]) -> list[dic
 
 
 @blueprint.route("/runs")
-def history():
+def history() -> ResponseReturnValue:
     web = the_web()
     args = request.args
     filters = {
@@ -125,7 +126,14 @@ def history():
         period = None
     page = max(1, int(args["page"])) if args.get("page", "").isdigit() and len(args["page"]) < 7 else 1
     with web.state(read_only=True) as state:
-        runs, total = state.runs.find(limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, period=period, **filters)
+        runs, total = state.runs.find(
+            limit=PAGE_SIZE,
+            offset=(page - 1) * PAGE_SIZE,
+            period=period,
+            user=filters["user"],
+            ledger=filters["ledger"],
+            outcome=filters["outcome"],
+        )
         downloads = state.runs.downloads([run.id for run in runs])
         users = [user.name for user in state.web.users()]
         wanted = filters["user"] and filters["user"].casefold()
@@ -146,7 +154,7 @@ def history():
     )
 
 
-def describe(request: dict | None) -> str:
+def describe(request: dict[str, Any] | None) -> str:
     """Everything that shaped a run's files, in her words: period, ledgers, kinds, formats, CSV flavour, period file."""
     if not request or not request.get("from"):
         what = gettext("the nightly catch-up through yesterday")
@@ -162,4 +170,4 @@ def describe(request: dict | None) -> str:
             parts.append(gettext("CSV: %(preset)s", preset=language.PRESETS.get(preset, preset)))
         if request.get("combine"):
             parts.append(gettext("also one file for the whole period"))
-    return "; ".join(parts)
+    return "; ".join(str(part) for part in parts)

@@ -11,12 +11,13 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-import waitress
+from waitress.server import create_server
 
 from jobs.signals import stop_on_signals
-from jobs.web.app import Web, create_app, server_options
+from jobs.web.app import create_app, server_options
+from jobs.web.site import Web
 
 log = logging.getLogger("jobs")
 
@@ -48,7 +49,8 @@ class Serving:
 
     def __init__(self, app: Callable[..., Any], **options: Any) -> None:
         self.sockets: dict[int, Any] = {}  # file number -> waitress's dispatcher (the server, its trigger, channels)
-        self.server = waitress.create_server(app, map=self.sockets, **options)
+        # Any: types-waitress lacks the server's effective_port and types its trigger as an int.
+        self.server: Any = cast(Any, create_server(app, map=self.sockets, **options))
         self.port: int = self.server.effective_port
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="web", daemon=True)
