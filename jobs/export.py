@@ -182,9 +182,13 @@ class Result:
 
 @contextmanager
 def connect(
-    settings: Settings, *, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+    settings: Settings,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    transport: httpx.BaseTransport | None = None,
 ) -> Iterator[tuple[ReportApi, TokenAuth]]:
-    """An API client with one token for the whole run."""
+    """An API client with one token for the whole run; `transport` None: the network (tests give a fake)."""
     credentials = settings.require_credentials()
     headers = dict(settings.system_headers)
     auth = TokenAuth(credentials, settings.token_url, timeout=settings.timeout, headers=headers, clock=clock)
@@ -197,6 +201,7 @@ def connect(
         timeout=settings.timeout,
         follow_redirects=False,
         limits=limits,
+        transport=transport,
     ) as client:
         yield ReportApi(client, Retrier(settings.retry, clock=clock, sleep=sleep), settings.concurrency), auth
 

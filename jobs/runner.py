@@ -23,6 +23,8 @@ from jobs.request import RunRequest
 from jobs.settings import Settings
 
 if TYPE_CHECKING:
+    import httpx
+
     from jobs.api import ReportApi
     from jobs.export import Result
     from jobs.feed import FeedResult
@@ -46,6 +48,7 @@ class Context:
     on_wait: Callable[[str], None] | None = None  # another run holds the lock: who
     on_start: Callable[[int], None] | None = None  # the run's id, once it holds the lock
     on_connect: Callable[[ReportApi], None] | None = None  # its API client (the page shows the retries)
+    transport: httpx.BaseTransport | None = None  # None: the network; tests give an httpx.MockTransport
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,10 @@ def execute(request: RunRequest, settings: Settings, context: Context | None = N
         try:
             # First what earlier runs could not deliver; under the lock, so no two runs send the same notice.
             outbox.deliver()
-            with connect(settings, clock=context.clock, sleep=context.sleep) as (api, auth):
+            with connect(settings, clock=context.clock, sleep=context.sleep, transport=context.transport) as (
+                api,
+                auth,
+            ):
                 if context.on_connect is not None:
                     context.on_connect(api)
                 done = work(api, state, run_id, request, settings, context)
