@@ -83,7 +83,7 @@ def execute(request: RunRequest, settings: Settings, context: Context | None = N
     started = context.clock()
     settings = dataclasses.replace(settings, concurrency=request.concurrency)
     settings.require_credentials()  # before anything is created on disk
-    day = context.today or dt.datetime.now(settings.timezone).date()
+    day = context.today or settings.today()
     context = dataclasses.replace(context, today=day)
     work = export_dates if request.command == "run" else follow_feeds
     # The feed's row keeps no request, as before: the history shows the periods of date runs.

@@ -120,6 +120,10 @@ class Settings:
     merchants: Mapping[str, Merchant] = field(default_factory=dict)  # [merchants]: names and addresses, by org no.
     config_file: Path | None = None  # the file these were read from; None: there was none (built-in defaults)
 
+    def today(self) -> dt.date:
+        """Today where the installation keeps its books: a ledger date is a day in this zone."""
+        return dt.datetime.now(self.timezone).date()
+
     def require_credentials(self) -> Credentials:
         if self.credentials is None:
             names = " and ".join(self.missing)

@@ -34,7 +34,7 @@ class Runtime:
 
 
 def today(settings: Settings, runtime: Runtime) -> dt.date:
-    return runtime.today or dt.datetime.now(settings.timezone).date()
+    return runtime.today or settings.today()
 
 
 @dataclass

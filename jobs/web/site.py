@@ -44,7 +44,7 @@ class Web:
             yield state
 
     def day(self) -> dt.date:
-        return self.today() if self.today else dt.datetime.now(self.settings.timezone).date()
+        return self.today() if self.today else self.settings.today()
 
 
 def the_web() -> Web:
