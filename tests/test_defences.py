@@ -4,11 +4,13 @@ fails when its defence is removed (checked by hand by removing it)."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import os
 import sqlite3
 import subprocess
 import sys
+import zipfile
 from contextlib import closing
 from pathlib import Path
 
@@ -106,3 +108,20 @@ def test_the_page_does_not_follow_a_symbolic_link_put_in_place_of_a_file(page, w
         assert f'{target.name}</td><td><span class="warn">it is not in the folder its export wrote' in shown
         archive = client.get(f"/runs/{run_id}/zip").content
     assert b"not a report" not in archive
+
+
+def test_the_page_does_not_follow_a_symbolic_link_even_to_the_same_bytes_inside_its_folder(page):
+    """A link is refused as a link, not only by where it points: one to an exact copy inside the run's folder
+    passes every other check (inside, listed, same SHA-256), and what it points to can change after the check."""
+    with page.signed_in() as client:
+        run_id = exported(client)["runId"]
+        target = next(page.run_folder(run_id).rglob("*.csv"))
+        copy = target.with_name("copy.txt")
+        copy.write_bytes(target.read_bytes())
+        target.unlink()
+        target.symlink_to(copy)
+        shown = client.get(f"/runs/{run_id}").text
+        assert '<span class="warn">it is no longer there' in shown
+        with zipfile.ZipFile(io.BytesIO(client.get(f"/runs/{run_id}/zip").content)) as archive:
+            sent = archive.namelist()
+        assert sent and not [name for name in sent if name.endswith((target.name, copy.name))]
