@@ -50,6 +50,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jobs import bidi
 from jobs.accounts import Chart, Posting
 from jobs.entries import EntryError, Row
 from jobs.errors import ConfigError
@@ -60,17 +61,16 @@ from jobs.reconcile import FEES_INVOICED, FEES_RETAINED, PAYOUT_TYPES, UNBOOKED_
 
 TEXT_LIMIT = 100  # column 20, "description, general ledger"
 AMOUNT_LIMIT = 15
-_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 _TEXT_TABLE = {
     **{code: " " for code in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)},
     ord(";"): ",",
     ord('"'): "'",
-    **{ord(c): None for c in _BIDI},
+    **bidi.DROPPED,
 }
 _FORMULA_START = ("=", "+", "-", "@")
 # Anything the rule would change: what the table maps, whitespace other than one space between words,
 # a formula's first character.
-_CARE = re.compile(r'[\x00-\x1f\x7f-\x9f;"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]|[^\S ]|\s\s|^\s|\s$|^[=+\-@]')
+_CARE = re.compile(r'[\x00-\x1f\x7f-\x9f;"' + bidi.CONTROLS + r"]|[^\S ]|\s\s|^\s|\s$|^[=+\-@]")
 
 
 def voucher_text(text: str, limit: int = TEXT_LIMIT) -> str:

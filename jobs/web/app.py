@@ -12,7 +12,7 @@ from flask_babel import Babel
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from jobs import config
+from jobs import bidi, config
 from jobs.errors import ReportExportError
 from jobs.web.site import Web
 
@@ -22,9 +22,6 @@ POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-# Bidirectional controls in text from the API (or anywhere) would reorder what is shown around them:
-# with U+202E, "NO:666009" reads "NO:900666". They are dropped from every value a page shows.
-BIDI_CONTROLS = dict.fromkeys(map(ord, "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
 
 
 class Sessions(SecureCookieSessionInterface):
@@ -136,7 +133,7 @@ def internal_error(exc: Exception) -> tuple[str, int]:
 
 def shown(value: object) -> object:
     """Every value a template shows, without bidirectional controls."""
-    return value.translate(BIDI_CONTROLS) if isinstance(value, str) else value
+    return value.translate(bidi.DROPPED) if isinstance(value, str) else value
 
 
 def error_page(status: int, message: str, details: str = "") -> tuple[str, int]:
