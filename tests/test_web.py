@@ -259,15 +259,18 @@ def test_an_export_waits_behind_a_running_nightly_job_and_says_so(page):
 def test_history_shows_who_ran_what_newest_first(page, run_cli, use_sandbox, sandbox):
     use_sandbox(sandbox)
     assert run_cli("run", "--ledger", LEDGER).code == 0  # as cron would, before the accountant
+    assert run_cli("feed", "--ledger", LEDGER, "--topic", "funds").code == 0
     with page.signed_in() as client:
         run_id = exported(client)["runId"]
         client.get(f"/runs/{run_id}/zip")
         client.get(f"/runs/{run_id}/files/0")
         history = client.get("/runs").text
     rows = re.findall(r"<tr>\s*<td><a href=\"/runs/(\d+)\">.*?</tr>", history, re.S)
-    assert rows == ["2", "1"]
+    assert rows == ["3", "2", "1"]
     assert len(re.findall(r"alice \([^)]*\): (everything zip of 186 files|302321/)", history)) == 2  # who, what
     assert "<td>alice</td>" in history and "01/10/2026 to 31/10/2026; ledgers 302321" in history
+    described = re.findall(r"<td>(the [^;<]*);", history)  # newest first, as the rows
+    assert described == ["the feed, from where the last run stopped", "the nightly catch-up through yesterday"]
 
 
 # -- users, made by an administrator on the command line -------------------------------------------------

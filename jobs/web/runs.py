@@ -52,7 +52,7 @@ def run_page(run_id: int) -> ResponseReturnValue:
         expired=gone,
         kept_until=kept_until(web, run),
         checks=reconciliation(files, run, pending),
-        period=describe(run.request),
+        period=describe(run.request, run.command),
         failure=failure,
     )
 
@@ -154,9 +154,11 @@ def history() -> ResponseReturnValue:
     )
 
 
-def describe(request: dict[str, Any] | None) -> str:
+def describe(request: dict[str, Any] | None, command: str = "run") -> str:
     """Everything that shaped a run's files, in her words: period, ledgers, kinds, formats, CSV flavour, period file."""
-    if not request or not request.get("from"):
+    if command == "feed":
+        what = gettext("the feed, from where the last run stopped")
+    elif not request or not request.get("from"):
         what = gettext("the nightly catch-up through yesterday")
     else:
         what = gettext("%(first)s to %(last)s", first=language.day(request["from"]), last=language.day(request["to"]))
