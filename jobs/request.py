@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,9 +61,14 @@ class RunRequest:
         return {f.metadata["record"]: _json(getattr(self, f.name)) for f in OPTIONS}
 
     def redo(self, settings: Settings) -> str:
-        """The command that does this run's work again: each option that differs from what config.toml gives."""
+        """The command that does this run's work again: each option that differs from what config.toml gives,
+        and the config file and a --state, absolute, so that it reads the same from any folder."""
         usual = request_for(settings, self.command)
         words = ["report-export", self.command]
+        if settings.config_file is not None:
+            words += ["--config", os.path.abspath(settings.config_file)]
+        if settings.state_given:
+            words += ["--state", os.path.abspath(settings.state_path)]
         for f in OPTIONS:
             value, default = getattr(self, f.name), getattr(usual, f.name)
             if value == default or (f.name in PAGES_OWN and self.trigger == "web"):

@@ -119,6 +119,7 @@ class Settings:
     charts: Charts | None = None  # [accounts], [clients], [ledgers]: how each ledger is booked (jobs.accounts)
     merchants: Mapping[str, Merchant] = field(default_factory=dict)  # [merchants]: names and addresses, by org no.
     config_file: Path | None = None  # the file these were read from; None: there was none (built-in defaults)
+    state_given: bool = False  # --state chose state_path, not [state] path: a redo line names it too
 
     def today(self) -> dt.date:
         """Today where the installation keeps its books: a ledger date is a day in this zone."""

@@ -130,7 +130,7 @@ def status(run_cli) -> dict:
     "security, login", [("starttls", ("alerts", PASSWORD)), ("tls", ("alerts", PASSWORD)), ("none", None)]
 )
 def test_a_failed_run_is_mailed_with_tls_and_login_as_configured(
-    security, login, sandbox, use_sandbox, run_cli, configure, mail_server
+    security, login, sandbox, use_sandbox, run_cli, configure, mail_server, workdir
 ):
     server = mail_server(security=security, login=login)
     configure(mail=server)
@@ -152,7 +152,7 @@ def test_a_failed_run_is_mailed_with_tls_and_login_as_configured(
         "report-export on acct-test: run failed (exit 5)\n\n"
         f"Run #1: report-export run (cli) on {TODAY}: failed, exit 5\n"
         f"Error: {NOT_READABLE}\n\n"
-        "To redo the work: report-export run --ledger 999999\n"
+        f"To redo the work: report-export run --config {workdir / 'config.toml'} --ledger 999999\n"
     )
     assert "notification #1 sent by email: report-export on acct-test: run failed (exit 5)" in result.err
 
@@ -205,7 +205,7 @@ def test_a_refused_login_is_named_with_the_settings_to_fix(
 
 
 def test_the_webhook_posts_every_fact_as_named_fields_and_in_its_text(
-    sandbox, use_sandbox, run_cli, configure, receiver
+    sandbox, use_sandbox, run_cli, configure, receiver, workdir
 ):
     configure(webhook=receiver, other="[export]\nstrict = true\n")
     use_sandbox(sandbox)
@@ -253,7 +253,7 @@ def test_the_webhook_posts_every_fact_as_named_fields_and_in_its_text(
         "withdrawn": [],
         "waiting": [],
         "recovered": [],
-        "redo": f"report-export run --ledger {LEDGER}",
+        "redo": f"report-export run --config {workdir / 'config.toml'} --ledger {LEDGER}",
     }
     assert result.out.startswith("report-export run: 1 ledger, catch-up: 1 ledger date written")
     assert abs(dt.datetime.fromisoformat(notice["at"]) - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=5)
@@ -262,7 +262,7 @@ def test_the_webhook_posts_every_fact_as_named_fields_and_in_its_text(
         f"Run #1: report-export run (cli) on {TODAY}: failed, exit 5\n"
         f"{result.out.splitlines()[0]}\n\n"
         f"Failed ledger dates:\n  ledger {LEDGER} funds {day}: {reason}\n\n"
-        f"To redo the work: report-export run --ledger {LEDGER}\n"
+        f"To redo the work: report-export run --config {workdir / 'config.toml'} --ledger {LEDGER}\n"
     )
 
 
@@ -397,14 +397,14 @@ def test_a_withdrawn_ledger_is_told_when_found_then_daily_then_when_readable_aga
 
 
 def test_a_failure_is_told_once_another_at_once_and_the_command_that_succeeds_again_says_recovered(
-    make_sandbox, use_sandbox, configure, receiver, told
+    make_sandbox, use_sandbox, configure, receiver, told, workdir
 ):
     configure(webhook=receiver)
     sandbox = make_sandbox(page_size=400)
     use_sandbox(sandbox)
     assert told("feed", "--ledger", "999999") == (5, ["failed"])
     assert told("feed", "--ledger", "999999") == (5, [])  # the same failure an hour later: told already
-    assert receiver.posts[0].body["redo"] == "report-export feed --ledger 999999"  # the feed's options too
+    assert receiver.posts[0].body["redo"] == f"report-export feed --config {workdir / 'config.toml'} --ledger 999999"
     assert told("run") == (0, [])  # the catch-up never failed: it has nothing to recover from
     use_sandbox(sandbox, client=(ACCOUNTING_CLIENT[0], "a-revoked-secret"))
     assert told("feed") == (4, ["failed"])  # another failure of the feed: told at once
@@ -598,7 +598,10 @@ def test_a_scheduled_run_that_fails_is_told_like_any_other(make_sandbox, workdir
     [post] = receiver.posts
     run = post.body["run"]
     assert (post.body["event"], run["trigger"], run["command"], run["exitCode"]) == ("failed", "schedule", "run", 5)
-    assert run["error"].startswith("listing ledgers: ") and post.body["redo"] == "report-export run"
+    assert (
+        run["error"].startswith("listing ledgers: ")
+        and post.body["redo"] == f"report-export run --config {workdir / 'config.toml'}"
+    )
     assert "notification #1 sent by webhook" in stderr and "Traceback" not in stderr
 
 
@@ -619,7 +622,9 @@ def test_an_export_from_the_page_that_fails_is_told_with_the_command_that_redoes
     [post] = receiver.posts
     assert (post.body["event"], post.body["run"]["trigger"], post.body["run"]["exitCode"]) == ("failed", "web", 5)
     assert [(d["date"], d["topic"]) for d in post.body["failedDates"]] == [("2026-10-05", "funds")]
-    assert post.body["redo"] == f"report-export run --from {MONTH[0]} --to {MONTH[1]} --ledger {LEDGER}"
+    assert post.body["redo"] == (
+        f"report-export run --config {workdir / 'config.toml'} --from {MONTH[0]} --to {MONTH[1]} --ledger {LEDGER}"
+    )
 
 
 # -- the edges: long lists, a stop, a bug --------------------------------------------------------------------

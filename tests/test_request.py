@@ -17,7 +17,7 @@ from conftest import TODAY
 from webpage import serve_page
 
 from jobs import cli, config
-from jobs.cli.run import request_from_args
+from jobs.cli.run import request_from_args, with_state
 from jobs.request import OPTIONS, RunRequest, request_for
 from jobs.sandbox import ACCOUNTING_CLIENT
 from jobs.state import State
@@ -67,12 +67,30 @@ def test_all_options_at_once_and_config_tomls_own_choices_left_out(workdir):
     (workdir / "nightly.toml").write_text('[export]\nstrict = true\nformats = ["csv"]\n[api]\nconcurrency = 2\n')
     settings = config.load(workdir / "nightly.toml", environ={})
     usual = request_for(settings, "run", user=getpass.getuser())
-    assert usual.redo(settings) == "report-export run"
+    nightly = f"report-export run --config {workdir / 'nightly.toml'}"
+    assert usual.redo(settings) == nightly
     request = dataclasses.replace(usual, **{name: value for change in CHANGED for name, value in change.items()})
     assert parsed(request.redo(settings), settings) == request
     assert "--format xlsx --format csv --format camt053" in request.redo(settings)
     off = dataclasses.replace(usual, strict=False)  # config.toml says strict: the command line can say not
-    assert off.redo(settings) == "report-export run --no-strict" and parsed(off.redo(settings), settings) == off
+    assert off.redo(settings) == f"{nightly} --no-strict" and parsed(off.redo(settings), settings) == off
+
+
+def test_the_redo_line_names_the_config_file_and_a_state_given_on_the_command_line_absolute(workdir, monkeypatch):
+    (workdir / "etc").mkdir()
+    (workdir / "etc" / "nightly.toml").write_text('[export]\nformats = ["csv"]\n')
+    settings = with_state(config.load(Path("etc/nightly.toml"), environ={}), Path("elsewhere/state.sqlite3"))
+    request = request_for(settings, "run", strict=True)
+    line = request.redo(settings)
+    assert line == (
+        f"report-export run --config {workdir / 'etc' / 'nightly.toml'}"
+        f" --state {workdir / 'elsewhere' / 'state.sqlite3'} --strict"
+    )
+    monkeypatch.chdir(workdir / "etc")  # read from another folder: the same files
+    args = cli.build_parser(settings).parse_args(shlex.split(line)[1:])
+    assert (args.config, args.state) == (workdir / "etc" / "nightly.toml", workdir / "elsewhere" / "state.sqlite3")
+    assert config.load(args.config, environ={}).formats == ("csv",)
+    assert request_for(config.load(environ={}), "run").redo(config.load(environ={})) == "report-export run"
 
 
 def test_the_feeds_options_come_back_too(workdir):

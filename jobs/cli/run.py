@@ -102,4 +102,4 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings, runtime: Runtime)
 
 def with_state(settings: Settings, state: Path | None) -> Settings:
     """--state over [state] path."""
-    return dataclasses.replace(settings, state_path=state) if state is not None else settings
+    return dataclasses.replace(settings, state_path=state, state_given=True) if state is not None else settings
