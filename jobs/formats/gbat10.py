@@ -50,7 +50,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobs.accounts import Chart, Posting
+from jobs.chart_of_accounts import Chart, Posting
 from jobs.entries import EntryError, Row
 from jobs.errors import ConfigError
 from jobs.formats.proof import BookkeepingFile, fact, payout_amount
