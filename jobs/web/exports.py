@@ -22,7 +22,6 @@ from jobs.ledgers import PLAIN_ID
 from jobs.presets import PRESETS
 from jobs.request import RunRequest, request_for
 from jobs.web import language
-from jobs.web.export_jobs import Exports
 from jobs.web.ledgers import Listing
 from jobs.web.overview import merchant
 from jobs.web.runs import describe
@@ -203,8 +202,8 @@ def job_page(job_id: str) -> ResponseReturnValue:
 @blueprint.route("/jobs/<job_id>/progress")
 def job_progress(job_id: str) -> ResponseReturnValue:
     """The export's progress once it differs from version `seen` (at once without `seen`, or when the
-    server already has WAITERS requests waiting, or after WAIT_SECONDS)."""
-    exports: Exports = the_web().exports
+    server already has WAITERS (jobs.web.export_jobs) requests waiting, or after WAIT_SECONDS)."""
+    exports = the_web().exports
     job = exports.jobs.get(job_id)
     if job is None:
         abort(404, gettext("No such export."))
