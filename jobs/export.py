@@ -8,336 +8,44 @@ voucher or statement that waits (jobs.output) leaves its date exported but queue
 for that file: every catch-up tries it again, whatever run found it, and every run
 names what still waits (exit 13). State is written only after the files it
 describes are durably in place.
+
+What to ask for is planned in jobs.plan, of the ledgers jobs.ledgers chooses; what the run found is its
+Result (jobs.result).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import enum
 import logging
-import re
 import threading
-import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from contextlib import ExitStack
 from pathlib import Path
-
-import httpx
+from typing import Final, ParamSpec, TypeVar
 
 from jobs import settlements
-from jobs.accounts import charts_for
-from jobs.api import ReportApi, describe_ledger
-from jobs.auth import TokenAuth
-from jobs.config import Settings
-from jobs.errors import (
-    EXIT_NOTHING_TO_DO,
-    EXIT_OK,
-    EXIT_OVERDUE,
-    EXIT_PENDING,
-    EXIT_UNFIT,
-    EXIT_WAITING,
-    ApiError,
-    NotAvailable,
-    ProtocolError,
-    Unreconciled,
-)
-from jobs.iban import payout_iban
-from jobs.output import SETTLEMENTS, Ledger, Output, PeriodFiles, Retry, ledger_zone, owner, usable_topics, write_date
+from jobs.api import ReportApi
+from jobs.errors import NotAvailable, Unreconciled
+from jobs.ledgers import ledgers_for, readable_ledgers, select
+from jobs.output import SETTLEMENTS, Output, PeriodFiles, Written, usable_topics, write_date
+from jobs.plan import Unit, catch_up, dates, first_date, plan
 from jobs.progress import Progress
 from jobs.rebuild import check_known
 from jobs.request import RunRequest
-from jobs.retry import Retrier
+from jobs.result import Result
+from jobs.settings import Settings
+from jobs.settlement_dates import TOPIC
 from jobs.state import State
-from jobs.state.dates import Pending, Waiting, overdue
+from jobs.state.dates import Waiting
 from jobs.state.db import now_utc
-from jobs.state.runs import Left
 
 log = logging.getLogger(__name__)
-PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-EXIT_INTERRUPTED = 130
-
-
-@dataclass(frozen=True)
-class Unit:
-    ledger_id: str
-    topic: str
-    date: dt.date
-    retry: Retry | None = field(default=None, compare=False)  # only the files that wait, of an exported date
-
-    def __str__(self) -> str:
-        return f"ledger {self.ledger_id} {self.topic} {self.date}"
-
-    @property
-    def key(self) -> tuple[str, str, dt.date]:
-        return self.ledger_id, self.topic, self.date
-
-
-OUTCOMES = {
-    EXIT_OK: "ok",
-    EXIT_PENDING: "pending",
-    EXIT_NOTHING_TO_DO: "nothing to do",
-    EXIT_OVERDUE: "overdue",
-    EXIT_WAITING: "waiting",
-    EXIT_INTERRUPTED: "stopped",
-}
-
-
-def exit_code(
-    *,
-    stopped: bool,
-    failed: bool,
-    pending: bool,
-    did_work: bool,
-    overdue: bool = False,
-    waiting: bool = False,
-    unfit: bool = False,
-) -> int:
-    """How a run ended, in detail: failures first, then settlements a format could not hold, files that wait,
-    overdue dates, dates still pending, and whether anything was done. The command line turns pending and
-    nothing to do into 0 unless asked."""
-    if stopped:
-        return EXIT_INTERRUPTED
-    if failed:
-        return ApiError.exit_code
-    if unfit:
-        return EXIT_UNFIT
-    if waiting:
-        return EXIT_WAITING
-    if overdue:
-        return EXIT_OVERDUE
-    if pending:
-        return EXIT_PENDING
-    return EXIT_OK if did_work else EXIT_NOTHING_TO_DO
-
-
-@dataclass
-class Result:
-    ledgers: int = 0
-    planned: int = 0
-    written: list[tuple[Unit, int]] = field(default_factory=list)  # (unit, rows)
-    files: list[Path] = field(default_factory=list)
-    open: list[Unit] = field(default_factory=list)
-    unavailable: list[tuple[Unit, str]] = field(default_factory=list)
-    overdue: list[tuple[Unit, Pending]] = field(default_factory=list)  # pending past [state] warn_after_days
-    unreconciled: list[Unit] = field(default_factory=list)
-    reasons: dict[Unit, str] = field(default_factory=dict)  # why each unreconciled date got no file
-    waiting: list[tuple[Unit, Waiting]] = field(default_factory=list)  # files still waiting, after the run
-    periods_failed: list[str] = field(default_factory=list)  # period files refused: their balances do not add up
-    withdrawn: list[str] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)
-    # Vipps settlement XML (jobs.settlements), per payout's date: found this run, waiting for a date to close
-    # (so unsettled; issue 18's `waiting` are files waiting for their chart), or never written
-    payouts: list[Unit] = field(default_factory=list)
-    unsettled: list[tuple[Unit, str]] = field(default_factory=list)
-    unfit: list[tuple[Unit, str]] = field(default_factory=list)
-    stopped: bool = False
-
-    @property
-    def exit_code(self) -> int:
-        failed = self.refused or self.withdrawn or self.unreconciled or self.periods_failed
-        return exit_code(
-            stopped=self.stopped,
-            failed=bool(failed),
-            unfit=bool(self.unfit),
-            pending=bool(self.open or self.unavailable or self.unsettled),
-            did_work=bool(self.planned),
-            overdue=bool(self.overdue),
-            waiting=bool(self.waiting),
-        )
-
-    @property
-    def outcome(self) -> str:
-        return OUTCOMES.get(self.exit_code, "failed")
-
-    def left(self) -> list[Left]:
-        """The dates this run found open or unavailable, the files it names as waiting (with their format), and the
-        settlements it could not write yet or ever, for its row in the state."""
-        found: list[tuple[Unit, str, str, str | None]] = [(unit, "open", "tryLater", None) for unit in self.open]
-        found += [(unit, "unavailable", why, None) for unit, why in self.unavailable]
-        found += [(unit, "waiting", item.reason, item.format) for unit, item in self.waiting]
-        found += [(unit, "unsettled", why, settlements.FORMAT) for unit, why in self.unsettled]
-        found += [(unit, "refused", why, settlements.FORMAT) for unit, why in self.unfit]
-        return [Left(unit.ledger_id, unit.topic, unit.date, status, detail, fmt) for unit, status, detail, fmt in found]
-
-    def counts(self) -> dict[str, int]:
-        return {
-            "ledgers": self.ledgers,
-            "dates": self.planned,
-            "written": len(self.written),
-            "rows": sum(rows for _, rows in self.written),
-            "files": len(self.files),
-            "open": len(self.open),
-            "unavailable": len(self.unavailable),
-            "overdue": len(self.overdue),
-            "withdrawn": len(self.withdrawn),
-            "unreconciled": len(self.unreconciled) + len(self.periods_failed),
-            "waiting": len(self.waiting),
-            "unsettled": len(self.unsettled),
-            "unfit": len(self.unfit),
-        }
-
-
-@contextmanager
-def connect(
-    settings: Settings,
-    *,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    transport: httpx.BaseTransport | None = None,
-) -> Iterator[tuple[ReportApi, TokenAuth]]:
-    """An API client with one token for the whole run; `transport` None: the network (tests give a fake)."""
-    credentials = settings.require_credentials()
-    headers = dict(settings.system_headers)
-    auth = TokenAuth(credentials, settings.token_url, timeout=settings.timeout, headers=headers, clock=clock)
-    pool = max(settings.concurrency, 4)  # a connection per request slot, kept alive between ledger dates
-    limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
-    with httpx.Client(
-        base_url=settings.base_url,
-        auth=auth,
-        headers=headers,
-        timeout=settings.timeout,
-        follow_redirects=False,
-        limits=limits,
-        transport=transport,
-    ) as client:
-        yield ReportApi(client, Retrier(settings.retry, clock=clock, sleep=sleep), settings.concurrency), auth
-
-
-def check_identifier(ledger_id: str) -> str:
-    """Ledger ids become folder and file names: refuse anything but a plain identifier."""
-    if not PLAIN_ID.fullmatch(ledger_id):
-        raise ProtocolError(f"the API sent ledger id {ledger_id[:40]!r}, which is not a plain identifier; refused")
-    return ledger_id
-
-
-def dates(first: dt.date, last: dt.date) -> list[dt.date]:
-    return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
-
-
-def plan(ledger_ids: list[str], topics: tuple[str, ...], days: list[dt.date]) -> list[Unit]:
-    """Ledger by ledger, date by date, so a ledger's files are complete early in a long run."""
-    return [Unit(ledger, topic, day) for ledger in ledger_ids for day in days for topic in topics]
-
-
-def first_date(settings: Settings, today: dt.date) -> dt.date:
-    """Where the catch-up of a ledger seen for the first time begins."""
-    return settings.start_date or today - dt.timedelta(days=1)
-
-
-def readable_ledgers(
-    api: ReportApi, state: State, start: dt.date, result: Result, *, records: bool = True
-) -> dict[str, dict]:
-    """The ledgers the keys can read now, by id; with `records`, new and withdrawn ones are noted and reported."""
-    readable = {}
-    for ledger in api.ledgers():
-        try:
-            readable[check_identifier(ledger["ledgerId"])] = ledger
-        except ApiError as exc:
-            log.error("%s", exc)
-            result.refused.append(ledger["ledgerId"])
-    state.web.remember_ledgers([describe_ledger(ledger) for ledger in readable.values()])  # for the page
-    if not records:
-        return readable
-    new, withdrawn, returned = state.ledgers.see(list(readable), start)
-    for ledger_id in new:
-        log.info("ledger %s is new: exporting from %s", ledger_id, state.ledgers.start_date(ledger_id))
-    for ledger_id in returned:
-        log.warning("ledger %s is readable again: catching up", ledger_id)
-    for ledger_id in withdrawn:
-        log.error(
-            "ledger %s is no longer readable with these keys: ask the merchant whether access was withdrawn; "
-            "its files so far are kept",
-            ledger_id,
-        )
-    result.withdrawn = withdrawn
-    return readable
-
-
-def select(readable: dict[str, dict], requested: tuple[str, ...]) -> list[str]:
-    """The ledgers asked for with --ledger (all readable ones if none); one the keys cannot read is an error."""
-    missing = [lid for lid in requested if lid not in readable]
-    if missing:
-        raise ApiError(
-            f"ledger {', '.join(missing)} is not readable with these keys ({len(readable)} are): "
-            "check --ledger (see report-export ledgers), or ask the merchant to grant access"
-        )
-    return list(requested or readable)
-
-
-def catch_up(
-    state: State, ledger_ids: list[str], request: RunRequest, today: dt.date, warn_after_days: int, result: Result
-) -> list[Unit]:
-    """Every date from each ledger's start through yesterday not yet exported, and every pending one,
-    also from before the start (an on-demand run may have left it). None is ever dropped: a date pending
-    longer than warn_after_days is named as overdue by every run and still asked for, once a day."""
-    yesterday = today - dt.timedelta(days=1)
-    units = []
-    for ledger_id in ledger_ids:
-        for topic in request.topics:
-            statuses = state.dates.statuses(ledger_id, topic)
-            pending = {p.date: p for p in state.dates.pending(ledger_id, topic)}
-            for day in sorted(set(dates(state.ledgers.start_date(ledger_id), yesterday)) | set(pending)):
-                if statuses.get(day) == "exported":
-                    continue
-                unit, waiting = Unit(ledger_id, topic, day), pending.get(day)
-                if waiting is not None and overdue(day, today, warn_after_days):
-                    result.overdue.append((unit, waiting))  # named after the run, unless it closes now
-                    if waiting.last_try == today:
-                        continue  # an old queue costs a request per date a day, not one per run
-                units.append(unit)
-            for day, files in retries(state, ledger_id, topic).items():
-                units.append(Unit(ledger_id, topic, day, retry=files))
-    ledger_order = {ledger_id: n for n, ledger_id in enumerate(ledger_ids)}
-    topic_order = {topic: n for n, topic in enumerate(request.topics)}
-    return sorted(units, key=lambda u: (ledger_order[u.ledger_id], u.date, topic_order[u.topic]))
-
-
-def retries(state: State, ledger_id: str, topic: str) -> dict[dt.date, Retry]:
-    """What waits of a ledger's exported dates, by date: tried again by every catch-up, so a key added to the
-    chart writes it at the next run, whatever run found it (a period too, before the ledger's start)."""
-    found: dict[dt.date, Retry] = {}
-    for item in state.dates.waiting(ledger_id, topic).get((ledger_id, topic), []):
-        if item.format in SETTLEMENTS:
-            continue  # a settlement waits for its payout's dates: jobs.settlements.settle writes it
-        known = found.get(item.date)
-        formats = (*known.formats, item.format) if known else (item.format,)
-        found[item.date] = Retry(formats, item.planned, Path(item.out))
-    return found
-
-
-def ledgers_for(
-    readable: dict[str, dict], selected: list[str], settings: Settings, output: Output, state: State
-) -> dict[str, Ledger]:
-    """What each selected ledger's files need: its zone, its chart (the ledger seen first keeps a series that
-    two of a client's ledgers would share) and its payout IBAN. A ledger in another currency than its client's
-    books gets no vouchers, said once a run: GBAT10 has no currency column, and nothing converts."""
-    seen = state.ledgers.first_seen()
-    oldest = sorted(readable, key=lambda lid: (seen.get(lid, "~"), lid))
-    charts = charts_for(output.charts, [(lid, owner(readable[lid])) for lid in oldest]) if output.charts else {}
-    ledgers = {}
-    for lid in selected:
-        chart, currency, skip = charts.get(lid), readable[lid].get("currency", ""), frozenset()
-        if "gbat10" in output.formats and chart is not None and not chart.gap and chart.book_currency != currency:
-            log.warning(
-                "ledger %s: no vouchers: it is in %s, but the books of client %s are in %s (book_currency); "
-                'GBAT10 has no currency column. If they are kept in %s, set book_currency = "%s" in '
-                '[ledgers."%s"] (or the client\'s table) in %s',
-                lid,
-                currency or "?",
-                chart.client or "(no owner)",
-                chart.book_currency,
-                currency,
-                currency,
-                lid,
-                chart.source,
-            )
-            skip = frozenset({"gbat10"})
-        zone = ledger_zone(readable[lid], settings.timezone)
-        ledgers[lid] = Ledger(lid, zone, chart, payout_iban(readable[lid].get("payoutBankAccount")), skip)
-    return ledgers
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def run(
@@ -361,10 +69,11 @@ def run(
     readable = readable_ledgers(api, state, first_date(settings, today), result, records=request.records_dates)
     selected = select(readable, request.ledgers)
     result.ledgers = len(selected)
-    if request.first is None:
-        units = catch_up(state, selected, request, today, settings.warn_after_days, result)
+    span = (request.first, request.last) if request.first is not None and request.last is not None else None
+    if span is None:
+        units, result.overdue = catch_up(state, selected, request, today, settings.warn_after_days)
     else:
-        units = plan(selected, request.topics, dates(request.first, request.last))
+        units = plan(selected, request.topics, dates(*span))
     result.planned = len(units)
     ledgers = ledgers_for(readable, selected, settings, output, state)
     recorded = state if request.records_dates else None
@@ -380,11 +89,11 @@ def run(
     # take rows date by date, in order, so --combine works one ledger date at a time.
     workers = 1 if request.combine else settings.concurrency + max(1, settings.concurrency // 2)
     queued = 1 if request.combine else 2 * workers  # enough to keep every worker busy, no more
-    window: deque[tuple[Unit, PeriodFiles | None, Future]] = deque()
+    window: deque[tuple[Unit, PeriodFiles | None, Future[Written | None | Skipped]]] = deque()
     periods: dict[tuple[str, str], PeriodFiles] = {}
     with ExitStack() as cleanup:  # on the way out, last registered first:
         tick = cleanup.enter_context(state.batched())  # 4. commit what was recorded
-        cleanup.callback(lambda: [period.abort() for period in periods.values()])  # 3. no-op once committed
+        cleanup.callback(abort_periods, periods)  # 3. no-op once committed
         pool = cleanup.enter_context(ThreadPoolExecutor(workers, thread_name_prefix="export"))  # 2. wait for workers
         cleanup.callback(lambda: [future.cancel() for _, _, future in window])  # 1. on failure: start no more
         for unit in units:
@@ -393,11 +102,11 @@ def run(
                 log.warning("stopped on request before %s; the next run goes on from there", unit)
                 break
             period = None
-            if request.combine:
+            if request.combine and span is not None:  # --combine comes with a period (jobs.cli.run, the page)
                 key = (unit.ledger_id, unit.topic)
                 if key not in periods:
                     commit_periods(periods, unit.ledger_id, run_id, result)
-                    periods[key] = PeriodFiles(output, ledgers[unit.ledger_id], unit.topic, request.first, request.last)
+                    periods[key] = PeriodFiles(output, ledgers[unit.ledger_id], unit.topic, *span)
                 period = periods[key]
             also = period.reports if period is not None and period.missing is None else ()
             future = pool.submit(
@@ -424,7 +133,6 @@ def run(
             commit_periods(periods, None, run_id, result)
     progress.close()
     if settle and not result.stopped:  # after the dates: a payout's settlement may span several of them
-        period = (request.first, request.last) if request.first else None
         missing = [*result.open, *(unit for unit, _ in result.unavailable), *result.unreconciled]
         settled = settlements.settle(
             api,
@@ -433,7 +141,7 @@ def run(
             readable,
             selected,
             result.payouts,
-            period,
+            span,
             combine=request.combine,
             record=request.records_dates,
             run_id=run_id,
@@ -483,14 +191,25 @@ def name_overdue(result: Result, today: dt.date, warn_after_days: int) -> None:
         )
 
 
-SKIPPED = object()  # what a queued ledger date returns when a stop came before a worker took it
+class Skipped(enum.Enum):
+    """What a queued ledger date returns when a stop came before a worker took it."""
+
+    SKIPPED = "skipped"
 
 
-def unless_stopped(stop: threading.Event, work: Callable, *args):
-    return SKIPPED if stop.is_set() else work(*args)
+SKIPPED: Final = Skipped.SKIPPED
 
 
-def commit_periods(periods: dict, keep: str | None, run_id: int, result: Result) -> None:
+def unless_stopped(stop: threading.Event, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T | Skipped:
+    return SKIPPED if stop.is_set() else work(*args, **kwargs)
+
+
+def abort_periods(periods: dict[tuple[str, str], PeriodFiles]) -> None:
+    for period in periods.values():
+        period.abort()
+
+
+def commit_periods(periods: dict[tuple[str, str], PeriodFiles], keep: str | None, run_id: int, result: Result) -> None:
     """Commit the period files of every ledger but `keep` (the one still being exported)."""
     for key in [key for key in periods if key[0] != keep]:
         period = periods.pop(key)
@@ -505,7 +224,7 @@ def record_unit(
     today: dt.date,
     unit: Unit,
     period: PeriodFiles | None,
-    future: Future,
+    future: Future[Written | None | Skipped],
     result: Result,
     progress: Progress,
     *,
@@ -560,12 +279,7 @@ def record_unit(
         state.dates.record_waiting(
             unit.key, written.waiting, written.formats, written.planned, str(written.out), run_id, today
         )
-    if (
-        settle_into is not None
-        and unit.retry is None
-        and unit.topic == settlements.TOPIC
-        and summary.payout is not None
-    ):
+    if settle_into is not None and unit.retry is None and unit.topic == TOPIC and summary.payout is not None:
         result.payouts.append(unit)
         if state is not None:
             settlements.owed(state, unit.key, settle_into, run_id, today)

@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 from jobs.api import ReportApi
 from jobs.entries import replace_lone_surrogates, to_row
 from jobs.errors import NotAvailable, UsageError
-from jobs.export import OUTCOMES, exit_code
 from jobs.manifest import describe, write_manifest
+from jobs.outcome import OUTCOMES, exit_code
 from jobs.output import BOOKKEEPING, SETTLEMENTS, Ledger, Output, file_errors, report_path, warn_replaced
 from jobs.rebuild import check_feed
 from jobs.reconcile import DateSummary

@@ -1,7 +1,7 @@
 """Notices by mail: one plain-text message per notice, over SMTP with STARTTLS, implicit TLS or neither.
 
 The server's certificate is checked against the system's CAs, or [notify] smtp_ca_file for an internal
-relay; the login (when [notify] smtp_user is set) only ever goes over TLS (config.py refuses it with
+relay; the login (when [notify] smtp_user is set) only ever goes over TLS (jobs.channels refuses it with
 smtp_security = "none"). What is worth another try (no connection, a timeout, a 4xx answer) goes through
 the same Retrier as the API's requests; what is not (a refused login or address, an untrusted
 certificate) fails at once with the setting to fix.

@@ -37,9 +37,9 @@ from functools import cached_property
 from jobs import notice as notices
 from jobs.conditions import LASTING, Condition, DailyOk, Failing, Overdue, Told, Waiting, Withdrawn, gist, key, parse
 from jobs.config import Settings
-from jobs.export import EXIT_INTERRUPTED
 from jobs.notice import Fact
 from jobs.outbox import Outbox
+from jobs.outcome import EXIT_INTERRUPTED
 from jobs.request import RunRequest
 from jobs.state import State
 
@@ -285,7 +285,7 @@ def failure_of(run: Run, result: object) -> Failing | None:
     return Failing(run.command, run.code, gist(run.error or "; ".join(FAILURES[kind] for kind in kinds)), run.id)
 
 
-# What can make a finished run fail (export.Result and feed.FeedResult alike), in words.
+# What can make a finished run fail (result.Result and feed.FeedResult alike), in words.
 FAILURES = {
     "withdrawn": "ledgers no longer readable",
     "refused": "ledgers refused",

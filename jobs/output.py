@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from jobs.accounts import Chart, Charts
 from jobs.api import ReportApi
+from jobs.chart_of_accounts import Chart, Charts
 from jobs.entries import EntryError, Row, replace_lone_surrogates, to_row
 from jobs.errors import ConfigError, OutputError, ProtocolError, Unreconciled, UsageError
 from jobs.formats.base import ReportFile

@@ -26,9 +26,9 @@ if TYPE_CHECKING:
     import httpx
 
     from jobs.api import ReportApi
-    from jobs.export import Result
     from jobs.feed import FeedResult
     from jobs.output import Output
+    from jobs.result import Result
     from jobs.state import State
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class Finished:
 
 def execute(request: RunRequest, settings: Settings, context: Context | None = None) -> Finished:
     """Lock, state, one API client and a run row around the request's work; then the run's notice."""
-    from jobs.export import connect
+    from jobs.client import connect
     from jobs.formats.spill import remove_stale_temp_files
     from jobs.lock import lock_for, run_lock
     from jobs.notify import Notifier, Run
@@ -194,16 +194,19 @@ def follow_feeds(
     api: ReportApi, state: State, run_id: int, request: RunRequest, settings: Settings, context: Context
 ) -> Work:
     """The request's ledgers' feeds, from their stored cursors."""
-    from jobs import export, feed
+    from jobs import feed
+    from jobs.ledgers import readable_ledgers, select
     from jobs.output import ledger_zone
+    from jobs.plan import first_date
     from jobs.rebuild import check_known
+    from jobs.result import Result
 
     output = output_for(settings, request)
     assert context.today is not None  # execute gives the run's date
     check_known(state, output.out, run_id)  # a lost state stops the feed before any ledger is recorded
-    seen = export.Result()  # collects new, withdrawn and refused ledgers
-    readable = export.readable_ledgers(api, state, export.first_date(settings, context.today), seen)
-    zones = {lid: ledger_zone(readable[lid], settings.timezone) for lid in export.select(readable, request.ledgers)}
+    seen = Result()  # collects new, withdrawn and refused ledgers
+    readable = readable_ledgers(api, state, first_date(settings, context.today), seen)
+    zones = {lid: ledger_zone(readable[lid], settings.timezone) for lid in select(readable, request.ledgers)}
     result = feed.follow(
         api,
         state,

@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from jobs.accounts import Charts
+from jobs.chart_of_accounts import Charts
 from jobs.errors import ConfigError
 from jobs.merchants import Merchant
 

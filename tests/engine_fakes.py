@@ -22,7 +22,9 @@ from typing import Any
 import httpx
 
 from jobs import config, export
+from jobs.client import connect
 from jobs.request import RunRequest, request_for
+from jobs.result import Result
 from jobs.runner import output_for
 from jobs.settings import Settings
 from jobs.state import State
@@ -174,7 +176,7 @@ def engine(fake: FakeApi, settings: Settings, clock: Callable[[], float], sleep:
     """The state and an API client on the fake, as jobs.runner.execute makes them for a run."""
     with (
         State(settings.state_path) as state,
-        export.connect(settings, clock=clock, sleep=sleep, transport=fake.transport) as (api, _),
+        connect(settings, clock=clock, sleep=sleep, transport=fake.transport) as (api, _),
     ):
         yield state, api
 
@@ -188,7 +190,7 @@ def export_run(
     today: dt.date = TODAY,
     stop: threading.Event | None = None,
     watch: Callable[[int, int, str], None] | None = None,
-) -> export.Result:
+) -> Result:
     """export.run of `asked` on `today`, as one run recorded in the state (runner.execute's part without it)."""
     settings = dataclasses.replace(settings, concurrency=asked.concurrency)  # as runner.execute does
     with engine(fake, settings, fake_time.clock, fake_time.sleep) as (state, api):

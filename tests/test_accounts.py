@@ -11,7 +11,8 @@ import pytest
 from test_errors import assert_one_line
 
 from jobs import config
-from jobs.accounts import Vat, charts_for, parse
+from jobs.accounts import parse
+from jobs.chart_of_accounts import Vat, charts_for
 
 ROOT = Path(__file__).parent.parent
 

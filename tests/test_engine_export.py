@@ -24,7 +24,8 @@ from engine_fakes import (
 )
 
 from jobs.errors import EXIT_NOTHING_TO_DO, EXIT_OK, EXIT_OVERDUE, EXIT_PENDING, ApiError, ProtocolError
-from jobs.export import EXIT_INTERRUPTED, Unit
+from jobs.outcome import EXIT_INTERRUPTED
+from jobs.plan import Unit
 from jobs.state import State
 from jobs.state.dates import Exported
 

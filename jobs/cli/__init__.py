@@ -265,10 +265,10 @@ def cmd_status(args: argparse.Namespace, settings: config.Settings, runtime: Run
 
 
 def cmd_ledgers(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
-    from jobs import export
     from jobs.api import describe_ledger
+    from jobs.client import connect
 
-    with export.connect(settings, clock=runtime.clock, sleep=runtime.sleep) as (api, _):
+    with connect(settings, clock=runtime.clock, sleep=runtime.sleep) as (api, _):
         ledgers = [describe_ledger(ledger) for ledger in api.ledgers()]
     if args.json:
         print(json.dumps(ledgers, indent=2, ensure_ascii=False))
@@ -282,9 +282,9 @@ def cmd_ledgers(args: argparse.Namespace, settings: config.Settings, runtime: Ru
 
 
 def cmd_check(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:
-    from jobs import export
+    from jobs.client import connect
 
-    with export.connect(settings, clock=runtime.clock, sleep=runtime.sleep) as (api, _):
+    with connect(settings, clock=runtime.clock, sleep=runtime.sleep) as (api, _):
         count = sum(1 for _ in api.ledgers())
     key_type = settings.require_credentials().key_type
     print(

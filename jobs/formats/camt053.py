@@ -46,7 +46,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from jobs.accounts import Chart
+from jobs.chart_of_accounts import Chart
 from jobs.entries import EntryError, Row
 from jobs.formats.proof import BookkeepingFile, balance_change, fact, payout_amount
 from jobs.formats.spill import ScratchFile, TextBuffer

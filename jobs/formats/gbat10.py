@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobs import bidi
-from jobs.accounts import Chart, Posting
+from jobs.chart_of_accounts import Chart, Posting
 from jobs.entries import EntryError, Row
 from jobs.errors import ConfigError
 from jobs.formats.proof import BookkeepingFile, fact, payout_amount

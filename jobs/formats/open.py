@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from jobs.accounts import Chart
+from jobs.chart_of_accounts import Chart
 from jobs.entries import COLUMNS, GDPR_COLUMNS
 from jobs.formats.base import ReportFile
 from jobs.formats.camt053 import StatementFile

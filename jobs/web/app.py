@@ -32,7 +32,7 @@ class Sessions(SecureCookieSessionInterface):
 
 
 def create_app(web: Web) -> Flask:
-    from jobs.web import auth, downloads, exports, language, ledgers, overview, runs
+    from jobs.web import auth, downloads, export_jobs, exports, language, ledgers, overview, runs
 
     settings = web.settings.web
     app = Flask(__name__)
@@ -72,7 +72,7 @@ def create_app(web: Web) -> Flask:
         PROBLEMS=downloads.PROBLEMS,
         language=language.language,
     )
-    web.exports = exports.Exports(web)
+    web.exports = export_jobs.Exports(web)
     web.exports.remove_expired()
     web.ledgers = ledgers.Ledgers(web)
     for module in (auth, overview, exports, runs, downloads):

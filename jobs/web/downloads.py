@@ -4,7 +4,7 @@ A download names a run and a file's place in that run's list, never a path: noth
 is joined to the file system. A file is sent only from the folder its run wrote into (the output
 folder, or a page export's own folder under [web] exports) and only if its manifest lists it with the
 same SHA-256, so a file changed or replaced since the run is refused, not served. A page export's
-files are kept [web] keep_days (jobs.web.exports); after that its links say it has expired. The zip is
+files are kept [web] keep_days (jobs.web.export_jobs); after that its links say it has expired. The zip is
 streamed file by file. A HEAD request sends nothing and is not recorded as a download.
 """
 

@@ -14,8 +14,8 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from jobs import export
 from jobs.api import describe_ledger
+from jobs.client import connect
 from jobs.errors import ReportExportError
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class Ledgers:
             web.settings, timeout=TIMEOUT_SECONDS, retry=dataclasses.replace(web.settings.retry, max_attempts=1)
         )
         try:
-            with export.connect(quick, clock=web.context.clock, sleep=web.context.sleep) as (api, _):
+            with connect(quick, clock=web.context.clock, sleep=web.context.sleep) as (api, _):
                 listed = [describe_ledger(ledger) for ledger in api.ledgers()]
             with web.state() as state:
                 state.web.remember_ledgers(listed)

@@ -21,7 +21,7 @@ from jobs.runner import Context
 from jobs.state import State
 
 if TYPE_CHECKING:
-    from jobs.web.exports import Exports
+    from jobs.web.export_jobs import Exports
     from jobs.web.ledgers import Ledgers
 
 

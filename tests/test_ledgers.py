@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from jobs.errors import ProtocolError
-from jobs.export import check_identifier, plan
+from jobs.ledgers import check_identifier
 from jobs.output import report_path
 
 
@@ -22,17 +22,3 @@ def test_plain_identifiers_pass(ledger_id, tmp_path):
 def test_anything_else_is_refused(ledger_id):
     with pytest.raises(ProtocolError, match="not a plain identifier"):
         check_identifier(ledger_id)
-
-
-def test_the_plan_goes_ledger_by_ledger_then_date_then_topic():
-    days = [dt.date(2026, 11, 1), dt.date(2026, 11, 2)]
-    assert [(u.ledger_id, u.date.day, u.topic) for u in plan(["a", "b"], ["funds", "fees"], days)] == [
-        ("a", 1, "funds"),
-        ("a", 1, "fees"),
-        ("a", 2, "funds"),
-        ("a", 2, "fees"),
-        ("b", 1, "funds"),
-        ("b", 1, "fees"),
-        ("b", 2, "funds"),
-        ("b", 2, "fees"),
-    ]
