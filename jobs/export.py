@@ -35,7 +35,7 @@ from jobs.output import SETTLEMENTS, Output, PeriodFiles, Written, usable_topics
 from jobs.plan import Unit, catch_up, dates, first_date, plan
 from jobs.progress import Progress
 from jobs.rebuild import check_known
-from jobs.request import RunRequest
+from jobs.request import RunRequest, by_hand
 from jobs.result import Result
 from jobs.settings import Settings
 from jobs.settlement_dates import TOPIC
@@ -153,7 +153,7 @@ def run(
         result.files += settled.files
         result.unsettled = [(Unit(lid, "funds", day), f"vipps-xml: {why}") for lid, day, why in settled.waiting]
         result.unfit = [(Unit(lid, "funds", day), f"vipps-xml: {why}") for lid, day, why in settled.refused]
-    name_overdue(result, today, settings.warn_after_days)
+    name_overdue(result, today, settings)
     if request.records_dates:  # a page export names what waits of its own files only (record_unit)
         name_waiting(result, state, selected, request.topics)
     return result
@@ -170,7 +170,7 @@ def name_waiting(result: Result, state: State, ledger_ids: list[str], topics: tu
                 )
 
 
-def name_overdue(result: Result, today: dt.date, warn_after_days: int) -> None:
+def name_overdue(result: Result, today: dt.date, settings: Settings) -> None:
     """The alarm for dates pending too long: every run names each one still pending, with the command
     that fetches it by hand; none is ever dropped from the queue."""
     written = {unit for unit, _ in result.written}
@@ -178,16 +178,13 @@ def name_overdue(result: Result, today: dt.date, warn_after_days: int) -> None:
     for unit, waiting in result.overdue:
         log.error(
             "overdue: %s has been %s since %s (%d days; [state] warn_after_days is %d) and is retried once a day; "
-            "fetch it by hand with: report-export run --ledger %s --topic %s --from %s --to %s",
+            "fetch it by hand with: %s",
             unit,
             waiting.status,
             waiting.since,
             (today - unit.date).days,
-            warn_after_days,
-            unit.ledger_id,
-            unit.topic,
-            unit.date,
-            unit.date,
+            settings.warn_after_days,
+            by_hand(settings, unit.ledger_id, unit.topic, unit.date),
         )
 
 

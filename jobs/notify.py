@@ -40,7 +40,7 @@ from jobs.config import Settings
 from jobs.notice import Fact
 from jobs.outbox import Outbox
 from jobs.outcome import EXIT_INTERRUPTED
-from jobs.request import RunRequest
+from jobs.request import RunRequest, by_hand
 from jobs.state import State
 
 log = logging.getLogger(__name__)
@@ -229,7 +229,7 @@ class Notifier:
                     "status": p.status,
                     "since": p.since,
                     "ageDays": p.age(today),
-                    "command": f"report-export run --ledger {ledger} --topic {topic} --from {day} --to {day}",
+                    "command": by_hand(self.settings, ledger, topic, p.date),
                 }
         return found
 

@@ -110,6 +110,11 @@ def request_for(settings: Settings, command: str = "run", **given: Any) -> RunRe
     return dataclasses.replace(usual, **chosen)
 
 
+def by_hand(settings: Settings, ledger_id: str, topic: str, day: dt.date) -> str:
+    """The command that fetches one ledger date by hand (an overdue one), written as a redo line is."""
+    return request_for(settings, "run", first=day, last=day, ledgers=(ledger_id,), topics=(topic,)).redo(settings)
+
+
 def scheduled(settings: Settings, user: str) -> RunRequest:
     """What the schedule runs: the catch-up, as config.toml says."""
     return request_for(settings, "run", trigger="schedule", user=user)

@@ -120,7 +120,8 @@ def test_a_date_open_for_too_long_is_never_dropped_but_named_overdue_and_tried_o
     assert run_cli(*args, today=TODAY + DAY).code == 0 and asked() == 2  # 2 days old: pending, not overdue
     late = run_cli(*args, today=TODAY + 2 * DAY)  # 3 days old
     assert late.code == 11, late.err
-    command = f"report-export run --ledger {ledger} --topic funds --from {day} --to {day}"
+    config = workdir / "config.toml"  # named absolute: the line works from any folder
+    command = f"report-export run --config {config} --from {day} --to {day} --ledger {ledger} --topic funds"
     assert f"overdue: ledger {ledger} funds {day} has been open since" in late.err and command in late.err
     assert "warn_after_days is 2" in late.err and asked() == 3  # still asked for
     again = run_cli(*args, today=TODAY + 2 * DAY)  # an hour later, the same day

@@ -325,7 +325,7 @@ def test_a_notice_for_a_channel_no_longer_configured_is_dropped_with_a_warning(
 
 
 def test_an_overdue_date_is_told_once_then_once_a_day_then_when_it_closes(
-    make_sandbox, use_sandbox, configure, receiver, told
+    make_sandbox, use_sandbox, configure, receiver, told, workdir
 ):
     configure(webhook=receiver, other="[state]\nwarn_after_days = 2\n")
     sandbox = make_sandbox(today=TODAY - DAY)  # the API keeps yesterday open, here for days
@@ -342,7 +342,9 @@ def test_an_overdue_date_is_told_once_then_once_a_day_then_when_it_closes(
     assert told(*args, today=TODAY + 4 * DAY) == (0, ["recovered"])
     assert told(*args, today=TODAY + 4 * DAY) == (0, [])
     overdue, reminder, recovered = (post.body for post in receiver.posts)
-    command = f"report-export run --ledger {LEDGER} --topic funds --from {day} --to {day}"
+    command = (
+        f"report-export run --config {workdir / 'config.toml'} --from {day} --to {day} --ledger {LEDGER} --topic funds"
+    )
     fact = {
         "ledgerId": LEDGER,
         "topic": "funds",
