@@ -41,10 +41,12 @@ test: $(VENV)/.installed
 clean:
 	rm -rf $(VENV) $(DEMO)
 
-# ruff (the test extra installs it); .ci/run runs it before the tests.
+# ruff and mypy (the test extra installs them); .ci/run runs them before the tests. mypy reads its
+# settings (strict, over jobs/) from pyproject.toml.
 lint: $(VENV)/.installed
 	$(BIN)/ruff check jobs tests bench docs setup.py
 	$(BIN)/ruff format --check jobs tests bench docs setup.py
+	$(BIN)/mypy
 
 # Performance figures against the targets of the concurrency/large-date issue (about 3-4 minutes on
 # 2 cores; BENCH_ARGS=--quick for a one-minute smoke run). See bench/README.md.

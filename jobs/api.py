@@ -227,7 +227,7 @@ def _detail(response: httpx.Response) -> str:
     return ""
 
 
-def describe_ledger(ledger: dict) -> dict:
+def describe_ledger(ledger: dict[str, Any]) -> dict[str, Any]:
     owner = ledger.get("owner") or {}
     account = ledger.get("payoutBankAccount") or {}
     units = ledger.get("salesUnits") or [{"recipientHandle": h} for h in ledger.get("settlesForRecipientHandles", [])]

@@ -13,6 +13,7 @@ import base64
 import threading
 import time
 from collections.abc import Callable, Generator
+from typing import Any
 
 import httpx
 
@@ -106,10 +107,10 @@ class TokenAuth(httpx.Auth):
             raise AuthError(f"no token endpoint at {self.token_url} (404): check VIPPS_BASE_URL and [api] token_path")
         if status != 200:
             raise AuthError(f"the token endpoint answered {status}: check VIPPS_BASE_URL and [api] token_path")
-        token, lifetime = body.get("access_token"), body.get("expires_in")
-        try:
-            lifetime = float(lifetime)  # the spec says string, the guides say number
-        except (TypeError, ValueError):
+        token, expires_in = body.get("access_token"), body.get("expires_in")
+        try:  # the spec says string, the guides say number
+            lifetime = float(expires_in) if isinstance(expires_in, str | int | float) else 0.0
+        except ValueError:
             lifetime = 0.0
         if not isinstance(token, str) or not token or not lifetime > 0:
             raise AuthError(f"the token endpoint at {self.token_url} sent no usable token: check VIPPS_BASE_URL")
@@ -121,7 +122,7 @@ class TokenAuth(httpx.Auth):
         return "check VIPPS_CLIENT_ID, VIPPS_CLIENT_SECRET and VIPPS_SUBSCRIPTION_KEY (sales-unit keys)"
 
 
-def _json(response: httpx.Response) -> dict:
+def _json(response: httpx.Response) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError:

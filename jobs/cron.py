@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from jobs.errors import ConfigError
 
 if TYPE_CHECKING:
-    from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]  # 3.x has no type hints
+    from apscheduler.triggers.cron import CronTrigger  # 3.x has no type hints: Any (pyproject: [tool.mypy])
 
 
 def cron_trigger(cron: str, timezone: ZoneInfo, source: str = "") -> CronTrigger:

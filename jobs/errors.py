@@ -25,6 +25,8 @@ Exit codes are documented in README.md; tests pin them.
 
 from __future__ import annotations
 
+from typing import Any, overload
+
 EXIT_OK = 0
 # Outcomes that are normal every hour exit 0; these two distinct codes only with --detailed-exit-codes:
 EXIT_PENDING = 8  # files for every closed date were written, but some dates are still open or unavailable
@@ -115,7 +117,11 @@ class NotDelivered(ReportExportError):
     exit_code = EXIT_NOT_DELIVERED
 
 
-def hide(value, secrets: tuple[str, ...]):
+@overload
+def hide(value: str, secrets: tuple[str, ...]) -> str: ...
+@overload
+def hide(value: dict[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]: ...
+def hide(value: object, secrets: tuple[str, ...]) -> object:
     """The value (text, or JSON-like data) with every secret replaced, the longest first: for what others
     wrote into a message (a webhook receiver that echoes its URL), and for anything stored or logged."""
     if isinstance(value, str):

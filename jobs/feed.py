@@ -28,6 +28,7 @@ from jobs.output import BOOKKEEPING, SETTLEMENTS, Ledger, Output, file_errors, r
 from jobs.rebuild import check_feed
 from jobs.reconcile import DateSummary
 from jobs.state import State
+from jobs.state.runs import Left
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class FeedResult:
     def outcome(self) -> str:
         return OUTCOMES.get(self.exit_code, "failed")
 
-    def left(self) -> list[dict]:
+    def left(self) -> list[Left]:
         return []  # the feed has no dates to leave open: its cursor waits where it is
 
     def counts(self) -> dict[str, int]:

@@ -70,9 +70,10 @@ class FeeIndex:
     def taken_total(self) -> int:
         """The fees of every payment asked for so far, added up apart from the lookups: minor units."""
         self._seal()
-        return self._db.execute(
+        total: int = self._db.execute(
             f"SELECT -coalesce(sum(amount), 0) FROM fee WHERE type NOT IN {SETTLING} AND psp IN (SELECT psp FROM taken)"
         ).fetchone()[0]
+        return total
 
     def untaken(self) -> list[tuple[str, int, int]]:
         """Fee entries tied to no payment asked for, per type: (type, entries, fee in minor units)."""
@@ -109,7 +110,8 @@ class FeeIndex:
                 (self._batches, *chunk),
             ).fetchone()
             if earlier:
-                return earlier[0]
+                repeated: str = earlier[0]
+                return repeated
         return "?"
 
 

@@ -12,10 +12,12 @@ never reach a bank statement.
 
 from __future__ import annotations
 
+from typing import Any
+
 BBAN_DIGITS = {"NO": 11, "DK": 14, "FI": 14}
 
 
-def payout_iban(account: dict | None) -> str | None:
+def payout_iban(account: dict[str, Any] | None) -> str | None:
     scheme, number = str((account or {}).get("scheme", "")), str((account or {}).get("id", ""))
     number = number.replace(" ", "").upper()
     if scheme == "IBAN":

@@ -14,28 +14,28 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from typing import TYPE_CHECKING, Any
 
 from jobs.config import NotifySettings
 from jobs.errors import ApiError, NotDelivered, TransientError, hide
 from jobs.retry import Retrier
 
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
-class _Answer:
+
+class _SMTP(smtplib.SMTP):
     """Keeps the server's answer to the message itself (e.g. "250 2.0.0 Ok: queued as 4F2K1"), which
     smtplib's send_message drops: `notify --test` shows it, and a mail admin can trace the message by it."""
 
     answer: tuple[int, bytes] = (0, b"")
 
-    def data(self, msg):
+    def data(self, msg: ReadableBuffer | str) -> tuple[int, bytes]:
         self.answer = super().data(msg)
         return self.answer
 
 
-class _SMTP(_Answer, smtplib.SMTP):
-    pass
-
-
-class _SMTPS(_Answer, smtplib.SMTP_SSL):
+class _SMTPS(_SMTP, smtplib.SMTP_SSL):  # its data() is _SMTP's, its connection SMTP_SSL's
     pass
 
 
@@ -47,7 +47,7 @@ def describe(settings: NotifySettings) -> str:
     )
 
 
-def send(settings: NotifySettings, notice: dict, retrier: Retrier) -> str:
+def send(settings: NotifySettings, notice: dict[str, Any], retrier: Retrier) -> str:
     """Mail the notice; return what the server answered, or raise NotDelivered saying why."""
     message = build(settings, notice)
     where = f"mail via {settings.smtp_host}:{settings.smtp_port}"
@@ -57,7 +57,7 @@ def send(settings: NotifySettings, notice: dict, retrier: Retrier) -> str:
         raise NotDelivered(str(exc)) from None
 
 
-def build(settings: NotifySettings, notice: dict) -> EmailMessage:
+def build(settings: NotifySettings, notice: dict[str, Any]) -> EmailMessage:
     message = EmailMessage()
     message["Subject"] = notice["title"]
     message["From"] = settings.email_from
@@ -75,6 +75,7 @@ def attempt(settings: NotifySettings, message: EmailMessage, where: str) -> str:
     as the Retrier puts `where` before it when it gives up."""
     context = ssl.create_default_context(cafile=settings.smtp_ca_file)
     host, port, timeout = settings.smtp_host, settings.smtp_port, settings.timeout
+    smtp: _SMTP
     try:
         if settings.smtp_security == "tls":
             smtp = _SMTPS(host, port, timeout=timeout, context=context)
@@ -105,8 +106,8 @@ def attempt(settings: NotifySettings, message: EmailMessage, where: str) -> str:
             "check [notify] smtp_user and NOTIFY_SMTP_PASSWORD"
         ) from None
     except smtplib.SMTPRecipientsRefused as exc:
-        refused = "; ".join(f"{rcpt} ({said(code, text)})" for rcpt, (code, text) in exc.recipients.items())
-        raise NotDelivered(f"{where}: every recipient was refused: {refused}: check [notify] email_to") from None
+        every = "; ".join(f"{rcpt} ({said(code, text)})" for rcpt, (code, text) in exc.recipients.items())
+        raise NotDelivered(f"{where}: every recipient was refused: {every}: check [notify] email_to") from None
     except smtplib.SMTPSenderRefused as exc:
         raise NotDelivered(
             f"{where}: the sender {settings.email_from} was refused ({said(exc)}): check [notify] email_from"
@@ -127,9 +128,11 @@ def attempt(settings: NotifySettings, message: EmailMessage, where: str) -> str:
     return answer
 
 
-def said(code: int | smtplib.SMTPResponseException, text: bytes | None = None) -> str:
+def said(reply: int | smtplib.SMTPResponseException, text: bytes | str | None = None) -> str:
     """An SMTP answer on one line, e.g. "535 5.7.8 Authentication credentials invalid"."""
-    if isinstance(code, smtplib.SMTPResponseException):
-        code, text = code.smtp_code, code.smtp_error
+    if isinstance(reply, smtplib.SMTPResponseException):
+        code, text = reply.smtp_code, reply.smtp_error
+    else:
+        code = reply
     words = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text or "")
     return " ".join(f"{code} {words}".split())

@@ -30,6 +30,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from jobs.api import ReportApi
@@ -37,7 +38,8 @@ from jobs.chart_of_accounts import Chart, Charts
 from jobs.entries import EntryError, Row, replace_lone_surrogates, to_row
 from jobs.errors import ConfigError, OutputError, ProtocolError, Unreconciled, UsageError
 from jobs.formats.base import ReportFile
-from jobs.formats.open import BOOKKEEPING, FORMATS, open_report
+from jobs.formats.open import BOOKKEEPING as BOOKKEEPING  # re-exported: the feed may not import the door
+from jobs.formats.open import FORMATS, open_report
 from jobs.formats.proof import NEVER_WRITTEN, BookkeepingFile
 from jobs.manifest import describe, manifest_path, write_manifest
 from jobs.merchants import Merchant
@@ -141,12 +143,12 @@ def usable_topics(output: Output, topics: tuple[str, ...]) -> tuple[str, ...]:
     return usable
 
 
-def owner(ledger: dict) -> str:
+def owner(ledger: dict[str, Any]) -> str:
     """The ledger's client: its owner's organisation number, as the API gives it."""
     return str((ledger.get("owner") or {}).get("id", ""))
 
 
-def ledger_zone(ledger: dict, default: ZoneInfo) -> ZoneInfo:
+def ledger_zone(ledger: dict[str, Any], default: ZoneInfo) -> ZoneInfo:
     """The ledger's local time zone: from its owner's country, else its currency, else the configured one."""
     scheme = str((ledger.get("owner") or {}).get("scheme", ""))  # e.g. business:NO:ORG
     country = scheme.split(":")[1] if scheme.count(":") >= 2 else CURRENCY_COUNTRY.get(ledger.get("currency", ""))
@@ -173,7 +175,7 @@ def report_path(out: Path, ledger_id: str, topic: str, label: str, fmt: str) -> 
     return path
 
 
-def read_page(items: list[dict], ledger_id: str, summary: DateSummary) -> list[Row]:
+def read_page(items: list[dict[str, Any]], ledger_id: str, summary: DateSummary) -> list[Row]:
     """A page's rows, added to `summary`; lone surrogates in its text become U+FFFD and are counted there."""
     summary.replaced += replace_lone_surrogates(items)
     rows = [to_row(entry, ledger_id) for entry in items]
@@ -280,14 +282,14 @@ def fetch(
 def prove(reports: Sequence[ReportFile], summaries: list[DateSummary], what: str) -> dict[str, str]:
     """Prove the bookkeeping files; those that wait are aborted and named. Returns {format: why} of those,
     each also under its file name (so callers can leave it out). Proofs of the others join the last date's."""
-    waiting = {}
+    waiting: dict[str, str] = {}
     for report in reports:
         if not isinstance(report, BookkeepingFile) or not report.has_entries:
             continue  # nothing moved: no file to wait for
         proofs = report.proofs(summaries)
-        if report.hold_back(proofs):
-            waiting[report.format] = waiting[report.path.name] = report.waiting
-            log.error("waiting: %s: no %s: %s", what, report.format, report.waiting)
+        if why := report.hold_back(proofs):
+            waiting[report.format] = waiting[report.path.name] = why
+            log.error("waiting: %s: no %s: %s", what, report.format, why)
             report.abort()
         else:
             summaries[-1].proofs += proofs
@@ -345,7 +347,7 @@ class PeriodFiles:
             )
         return list(digests)
 
-    def _proven(self, reports: list[ReportFile], content: dict) -> list[ReportFile]:
+    def _proven(self, reports: list[ReportFile], content: dict[str, Any]) -> list[ReportFile]:
         """The period's vouchers and statement proven against its dates: across dates too, a statement's
         opening balance plus its entries must give its closing one, or it is not written, and the run fails
         (a period is not queued: run it again once the API's balances add up). A voucher that waits for a key

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from jobs.errors import ConfigError
@@ -49,7 +50,7 @@ def private_path(path: Path) -> None:
     _tighten(path, mode, FILE, lambda m: os.chmod(path, m))
 
 
-def _tighten(path: Path, mode: int, wanted: int, chmod) -> None:
+def _tighten(path: Path, mode: int, wanted: int, chmod: Callable[[int], None]) -> None:
     if not mode & ~wanted & 0o777:
         return
     try:

@@ -75,7 +75,7 @@ class Retrier:
             self.sleep(remaining)
 
     def delay(self, attempt: int, wait_at_least: float | None) -> float:
-        backoff = min(self.policy.max_delay, self.policy.base_delay * 2 ** (attempt - 1))
+        backoff = min(self.policy.max_delay, self.policy.base_delay * 2.0 ** (attempt - 1))  # int ** int is Any
         jittered = backoff * self.rng.uniform(0.5, 1.0)  # spread retries of many clients apart
         return max(jittered, wait_at_least or 0.0)
 

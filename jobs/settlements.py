@@ -58,6 +58,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from jobs.api import ReportApi
 from jobs.errors import Unfit
@@ -66,13 +67,25 @@ from jobs.formats.settlement_xml import LONG_MAX, Details, Head, Ledger, Settlem
 from jobs.manifest import describe, write_manifest
 from jobs.money import format_minor
 from jobs.output import Output, file_errors, report_path
-from jobs.reconcile import CAPTURE, FEES_RETAINED, REFUND, DateSummary, Payout
+from jobs.reconcile import CAPTURE, FEES_RETAINED, REFUND, Check, DateSummary, Payout
 from jobs.settlement_dates import PAYMENTS, TOPIC, Days, NotClosed, Settlement, check, find, pages
 from jobs.state import State
 from jobs.state.dates import Exported
 
 log = logging.getLogger(__name__)
 FORMAT = "vipps-xml"
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Paid(Protocol):
+    """A funds date of this run that holds a payout (jobs.export's Unit, which imports this module)."""
+
+    @property
+    def ledger_id(self) -> str: ...
+
+    @property
+    def date(self) -> dt.date: ...
 
 
 @dataclass
@@ -96,9 +109,9 @@ def settle(
     api: ReportApi,
     state: State,
     output: Output,
-    ledgers: Mapping[str, dict],
+    ledgers: Mapping[str, dict[str, Any]],
     ledger_ids: Sequence[str],
-    payouts: Sequence,
+    payouts: Sequence[Paid],
     period: tuple[dt.date, dt.date] | None,
     *,
     combine: bool,
@@ -147,7 +160,9 @@ def settle(
             outcomes = future.result()
             if outcomes is None:
                 continue  # stopped: what is left stays queued for the next run
-            if combine and any(status != "written" for status, _, _ in outcomes.values()):
+            if (
+                combine and period and any(status != "written" for status, _, _ in outcomes.values())
+            ):  # --combine: a period
                 log.warning(
                     "no vipps-xml period file for ledger %s %s..%s: it would lack the payout named below; "
                     "the period's other payouts stay queued",
@@ -171,8 +186,8 @@ def settle(
     return settled
 
 
-def _unless_stopped(stop: threading.Event, work: Callable, *args):
-    return None if stop.is_set() else work(*args)
+def _unless_stopped(stop: threading.Event, work: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R | None:
+    return None if stop.is_set() else work(*args, **kwargs)
 
 
 Outcomes = dict[dt.date, tuple[str, str, list[Path]]]  # payout date -> (written|waiting|refused, why, files)
@@ -189,7 +204,7 @@ class _Failed(Exception):
 def _write(
     api: ReportApi,
     output: Output,
-    ledger: dict,
+    ledger: dict[str, Any],
     payout_dates: list[dt.date],
     period: tuple[dt.date, dt.date] | None,
     known: Mapping[dt.date, Exported],
@@ -218,7 +233,7 @@ def _write(
 def write_file(
     api: ReportApi,
     output: Output,
-    ledger: dict,
+    ledger: dict[str, Any],
     settlements: list[Settlement],
     first: dt.date,
     last: dt.date,
@@ -229,8 +244,8 @@ def write_file(
     details = Details.of(ledger, output.merchants)
     path = report_path(output.out, ledger_id, TOPIC, f"{first}_{last}", FORMAT)
     summaries: list[DateSummary] = []
-    checks: list[dict] = []
-    paid: list[dict] = []
+    checks: list[dict[str, str | bool]] = []
+    paid: list[dict[str, str | int]] = []
     with (
         file_errors(f"ledger {ledger_id} settlements {first}..{last}", output.out),
         SettlementFile(path, output.mode, details, first, last) as file,
@@ -245,6 +260,8 @@ def write_file(
                     raise Unfit(f"its file would not add up ({failed})")
             except (NotClosed, Unfit) as exc:
                 raise _Failed(settlement.dates[-1], exc) from None
+            payout = days[-1].payout
+            assert payout is not None  # _write_settlement refuses a settlement whose last date holds none
             summaries += days
             checks += [{"date": str(head.date), "name": c.name, "ok": c.ok, "detail": c.detail} for c in proofs]
             paid.append(
@@ -252,7 +269,7 @@ def write_file(
                     "settlementId": head.settlement_id,
                     "date": str(head.date),
                     "type": "Net" if head.net else "Gross",
-                    "paidOut": -days[-1].payout.amount,
+                    "paidOut": -payout.amount,
                 }
             )
         content = describe(summaries, closed=True)
@@ -265,7 +282,7 @@ def write_file(
 
 def _write_settlement(
     api: ReportApi, file: SettlementFile, settlement: Settlement
-) -> tuple[Head, list[DateSummary], list]:
+) -> tuple[Head, list[DateSummary], list[Check]]:
     """One SettlementInfo: its payments with their fees, and the proofs of what it states."""
     ledger_id, payout_date = settlement.ledger_id, settlement.dates[-1]
     net = FEES_RETAINED in settlement.sums  # fees kept back from the payout: net settlement

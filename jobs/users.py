@@ -15,6 +15,10 @@ import functools
 import gzip
 import unicodedata
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argon2
 
 MIN_PASSWORD = 12
 MAX_NAME = 64
@@ -81,7 +85,7 @@ def common_passwords() -> frozenset[str]:
 
 
 @functools.cache
-def _hasher():
+def _hasher() -> argon2.PasswordHasher:
     import argon2  # only the page and `users` need it
 
     return argon2.PasswordHasher()  # argon2id with the library's current parameters

@@ -9,6 +9,7 @@ uses; any other answer is final.
 from __future__ import annotations
 
 import logging
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -46,7 +47,7 @@ def describe(settings: NotifySettings) -> str:
     return f"webhook to {urlsplit(settings.webhook_url).hostname}"
 
 
-def send(settings: NotifySettings, notice: dict, retrier: Retrier) -> str:
+def send(settings: NotifySettings, notice: dict[str, Any], retrier: Retrier) -> str:
     """POST the notice; return what the receiver answered, or raise NotDelivered saying why."""
     _hide_urls.urls.add(settings.webhook_url)
     what = describe(settings)

@@ -9,7 +9,7 @@ from jobs import config
 from jobs.errors import EXIT_OK, UsageError
 
 if TYPE_CHECKING:
-    from jobs.cli import Runtime
+    from jobs.cli.runtime import Runtime
 
 
 def cmd_notify(args: argparse.Namespace, settings: config.Settings, runtime: Runtime) -> int:

@@ -11,7 +11,7 @@ from jobs import config
 from jobs.errors import EXIT_OK
 
 if TYPE_CHECKING:
-    from jobs.cli import Runtime
+    from jobs.cli.runtime import Runtime
 
 STATE_ACTIONS = ("rebuild",)
 NOT_REBUILT = (

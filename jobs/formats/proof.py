@@ -41,15 +41,15 @@ class BookkeepingFile(ReportFile):
     format = ""  # its name on the command line
     waiting: str | None = None
 
-    def hold_back(self, proofs: Sequence[Check]) -> bool:
-        """Whether the file waits: for a reason found while writing, or for a held-back proof that failed."""
+    def hold_back(self, proofs: Sequence[Check]) -> str | None:
+        """Why the file waits (None: it does not): a reason found while writing, or a held-back proof that failed."""
         failed = "; ".join(f"{c.name}: {c.detail}" for c in proofs if c.name in HELD_BACK and not c.ok)
         if failed and not self.waiting:
             self.waiting = (
                 f"the API's balances do not add up ({failed}); a later run writes it once they do "
                 "(ask Vipps MobilePay about the date)"
             )
-        return bool(self.waiting)
+        return self.waiting or None
 
     def proofs(self, summaries: Sequence[DateSummary]) -> list[Check]:
         """The three facts for what this file holds, against the summaries of its dates."""

@@ -24,10 +24,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from . import data
-from .data import UTC
-from .events import AWKWARD_REFERENCES, MESSAGES, NAMES, capture_fee
+from .data import UTC, settle_time
+from .events import AWKWARD_REFERENCES, MESSAGES, NAMES, capture_fee, payout_number
 from .ledgers import Ledger
+from .messages import JsonObject
 
 PERIOD = 1001  # a multiple of 7 (every seventh slot is a refund); pages of 50, 100 or 1000 do not repeat it
 _OPENS = dt.time(6)  # business hours are 06:00-23:00 in the ledger's zone
@@ -39,8 +39,8 @@ ITER_CHUNK = 1000
 
 @dataclass(frozen=True)
 class _Table:
-    amounts: array  # per slot
-    prefix: array  # PERIOD + 1 running sums of amounts
+    amounts: array[int]  # per slot
+    prefix: array[int]  # PERIOD + 1 running sums of amounts
     handles: tuple[str, ...]  # per slot; a refund's is its capture's
     opens_at: int  # UTC microsecond of the day at which business hours open
     closed_at: str  # time of the closing entry: just after the date ends
@@ -66,7 +66,7 @@ def _table(ledger: Ledger, topic: str, date: dt.date) -> _Table:
     # business hours sit on the date's own UTC day with one offset throughout.
     opens = dt.datetime.combine(date, _OPENS, tzinfo=ledger.zone).astimezone(UTC)
     opens_at = (opens.hour * 3600 + opens.minute * 60) * 10**6
-    closed_at = data.settle_time(ledger, date, rng.randint(200_000, 299_999))
+    closed_at = settle_time(ledger, date, rng.randint(200_000, 299_999))
     return _Table(
         array("q", amounts),
         prefix,
@@ -105,7 +105,7 @@ class BigDate:
                 high = middle
         return low
 
-    def window(self, start: int, stop: int, *, until: str | None, gdpr: bool) -> tuple[list[dict], int]:
+    def window(self, start: int, stop: int, *, until: str | None, gdpr: bool) -> tuple[list[JsonObject], int]:
         """Entries [start:stop] and how many the date holds, generating only those asked for."""
         total = self.total(until)
         table = _table(self.ledger, self.topic, self.date)
@@ -124,7 +124,7 @@ class BigDate:
         seconds, rest = divmod(rest, _SECOND)
         return f"{table.day}T{hours:02d}:{minutes:02d}:{seconds:02d}.{rest:06d}Z"
 
-    def iter_entries(self, *, gdpr: bool = False) -> Iterator[dict]:
+    def iter_entries(self, *, gdpr: bool = False) -> Iterator[JsonObject]:
         """All entries of the closed date, a chunk at a time."""
         for start in range(0, self.count, ITER_CHUNK):
             yield from self.window(start, start + ITER_CHUNK, until=None, gdpr=gdpr)[0]
@@ -138,7 +138,7 @@ class BigDate:
         whole, part = divmod(i, PERIOD)
         return self.opening + whole * table.prefix[PERIOD] + table.prefix[part]
 
-    def _entry(self, table: _Table, spacing: int, i: int, gdpr: bool) -> dict:
+    def _entry(self, table: _Table, spacing: int, i: int, gdpr: bool) -> JsonObject:
         before = self._balance(table, i)
         if i == self.count - 1:
             return self._closing(table, i, before)
@@ -160,12 +160,12 @@ class BigDate:
             )
         return entry
 
-    def _closing(self, table: _Table, i: int, before: int) -> dict:
+    def _closing(self, table: _Table, i: int, before: int) -> JsonObject:
         ledger, amount = self.ledger, self.opening - before
         if self.topic == "fees":
             kind = "fees-invoiced" if ledger.gross else "fees-retained"
             return self._row(table, i, f"{table.psp_base}9002", table.closed_at, kind, "", amount, before, None)
-        number = data.payout_number(ledger, self.date)
+        number = payout_number(ledger, self.date)
         return self._row(
             table,
             i,
@@ -189,7 +189,7 @@ class BigDate:
         amount: int,
         before: int,
         handle: str | None,
-    ) -> dict:
+    ) -> JsonObject:
         entry = {
             "pspReference": psp,
             "time": time,

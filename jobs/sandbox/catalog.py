@@ -10,15 +10,28 @@ import dataclasses
 import datetime as dt
 import threading
 from collections.abc import Iterable, Iterator, Mapping
+from typing import Protocol
 
 from . import data, defects
 from .bulk import ITER_CHUNK, MAX_ENTRIES, BigDate
 from .ledgers import BY_ID, LEDGERS, MERCHANT_LEDGER, Ledger
+from .messages import JsonObject
 from .scripted import ScriptedDate
 from .tokens import MERCHANT
 
 DateLike = dt.date | str
 Key = tuple[str, str, dt.date]  # (ledgerId, topic, date)
+
+
+class Made(Protocol):
+    """A date whose entries data.py does not make: a BigDate (any volume) or a ScriptedDate (a test's own)."""
+
+    @property
+    def count(self) -> int: ...
+
+    def window(self, start: int, stop: int, *, until: str | None, gdpr: bool) -> tuple[list[JsonObject], int]: ...
+
+    def iter_entries(self, *, gdpr: bool = False) -> Iterator[JsonObject]: ...
 
 
 def as_date(date: DateLike) -> dt.date:
@@ -35,7 +48,7 @@ class Catalog:
         self._lock = threading.Lock()
         self._known: dict[str, Ledger] = dict(BY_ID)
         self._granted: list[str] = []  # in the order the ledger list serves them
-        self._big: dict[Key, BigDate | ScriptedDate] = {}  # dates not made by data.py
+        self._big: dict[Key, Made] = {}  # dates not made by data.py
         self._defects: dict[Key, str] = {}  # kind per corrupted date
         for ledger_id in [ledger.id for ledger in LEDGERS] if ledger_ids is None else ledger_ids:
             self.grant(ledger_id)
@@ -94,7 +107,7 @@ class Catalog:
                 self._check_defect((ledger_id, topic, date), big, kind)
             self._big[ledger_id, topic, date] = big
 
-    def script(self, ledger_id: str, topic: str, date: DateLike, entries: Iterable[dict]) -> None:
+    def script(self, ledger_id: str, topic: str, date: DateLike, entries: Iterable[JsonObject]) -> None:
         """Serve exactly `entries` on the date (see scripted.py), in place of what it held."""
         _check_topic(topic)
         self.ledger(ledger_id)
@@ -113,14 +126,14 @@ class Catalog:
 
     def window(
         self, ledger_id: str, topic: str, date: dt.date, start: int, stop: int, *, until: str | None, gdpr: bool
-    ) -> tuple[list[dict], int]:
+    ) -> tuple[list[JsonObject], int]:
         """Entries [start:stop] of a ledger date and how many it holds (with `until`: those stamped before it)."""
         key = (ledger_id, topic, date)
         with self._lock:
             big, kind = self._big.get(key), self._defects.get(key)
         return self._window(key, big, kind, start, stop, until=until, gdpr=gdpr)
 
-    def iter_entries(self, ledger_id: str, topic: str, date: DateLike, *, gdpr: bool = False) -> Iterator[dict]:
+    def iter_entries(self, ledger_id: str, topic: str, date: DateLike, *, gdpr: bool = False) -> Iterator[JsonObject]:
         key = (ledger_id, topic, as_date(date))
         with self._lock:
             big, kind = self._big.get(key), self._defects.get(key)
@@ -130,13 +143,13 @@ class Catalog:
             return big.iter_entries(gdpr=gdpr)
         return self._iter_big(key, big, kind, gdpr)
 
-    def _iter_big(self, key: Key, big: BigDate, kind: str, gdpr: bool) -> Iterator[dict]:
+    def _iter_big(self, key: Key, big: Made, kind: str, gdpr: bool) -> Iterator[JsonObject]:
         for start in range(0, big.count, ITER_CHUNK):
             yield from self._window(key, big, kind, start, start + ITER_CHUNK, until=None, gdpr=gdpr)[0]
 
     def _window(
-        self, key: Key, big: BigDate | None, kind: str | None, start: int, stop: int, *, until: str | None, gdpr: bool
-    ) -> tuple[list[dict], int]:
+        self, key: Key, big: Made | None, kind: str | None, start: int, stop: int, *, until: str | None, gdpr: bool
+    ) -> tuple[list[JsonObject], int]:
         """As window(), for a date whose volume and defect were read under the lock."""
         page, total = self._raw(key, big, start, stop, until=until, gdpr=gdpr)
         if kind is None:
@@ -152,15 +165,15 @@ class Catalog:
         return page, total
 
     def _raw(
-        self, key: Key, big: BigDate | None, start: int, stop: int, *, until: str | None, gdpr: bool
-    ) -> tuple[list[dict], int]:
+        self, key: Key, big: Made | None, start: int, stop: int, *, until: str | None, gdpr: bool
+    ) -> tuple[list[JsonObject], int]:
         """Entries [start:stop] as generated, without any defect."""
         if big is not None:
             return big.window(start, stop, until=until, gdpr=gdpr)
         ledger_id, topic, date = key
         return data.window(self.ledger(ledger_id), topic, date, start, stop, until=until, gdpr=gdpr)
 
-    def _check_defect(self, key: Key, big: BigDate | None, kind: str) -> None:
+    def _check_defect(self, key: Key, big: Made | None, kind: str) -> None:
         """ValueError unless `kind` fits the closed date; called under the lock (ledger known)."""
         ledger_id, topic, date = key
         ledger = self._known[ledger_id]

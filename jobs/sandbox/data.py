@@ -31,6 +31,7 @@ from functools import lru_cache
 
 from .events import Event, movements, payout_number
 from .ledgers import Ledger
+from .messages import JsonObject
 
 UTC = dt.UTC
 TOPICS = ("funds", "fees")
@@ -41,13 +42,13 @@ _HOUR = 3600 * 10**6  # microseconds
 class Day:
     """One ledger date: entries as (public fields, GDPR-sensitive fields or None)."""
 
-    funds: tuple[tuple[dict, dict | None], ...] = ()
-    fees: tuple[tuple[dict, dict | None], ...] = ()
+    funds: tuple[tuple[JsonObject, JsonObject | None], ...] = ()
+    fees: tuple[tuple[JsonObject, JsonObject | None], ...] = ()
 
 
 def window(
     ledger: Ledger, topic: str, date: dt.date, start: int, stop: int, *, until: str | None, gdpr: bool
-) -> tuple[list[dict], int]:
+) -> tuple[list[JsonObject], int]:
     """Fresh copies of entries [start:stop] of one ledger date, and how many the date holds.
 
     The cached originals stay untouched. `until` (a UTC time as entries show it) keeps only the
@@ -185,11 +186,11 @@ def _settle(
     payout: bool,
     invoice: bool,
 ) -> Day:
-    funds: list[tuple[dict, dict | None]] = []
-    fees: list[tuple[dict, dict | None]] = []
+    funds: list[tuple[JsonObject, JsonObject | None]] = []
+    fees: list[tuple[JsonObject, JsonObject | None]] = []
 
     def add(
-        rows: list,
+        rows: list[tuple[JsonObject, JsonObject | None]],
         balance: int,
         psp: str,
         time: str,
@@ -197,7 +198,7 @@ def _settle(
         ref: str | None,
         amount: int,
         handle: str | None,
-        gdpr: dict | None = None,
+        gdpr: JsonObject | None = None,
     ) -> int:
         entry = {
             "pspReference": psp,

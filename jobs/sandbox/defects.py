@@ -38,6 +38,8 @@ construction; "amount" breaks the first of those to break the sums.
 
 from __future__ import annotations
 
+from .messages import JsonObject
+
 KINDS = ("balance", "chain", "amount", "payout-not-last", "lone-surrogate")
 BALANCE_OFF = 1  # øre added to the balanceAfter of a "balance" entry
 CHAIN_SHIFT = 100  # øre added to both balances of a "chain" entry
@@ -77,7 +79,7 @@ def touched(kind: str, count: int) -> tuple[int, ...]:
     return (count // 2,)
 
 
-def apply(kind: str, originals: dict[int, dict]) -> dict[int, dict]:
+def apply(kind: str, originals: dict[int, JsonObject]) -> dict[int, JsonObject]:
     """The served entries at the touched positions, from fresh copies of the untouched ones."""
     if kind == "balance":
         ((i, entry),) = originals.items()

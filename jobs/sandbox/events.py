@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .ledgers import Ledger
+from .messages import JsonObject
 
 # Captures cycle through these, so a spreadsheet or CSV writer meets each of them.
 AWKWARD_REFERENCES = (
@@ -45,7 +47,7 @@ class Event:
     handle: str | None
     psp: str
     fee: int = 0  # capture fee, mirrored as a capture-fee entry on the fees topic
-    gdpr: dict | None = field(default=None)
+    gdpr: JsonObject | None = field(default=None)
     topic: str = "funds"  # "fees": an entry of the fees topic alone (service-fee, credit-note, correction)
 
 
@@ -108,7 +110,7 @@ def movements(ledger: Ledger, date: dt.date, rng: random.Random) -> list[Event]:
 
 
 def _keep_positive(
-    ledger: Ledger, date: dt.date, rng: random.Random, events: list[Event], caps: list[Event], psp
+    ledger: Ledger, date: dt.date, rng: random.Random, events: list[Event], caps: list[Event], psp: Callable[[], str]
 ) -> list[Event]:
     # What the payout will hold: under net settlement the fees side is retained from the funds.
     net = sum(e.amount for e in events if e.topic == "funds")
@@ -122,7 +124,7 @@ def _keep_positive(
     return events
 
 
-def _rarer(ledger: Ledger, date: dt.date, rng: random.Random, rota: int, psp) -> list[Event]:
+def _rarer(ledger: Ledger, date: dt.date, rng: random.Random, rota: int, psp: Callable[[], str]) -> list[Event]:
     """The entry types the current docs list that are rare in practice; on the main ledger, within
     any 7 days (a funds credit-note within any 28)."""
     found = []
@@ -160,6 +162,7 @@ def _rarer(ledger: Ledger, date: dt.date, rng: random.Random, rota: int, psp) ->
 
 def _capture(ledger: Ledger, date: dt.date, k: int, rng: random.Random, psp: str) -> Event:
     amount = rng.randint(*ledger.amounts)
+    reference: str | None
     if ledger.showcase and k < len(AWKWARD_REFERENCES):
         # The main ledger shows every awkward reference every day, in a rotating order.
         reference = AWKWARD_REFERENCES[(k + date.toordinal()) % len(AWKWARD_REFERENCES)]

@@ -8,9 +8,21 @@ import sys
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 
-from .messages import Request, problem
+from .messages import Reply, Request, problem
+
+_Request = socket.socket | tuple[bytes, socket.socket]  # socketserver's: a TCP server only ever gets the socket
+
+
+class Served(Protocol):
+    """What the server asks of the Sandbox (server.py), which imports this module."""
+
+    quiet: bool
+
+    def handle(self, req: Request) -> Reply: ...
+
+    def record(self, req: Request, status: int) -> None: ...
 
 
 class Server(ThreadingHTTPServer):
@@ -18,19 +30,19 @@ class Server(ThreadingHTTPServer):
     # so nothing outlives stop() and no socket is left for the garbage collector.
     daemon_threads = False
     block_on_close = True
-    sandbox: Any  # the Sandbox: handle(Request) -> Reply, record(), quiet
+    sandbox: Served
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self._open: set[socket.socket] = set()
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self._open: set[_Request] = set()
         self._open_lock = threading.Lock()
 
-    def process_request(self, request, client_address):  # type: ignore[no-untyped-def]
+    def process_request(self, request: _Request, client_address: Any) -> None:  # Any: socketserver's own type
         with self._open_lock:
             self._open.add(request)
         super().process_request(request, client_address)
 
-    def shutdown_request(self, request):  # type: ignore[no-untyped-def]
+    def shutdown_request(self, request: _Request) -> None:
         with self._open_lock:
             self._open.discard(request)
         super().shutdown_request(request)
@@ -38,10 +50,11 @@ class Server(ThreadingHTTPServer):
     def close_connections(self) -> None:
         with self._open_lock:
             for sock in self._open:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+                if isinstance(sock, socket.socket):  # always, over TCP
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
 
-    def handle_error(self, request, client_address):  # type: ignore[no-untyped-def]
+    def handle_error(self, request: _Request, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], ConnectionError):  # a client hanging up is normal
             super().handle_error(request, client_address)
 

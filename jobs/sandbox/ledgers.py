@@ -27,6 +27,8 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from .messages import JsonObject
+
 ZONES = {"NO": ZoneInfo("Europe/Oslo"), "DK": ZoneInfo("Europe/Copenhagen"), "FI": ZoneInfo("Europe/Helsinki")}
 CURRENCY_COUNTRY = {"NOK": "NO", "DKK": "DK", "EUR": "FI"}
 MERCHANT_HANDLE = "api:123456"
@@ -77,7 +79,7 @@ class Ledger:
         first, count = self.shortfall
         return first, first + dt.timedelta(days=count - 1)
 
-    def public(self) -> dict:
+    def public(self) -> JsonObject:
         """The ledger object as GET /settlement/v1/ledgers serves it (a fresh dict each call)."""
         scheme, owner_id = self.owner
         return {

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+# A JSON object as it goes over the wire (an entry, a ledger, a reply body): its values' types vary by field.
+JsonObject = dict[str, Any]
 
 PROBLEM_TYPE = "https://developer.vippsmobilepay.com/docs/APIs/report-api/api-guide/errors"
 
@@ -37,7 +40,7 @@ class Request:
 @dataclass(frozen=True)
 class Reply:
     status: int
-    body: dict | None = None
+    body: JsonObject | None = None
     content_type: str = "application/json; charset=utf-8"
     headers: tuple[tuple[str, str], ...] = ()
     drop: bool = False  # close the connection without answering

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from . import closing, data
 from .catalog import Catalog
-from .messages import Reply, Request, problem
+from .messages import JsonObject, Reply, Request, problem
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _nonce = itertools.count(1)  # makes empty-page cursors new strings for the same position
@@ -81,7 +81,7 @@ def date_page(req: Request, view: View, ledger_id: str, topic: str, date_text: s
         ledger_id, topic, date, offset, offset + view.page_size, until=until, gdpr=_gdpr(req)
     )
     more = offset + view.page_size < total
-    body: dict = {"items": page, "hasMore": more}
+    body: JsonObject = {"items": page, "hasMore": more}
     if view.fault == "repeat-cursor":
         body.update(hasMore=True, cursor=cursor)
     elif more:
@@ -106,7 +106,7 @@ def feed_page(req: Request, view: View, ledger_id: str, topic: str) -> Reply:
     if view.fault == "empty-page":
         fresh = _encode({**here, "d": date.isoformat(), "o": index, "n": next(_nonce)})
         return Reply(200, {"items": [], "cursor": fresh, "tryLater": False})
-    items: list[dict] = []
+    items: list[JsonObject] = []
     at_end = False
     gdpr = _gdpr(req)
     while len(items) < view.page_size:
@@ -151,12 +151,12 @@ def _bad(req: Request, detail: str) -> Reply:
     return problem(400, "Bad Request", detail, req.path)
 
 
-def _encode(position: dict) -> str:
+def _encode(position: JsonObject) -> str:
     raw = json.dumps(position, separators=(",", ":"), sort_keys=True).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode(cursor: str, kind: str, *scope: str) -> dict:
+def _decode(cursor: str, kind: str, *scope: str) -> JsonObject:
     """The position in a cursor; ValueError unless it was made for this very endpoint."""
     try:
         padded = (cursor + "=" * (-len(cursor) % 4)).replace("-", "+").replace("_", "/")

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from .messages import JsonObject
+
 
 class ScriptedDate:
-    def __init__(self, entries: Iterable[dict]) -> None:
+    def __init__(self, entries: Iterable[JsonObject]) -> None:
         self._entries = tuple(dict(entry) for entry in entries)
         self.count = len(self._entries)
 
-    def window(self, start: int, stop: int, *, until: str | None, gdpr: bool) -> tuple[list[dict], int]:
+    def window(self, start: int, stop: int, *, until: str | None, gdpr: bool) -> tuple[list[JsonObject], int]:
         """Fresh copies of entries [start:stop], and how many there are (with `until`: stamped before it)."""
         chosen = [e for e in self._entries if until is None or e["time"] < until]
         return [dict(entry) for entry in chosen[start:stop]], len(chosen)
 
-    def iter_entries(self, *, gdpr: bool = False) -> Iterator[dict]:
+    def iter_entries(self, *, gdpr: bool = False) -> Iterator[JsonObject]:
         return (dict(entry) for entry in self._entries)

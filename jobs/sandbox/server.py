@@ -12,7 +12,7 @@ from . import closing, routes, tokens
 from .catalog import Catalog, DateLike, as_date
 from .faults import Fault, FaultBook
 from .httpd import Handler, Server
-from .messages import Reply, Request, RequestRecord, invalid_client, problem, unauthorized
+from .messages import JsonObject, Reply, Request, RequestRecord, invalid_client, problem, unauthorized
 
 _AUTHENTICATION_V1 = "/authentication/v1/token"  # announced as /miami/v1/token's successor; not live
 _ROUTES = (
@@ -118,7 +118,7 @@ class Sandbox:
         if self._server is None:
             raise RuntimeError("the sandbox is not started")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"  # !s: an AF_INET socket's name holds its host as str, not bytes
 
     # -- the clock -------------------------------------------------------
 
@@ -156,7 +156,7 @@ class Sandbox:
     def add_fault(self, fault: Fault | str) -> Fault:
         return self.faults.add(fault)
 
-    def ledgers(self) -> list[dict]:
+    def ledgers(self) -> list[JsonObject]:
         """The ledger list as the accounting keys currently see it, in list order."""
         return [ledger.public() for ledger in self._catalog.visible(tokens.ACCOUNTING)]
 
@@ -170,7 +170,7 @@ class Sandbox:
 
     def add_ledger(
         self, ledger_id: str, like: str = "302321", units: tuple[tuple[str, str], ...] | None = None
-    ) -> dict:
+    ) -> JsonObject:
         """A new ledger the accounting keys can read, made like `like` with data of its own; `units`
         ((name, recipientHandle), ...) names its sales units instead of the model's.
 
@@ -188,7 +188,7 @@ class Sandbox:
         """
         self._catalog.set_volume(ledger_id, topic, date, n_entries)
 
-    def serve_entries(self, ledger_id: str, topic: str, date: DateLike, entries: Iterable[dict]) -> None:
+    def serve_entries(self, ledger_id: str, topic: str, date: DateLike, entries: Iterable[JsonObject]) -> None:
         """Serve exactly these entries on a date, as written, for hand-computed examples (scripted.py)."""
         self._catalog.script(ledger_id, topic, date, entries)
 
@@ -209,11 +209,11 @@ class Sandbox:
         """
         self._catalog.corrupt(ledger_id, topic, date, kind)
 
-    def entries(self, ledger_id: str, topic: str, date: DateLike, *, gdpr: bool = False) -> list[dict]:
+    def entries(self, ledger_id: str, topic: str, date: DateLike, *, gdpr: bool = False) -> list[JsonObject]:
         """The entries the date serves once closed (for today and later: what it will serve)."""
         return list(self.iter_entries(ledger_id, topic, date, gdpr=gdpr))
 
-    def iter_entries(self, ledger_id: str, topic: str, date: DateLike, *, gdpr: bool = False) -> Iterator[dict]:
+    def iter_entries(self, ledger_id: str, topic: str, date: DateLike, *, gdpr: bool = False) -> Iterator[JsonObject]:
         """As entries(), lazily: a big date is generated a chunk at a time."""
         return self._catalog.iter_entries(ledger_id, topic, date, gdpr=gdpr)
 
