@@ -160,9 +160,8 @@ def settle(
             outcomes = future.result()
             if outcomes is None:
                 continue  # stopped: what is left stays queued for the next run
-            if (
-                combine and period and any(status != "written" for status, _, _ in outcomes.values())
-            ):  # --combine: a period
+            unfinished = any(status != "written" for status, _, _ in outcomes.values())
+            if combine and period is not None and unfinished:  # --combine always comes with a period
                 log.warning(
                     "no vipps-xml period file for ledger %s %s..%s: it would lack the payout named below; "
                     "the period's other payouts stay queued",
