@@ -41,6 +41,7 @@ EXIT_WAITING = 13
 EXIT_UNFIT = 14  # a Vipps settlement XML that would not add up to its payout was not written (Unfit)
 EXIT_STATE_LOST = 15  # the state does not know the files the output folder holds: lost or replaced (StateLost)
 EXIT_INTERNAL = 70  # a bug: EX_SOFTWARE from sysexits.h
+EXIT_INTERRUPTED = 130  # stopped by a signal or Ctrl-C, as a shell reports SIGINT: no failure, nothing partial
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a process killed by SIGPIPE: the reader closed the pipe
 
 

@@ -37,9 +37,9 @@ from functools import cached_property
 from jobs import notice as notices
 from jobs.conditions import LASTING, Condition, DailyOk, Failing, Overdue, Told, Waiting, Withdrawn, gist, key, parse
 from jobs.config import Settings
+from jobs.errors import EXIT_INTERRUPTED
 from jobs.notice import Fact
 from jobs.outbox import Outbox
-from jobs.outcome import EXIT_INTERRUPTED
 from jobs.request import RunRequest, by_hand
 from jobs.state import State
 

@@ -4,6 +4,7 @@ word the run's row and the page show for it."""
 from __future__ import annotations
 
 from jobs.errors import (
+    EXIT_INTERRUPTED,
     EXIT_NOTHING_TO_DO,
     EXIT_OK,
     EXIT_OVERDUE,
@@ -13,7 +14,6 @@ from jobs.errors import (
     ApiError,
 )
 
-EXIT_INTERRUPTED = 130
 OUTCOMES = {
     EXIT_OK: "ok",
     EXIT_PENDING: "pending",

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jobs.errors import EXIT_INTERNAL, EXIT_NOTHING_TO_DO, EXIT_OK, EXIT_PENDING
+from jobs.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_NOTHING_TO_DO, EXIT_OK, EXIT_PENDING
 from jobs.request import RunRequest
 from jobs.settings import Settings
 
@@ -111,9 +111,9 @@ def execute(request: RunRequest, settings: Settings, context: Context | None = N
                     context.on_connect(api)
                 done = work(api, state, run_id, request, settings, context)
         except BaseException as exc:
-            code = getattr(exc, "exit_code", 130 if isinstance(exc, KeyboardInterrupt) else EXIT_INTERNAL)
+            code = getattr(exc, "exit_code", EXIT_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else EXIT_INTERNAL)
             error = str(exc) or type(exc).__name__
-            outcome = "failed" if code != 130 else "interrupted"
+            outcome = "failed" if code != EXIT_INTERRUPTED else "interrupted"
             state.runs.end(run_id, outcome, code, {}, error)
             notifier.after_run(
                 Run(run_id, request.command, request.trigger, outcome, code, error=error, request=request)

@@ -24,8 +24,15 @@ from engine_fakes import (
     still_open,
 )
 
-from jobs.errors import EXIT_NOTHING_TO_DO, EXIT_OK, EXIT_OVERDUE, EXIT_PENDING, ApiError, ProtocolError
-from jobs.outcome import EXIT_INTERRUPTED
+from jobs.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_NOTHING_TO_DO,
+    EXIT_OK,
+    EXIT_OVERDUE,
+    EXIT_PENDING,
+    ApiError,
+    ProtocolError,
+)
 from jobs.plan import Unit
 from jobs.state import State
 from jobs.state.dates import Exported

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from jobs.errors import EXIT_BROKEN_PIPE, EXIT_INTERNAL, ReportExportError
+from jobs.errors import EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, ReportExportError
 from jobs.runner import Context
 from jobs.settings import Settings
 
@@ -53,7 +53,7 @@ def reported_errors() -> Iterator[Outcome]:
         outcome.code = exc.exit_code
     except KeyboardInterrupt:
         print("report-export: interrupted; finished files are complete, nothing partial was left", file=sys.stderr)
-        outcome.code = 130
+        outcome.code = EXIT_INTERRUPTED
     except BrokenPipeError:  # `report-export status | head`: the reader has all it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail again
         outcome.code = EXIT_BROKEN_PIPE
