@@ -185,15 +185,23 @@ def count_in(path: Path, needle: bytes) -> int:
     return count
 
 
+def big_dates(entries: int) -> tuple[str, ...]:
+    """What the large date's sandbox serves in bulk (bench.serve --big): the funds of the big date, and its fees
+    topic too, a capture fee per payment with the payment's pspReference, which the Vipps settlement XML joins
+    and a voucher books."""
+    ledger, topic, date = BIG
+    return (f"{ledger}:{topic}:{date}:{entries}", f"{ledger}:fees:{date}:{entries}")
+
+
 def voucher_lines(entries: int) -> dict[str, int]:
     """The lines a voucher of the big date must hold, from the sandbox's own entries: a pair per entry type and
     direction (per type) or per entry, of the funds entries and of the fees entries a voucher books (the fees topic
     of that date too; not those of jobs.reconcile.UNBOOKED_FEES)."""
-    from bench.serve import make_sandbox
+    from bench.serve import big_date, make_sandbox
     from jobs.reconcile import UNBOOKED_FEES
 
     ledger, _, date = BIG
-    sandbox = make_sandbox(1, [(BIG, entries)])  # the one bench.serve runs and bench.bare reads
+    sandbox = make_sandbox(1, [big_date(spec) for spec in big_dates(entries)])  # the one bench.serve runs
     groups, pairs = set(), 0
     for each in ("funds", "fees"):
         for entry in sandbox.iter_entries(ledger, each, date):
@@ -254,11 +262,8 @@ def large_date(tmp: Path, entries: int, formats: bool = True) -> dict:
     ledger, topic, date = BIG
     where = ["--ledger", ledger, "--topic", topic, "--date", date]
     results: dict = {}
-    # The fees topic of the big date too, for the Vipps settlement XML to join: its capture fees carry the
-    # pspReferences of the funds' payments (bench.serve); the other exports read topic funds only.
-    big = (f"{ledger}:{topic}:{date}:{entries}", f"{ledger}:fees:{date}:{entries}")
     with SandboxProcess(
-        tmp / "large", ledgers=1, today=TODAY, latency_ms=0, token_ttl=BIG_TOKEN_TTL, big=big
+        tmp / "large", ledgers=1, today=TODAY, latency_ms=0, token_ttl=BIG_TOKEN_TTL, big=big_dates(entries)
     ) as sandbox:
         bare = [PYTHON, "-m", "bench.bare"]
         env = child_env()
