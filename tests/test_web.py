@@ -11,7 +11,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 import zipfile
 from contextlib import closing
@@ -20,9 +19,20 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import TODAY
-from webpage import LEDGER, MONTH, PASSWORD, add_user, csrf, exported, finish, serve_page, shell_export, start_export
+from webpage import (
+    LEDGER,
+    MONTH,
+    PASSWORD,
+    add_user,
+    csrf,
+    exported,
+    finish,
+    nightly_holding_the_lock,
+    serve_page,
+    shell_export,
+    start_export,
+)
 
-from jobs.lock import run_lock
 from jobs.sandbox import ACCOUNTING_CLIENT
 
 
@@ -229,31 +239,16 @@ def test_the_form_names_what_to_fix(page):
 
 
 def test_an_export_waits_behind_a_running_nightly_job_and_says_so(page):
-    lock = Path(f"{page.state_path}.lock")
-    held, release = threading.Event(), threading.Event()
-
-    def nightly() -> None:
-        with run_lock(lock, wait=False):
-            held.set()
-            release.wait(30)
-
-    holder = threading.Thread(target=nightly)
-    holder.start()
-    held.wait(5)
-    try:
-        with page.signed_in() as client:
-            job = start_export(client).headers["location"]
-            deadline = time.monotonic() + 10
-            while (progress := client.get(job + "/progress").json())["status"] != "waiting":
-                assert time.monotonic() < deadline, progress
-                time.sleep(0.02)
-            assert progress["details"].startswith("report-export pid ") and progress["runId"] is None
-            assert "Waiting for the nightly export to finish" in client.get(job).text
-            release.set()
-            assert finish(client, job)["status"] == "finished"
-    finally:
+    with nightly_holding_the_lock(page.state_path) as release, page.signed_in() as client:
+        job = start_export(client).headers["location"]
+        deadline = time.monotonic() + 10
+        while (progress := client.get(job + "/progress").json())["status"] != "waiting":
+            assert time.monotonic() < deadline, progress
+            time.sleep(0.02)
+        assert progress["details"].startswith("report-export pid ") and progress["runId"] is None
+        assert "Waiting for the nightly export to finish" in client.get(job).text
         release.set()
-        holder.join()
+        assert finish(client, job)["status"] == "finished"
 
 
 def test_history_shows_who_ran_what_newest_first(page, run_cli, use_sandbox, sandbox):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import zipfile
 from pathlib import Path
 
@@ -25,9 +24,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as seen
 from selenium.webdriver.support.ui import WebDriverWait
 from selenium_axe_python import Axe
-from webpage import LEDGER, MONTH, PASSWORD, exported, serve_page, shell_export
+from webpage import LEDGER, MONTH, PASSWORD, exported, nightly_holding_the_lock, serve_page, shell_export
 
-from jobs.lock import run_lock
 from jobs.sandbox import ACCOUNTING_CLIENT
 
 WAIT = 20  # seconds: a ceiling for each step, not a pause; every wait ends as soon as its condition holds
@@ -119,19 +117,8 @@ def tls_browser(downloads, proxied):
 @pytest.fixture
 def nightly_run(proxied):
     """Holds the run lock, as the nightly job would, until released: the export waits on its progress page."""
-    held, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with run_lock(Path(f"{proxied[0].state_path}.lock"), wait=False):
-            held.set()
-            release.wait(60)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert held.wait(5)
-    yield release
-    release.set()
-    holder.join()
+    with nightly_holding_the_lock(proxied[0].state_path, most=60) as release:
+        yield release
 
 
 def sign_in(driver: webdriver.Chrome, url: str) -> None:

@@ -19,9 +19,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 from conftest import TODAY
-from webpage import LEDGER, csrf, finish, serve_page, start_export
+from webpage import LEDGER, csrf, finish, nightly_holding_the_lock, serve_page, start_export
 
-from jobs.lock import run_lock
+from jobs.lock import lock_for, run_lock
 from jobs.sandbox import ACCOUNTING_CLIENT
 from jobs.state import State
 
@@ -251,48 +251,33 @@ def downloads_by_purpose(page) -> None:
 
 
 def test_progress_is_told_the_moment_it_changes(page):
-    lock = Path(f"{page.state_path}.lock")
-    held, release = threading.Event(), threading.Event()
-
-    def nightly() -> None:
-        with run_lock(lock, wait=False):
-            held.set()
-            release.wait(30)
-
-    holder = threading.Thread(target=nightly)
-    holder.start()
-    held.wait(5)
-    try:
-        with page.signed_in() as client:
-            job = start_export(client, period=("2026-10-01", "2026-10-01")).headers["location"]
-            deadline = time.monotonic() + 10
-            while (progress := client.get(job + "/progress").json())["status"] != "waiting":
-                assert time.monotonic() < deadline
-                time.sleep(0.02)
-            answered: list = []
-            waiter = threading.Thread(
-                target=lambda: answered.append(
-                    (client.get(job + "/progress", params={"seen": progress["version"]}).json(), time.monotonic())
-                )
+    with nightly_holding_the_lock(page.state_path) as release, page.signed_in() as client:
+        job = start_export(client, period=("2026-10-01", "2026-10-01")).headers["location"]
+        deadline = time.monotonic() + 10
+        while (progress := client.get(job + "/progress").json())["status"] != "waiting":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        answered: list = []
+        waiter = threading.Thread(
+            target=lambda: answered.append(
+                (client.get(job + "/progress", params={"seen": progress["version"]}).json(), time.monotonic())
             )
-            waiter.start()
-            time.sleep(0.3)  # the request waits on the server: nothing has changed
-            assert not answered
-            released = time.monotonic()
-            release.set()
-            waiter.join(10)
-            news, at = answered[0]
-            assert news["version"] > progress["version"] and news["status"] in ("running", "finished")
-            assert at - released < 5  # told when it happened, not at the next poll or the wait's end (15 s)
-    finally:
+        )
+        waiter.start()
+        time.sleep(0.3)  # the request waits on the server: nothing has changed
+        assert not answered
+        released = time.monotonic()
         release.set()
-        holder.join()
+        waiter.join(10)
+        news, at = answered[0]
+        assert news["version"] > progress["version"] and news["status"] in ("running", "finished")
+        assert at - released < 5  # told when it happened, not at the next poll or the wait's end (15 s)
 
 
 def test_stop_ends_the_export_after_the_date_in_progress_and_leaves_nothing_half_written(page, run_cli):
-    lock = Path(f"{page.state_path}.lock")
     with page.signed_in() as client:
-        with run_lock(lock, wait=False):  # held, so the export is still waiting when Stop is pressed
+        # Held, so the export is still waiting when Stop is pressed.
+        with run_lock(lock_for(page.state_path), wait=False):
             job = start_export(client).headers["location"]
             while client.get(job + "/progress").json()["status"] != "waiting":
                 time.sleep(0.02)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from jobs import config
+from jobs.lock import lock_for, run_lock
 from jobs.runner import Context
 from jobs.state import State
 from jobs.users import hash_password
@@ -21,6 +23,29 @@ from jobs.web.serve import Serving
 from jobs.web.site import Web
 
 PASSWORD = "correct horse battery staple"
+
+
+@contextmanager
+def nightly_holding_the_lock(state_path: Path, *, most: float = 30) -> Iterator[threading.Event]:
+    """The nightly run, as an export from the page meets it: the state's run lock held by another thread until the
+    event yielded is set (or `most` seconds pass), so the export waits on its progress page."""
+    held, release = threading.Event(), threading.Event()
+
+    def nightly() -> None:
+        with run_lock(lock_for(state_path), wait=False):
+            held.set()
+            release.wait(most)
+
+    holder = threading.Thread(target=nightly)
+    holder.start()
+    try:
+        assert held.wait(5)
+        yield release
+    finally:
+        release.set()
+        holder.join()
+
+
 MONTH = ("2026-10-01", "2026-10-31")
 LEDGER = "302321"
 
