@@ -171,40 +171,30 @@ STATEMENT_ENTRIES = [
 ]
 
 
+def served_entry(n: int, kind: str, psp: str, reference: str | None, amount: int, before: int, handle: str | None):
+    """An entry of the example's date as the API serves it: the n-th, stamped at 08:00 + n hours UTC."""
+    return {
+        "pspReference": psp,
+        "time": f"2026-11-18T{8 + n:02d}:00:00.000000Z",
+        "ledgerDate": "2026-11-18",
+        "entryType": kind,
+        "reference": reference,
+        "currency": "NOK",
+        "amount": amount,
+        "balanceBefore": before,
+        "balanceAfter": before + amount,
+        "recipientHandle": handle,
+    }
+
+
 def serve(sandbox) -> None:
-    entries = []
-    for n, (kind, psp, reference, amount, before) in enumerate(SERVED):
-        entries.append(
-            {
-                "pspReference": psp,
-                "time": f"2026-11-18T{8 + n:02d}:00:00.000000Z",
-                "ledgerDate": "2026-11-18",
-                "entryType": kind,
-                "reference": reference,
-                "currency": "NOK",
-                "amount": amount,
-                "balanceBefore": before,
-                "balanceAfter": before + amount,
-                "recipientHandle": "NO:123455" if kind in ("capture", "refund") else None,
-            }
-        )
+    entries = [
+        served_entry(n, kind, psp, reference, amount, before, "NO:123455" if kind in ("capture", "refund") else None)
+        for n, (kind, psp, reference, amount, before) in enumerate(SERVED)
+    ]
     entries[-1]["time"] = "2026-11-18T23:00:00.250000Z"  # the payout, stamped as the date ends (00:00 Oslo)
     sandbox.serve_entries(LEDGER, "funds", DATE, entries)
-    fees = [
-        {
-            "pspReference": psp,
-            "time": f"2026-11-18T{8 + n:02d}:00:00.000000Z",
-            "ledgerDate": "2026-11-18",
-            "entryType": kind,
-            "reference": reference,
-            "currency": "NOK",
-            "amount": amount,
-            "balanceBefore": before,
-            "balanceAfter": before + amount,
-            "recipientHandle": None,
-        }
-        for n, (kind, psp, reference, amount, before) in enumerate(FEES)
-    ]
+    fees = [served_entry(n, *fee, None) for n, fee in enumerate(FEES)]
     sandbox.serve_entries(LEDGER, "fees", DATE, fees)
 
 
