@@ -56,7 +56,7 @@ def form_page(listing: Listing, form: Form, *, error: str | None = None, large: 
     merchants = [(org, merchant(org)) for org in owners]
     choices = {"topics": config.TOPICS, "formats": config.FORMATS, "presets": PRESETS, "merchants": merchants}
     today = the_web().day()
-    months = {"this": today.replace(day=1), "last": (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)}
+    months = {"this": today.replace(day=1), "last": end_of_last_month(today).replace(day=1)}
     return render_template(
         "export.html",
         form=form,
@@ -71,7 +71,7 @@ def form_page(listing: Listing, form: Form, *, error: str | None = None, large: 
 
 
 def defaults(web: Web) -> Form:
-    last_month = web.day().replace(day=1) - dt.timedelta(days=1)
+    last_month = end_of_last_month(web.day())
     chosen = request.args.getlist("ledger")
     return {
         "period": "last-month",
@@ -107,6 +107,10 @@ def read_form() -> Form:
     }
 
 
+def end_of_last_month(day: dt.date) -> dt.date:
+    return day.replace(day=1) - dt.timedelta(days=1)
+
+
 def period_of(form: Form, day: dt.date) -> tuple[dt.date, dt.date]:
     """The form's period choice as dates; ValueError saying what to fix."""
     if form["period"] == "this-month":
@@ -114,7 +118,7 @@ def period_of(form: Form, day: dt.date) -> tuple[dt.date, dt.date]:
             raise ValueError(gettext("No day of this month is over yet: choose last month."))
         return day.replace(day=1), day - dt.timedelta(days=1)
     if form["period"] in ("last-month", "month"):
-        text = form["month"] if form["period"] == "month" else (day.replace(day=1) - dt.timedelta(days=1)).isoformat()
+        text = form["month"] if form["period"] == "month" else end_of_last_month(day).isoformat()
         try:
             first = dt.date.fromisoformat(text[:7] + "-01")
         except ValueError:

@@ -47,12 +47,12 @@ def overview() -> ResponseReturnValue:
 def with_progress(web: Web, ledgers: list[Ledger], days: int) -> None:
     """What the state knows of each ledger shown: its exports, its pending dates, its chart."""
     ids = [ledger["ledgerId"] for ledger in ledgers]
-    yesterday = web.day() - dt.timedelta(days=1)
+    today, warn_after_days = web.day(), web.settings.warn_after_days  # one day for the whole page, at midnight too
+    yesterday = today - dt.timedelta(days=1)
     with web.state(read_only=True) as state:
         progress = state.views.progress(ids, yesterday, web.settings.topics)
         daily = state.views.daily_sums(ids, "funds", yesterday - dt.timedelta(days=days - 1))
     latest = max((ledger["seenAt"] for ledger in ledgers if ledger["seenAt"]), default=None)
-    today, warn_after_days = web.day(), web.settings.warn_after_days
     for ledger in ledgers:
         known = progress[ledger["ledgerId"]]
         pending = [{**vars(p), "overdue": overdue(p.date, today, warn_after_days)} for p in known.pending]
