@@ -14,7 +14,7 @@ from flask_babel import gettext
 from jobs.state.dates import overdue
 from jobs.web.charts import chart
 from jobs.web.ledgers import Ledger
-from jobs.web.site import Web, the_web
+from jobs.web.site import Web, page_asked, the_web
 
 blueprint = Blueprint("overview", __name__)
 PAGE_SIZE = 50
@@ -28,7 +28,7 @@ def overview() -> ResponseReturnValue:
     days = 90 if request.args.get("days") == "90" else 30
     found = sorted((ledger for ledger in listing.ledgers if matches(ledger, query)), key=merchant_order)
     pages = max(1, -(-len(found) // PAGE_SIZE))
-    page = min(max(1, whole(request.args.get("page"), 1)), pages)
+    page = min(page_asked(), pages)
     shown = found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     with_progress(web, shown, days)
     groups = [(org, merchant(org), list(ledgers)) for org, ledgers in itertools.groupby(shown, key=owner)]
@@ -90,7 +90,3 @@ def owner(ledger: Ledger) -> str:
 
 def merchant_order(ledger: Ledger) -> tuple[str, str]:
     return str(ledger.get("owner") or "~"), str(ledger["ledgerId"])  # ledgers without a known owner last
-
-
-def whole(text: str | None, default: int) -> int:
-    return int(text) if text and text.isdigit() and len(text) < 7 else default

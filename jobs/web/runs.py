@@ -20,7 +20,7 @@ from jobs.reconcile import categorize
 from jobs.state.runs import Left, Run
 from jobs.web import language
 from jobs.web.downloads import PURPOSES, RunFile, expired, kept_until, purpose_of, run_files
-from jobs.web.site import the_web
+from jobs.web.site import page_asked, the_web
 
 blueprint = Blueprint("runs", __name__)
 PAGE_SIZE = 25
@@ -124,7 +124,7 @@ def history() -> ResponseReturnValue:
             period = (dt.date.fromisoformat(args["from"]), dt.date.fromisoformat(args["to"]))
     except ValueError:
         period = None
-    page = max(1, int(args["page"])) if args.get("page", "").isdigit() and len(args["page"]) < 7 else 1
+    page = page_asked()
     with web.state(read_only=True) as state:
         runs, total = state.runs.find(
             limit=PAGE_SIZE,

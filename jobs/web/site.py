@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from flask import current_app
+from flask import current_app, request
 
 from jobs.config import Settings
 from jobs.runner import Context
@@ -49,3 +49,9 @@ class Web:
 
 def the_web() -> Web:
     return cast(Web, current_app.extensions["report_export"])
+
+
+def page_asked() -> int:
+    """The page of a long list asked for with ?page=: 1 unless it is a plain number of a few digits."""
+    text = request.args.get("page", "")
+    return max(1, int(text)) if text.isdigit() and len(text) < 7 else 1
